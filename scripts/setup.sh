@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs everything liverstiff needs on Debian 12 with Node 20, idempotently:
+#   system packages (libtorch-dev and a C++ toolchain; with --test also the reference tools the tests
+#   compare against), npm dependencies, and the native libtorch addon.
+# Re-running it does only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+# libtorch for the engine; cmake + g++ to build the addon.
+packages=(libtorch-dev cmake g++ make)
+if [ "$want_test" = 1 ]; then
+  # Independent DICOM tools the tests check our files and volumes against (never used at run time).
+  packages+=(dcm2niix dicom3tools dcmtk)
+fi
+if [ -n "${LIVERSTIFF_EXTRA_APT:-}" ]; then
+  read -r -a extra <<<"$LIVERSTIFF_EXTRA_APT"
+  packages+=("${extra[@]}")
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  # With LIBTORCH set, the user brings their own libtorch.
+  if [ "$p" = libtorch-dev ] && [ -n "${LIBTORCH:-}" ]; then continue; fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing system packages: ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm dependencies: reinstall only when the lock file changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund
+fi
+
+if [ -f scripts/build-native.mjs ]; then
+  node scripts/build-native.mjs
+fi

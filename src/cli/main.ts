@@ -1,0 +1,58 @@
+import { readdirSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { describeError, LiverstiffError } from "../core/index.ts";
+
+/**
+ * Each file in cli/commands/ exports `register(program)`, adding one subcommand. Command modules import
+ * their stage lazily inside the action, so `liverstiff evaluate` never loads the engine.
+ */
+export interface CommandModule {
+  register(program: Command): void;
+}
+
+export async function buildProgram(): Promise<Command> {
+  const program = new Command("liverstiff")
+    .description(
+      "Liver stiffness (MR elastography categories) from routine abdominal T1w and T2w MRI: " +
+        "ingest DICOM, train, validate and report.",
+    )
+    .version(await packageVersion())
+    .showHelpAfterError()
+    .exitOverride();
+  const dir = new URL("./commands/", import.meta.url);
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
+    .sort();
+  for (const file of files) {
+    const mod = (await import(new URL(file, dir).href)) as Partial<CommandModule>;
+    if (typeof mod.register === "function") mod.register(program);
+  }
+  return program;
+}
+
+async function packageVersion(): Promise<string> {
+  const { readFileSync } = await import("node:fs");
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** Runs the CLI and returns the process exit code; user errors print one clear line, not a stack. */
+export async function main(argv: string[]): Promise<number> {
+  const program = await buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof LiverstiffError) {
+      process.stderr.write(`liverstiff: error: ${describeError(err)}\n`);
+      return 1;
+    }
+    process.stderr.write(
+      `liverstiff: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    return 70;
+  }
+}
