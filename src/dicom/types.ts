@@ -71,6 +71,17 @@ export interface SeriesInfo {
   inversionTimeMs?: number;
   imageType: string[];
   contrastBolusAgent?: string;
+  /** Enhanced objects: GRADIENT, SPIN or BOTH (EchoPulseSequence). */
+  echoPulseSequence?: string;
+  /** Enhanced objects: PulseSequenceName (0018,9005). */
+  pulseSequenceName?: string;
+  /** Enhanced objects: AcquisitionContrast (0008,9209), e.g. T1, T2, PROTON_DENSITY, DIFFUSION. */
+  acquisitionContrast?: string;
+  bodyPartExamined?: string;
+  /** Diffusion b-values found in standard or vendor-private tags (s/mm2), distinct, ascending. */
+  diffusionBValues?: number[];
+  /** NumberOfTemporalPositions (dynamic series), when above 1. */
+  temporalPositions?: number;
   /** True for enhanced (multi-frame) MR image storage. */
   enhanced: boolean;
   frames: MrFrame[];
@@ -80,6 +91,60 @@ export interface RoleDecision {
   role: SeriesRole | null;
   /** When a dual-echo series is split, the echo time (ms) that this role takes from it. */
   echoTimeMs?: number;
+  /**
+   * When a series mixes image types (e.g. Philips mDixon IP/OP/W/F in one series), the ImageType value
+   * that a frame must carry to belong to this role. `selectFrames` applies both selectors.
+   */
+  imageTypeValue?: string;
   /** Human-readable reasons, in the order the rules fired. */
   reasons: string[];
+}
+
+/** Why one file did not become part of a series. */
+export type FileIssueCode =
+  | "not-dicom"
+  | "not-image"
+  | "not-mr"
+  | "truncated"
+  | "no-pixel-data"
+  | "unsupported-transfer-syntax"
+  | "unsupported-pixel-format"
+  | "missing-geometry"
+  | "missing-uid"
+  | "duplicate"
+  | "parse-error"
+  | "unreadable";
+
+export interface FileIssue {
+  file: string;
+  code: FileIssueCode;
+  /** A plain sentence, e.g. "truncated file: pixel data needs 524288 bytes, 1000 present". */
+  reason: string;
+}
+
+export interface StudyEntry {
+  studyInstanceUid: string;
+  studyDate?: string;
+  accessionNumber?: string;
+  series: SeriesInfo[];
+}
+
+export interface PatientEntry {
+  patientId: string;
+  studies: StudyEntry[];
+}
+
+export interface DicomIndex {
+  /** Every MR image series found, ordered by patient, study date, study and series number. */
+  series: SeriesInfo[];
+  /** The same series grouped by patient and study. */
+  patients: PatientEntry[];
+  /** Files that are not DICOM images at all (counted and skipped). */
+  skipped: FileIssue[];
+  /** DICOM files that could not be used, with the reason. */
+  errors: FileIssue[];
+  filesSeen: number;
+  /** Files that became frames of a series. */
+  filesIndexed: number;
+  bytesRead: number;
 }

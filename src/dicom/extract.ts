@@ -1,0 +1,391 @@
+// Turns a parsed header into the series-level facts and the frames of one file. Classic MR objects give
+// one frame; enhanced MR objects give one frame per item of the per-frame functional groups.
+import type { DataSet, Element } from "dicom-parser";
+import { checkFragments, DicomFileError, type ParsedHeader } from "./header.ts";
+import { DEFLATED_LE, isSupportedTransferSyntax, transferSyntaxName } from "./transfer-syntax.ts";
+import type { MrFrame, SeriesInfo, Vendor } from "./types.ts";
+
+const MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4";
+const ENHANCED_MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1";
+const LEGACY_ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.4";
+const MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10";
+
+/** What one file contributes: the series facts (from this file) and its frames. */
+export interface FileFacts {
+  series: Omit<SeriesInfo, "frames" | "echoTimesMs">;
+  frames: MrFrame[];
+}
+
+function str(ds: DataSet | undefined, tag: string): string | undefined {
+  if (!ds?.elements[tag]) return undefined;
+  const v = ds.string(tag);
+  if (v === undefined) return undefined;
+  const t = v.replace(/\0/g, "").trim();
+  return t === "" ? undefined : t;
+}
+
+function strs(ds: DataSet | undefined, tag: string): string[] | undefined {
+  const v = str(ds, tag);
+  if (v === undefined) return undefined;
+  return v
+    .split("\\")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+function num(ds: DataSet | undefined, tag: string, index = 0): number | undefined {
+  const vals = strs(ds, tag);
+  if (!vals || vals.length <= index) return undefined;
+  const n = Number(vals[index]);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function nums(ds: DataSet | undefined, tag: string): number[] | undefined {
+  const vals = strs(ds, tag);
+  if (!vals) return undefined;
+  const out = vals.map(Number);
+  return out.every(Number.isFinite) ? out : undefined;
+}
+
+function us(ds: DataSet | undefined, tag: string): number | undefined {
+  const el = ds?.elements[tag];
+  if (!el || el.length < 2) return undefined;
+  return ds!.uint16(tag);
+}
+
+function fd(ds: DataSet | undefined, tag: string): number | undefined {
+  const el = ds?.elements[tag];
+  if (!el || el.length < 8) return undefined;
+  const v = ds!.double(tag);
+  return v !== undefined && Number.isFinite(v) ? v : undefined;
+}
+
+function firstItem(ds: DataSet | undefined, tag: string): DataSet | undefined {
+  return ds?.elements[tag]?.items?.[0]?.dataSet;
+}
+
+function vendorOf(manufacturer: string | undefined): Vendor {
+  const m = (manufacturer ?? "").toLowerCase();
+  if (m.includes("siemens")) return "Siemens";
+  if (/\bge\b|general electric|ge medical|gehc/.test(m)) return "GE";
+  if (m.includes("philips")) return "Philips";
+  if (m.includes("toshiba") || m.includes("canon")) return "Canon";
+  if (m.includes("hitachi") || m.includes("fujifilm")) return "Hitachi";
+  return "Other";
+}
+
+/** Tesla. Legacy headers store gauss (e.g. 15000) or millitesla; values outside 0.1-12 T are dropped. */
+function fieldStrengthT(raw: number | undefined): number | undefined {
+  if (raw === undefined || !(raw > 0)) return undefined;
+  let t = raw;
+  if (raw >= 1000) t = raw / 10000;
+  else if (raw >= 20) t = raw / 1000;
+  return t >= 0.1 && t <= 12 ? t : undefined;
+}
+
+function isoDate(da: string | undefined): string | undefined {
+  if (!da || !/^\d{8}$/.test(da)) return undefined;
+  return `${da.slice(0, 4)}-${da.slice(4, 6)}-${da.slice(6, 8)}`;
+}
+
+function ageYears(ds: DataSet, studyDate: string | undefined): number | undefined {
+  const age = str(ds, "x00101010");
+  const m = age ? /^(\d{1,3})([DWMY])?$/i.exec(age) : null;
+  if (m) {
+    const n = Number(m[1]);
+    const unit = (m[2] ?? "Y").toUpperCase();
+    return unit === "Y" ? n : unit === "M" ? Math.floor(n / 12) : unit === "W" ? Math.floor(n / 52) : 0;
+  }
+  // The birth date is used for this subtraction only and never kept.
+  const birth = str(ds, "x00100030");
+  if (birth && /^\d{8}$/.test(birth) && studyDate) {
+    const sd = studyDate.replace(/-/g, "");
+    let years = Number(sd.slice(0, 4)) - Number(birth.slice(0, 4));
+    if (sd.slice(4) < birth.slice(4)) years--;
+    return years >= 0 && years < 130 ? years : undefined;
+  }
+  return undefined;
+}
+
+function sexOf(ds: DataSet): "M" | "F" | "O" | undefined {
+  const s = str(ds, "x00100040")?.toUpperCase();
+  return s === "M" || s === "F" || s === "O" ? s : undefined;
+}
+
+function upper(list: string[] | undefined): string[] {
+  return (list ?? []).map((s) => s.toUpperCase());
+}
+
+// b-values: standard DiffusionBValue, then the private tags of Siemens, GE and Philips.
+function bValues(ds: DataSet, vendor: Vendor): number[] {
+  const out: number[] = [];
+  const std = fd(ds, "x00189087");
+  if (std !== undefined) out.push(std);
+  if (vendor === "Siemens") {
+    const v = num(ds, "x0019100c");
+    if (v !== undefined) out.push(v);
+  } else if (vendor === "GE") {
+    // GE stores b in the first value of (0043,1039), sometimes offset by 1e9.
+    const v = num(ds, "x00431039");
+    if (v !== undefined) out.push(v % 1e9 < 1e5 ? v % 1e9 : v);
+  } else if (vendor === "Philips") {
+    const el = ds.elements["x20011003"];
+    if (el && el.length === 4) {
+      const v = ds.float("x20011003");
+      if (v !== undefined && Number.isFinite(v)) out.push(v);
+    }
+  }
+  return out.filter((b) => b >= 0 && b < 1e5);
+}
+
+interface FrameGeometry {
+  position?: [number, number, number];
+  orientation?: [number, number, number, number, number, number];
+  spacing?: [number, number];
+  thickness?: number;
+  echoTimeMs?: number;
+  slope?: number;
+  intercept?: number;
+  imageType?: string[];
+  acquisitionTime?: string;
+}
+
+function geometryFrom(ds: DataSet | undefined, into: FrameGeometry): void {
+  if (!ds) return;
+  const pos = nums(firstItem(ds, "x00209113"), "x00200032");
+  if (pos?.length === 3) into.position = pos as [number, number, number];
+  const ori = nums(firstItem(ds, "x00209116"), "x00200037");
+  if (ori?.length === 6) into.orientation = ori as FrameGeometry["orientation"];
+  const pm = firstItem(ds, "x00289110");
+  const sp = nums(pm, "x00280030");
+  if (sp?.length === 2) into.spacing = sp as [number, number];
+  const th = num(pm, "x00180050");
+  if (th !== undefined) into.thickness = th;
+  const echo = fd(firstItem(ds, "x00189114"), "x00189082");
+  if (echo !== undefined) into.echoTimeMs = echo;
+  const pvt = firstItem(ds, "x00289145");
+  const slope = num(pvt, "x00281053");
+  if (slope !== undefined) into.slope = slope;
+  const icpt = num(pvt, "x00281052");
+  if (icpt !== undefined) into.intercept = icpt;
+  const ft = strs(firstItem(ds, "x00189226"), "x00089007");
+  if (ft) into.imageType = upper(ft);
+  const fc = firstItem(ds, "x00209111");
+  const fadt = str(fc, "x00189074");
+  if (fadt) into.acquisitionTime = fadt.length > 8 ? fadt.slice(8) : fadt;
+}
+
+function assertPixelFormat(ds: DataSet): void {
+  const spp = us(ds, "x00280002") ?? 1;
+  const bits = us(ds, "x00280100");
+  if (spp !== 1)
+    throw new DicomFileError("unsupported-pixel-format", `not a greyscale image (SamplesPerPixel ${spp})`);
+  if (bits !== 8 && bits !== 16 && bits !== 32) {
+    throw new DicomFileError("unsupported-pixel-format", `unsupported BitsAllocated ${bits ?? "(missing)"}`);
+  }
+}
+
+function checkPixelData(h: ParsedHeader, file: string, frameBytes: number, nFrames: number): void {
+  const pd: Element | undefined = h.pixelData;
+  if (!pd) throw new DicomFileError("no-pixel-data", "no pixel data element (7FE0,0010)");
+  if (h.transferSyntaxUid === DEFLATED_LE || !pd.hadUndefinedLength) {
+    // Native pixel data: its declared length, and the bytes the frames need, must all be present.
+    const available =
+      (h.transferSyntaxUid === DEFLATED_LE ? h.dataSet.byteArray.length : h.fileSize) - pd.dataOffset;
+    const need = pd.hadUndefinedLength ? 0 : Math.min(pd.length, frameBytes * nFrames);
+    if (pd.length === 0) throw new DicomFileError("no-pixel-data", "pixel data element is empty");
+    if (available < need) {
+      throw new DicomFileError(
+        "truncated",
+        `truncated file: pixel data needs ${need} bytes, ${Math.max(0, available)} present`,
+      );
+    }
+    if (!pd.hadUndefinedLength && pd.length < frameBytes * nFrames) {
+      throw new DicomFileError(
+        "truncated",
+        `pixel data holds ${pd.length} bytes, ${nFrames} frame(s) of ${frameBytes} bytes need ${frameBytes * nFrames}`,
+      );
+    }
+    return;
+  }
+  // Encapsulated: every fragment must be present, up to the sequence delimitation item.
+  const problem = checkFragments(file, pd.dataOffset);
+  if (problem)
+    throw new DicomFileError(problem.startsWith("truncated") ? "truncated" : "no-pixel-data", problem);
+}
+
+/** Extracts series facts and frames; throws DicomFileError when the file cannot be used. */
+export function extractFile(file: string, h: ParsedHeader): FileFacts {
+  const ds = h.dataSet;
+  const sopClassUid = str(ds, "x00080016") ?? str(ds, "x00020002") ?? "";
+  if (sopClassUid === MEDIA_STORAGE_DIRECTORY)
+    throw new DicomFileError("not-image", "DICOMDIR (a directory record)");
+  const modality = (str(ds, "x00080060") ?? "").toUpperCase();
+  if (modality !== "MR") {
+    throw new DicomFileError("not-mr", `modality ${modality || "(missing)"} is not MR`);
+  }
+  if (!isSupportedTransferSyntax(h.transferSyntaxUid)) {
+    throw new DicomFileError(
+      "unsupported-transfer-syntax",
+      `unsupported transfer syntax ${h.transferSyntaxUid} (${transferSyntaxName(h.transferSyntaxUid)})`,
+    );
+  }
+  const seriesInstanceUid = str(ds, "x0020000e");
+  const studyInstanceUid = str(ds, "x0020000d");
+  const sopInstanceUid = str(ds, "x00080018") ?? str(ds, "x00020003");
+  if (!seriesInstanceUid || !studyInstanceUid || !sopInstanceUid) {
+    throw new DicomFileError("missing-uid", "missing SeriesInstanceUID, StudyInstanceUID or SOPInstanceUID");
+  }
+  const rows = us(ds, "x00280010");
+  const columns = us(ds, "x00280011");
+  if (!rows || !columns) throw new DicomFileError("unsupported-pixel-format", "missing Rows or Columns");
+  assertPixelFormat(ds);
+  if (
+    sopClassUid !== MR_IMAGE_STORAGE &&
+    sopClassUid !== ENHANCED_MR_IMAGE_STORAGE &&
+    sopClassUid !== LEGACY_ENHANCED_MR
+  ) {
+    // MR spectroscopy, raw data and the like carry no image; secondary captures are not acquisitions.
+    throw new DicomFileError("not-image", `SOP class ${sopClassUid || "(missing)"} is not an MR image`);
+  }
+  const enhanced = sopClassUid !== MR_IMAGE_STORAGE;
+  const nFrames = Math.max(1, num(ds, "x00280008") ?? 1);
+  const bitsAllocated = us(ds, "x00280100")!;
+  checkPixelData(h, file, (rows * columns * bitsAllocated) / 8, nFrames);
+
+  const manufacturer = str(ds, "x00080070");
+  const vendor = vendorOf(manufacturer);
+  const studyDate = isoDate(str(ds, "x00080020"));
+  const imageType = upper(strs(ds, "x00080008"));
+
+  // Enhanced objects keep acquisition parameters in functional groups; classic ones at the top level.
+  const shared = firstItem(ds, "x52009229");
+  const timing = firstItem(shared, "x00189112");
+  const perFrameItems = ds.elements["x52009230"]?.items ?? [];
+  const firstPerFrame = perFrameItems[0]?.dataSet;
+  const firstTiming = timing ?? firstItem(firstPerFrame, "x00189112");
+  const repetitionTimeMs = num(ds, "x00180080") ?? num(firstTiming, "x00180080");
+  const flipAngleDeg = num(ds, "x00181314") ?? num(firstTiming, "x00181314");
+  const echoTrainLength = num(ds, "x00180091") ?? num(firstTiming, "x00180091");
+  const mrModifier = firstItem(shared, "x00189115") ?? firstItem(firstPerFrame, "x00189115");
+  const inversionTimeMs = num(ds, "x00180082") ?? fd(mrModifier, "x00189079");
+  const bvals = bValues(ds, vendor);
+  const diffItem = firstItem(firstPerFrame, "x00189117") ?? firstItem(shared, "x00189117");
+  const bEnh = fd(diffItem, "x00189087");
+  if (bEnh !== undefined) bvals.push(bEnh);
+  const temporal = num(ds, "x00200105");
+  const agent = str(ds, "x00180010") ?? str(firstItem(ds, "x00180012"), "x00180010");
+
+  const series: FileFacts["series"] = {
+    seriesInstanceUid,
+    studyInstanceUid,
+    patientId: str(ds, "x00100020") ?? "",
+    modality,
+    sopClassUid,
+    vendor,
+    imageType,
+    enhanced,
+  };
+  const optional: Partial<FileFacts["series"]> = {
+    accessionNumber: str(ds, "x00080050"),
+    studyDate,
+    patientAgeYears: ageYears(ds, studyDate),
+    patientSex: sexOf(ds),
+    manufacturer,
+    manufacturerModelName: str(ds, "x00081090"),
+    institutionName: str(ds, "x00080080"),
+    stationName: str(ds, "x00081010"),
+    magneticFieldStrengthT: fieldStrengthT(num(ds, "x00180087")),
+    seriesNumber: num(ds, "x00200011"),
+    seriesDescription: str(ds, "x0008103e"),
+    protocolName: str(ds, "x00181030"),
+    sequenceName: str(ds, "x00180024"),
+    scanningSequence: strs(ds, "x00180020")?.map((s) => s.toUpperCase()),
+    sequenceVariant: strs(ds, "x00180021")?.map((s) => s.toUpperCase()),
+    scanOptions: strs(ds, "x00180022")?.map((s) => s.toUpperCase()),
+    mrAcquisitionType: str(ds, "x00180023")?.toUpperCase(),
+    repetitionTimeMs,
+    echoTrainLength,
+    flipAngleDeg,
+    inversionTimeMs,
+    contrastBolusAgent: agent,
+    echoPulseSequence: str(ds, "x00189008")?.toUpperCase(),
+    pulseSequenceName: str(ds, "x00189005"),
+    acquisitionContrast: str(ds, "x00089209")?.toUpperCase(),
+    bodyPartExamined: str(ds, "x00180015"),
+    diffusionBValues: bvals.length ? [...new Set(bvals)].sort((a, b) => a - b) : undefined,
+    temporalPositions: temporal !== undefined && temporal > 1 ? temporal : undefined,
+  };
+  for (const [k, v] of Object.entries(optional)) {
+    if (v !== undefined) (series as Record<string, unknown>)[k] = v;
+  }
+
+  // Top-level values, which enhanced functional groups override.
+  const top: FrameGeometry = {};
+  const ipp = nums(ds, "x00200032");
+  if (ipp?.length === 3) top.position = ipp as [number, number, number];
+  const iop = nums(ds, "x00200037");
+  if (iop?.length === 6) top.orientation = iop as FrameGeometry["orientation"];
+  const ps = nums(ds, "x00280030");
+  if (ps?.length === 2) top.spacing = ps as [number, number];
+  const th = num(ds, "x00180050");
+  if (th !== undefined) top.thickness = th;
+  const te = num(ds, "x00180081");
+  if (te !== undefined) top.echoTimeMs = te;
+  top.slope = num(ds, "x00281053");
+  top.intercept = num(ds, "x00281052");
+  top.imageType = imageType;
+  const acqTime = str(ds, "x00080032");
+  if (acqTime) top.acquisitionTime = acqTime;
+  const echoNumber = num(ds, "x00180086");
+  const instanceNumber = num(ds, "x00200013");
+
+  const sharedGeom: FrameGeometry = { ...top };
+  if (enhanced) geometryFrom(shared, sharedGeom);
+  const frames: MrFrame[] = [];
+  for (let i = 0; i < nFrames; i++) {
+    const g: FrameGeometry = { ...sharedGeom };
+    if (enhanced) geometryFrom(perFrameItems[i]?.dataSet, g);
+    if (!g.position || !g.orientation || !g.spacing) {
+      const missing = [
+        !g.position && "ImagePositionPatient",
+        !g.orientation && "ImageOrientationPatient",
+        !g.spacing && "PixelSpacing",
+      ]
+        .filter(Boolean)
+        .join(", ");
+      throw new DicomFileError("missing-geometry", `frame ${i}: missing ${missing}`);
+    }
+    const frame: MrFrame = {
+      file,
+      frameIndex: i,
+      transferSyntaxUid: h.transferSyntaxUid,
+      sopInstanceUid,
+      imagePositionPatientMm: g.position,
+      imageOrientationPatient: g.orientation,
+      pixelSpacingMm: g.spacing,
+      rows,
+      columns,
+      rescaleSlope: g.slope ?? 1,
+      rescaleIntercept: g.intercept ?? 0,
+      imageType: g.imageType ?? imageType,
+    };
+    if (instanceNumber !== undefined) frame.instanceNumber = instanceNumber;
+    if (g.thickness !== undefined) frame.sliceThicknessMm = g.thickness;
+    if (g.echoTimeMs !== undefined) frame.echoTimeMs = g.echoTimeMs;
+    if (echoNumber !== undefined && !enhanced) frame.echoNumber = echoNumber;
+    if (g.acquisitionTime !== undefined) frame.acquisitionTime = g.acquisitionTime;
+    frames.push(frame);
+  }
+  if (enhanced) numberEchoes(frames);
+  return { series, frames };
+}
+
+/** Enhanced objects carry no EchoNumbers per frame; number them by distinct echo time. */
+function numberEchoes(frames: MrFrame[]): void {
+  const tes = [...new Set(frames.map((f) => f.echoTimeMs).filter((t): t is number => t !== undefined))].sort(
+    (a, b) => a - b,
+  );
+  if (tes.length < 2) return;
+  for (const f of frames) if (f.echoTimeMs !== undefined) f.echoNumber = tes.indexOf(f.echoTimeMs) + 1;
+}

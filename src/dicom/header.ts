@@ -1,0 +1,230 @@
+// Reads a DICOM file's header: only the first bytes when they hold everything up to the pixel data, the
+// whole file otherwise. Parsing is done by dicom-parser (see docs/dicom.md for why).
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { inflateRawSync } from "node:zlib";
+import dicomParser, { type DataSet, type Element } from "dicom-parser";
+import { DEFLATED_LE, EXPLICIT_LE, IMPLICIT_LE } from "./transfer-syntax.ts";
+import type { FileIssueCode } from "./types.ts";
+
+export const PIXEL_DATA = "x7fe00010";
+
+/** A problem with one file, with a stable code and a sentence for the report. */
+export class DicomFileError extends Error {
+  readonly code: FileIssueCode;
+  constructor(code: FileIssueCode, reason: string) {
+    super(reason);
+    this.name = "DicomFileError";
+    this.code = code;
+  }
+}
+
+export interface ParsedHeader {
+  dataSet: DataSet;
+  transferSyntaxUid: string;
+  /** False when the file had no 128-byte preamble and "DICM" prefix. */
+  part10: boolean;
+  fileSize: number;
+  bytesRead: number;
+  /** The pixel data element (its data may lie beyond the bytes read). */
+  pixelData?: Element;
+}
+
+// Most MR headers (Siemens CSA included) fit in 32 KiB; enhanced multi-frame headers often do not, and
+// then the whole file is read.
+const FIRST_READ_BYTES = 32 * 1024;
+
+const VR_CODES = new Set(
+  "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split(
+    " ",
+  ),
+);
+
+type Layout =
+  | { kind: "part10" }
+  | { kind: "meta-without-preamble" }
+  | { kind: "raw"; transferSyntaxUid: string }
+  | { kind: "not-dicom" };
+
+/** Decides from the first bytes whether this is DICOM and how it begins. */
+function detectLayout(bytes: Uint8Array): Layout {
+  if (
+    bytes.length >= 132 &&
+    bytes[128] === 0x44 &&
+    bytes[129] === 0x49 &&
+    bytes[130] === 0x43 &&
+    bytes[131] === 0x4d
+  ) {
+    return { kind: "part10" };
+  }
+  if (bytes.length < 8) return { kind: "not-dicom" };
+  const group = bytes[0]! | (bytes[1]! << 8);
+  const vr = String.fromCharCode(bytes[4]!, bytes[5]!);
+  const explicit = VR_CODES.has(vr);
+  if (group === 0x0002 && explicit) return { kind: "meta-without-preamble" };
+  // A bare data set (no preamble, no meta header) starts with a low even group, usually 0008.
+  if (group === 0x0008 || group === 0x0010 || group === 0x0018 || group === 0x0020) {
+    if (explicit) return { kind: "raw", transferSyntaxUid: EXPLICIT_LE };
+    const len = bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! * 0x1000000);
+    if (len < 0x10000) return { kind: "raw", transferSyntaxUid: IMPLICIT_LE };
+  }
+  return { kind: "not-dicom" };
+}
+
+function readPrefix(path: string, maxBytes: number): { bytes: Uint8Array; fileSize: number } {
+  const fd = openSync(path, "r");
+  try {
+    const fileSize = fstatSync(fd).size;
+    const n = Math.min(fileSize, maxBytes);
+    const bytes = Buffer.allocUnsafe(n);
+    let got = 0;
+    while (got < n) {
+      const r = readSync(fd, bytes, got, n - got, got);
+      if (r === 0) break;
+      got += r;
+    }
+    return { bytes: bytes.subarray(0, got), fileSize };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function inflater(bytes: Uint8Array, position: number): Uint8Array {
+  const inflated = inflateRawSync(bytes.subarray(position));
+  const out = Buffer.allocUnsafe(position + inflated.length);
+  out.set(bytes.subarray(0, position), 0);
+  out.set(inflated, position);
+  return out;
+}
+
+function parseMessage(e: unknown): string {
+  if (typeof e === "string") return e;
+  if (e && typeof e === "object" && "exception" in e)
+    return parseMessage((e as { exception: unknown }).exception);
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+function parse(bytes: Uint8Array, layout: Layout, untilPixelData: boolean): DataSet {
+  let buf = bytes;
+  const options: Parameters<typeof dicomParser.parseDicom>[1] = {
+    inflater: inflater as never,
+  };
+  if (untilPixelData) options.untilTag = PIXEL_DATA;
+  if (layout.kind === "meta-without-preamble") {
+    const padded = Buffer.alloc(132 + bytes.length);
+    padded.write("DICM", 128, "latin1");
+    padded.set(bytes, 132);
+    buf = padded;
+  } else if (layout.kind === "raw") {
+    options.TransferSyntaxUID = layout.transferSyntaxUid;
+  }
+  return dicomParser.parseDicom(buf, options);
+}
+
+function transferSyntaxOf(ds: DataSet, layout: Layout): string {
+  if (layout.kind === "raw") return layout.transferSyntaxUid;
+  return (ds.string("x00020010") ?? "").replace(/\0/g, "").trim();
+}
+
+/**
+ * Parses the header of one file. With `wholeFile`, the full file is parsed (pixel fragments included),
+ * which is what pixel decoding needs; otherwise parsing stops at the pixel data element.
+ * Throws DicomFileError for anything that is not a readable DICOM object.
+ */
+export function readHeader(path: string, wholeFile = false): ParsedHeader {
+  let bytes: Uint8Array;
+  let fileSize: number;
+  try {
+    if (wholeFile) {
+      bytes = readFileSync(path);
+      fileSize = bytes.length;
+    } else {
+      ({ bytes, fileSize } = readPrefix(path, FIRST_READ_BYTES));
+    }
+  } catch (e) {
+    throw new DicomFileError("unreadable", `cannot read file: ${parseMessage(e)}`);
+  }
+  const layout = detectLayout(bytes);
+  if (layout.kind === "not-dicom") {
+    throw new DicomFileError(
+      "not-dicom",
+      fileSize < 132 ? "not DICOM (too short)" : "not DICOM (no DICM prefix and no recognisable data set)",
+    );
+  }
+  let bytesRead = bytes.length;
+  let ds: DataSet | undefined;
+  let firstError: string | undefined;
+  try {
+    ds = parse(bytes, layout, !wholeFile);
+  } catch (e) {
+    firstError = parseMessage(e);
+  }
+  const complete = bytes.length >= fileSize;
+  const deflated = ds !== undefined && transferSyntaxOf(ds, layout) === DEFLATED_LE;
+  // The prefix was not enough (or is deflated, which must be inflated as a whole): read everything.
+  if (!complete && (ds === undefined || ds.elements[PIXEL_DATA] === undefined || deflated)) {
+    try {
+      bytes = readFileSync(path);
+    } catch (e) {
+      throw new DicomFileError("unreadable", `cannot read file: ${parseMessage(e)}`);
+    }
+    bytesRead += bytes.length;
+    ds = undefined;
+    try {
+      ds = parse(bytes, layout, !wholeFile);
+      firstError = undefined;
+    } catch (e) {
+      firstError = parseMessage(e);
+    }
+  }
+  if (ds === undefined) {
+    const truncated = /overrun|eof|beyond|out of range|invalid value for parameter|premature/i.test(
+      firstError ?? "",
+    );
+    throw new DicomFileError(
+      truncated ? "truncated" : "parse-error",
+      truncated
+        ? `truncated file: data set ends before its elements do (${firstError})`
+        : `cannot parse DICOM: ${firstError}`,
+    );
+  }
+  const transferSyntaxUid = transferSyntaxOf(ds, layout);
+  const pixelData = ds.elements[PIXEL_DATA];
+  return {
+    dataSet: ds,
+    transferSyntaxUid: transferSyntaxUid || EXPLICIT_LE,
+    part10: layout.kind === "part10",
+    fileSize,
+    bytesRead,
+    ...(pixelData ? { pixelData } : {}),
+  };
+}
+
+/**
+ * Walks the items of encapsulated pixel data from `offset` (just after the pixel data element header) and
+ * returns an error sentence when the file ends before the sequence delimiter, undefined when complete.
+ */
+export function checkFragments(path: string, offset: number): string | undefined {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.allocUnsafe(8);
+    let pos = offset;
+    let items = 0;
+    while (pos + 8 <= size) {
+      readSync(fd, head, 0, 8, pos);
+      const group = head.readUInt16LE(0);
+      const element = head.readUInt16LE(2);
+      const length = head.readUInt32LE(4);
+      if (group !== 0xfffe) return `unexpected tag inside encapsulated pixel data after ${items} items`;
+      if (element === 0xe0dd)
+        return items >= 2 ? undefined : "encapsulated pixel data has no image fragments";
+      if (element !== 0xe000) return `unexpected tag inside encapsulated pixel data after ${items} items`;
+      pos += 8 + length;
+      items++;
+    }
+    return `truncated file: encapsulated pixel data ends after ${items} items without its sequence delimiter`;
+  } finally {
+    closeSync(fd);
+  }
+}
