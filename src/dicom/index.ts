@@ -1,7 +1,20 @@
 // dicom/: read DICOM files, index them into patients/studies/series, decode pixels, classify series roles.
 // This is the public face; volume/ and cohort/ import only from here.
+
+export { classifySeries, echoPhase, normaliseDescription, selectFrames } from "./classify.ts";
 export { type IndexOptions, indexDicom } from "./indexer.ts";
 export { clearPixelCache, readFramePixels, readFrameStoredValues, type StoredPixels } from "./pixels.ts";
+export {
+  buildRoleRules,
+  DEFAULT_RULES,
+  type ForcedRole,
+  loadRoleRules,
+  type RoleKeywords,
+  type RoleRules,
+  type RoleRulesFile,
+  type TeWindows,
+} from "./rules.ts";
+export { type ExamRoles, pickSeriesForRoles, type RoleCandidate, type RoleChoice } from "./select.ts";
 export {
   isSupportedTransferSyntax,
   SUPPORTED_TRANSFER_SYNTAXES,

@@ -96,6 +96,12 @@ export interface RoleDecision {
    * that a frame must carry to belong to this role. `selectFrames` applies both selectors.
    */
   imageTypeValue?: string;
+  /**
+   * How direct the evidence for the role is, for choosing between candidates: 4 forced by the rules file,
+   * 3 ImageType, 2 echo time against field strength or the sequence family with TE/TR, 1 description or
+   * echo ratio only. Absent when role is null.
+   */
+  strength?: number;
   /** Human-readable reasons, in the order the rules fired. */
   reasons: string[];
 }

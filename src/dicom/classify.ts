@@ -1,0 +1,598 @@
+// Series-role classification from headers: which series (or which echo of a series) is the T1w in-phase,
+// T1w opposed-phase or T2w image of an exam. Every decision carries the reasons that produced it.
+import { DEFAULT_RULES, type RoleRules, type TeWindows } from "./rules.ts";
+import type { MrFrame, RoleDecision, SeriesInfo, SeriesRole } from "./types.ts";
+
+type Phase = "in" | "opp";
+
+interface Compiled {
+  kw: Record<keyof RoleRules["keywords"], RegExp[]>;
+  force: { re: RegExp; role: SeriesRole | null; echoTimeMs?: number; pattern: string }[];
+}
+
+const compiledCache = new WeakMap<RoleRules, Compiled>();
+
+function compile(rules: RoleRules): Compiled {
+  let c = compiledCache.get(rules);
+  if (c) return c;
+  const kw = {} as Compiled["kw"];
+  for (const [k, list] of Object.entries(rules.keywords) as [string, string[]][]) {
+    kw[k as keyof Compiled["kw"]] = list.map((p) => new RegExp(p, "i"));
+  }
+  c = {
+    kw,
+    force: rules.force.map((f) => ({
+      re: new RegExp(f.pattern, "i"),
+      role: f.role === "none" ? null : f.role,
+      pattern: f.pattern,
+      ...(f.echoTimeMs !== undefined ? { echoTimeMs: f.echoTimeMs } : {}),
+    })),
+  };
+  compiledCache.set(rules, c);
+  return c;
+}
+
+/** Lower case, underscores and repeated blanks to one space: "T1_FL2D_OPP-IN_TRA" -> "t1 fl2d opp-in tra". */
+export function normaliseDescription(s: string | undefined): string {
+  return (s ?? "")
+    .toLowerCase()
+    .replace(/[_\s]+/g, " ")
+    .trim();
+}
+
+function firstMatch(res: RegExp[], text: string): string | undefined {
+  if (!text) return undefined;
+  for (const re of res) {
+    const m = re.exec(text);
+    if (m) return m[0].trim() || re.source;
+  }
+  return undefined;
+}
+
+// --- geometry -------------------------------------------------------------------------------------
+
+type Plane = "axial" | "coronal" | "sagittal";
+
+function planeOf(f: MrFrame): { plane: Plane; tiltDeg: number } {
+  const [rx, ry, rz, cx, cy, cz] = f.imageOrientationPatient;
+  const n = [ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx];
+  const len = Math.hypot(n[0]!, n[1]!, n[2]!) || 1;
+  const a = n.map((v) => Math.abs(v / len));
+  const i = a[2]! >= a[0]! && a[2]! >= a[1]! ? 2 : a[1]! >= a[0]! ? 1 : 0;
+  const plane: Plane = i === 2 ? "axial" : i === 1 ? "coronal" : "sagittal";
+  return { plane, tiltDeg: (Math.acos(Math.min(1, a[i]!)) * 180) / Math.PI };
+}
+
+function distinctSlices(frames: MrFrame[]): number {
+  const keys = new Set<string>();
+  for (const f of frames) keys.add(f.imagePositionPatientMm.map((v) => v.toFixed(1)).join(","));
+  return keys.size;
+}
+
+// --- echo-time physics ----------------------------------------------------------------------------
+
+/** The windows for the nearest configured field strength within 0.3 T, if any. */
+function windowsFor(fieldT: number, rules: RoleRules): { key: string; w: TeWindows } | undefined {
+  let best: { key: string; w: TeWindows; d: number } | undefined;
+  for (const [key, w] of Object.entries(rules.teWindowsMs)) {
+    const d = Math.abs(Number(key) - fieldT);
+    if (d <= 0.3 && (!best || d < best.d)) best = { key, w, d };
+  }
+  return best;
+}
+
+/** Whether fat and water are in phase or opposed at this TE and field strength, and why. */
+export function echoPhase(
+  teMs: number,
+  fieldT: number | undefined,
+  rules: RoleRules = DEFAULT_RULES,
+): { phase?: Phase; why: string } {
+  if (fieldT === undefined) return { why: `TE ${fmt(teMs)} ms, field strength unknown` };
+  const win = windowsFor(fieldT, rules);
+  if (win) {
+    const inside = (ws: [number, number][]) => ws.some(([lo, hi]) => teMs >= lo && teMs <= hi);
+    if (inside(win.w.opposedPhase)) {
+      return { phase: "opp", why: `TE ${fmt(teMs)} ms is in an opposed-phase window at ${win.key} T` };
+    }
+    if (inside(win.w.inPhase))
+      return { phase: "in", why: `TE ${fmt(teMs)} ms is in an in-phase window at ${win.key} T` };
+    return {
+      why: `TE ${fmt(teMs)} ms is in neither an in-phase nor an opposed-phase window at ${win.key} T`,
+    };
+  }
+  // No configured window: use the fat-water chemical shift (3.4 ppm) at this field.
+  const cycleMs = 1000 / (3.4e-6 * 42.577478e6 * fieldT);
+  const cycles = teMs / cycleMs;
+  const frac = cycles - Math.floor(cycles);
+  const tol = rules.phaseToleranceCycles;
+  if (Math.abs(frac - 0.5) <= tol) {
+    return {
+      phase: "opp",
+      why: `TE ${fmt(teMs)} ms is ${cycles.toFixed(2)} fat-water cycles at ${fmt(fieldT)} T (opposed phase)`,
+    };
+  }
+  if ((frac <= tol || frac >= 1 - tol) && cycles >= 1 - tol) {
+    return {
+      phase: "in",
+      why: `TE ${fmt(teMs)} ms is ${cycles.toFixed(2)} fat-water cycles at ${fmt(fieldT)} T (in phase)`,
+    };
+  }
+  return {
+    why: `TE ${fmt(teMs)} ms is ${cycles.toFixed(2)} fat-water cycles at ${fmt(fieldT)} T (neither in nor opposed phase)`,
+  };
+}
+
+function fmt(x: number): string {
+  return String(Math.round(x * 1000) / 1000);
+}
+
+// --- ImageType ------------------------------------------------------------------------------------
+
+const IN_TYPES = new Set(["IN_PHASE", "IN-PHASE", "INPHASE", "IP", "M_IP", "IN"]);
+const OPP_TYPES = new Set([
+  "OUT_PHASE",
+  "OPP_PHASE",
+  "OUT_OF_PHASE",
+  "OPPOSED_PHASE",
+  "OUTPHASE",
+  "OP",
+  "M_OP",
+  "OPP",
+  "OUT",
+]);
+const WATER_FAT_TYPES = new Set([
+  "W",
+  "F",
+  "WATER",
+  "FAT",
+  "M_W",
+  "M_F",
+  "FF",
+  "FAT_FRACTION",
+  "FATFRACTION",
+  "PDFF",
+  "WATER_FRACTION",
+  "T2_STAR",
+  "R2_STAR",
+  "R2STAR",
+  "T2STAR",
+]);
+const DERIVED_OK_TYPES = new Set([...IN_TYPES, ...OPP_TYPES, "DIXON"]);
+const PROJECTION_TYPES = new Set([
+  "MIP",
+  "MNIP",
+  "MPR",
+  "SUBTRACTION",
+  "SUB",
+  "PROJECTION IMAGE",
+  "PROJECTION",
+  "REFORMATTED",
+  "CPR",
+  "CURVED",
+  "VOLUME_RENDERING",
+  "MPR_THICK",
+  "THICK",
+  "COLLAPSE",
+  "SCREENSHOT",
+]);
+const DIFFUSION_TYPES = new Set([
+  "DIFFUSION",
+  "ADC",
+  "EADC",
+  "TRACEW",
+  "TRACE",
+  "FA",
+  "CALC_BVALUE",
+  "DWI",
+  "ISODWI",
+  "ISOTROPIC",
+  "EXP",
+]);
+const MRE_TYPES = new Set(["MRE", "WAVE", "STIFFNESS", "ELASTOGRAM", "MAGNITUDE_MRE", "CONFIDENCE"]);
+const PHASE_TYPES = new Set(["P", "PHASE", "PHASE MAP", "PHASE_MAP", "R", "I", "IMAGINARY", "REAL"]);
+
+function typePhase(types: string[]): Phase | undefined {
+  // The first two values (ORIGINAL/DERIVED, PRIMARY/SECONDARY) never name a phase; "IN" there would be noise.
+  const vals = types.slice(2);
+  if (vals.some((v) => IN_TYPES.has(v))) return "in";
+  if (vals.some((v) => OPP_TYPES.has(v))) return "opp";
+  return undefined;
+}
+
+function typeHas(types: string[], set: Set<string>): string | undefined {
+  return types.slice(2).find((v) => set.has(v));
+}
+
+// --- sequence family ------------------------------------------------------------------------------
+
+interface Family {
+  gradient: boolean;
+  spinEcho: boolean;
+  inversion: boolean;
+  echoPlanar: boolean;
+  why: string;
+}
+
+function sequenceFamily(s: SeriesInfo, desc: string): Family {
+  const ss = s.scanningSequence ?? [];
+  const seq = (s.sequenceName ?? s.pulseSequenceName ?? "").toLowerCase();
+  const eps = s.echoPulseSequence;
+  const why: string[] = [];
+  let gradient = false;
+  let spinEcho = false;
+  if (ss.length) why.push(`ScanningSequence ${ss.join("\\")}`);
+  if (s.sequenceName) why.push(`SequenceName ${s.sequenceName}`);
+  if (s.pulseSequenceName) why.push(`PulseSequenceName ${s.pulseSequenceName}`);
+  if (eps) why.push(`EchoPulseSequence ${eps}`);
+  const inversion = ss.includes("IR");
+  const echoPlanar = ss.includes("EP") || /(^|\*)ep(i|2d|3d|_)|epi|\bdwi|re(solve)?_?diff/.test(seq);
+  if (ss.includes("GR") && !ss.includes("SE")) gradient = true;
+  if (ss.includes("SE") && !ss.includes("GR")) spinEcho = true;
+  if (eps === "GRADIENT") gradient = true;
+  if (eps === "SPIN") spinEcho = true;
+  if (!gradient && !spinEcho) {
+    // Vendor sequence names: Siemens *fl2d2, *tfl, *fl3d (VIBE), *h2d (HASTE), *tse, *tseR (BLADE);
+    // GE fgre, efgre3d, fspgr, fse, ssfse; Philips T1FFE, T1TFE, TSE; Canon FFE, FASE; Hitachi RSSG.
+    if (
+      /^\*?(fl|tfl|fl2d|fl3d|fgre|efgre|spgr|fspgr|gre|ffe|t1ffe|tfe|t1tfe|lava|rssg|vibe|ffe3d|dixon)/.test(
+        seq,
+      )
+    ) {
+      gradient = true;
+    } else if (
+      /^\*?(tse|se|h2d|haste|fse|ssfse|frfse|blade|sshtse|tse2d|fase|fsed|t2tse|tir|stir|ssh)/.test(seq)
+    ) {
+      spinEcho = true;
+    } else if (
+      /\b(flash|fl2d|fl3d|vibe|spgr|fspgr|fgre|ffe|gre|lava|thrive|rssg|quick ?3d|starvibe|tfe)\b/.test(desc)
+    ) {
+      gradient = true;
+      why.push("gradient-echo name in the description");
+    } else if (/\b(tse|fse|haste|ssfse|blade|propeller|multivane|fase|ssh|se|frfse|sshtse)\b/.test(desc)) {
+      spinEcho = true;
+      why.push("spin-echo name in the description");
+    }
+  }
+  return { gradient, spinEcho, inversion, echoPlanar, why: why.join(", ") };
+}
+
+// --- the classifier -------------------------------------------------------------------------------
+
+/** A group of frames that is classified on its own: one echo, or one image type of a mixed series. */
+interface FrameGroup {
+  frames: MrFrame[];
+  echoTimeMs?: number;
+  imageTypeValue?: string;
+  label: string;
+}
+
+function splitGroups(s: SeriesInfo): FrameGroup[] {
+  const tes = s.echoTimesMs;
+  if (tes.length === 2) {
+    return tes.map((te) => ({
+      frames: s.frames.filter((f) => f.echoTimeMs !== undefined && Math.abs(f.echoTimeMs - te) < 0.01),
+      echoTimeMs: te,
+      label: `echo TE ${fmt(te)} ms`,
+    }));
+  }
+  // One series holding several reconstructed image types (Philips mDixon IP/OP/W/F, Siemens Dixon).
+  const byType = new Map<string, MrFrame[]>();
+  for (const f of s.frames) {
+    const v =
+      typeHas(f.imageType, IN_TYPES) ??
+      typeHas(f.imageType, OPP_TYPES) ??
+      typeHas(f.imageType, WATER_FAT_TYPES) ??
+      "";
+    const list = byType.get(v);
+    if (list) list.push(f);
+    else byType.set(v, [f]);
+  }
+  if (byType.size > 1) {
+    return [...byType.entries()].map(([v, frames]) => ({
+      frames,
+      ...(v ? { imageTypeValue: v } : {}),
+      label: v ? `ImageType ${v} frames` : "frames without a phase ImageType",
+    }));
+  }
+  return [{ frames: s.frames, label: "series" }];
+}
+
+/**
+ * Classifies one series. Returns one decision, or one per echo for a dual-echo series (each with its
+ * echoTimeMs), or one per image type for a series that mixes reconstructed types (with imageTypeValue).
+ */
+export function classifySeries(series: SeriesInfo, rules: RoleRules = DEFAULT_RULES): RoleDecision[] {
+  const c = compile(rules);
+  const kw = c.kw;
+  const descRaw = series.seriesDescription ?? series.protocolName;
+  const desc = normaliseDescription(descRaw);
+  const protocol = normaliseDescription(series.protocolName);
+  const descName = descRaw ? `description "${descRaw}"` : "no description";
+  const base: string[] = [];
+  const none = (why: string): RoleDecision[] => [{ role: null, reasons: [...base, why] }];
+
+  // 1. Roles forced by the rules file.
+  for (const f of c.force) {
+    if (descRaw && f.re.test(descRaw)) {
+      const reasons = [`forced to ${f.role ?? "none"} by rules pattern /${f.pattern}/ on ${descName}`];
+      const d: RoleDecision = { role: f.role, reasons };
+      if (f.echoTimeMs !== undefined) d.echoTimeMs = f.echoTimeMs;
+      if (f.role) d.strength = 4;
+      return [d];
+    }
+  }
+
+  // 2. Exclusions that apply to the whole series.
+  if (series.modality !== "MR") return none(`modality ${series.modality} is not MR`);
+  const bodyPart = series.bodyPartExamined?.toUpperCase().replace(/[\s-]+/g, "_");
+  if (bodyPart && !rules.bodyParts.some((b) => b.toUpperCase() === bodyPart)) {
+    return none(`body part ${series.bodyPartExamined} is not abdominal`);
+  }
+  if (series.frames.length === 0) return none("series has no frames");
+  const planes = new Map<Plane, number>();
+  let tilt = 0;
+  for (const f of series.frames) {
+    const p = planeOf(f);
+    planes.set(p.plane, (planes.get(p.plane) ?? 0) + 1);
+    tilt = Math.max(tilt, p.tiltDeg);
+  }
+  const types = series.imageType;
+  if (types.includes("LOCALIZER") || types.includes("SCOUT")) return none("ImageType LOCALIZER: a localizer");
+  const loc = firstMatch(kw.localizer, desc);
+  if (loc) return none(`localizer (${descName} contains "${loc}")`);
+  if (planes.size >= 2) {
+    const list = [...planes.keys()].join(", ");
+    return none(
+      planes.size === 3
+        ? `frames in 3 planes (${list}): a 3-plane localizer`
+        : `mixed orientations in one series (${list}): a localizer or a composite`,
+    );
+  }
+  const plane = [...planes.keys()][0]!;
+  if (plane !== "axial") return none(`${plane} plane (only axial series are used)`);
+  base.push(tilt > 1 ? `axial plane (tilted ${tilt.toFixed(0)}° from true axial)` : "axial plane");
+
+  const projection = series.frames.map((f) => typeHas(f.imageType, PROJECTION_TYPES)).find(Boolean);
+  if (projection) return none(`ImageType ${projection}: a projection, reformat or subtraction (derived)`);
+  const derivedWord = firstMatch(kw.derived, desc);
+  if (derivedWord) return none(`derived series (${descName} contains "${derivedWord}")`);
+  const derived = types[0] === "DERIVED" || types[1] === "SECONDARY";
+  const derivedOk = series.frames.some((f) => typeHas(f.imageType, DERIVED_OK_TYPES));
+  if (derived && !derivedOk) {
+    return none(`ImageType ${types.join("\\")}: a derived or secondary image, not an acquisition`);
+  }
+  if (derived)
+    base.push(
+      `ImageType ${types.join("\\")} is derived, accepted because the vendor marks in/opposed-phase images so`,
+    );
+
+  const agent = series.contrastBolusAgent?.trim();
+  const pre = firstMatch(kw.preContrast, desc);
+  if (agent && !/^(none|no|n\/?a|-+|0|nil)$/i.test(agent)) {
+    return none(`post-contrast: ContrastBolusAgent "${agent}" is set`);
+  }
+  const post = firstMatch(kw.postContrast, desc);
+  if (post && !pre) return none(`post-contrast (${descName} contains "${post}")`);
+  if (series.temporalPositions && !pre) {
+    return none(`dynamic series with ${series.temporalPositions} temporal positions (contrast phases)`);
+  }
+
+  const b = (series.diffusionBValues ?? []).filter((v) => v > 0);
+  if (b.length) return none(`diffusion-weighted (b-values ${series.diffusionBValues!.join(", ")} s/mm²)`);
+  const dtype = series.frames.map((f) => typeHas(f.imageType, DIFFUSION_TYPES)).find(Boolean);
+  if (dtype) return none(`diffusion-weighted (ImageType ${dtype})`);
+  if (series.acquisitionContrast === "DIFFUSION")
+    return none("diffusion-weighted (AcquisitionContrast DIFFUSION)");
+  const dw = firstMatch(kw.diffusion, desc);
+  if (dw) return none(`diffusion-weighted (${descName} contains "${dw}")`);
+
+  const mtype = series.frames.map((f) => typeHas(f.imageType, MRE_TYPES)).find(Boolean);
+  if (mtype) return none(`MR elastography (ImageType ${mtype})`);
+  const mre = firstMatch(kw.elastography, desc) ?? firstMatch(kw.elastography, protocol);
+  if (mre) return none(`MR elastography (${descName} contains "${mre}")`);
+
+  const ptype = series.frames.map((f) => typeHas(f.imageType, PHASE_TYPES)).find(Boolean);
+  if (ptype) return none(`phase or complex-component image (ImageType ${ptype})`);
+  const excl = firstMatch(kw.exclude, desc);
+  if (excl) return none(`not a T1w in/opposed-phase or T2w series (${descName} contains "${excl}")`);
+
+  const fam = sequenceFamily(series, desc);
+  if (fam.echoPlanar) return none(`echo-planar acquisition (${fam.why || "sequence name"}), not used`);
+  if (series.echoTimesMs.length > 2) {
+    return none(
+      `multi-echo series with ${series.echoTimesMs.length} echoes (${series.echoTimesMs.map(fmt).join(", ")} ms): a relaxometry or fat-quantification acquisition`,
+    );
+  }
+
+  const groups = splitGroups(series);
+  const decisions = groups.map((g) =>
+    classifyGroup(series, g, groups.length, rules, c, desc, descName, fam, base),
+  );
+  return decisions;
+}
+
+function classifyGroup(
+  s: SeriesInfo,
+  g: FrameGroup,
+  nGroups: number,
+  rules: RoleRules,
+  c: Compiled,
+  desc: string,
+  descName: string,
+  fam: Family,
+  base: string[],
+): RoleDecision {
+  const kw = c.kw;
+  const reasons = [...base];
+  if (nGroups > 1) reasons.push(`${g.label} of a series split into ${nGroups}`);
+  const out = (role: SeriesRole | null, why: string[], strength: number): RoleDecision => {
+    const d: RoleDecision = { role, reasons: [...reasons, ...why] };
+    if (g.echoTimeMs !== undefined) d.echoTimeMs = g.echoTimeMs;
+    if (g.imageTypeValue !== undefined) d.imageTypeValue = g.imageTypeValue;
+    if (role) d.strength = strength;
+    return d;
+  };
+
+  const slices = distinctSlices(g.frames);
+  if (slices < rules.minSlices) {
+    return out(
+      null,
+      [
+        `only ${slices} slice${slices === 1 ? "" : "s"} (fewer than ${rules.minSlices}): a localizer or partial stack`,
+      ],
+      0,
+    );
+  }
+  const groupTypes = g.frames[0]!.imageType;
+  const wf = typeHas(groupTypes, WATER_FAT_TYPES);
+  if (wf)
+    return out(null, [`Dixon ${wf} image (ImageType ${groupTypes.join("\\")}), not in/opposed phase`], 0);
+  const wfWord = firstMatch(kw.waterFat, desc);
+  if (wfWord && !typePhase(groupTypes))
+    return out(null, [`Dixon water/fat image (${descName} contains "${wfWord}")`], 0);
+
+  const te = g.echoTimeMs ?? (s.echoTimesMs.length === 1 ? s.echoTimesMs[0] : undefined);
+  const tr = s.repetitionTimeMs;
+  const field = s.magneticFieldStrengthT;
+  const famWhy = fam.why ? ` (${fam.why})` : "";
+
+  // --- T1 in/opposed phase: gradient echo, short TE and TR.
+  const tPhase = typePhase(groupTypes);
+  const inWord = firstMatch(kw.inPhase, desc);
+  const oppWord = firstMatch(kw.opposedPhase, desc);
+  const dualWord = firstMatch(kw.dualEcho, desc);
+  const wordPhase: Phase | undefined =
+    dualWord || (inWord && oppWord) ? undefined : inWord ? "in" : oppWord ? "opp" : undefined;
+  const looksT1 =
+    fam.gradient ||
+    tPhase !== undefined ||
+    ((inWord || oppWord || dualWord) && !fam.spinEcho && (te ?? 0) < rules.t1MaxEchoTimeMs);
+  if (looksT1 && !fam.spinEcho) {
+    const why: string[] = [fam.gradient ? `gradient echo${famWhy}` : "in/opposed-phase naming"];
+    if (te !== undefined && te > rules.t1MaxEchoTimeMs && !tPhase) {
+      return out(null, [...why, `TE ${fmt(te)} ms is too long for in/opposed-phase T1w (T2*-weighted)`], 0);
+    }
+    if (tr !== undefined && tr > rules.t1MaxRepetitionTimeMs && !tPhase) {
+      return out(null, [...why, `TR ${fmt(tr)} ms is too long for T1w`], 0);
+    }
+    const fsType = (s.scanOptions ?? []).find((o) =>
+      /^(FS|SFS|FAT|FATSAT|FAT_SAT|SAT_FAT|CHESS|SPAIR|SPIR|WE)$/.test(o),
+    );
+    const fsWord = firstMatch(kw.fatSuppression, desc);
+    if ((fsType || fsWord) && !tPhase) {
+      return out(
+        null,
+        [
+          ...why,
+          `fat-suppressed (${fsType ? `ScanOptions ${fsType}` : `${descName} contains "${fsWord}"`}), so not an in/opposed-phase image`,
+        ],
+        0,
+      );
+    }
+    const ep = te !== undefined ? echoPhase(te, field, rules) : undefined;
+    let phase: Phase | undefined;
+    let strength = 0;
+    if (tPhase) {
+      phase = tPhase;
+      strength = 3;
+      why.push(`ImageType says ${tPhase === "in" ? "in-phase" : "opposed-phase"} (${groupTypes.join("\\")})`);
+      if (ep?.phase && ep.phase !== tPhase) why.push(`${ep.why}, but ImageType takes precedence`);
+    } else if (ep?.phase) {
+      phase = ep.phase;
+      strength = 2;
+      why.push(ep.why);
+      if (wordPhase && wordPhase !== ep.phase) {
+        why.push(
+          `${descName} suggests ${wordPhase === "in" ? "in-phase" : "opposed-phase"}, but the echo time decides`,
+        );
+      }
+    } else if (nGroups === 2 && g.echoTimeMs !== undefined && s.echoTimesMs.length === 2) {
+      // Dual echo with no usable field strength: the first echo of a chemical-shift pair is opposed.
+      const [t1, t2] = s.echoTimesMs as [number, number];
+      const ratio = t2 / t1;
+      if (ratio > 1.6 && ratio < 2.4) {
+        phase = g.echoTimeMs === t1 ? "opp" : "in";
+        strength = 1;
+        if (ep) why.push(ep.why);
+        why.push(
+          `dual echo ${fmt(t1)}/${fmt(t2)} ms (ratio ${ratio.toFixed(2)}): the ${phase === "opp" ? "shorter echo is opposed-phase" : "longer echo is in-phase"}`,
+        );
+      } else if (ep) why.push(ep.why);
+    } else if (wordPhase && (ep === undefined || field === undefined)) {
+      phase = wordPhase;
+      strength = 1;
+      if (ep) why.push(ep.why);
+      why.push(
+        `${descName} says ${phase === "in" ? "in-phase" : "opposed-phase"} ("${phase === "in" ? inWord : oppWord}")`,
+      );
+    } else if (ep) {
+      why.push(ep.why);
+    }
+    if (!phase)
+      return out(
+        null,
+        [...why, "neither ImageType, echo time nor description identifies in- or opposed-phase"],
+        0,
+      );
+    if (tr !== undefined) why.push(`TR ${fmt(tr)} ms`);
+    return out(phase === "in" ? "t1_in" : "t1_opp", why, strength);
+  }
+
+  // --- T2: spin echo family, long TE and TR.
+  const t2Word = firstMatch(kw.t2, desc);
+  if (fam.gradient) {
+    return out(
+      null,
+      [
+        `gradient echo${famWhy} with TE ${te !== undefined ? fmt(te) : "?"} ms: neither in/opposed-phase nor T2w`,
+      ],
+      0,
+    );
+  }
+  const why: string[] = [];
+  if (fam.spinEcho) why.push(`spin echo${famWhy}`);
+  else if (fam.inversion) why.push(`inversion recovery${famWhy}`);
+  else if (t2Word) why.push(`sequence family unknown${famWhy}`);
+  if (fam.inversion && s.inversionTimeMs !== undefined) {
+    if (s.inversionTimeMs > 1200)
+      return out(null, [...why, `inversion time ${fmt(s.inversionTimeMs)} ms: FLAIR, not used`], 0);
+    if (s.inversionTimeMs < 300)
+      why.push(`STIR (TI ${fmt(s.inversionTimeMs)} ms), counted as fat-suppressed T2w`);
+  }
+  if (!fam.spinEcho && !fam.inversion && !t2Word) {
+    return out(null, [`not identified as a T2w or in/opposed-phase series${famWhy}; ${descName}`], 0);
+  }
+  if (te === undefined) {
+    if (t2Word) return out("t2", [...why, `no echo time; ${descName} contains "${t2Word}"`], 1);
+    return out(null, [...why, "no echo time"], 0);
+  }
+  if (te < rules.t2MinEchoTimeMs) {
+    const kind = tr !== undefined && tr < 1000 ? "T1-weighted" : "proton-density weighted";
+    return out(null, [...why, `TE ${fmt(te)} ms is below ${rules.t2MinEchoTimeMs} ms: ${kind}, not T2w`], 0);
+  }
+  if (te > rules.t2MaxEchoTimeMs) {
+    return out(
+      null,
+      [...why, `TE ${fmt(te)} ms is above ${rules.t2MaxEchoTimeMs} ms: heavily T2-weighted (MRCP-like)`],
+      0,
+    );
+  }
+  if (tr !== undefined && tr > 0 && tr < rules.t2MinRepetitionTimeMs) {
+    return out(null, [...why, `TR ${fmt(tr)} ms is too short for T2w`], 0);
+  }
+  why.push(`TE ${fmt(te)} ms${tr !== undefined ? `, TR ${fmt(tr)} ms` : ""}`);
+  if (s.echoTrainLength !== undefined && s.echoTrainLength > 1)
+    why.push(`echo train ${s.echoTrainLength} (turbo/fast spin echo)`);
+  if (t2Word) why.push(`${descName} contains "${t2Word}"`);
+  return out("t2", why, fam.spinEcho || fam.inversion ? 2 : 1);
+}
+
+/** The frames of a series that a decision takes (its echo and image type, when the series was split). */
+export function selectFrames(series: SeriesInfo, decision: RoleDecision): MrFrame[] {
+  return series.frames.filter(
+    (f) =>
+      (decision.echoTimeMs === undefined ||
+        (f.echoTimeMs !== undefined && Math.abs(f.echoTimeMs - decision.echoTimeMs) < 0.01)) &&
+      (decision.imageTypeValue === undefined || f.imageType.includes(decision.imageTypeValue)),
+  );
+}
