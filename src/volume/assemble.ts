@@ -20,7 +20,7 @@ export interface GeometryIssue {
 
 export interface AssembleOptions {
   /** Decoded, rescaled pixels of one frame: rows x columns, row-major. */
-  readPixels: (frame: MrFrame) => Float32Array;
+  readPixels: (frame: MrFrame) => Float32Array | Promise<Float32Array>;
   /** Relative tolerance for slice spacing to count as even (default 0.05 = 5% of the median step). */
   spacingTolerance?: number;
   /** Treat missing slices (gaps) and uneven spacing as fatal (default true): a wrong affine is worse. */
@@ -170,13 +170,16 @@ export function planStack(
 }
 
 /** Stacks the frames of one series (one echo) into a volume. Fatal geometry problems throw LiverstiffError. */
-export function assembleVolume(input: readonly MrFrame[], options: AssembleOptions): AssembledVolume {
+export async function assembleVolume(
+  input: readonly MrFrame[],
+  options: AssembleOptions,
+): Promise<AssembledVolume> {
   const plan = planStack(input, options);
   const [nx, ny, nz] = plan.dims;
   const data = new Float32Array(nx * ny * nz);
   for (let k = 0; k < nz; k++) {
     const frame = plan.frames[k];
-    const px = options.readPixels(frame);
+    const px = await options.readPixels(frame);
     if (px.length !== nx * ny) {
       throw new LiverstiffError(`decoded frame has ${px.length} values, expected ${nx * ny}`, {
         file: frame.file,
@@ -209,6 +212,20 @@ export function framesByEcho(frames: readonly MrFrame[]): Map<number | undefined
 export function framesForEcho(frames: readonly MrFrame[], echoTimeMs?: number): MrFrame[] {
   if (echoTimeMs === undefined) return [...frames];
   return frames.filter((f) => f.echoTimeMs !== undefined && Math.abs(f.echoTimeMs - echoTimeMs) < 0.01);
+}
+
+/**
+ * The frames a role decision takes from its series: those of its echo (dual-echo series) and carrying its
+ * ImageType value (series that mix e.g. Dixon in-phase, opposed-phase, water and fat images).
+ */
+export function framesForDecision(
+  frames: readonly MrFrame[],
+  decision: { echoTimeMs?: number; imageTypeValue?: string },
+): MrFrame[] {
+  let out = framesForEcho(frames, decision.echoTimeMs);
+  const value = decision.imageTypeValue?.toUpperCase();
+  if (value) out = out.filter((f) => f.imageType.some((t) => t.toUpperCase() === value));
+  return out;
 }
 
 function fmtIop(v: readonly number[]): string {

@@ -15,9 +15,9 @@ import {
 import { syntheticSeries } from "../fixtures/volume/frames.ts";
 
 describe("assembleVolume", () => {
-  it("sorts slices by position along the normal, not InstanceNumber, and builds the affine", () => {
+  it("sorts slices by position along the normal, not InstanceNumber, and builds the affine", async () => {
     const s = syntheticSeries({ n: 6, stepMm: 5 });
-    const { volume, frames, sliceStepMm } = assembleVolume(s.frames, { readPixels: s.readPixels });
+    const { volume, frames, sliceStepMm } = await assembleVolume(s.frames, { readPixels: s.readPixels });
     assert.deepEqual(volume.dims, [5, 4, 6]);
     assert.equal(sliceStepMm, 5);
     assert.deepEqual(
@@ -32,12 +32,12 @@ describe("assembleVolume", () => {
     assert.equal(orientationCode(volume.affine), "LPS");
   });
 
-  it("handles a descending, oblique sagittal stack", () => {
+  it("handles a descending, oblique sagittal stack", async () => {
     const c = Math.cos(0.2);
     const sn = Math.sin(0.2);
     // sagittal: rows along -z rotated, normal along x
     const s = syntheticSeries({ n: 4, iop: [0, c, sn, 0, -sn, c], stepMm: 3, positions: [9, 6, 3, 0] });
-    const { volume } = assembleVolume(s.frames, { readPixels: s.readPixels });
+    const { volume } = await assembleVolume(s.frames, { readPixels: s.readPixels });
     // normal = row x col = (1, 0, 0); positions along it ascending after sort: 0,3,6,9 = uids .4 .3 .2 .1
     assert.equal(volume.data[0], 30000);
     const p = applyAffine(volume.affine, [0, 0, 3]);
@@ -67,7 +67,7 @@ describe("assembleVolume", () => {
     );
   });
 
-  it("reports missing slices (gaps)", () => {
+  it("reports missing slices (gaps)", async () => {
     const s = syntheticSeries({ positions: [0, 5, 10, 20, 25] });
     assert.throws(
       () => planStack(s.frames),
@@ -80,7 +80,7 @@ describe("assembleVolume", () => {
     assert.equal(lenient.issues[0].kind, "missing_slices");
   });
 
-  it("reports uneven spacing", () => {
+  it("reports uneven spacing", async () => {
     const s = syntheticSeries({ positions: [0, 5, 10, 17, 22] });
     assert.throws(
       () => planStack(s.frames),
@@ -88,7 +88,7 @@ describe("assembleVolume", () => {
     );
   });
 
-  it("reports two different images at one position, and drops an exact duplicate frame", () => {
+  it("reports two different images at one position, and drops an exact duplicate frame", async () => {
     const s = syntheticSeries({ positions: [0, 5, 5, 10] });
     assert.throws(
       () => planStack(s.frames),
@@ -112,9 +112,9 @@ describe("assembleVolume", () => {
 });
 
 describe("reorientToCanonical", () => {
-  it("permutes and flips axes while keeping every voxel's world position", () => {
+  it("permutes and flips axes while keeping every voxel's world position", async () => {
     const s = syntheticSeries({ n: 4, iop: [0, -1, 0, 0, 0, -1], stepMm: 2 });
-    const { volume } = assembleVolume(s.frames, { readPixels: s.readPixels });
+    const { volume } = await assembleVolume(s.frames, { readPixels: s.readPixels });
     assert.equal(orientationCode(volume.affine), "AIL");
     const lps = reorientToCanonical(volume, "LPS");
     assert.equal(orientationCode(lps.affine), "LPS");

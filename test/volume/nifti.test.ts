@@ -22,11 +22,11 @@ const tmp = mkdtempSync(join(tmpdir(), "liverstiff-nifti-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("NIfTI round trip", () => {
-  it("writes int16 when the data are integers, and reads back identical voxels and affine", () => {
+  it("writes int16 when the data are integers, and reads back identical voxels and affine", async () => {
     const c = Math.cos(0.3);
     const sn = Math.sin(0.3);
     const s = syntheticSeries({ n: 3, iop: [c, sn, 0, -sn, c, 0], origin: [12.5, -40.25, 88] });
-    const { volume } = assembleVolume(s.frames, { readPixels: s.readPixels });
+    const { volume } = await assembleVolume(s.frames, { readPixels: s.readPixels });
     const path = join(tmp, "a.nii.gz");
     writeNifti(path, volume, { sidecar: { SeriesDescription: "t1 in", EchoTime: 0.0046 } });
     const back = readNifti(path);
