@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// Builds the libtorch Node-API addon (native/) into native/build/ with cmake-js, 2 parallel jobs.
+// Idempotent and fast when nothing changed: the build is skipped when the .node file is newer than every
+// native source and the libtorch choice (LIBTORCH) is the one it was built with.
+//   LIBTORCH=/path/to/libtorch node scripts/build-native.mjs   builds against another libtorch
+//   node scripts/build-native.mjs --force                      rebuilds regardless
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const nativeDir = join(root, "native");
+const buildDir = join(nativeDir, "build");
+const addon = join(buildDir, "Release", "liverstiff_torch.node");
+const stampFile = join(buildDir, "liverstiff-libtorch.txt");
+const force = process.argv.includes("--force");
+const libtorch = process.env.LIBTORCH ?? "";
+
+function newestSource(dir) {
+  let newest = 0;
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (path === buildDir) continue;
+    const st = statSync(path);
+    newest = Math.max(newest, st.isDirectory() ? newestSource(path) : st.mtimeMs);
+  }
+  return newest;
+}
+
+function upToDate() {
+  if (force || !existsSync(addon) || !existsSync(stampFile)) return false;
+  if (readFileSync(stampFile, "utf8") !== libtorch) return false;
+  return statSync(addon).mtimeMs > newestSource(nativeDir);
+}
+
+if (upToDate()) {
+  console.log("build-native: addon is up to date");
+  process.exit(0);
+}
+
+const require = createRequire(import.meta.url);
+const cmakeJs = join(dirname(require.resolve("cmake-js/package.json")), "bin", "cmake-js");
+const started = Date.now();
+console.log(`build-native: building the libtorch addon${libtorch ? ` against LIBTORCH=${libtorch}` : ""}`);
+const args = [
+  cmakeJs,
+  "build",
+  "--directory",
+  nativeDir,
+  "--out",
+  buildDir,
+  "--parallel",
+  "2",
+  "--log-level",
+  "warn",
+];
+const result = spawnSync(process.execPath, args, { cwd: root, stdio: "inherit", env: process.env });
+if (result.status !== 0) {
+  console.error(
+    "build-native: build failed (is libtorch installed? apt-get install libtorch-dev, or set LIBTORCH)",
+  );
+  process.exit(result.status ?? 1);
+}
+if (!existsSync(addon)) {
+  console.error(`build-native: build finished but ${addon} is missing`);
+  process.exit(1);
+}
+writeFileSync(stampFile, libtorch);
+console.log(`build-native: built in ${((Date.now() - started) / 1000).toFixed(0)} s`);

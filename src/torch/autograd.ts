@@ -1,0 +1,53 @@
+// Autograd controls: no-grad scopes and functional gradients.
+import { native } from "./native.ts";
+import { ids, Tensor } from "./tensor.ts";
+
+/** Runs fn with gradient recording off (torch.no_grad()); fn must be synchronous. */
+export function noGrad<T>(fn: () => T): T {
+  const previous = native.setGradEnabled(false);
+  try {
+    return fn();
+  } finally {
+    native.setGradEnabled(previous);
+  }
+}
+
+/** Runs fn with gradient recording on (inside a noGrad block). */
+export function enableGrad<T>(fn: () => T): T {
+  const previous = native.setGradEnabled(true);
+  try {
+    return fn();
+  } finally {
+    native.setGradEnabled(previous);
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return native.isGradEnabled();
+}
+
+/**
+ * Gradients of outputs with respect to inputs (torch.autograd.grad), without touching .grad.
+ * An input that outputs do not depend on gives null when allowUnused, else an Error.
+ */
+export function grad(
+  outputs: Tensor | readonly Tensor[],
+  inputs: readonly Tensor[],
+  o: {
+    gradOutputs?: readonly Tensor[];
+    retainGraph?: boolean;
+    createGraph?: boolean;
+    allowUnused?: boolean;
+  } = {},
+): (Tensor | null)[] {
+  const outs = outputs instanceof Tensor ? [outputs] : outputs;
+  const result = native.autogradGrad(
+    ids(outs),
+    ids(inputs),
+    o.gradOutputs ? ids(o.gradOutputs) : null,
+    o.retainGraph,
+    o.createGraph ?? false,
+    o.allowUnused ?? false,
+  );
+  return result.map((id) => (id === null ? null : new Tensor(id)));
+}

@@ -1,0 +1,129 @@
+// Loads the libtorch addon (native/, built by scripts/build-native.mjs). The addon is context-aware:
+// every thread (main or worker) that imports this module gets its own handle table.
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
+
+/** A tensor as the addon sees it: an index into the thread's handle table (with a generation). */
+export type TensorId = number;
+
+export interface NativeBinding {
+  opId(name: string, overload: string): number;
+  opSchema(op: number): string;
+  opReturnTypes(op: number): string[];
+  call(op: number, ...args: unknown[]): unknown;
+  callVoid(op: number, ...args: unknown[]): undefined;
+  fromTypedArray(view: ArrayBufferView, shape: readonly number[], dtype: number, zeroCopy: boolean): TensorId;
+  toArrayBuffer(id: TensorId): ArrayBuffer;
+  item(id: TensorId): number | boolean;
+  shape(id: TensorId): number[];
+  strides(id: TensorId): number[];
+  dtype(id: TensorId): number;
+  device(id: TensorId): string;
+  numel(id: TensorId): number;
+  dim(id: TensorId): number;
+  isContiguous(id: TensorId): boolean;
+  requiresGrad(id: TensorId): boolean;
+  setRequiresGrad(id: TensorId, value: boolean): void;
+  isLeaf(id: TensorId): boolean;
+  grad(id: TensorId): TensorId | null;
+  setGrad(id: TensorId, grad: TensorId | null): void;
+  dispose(id: TensorId): boolean;
+  isAlive(id: TensorId): boolean;
+  stats(): { liveTensors: number; externalBytes: number; slots: number };
+  backward(id: TensorId, grad: TensorId | null, retainGraph: boolean, createGraph: boolean): void;
+  autogradGrad(
+    outputs: TensorId[],
+    inputs: TensorId[],
+    gradOutputs: TensorId[] | null,
+    retainGraph: boolean | undefined,
+    createGraph: boolean,
+    allowUnused: boolean,
+  ): (TensorId | null)[];
+  setGradEnabled(enabled: boolean): boolean;
+  isGradEnabled(): boolean;
+  manualSeed(seed: number): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  cudaAvailable(): boolean;
+  cudaDeviceCount(): number;
+  adamStep(
+    params: TensorId[],
+    expAvgs: TensorId[],
+    expAvgSqs: TensorId[],
+    maxExpAvgSqs: TensorId[] | null,
+    steps: number[],
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    decoupled: boolean,
+    maximize: boolean,
+  ): void;
+  adamaxStep(
+    params: TensorId[],
+    expAvgs: TensorId[],
+    expInfs: TensorId[],
+    steps: number[],
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+  ): void;
+  sgdStep(
+    params: TensorId[],
+    momentumBuffers: (TensorId | null)[],
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+    maximize: boolean,
+  ): (TensorId | null)[];
+  rmspropStep(
+    params: TensorId[],
+    squareAvgs: TensorId[],
+    gradAvgs: TensorId[] | null,
+    momentumBuffers: TensorId[] | null,
+    lr: number,
+    alpha: number,
+    eps: number,
+    weightDecay: number,
+    momentum: number,
+  ): void;
+  clipGradNorm(params: TensorId[], maxNorm: number, normType: number): number;
+  version(): { parallelInfo: string; cuda: boolean; mkldnn: boolean };
+  moduleLoad(path: string, device?: string): number;
+  moduleCall(module: number, method: string, inputs: unknown[]): unknown;
+  moduleParameters(module: number): [string, TensorId][];
+  moduleBuffers(module: number): [string, TensorId][];
+  moduleTrain(module: number, on: boolean): void;
+  moduleIsTraining(module: number): boolean;
+  moduleTo(module: number, device: string): void;
+  moduleSave(module: number, path: string): void;
+  moduleDispose(module: number): void;
+}
+
+const addonPath = fileURLToPath(new URL("../../native/build/Release/liverstiff_torch.node", import.meta.url));
+
+function load(): NativeBinding {
+  if (!existsSync(addonPath)) {
+    throw new Error(
+      `the libtorch addon is not built (${addonPath} is missing): run \`node scripts/build-native.mjs\` ` +
+        "(needs libtorch: apt-get install libtorch-dev, or LIBTORCH=/path/to/libtorch)",
+    );
+  }
+  return createRequire(import.meta.url)(addonPath) as NativeBinding;
+}
+
+export const native: NativeBinding = load();
+
+// Default: all available cores (libtorch may start with fewer, e.g. 1 under Debian's OpenMP build).
+// LIVERSTIFF_TORCH_THREADS overrides; setNumThreads() changes it later.
+const requestedThreads = Number(process.env.LIVERSTIFF_TORCH_THREADS ?? "");
+native.setNumThreads(
+  Number.isInteger(requestedThreads) && requestedThreads > 0 ? requestedThreads : availableParallelism(),
+);

@@ -1,0 +1,114 @@
+// Deterministic freeing of native memory. A scope records every tensor created while it is open; when it
+// ends, it frees them all except those it returns (which move to the enclosing scope, or become owned by
+// the caller when there is none) and those marked with keep(). Tensors made outside any scope live until
+// dispose() or, as a safety net, until the garbage collector finalizes them.
+
+/** What the scope machinery needs from a tensor (implemented by Tensor). */
+export interface ScopedResource {
+  readonly isDisposed: boolean;
+  /** Set by keep(): never freed by a scope. */
+  kept: boolean;
+  dispose(): void;
+  /** Called when the resource leaves the last scope: from now on the GC finalizer is its safety net. */
+  escapeScopes(): void;
+}
+
+const isResource = Symbol.for("liverstiff.torch.resource");
+
+export function markResource(proto: object): void {
+  Object.defineProperty(proto, isResource, { value: true });
+}
+
+function isScopedResource(v: unknown): v is ScopedResource {
+  return typeof v === "object" && v !== null && (v as Record<symbol, unknown>)[isResource] === true;
+}
+
+const stack: ScopedResource[][] = [];
+
+/** Records a newly created resource in the innermost scope; false when no scope is open. */
+export function track(r: ScopedResource): boolean {
+  const top = stack.length;
+  if (top === 0) return false;
+  stack[top - 1]!.push(r);
+  return true;
+}
+
+export function scopeDepth(): number {
+  return stack.length;
+}
+
+/** Collects the resources reachable from a scope's result: tensors, arrays, Maps, Sets, plain objects. */
+function collect(value: unknown, out: Set<ScopedResource>, seen: Set<unknown>, depth: number): void {
+  if (typeof value !== "object" || value === null || seen.has(value) || depth > 8) return;
+  seen.add(value);
+  if (isScopedResource(value)) {
+    out.add(value);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) collect(v, out, seen, depth + 1);
+  } else if (value instanceof Map) {
+    for (const v of value.values()) collect(v, out, seen, depth + 1);
+  } else if (value instanceof Set) {
+    for (const v of value) collect(v, out, seen, depth + 1);
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collect(v, out, seen, depth + 1);
+  }
+}
+
+function close(scope: ScopedResource[], result: unknown): void {
+  const keepers = new Set<ScopedResource>();
+  if (result !== undefined) collect(result, keepers, new Set(), 0);
+  const parent = stack.length > 0 ? stack[stack.length - 1]! : undefined;
+  for (const r of scope) {
+    if (r.isDisposed) continue;
+    if (r.kept || keepers.has(r)) {
+      if (r.kept) continue;
+      if (parent) parent.push(r);
+      else r.escapeScopes();
+    } else {
+      r.dispose();
+    }
+  }
+}
+
+/**
+ * Runs fn in a scope: every tensor created inside is freed when fn returns (or throws), except the
+ * tensors in fn's result (a tensor, or arrays/objects/Maps of tensors) and tensors passed to keep().
+ * fn must be synchronous: a scope spanning an await would capture other tasks' tensors.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope: ScopedResource[] = [];
+  stack.push(scope);
+  let result: T | undefined;
+  let ok = false;
+  try {
+    result = fn();
+    ok = true;
+  } finally {
+    stack.pop();
+    close(scope, ok ? result : undefined);
+  }
+  if (result instanceof Promise) throw new Error("tidy(fn): fn must be synchronous (it returned a Promise)");
+  return result as T;
+}
+
+/** Marks tensors (or containers of tensors) so that no scope frees them; returns its argument. */
+export function keep<T>(value: T): T {
+  const found = new Set<ScopedResource>();
+  collect(value, found, new Set(), 0);
+  for (const r of found) {
+    if (!r.kept) {
+      r.kept = true;
+      r.escapeScopes();
+    }
+  }
+  return value;
+}
+
+/** Frees tensors now: a tensor, or arrays/objects/Maps of tensors. Already-freed ones are skipped. */
+export function dispose(value: unknown): void {
+  const found = new Set<ScopedResource>();
+  collect(value, found, new Set(), 0);
+  for (const r of found) r.dispose();
+}
