@@ -1,0 +1,171 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { LiverstiffError, Rng } from "../../src/core/index.ts";
+import { aucStatistic, auroc, bootstrapCi } from "../../src/stats/index.ts";
+import { assertAbs, extraFixtures, procCases } from "./helpers.ts";
+
+for (const c of procCases()) {
+  test(`pROC fixture ${c.name}: stratified percentile bootstrap CI within 0.01`, () => {
+    // The fixture's own interval (4000 resamples) carries Monte Carlo noise; 20000 resamples here keep
+    // ours small (for ties_small the AUROC lives on a 0.005 lattice and the lower end moves by a step).
+    const r = bootstrapCi({
+      n: c.labels.length,
+      statistic: aucStatistic(c.labels, c.scores),
+      stratify: c.labels,
+      resamples: 20000,
+      seed: 20261126,
+    });
+    assertAbs(r.ci[0], c.bootstrap_ci95_approx[0], 0.01, "lower");
+    assertAbs(r.ci[1], c.bootstrap_ci95_approx[1], 0.01, "upper");
+    assert.equal(r.estimate, c.auc);
+    assert.equal(r.failed, 0);
+  });
+}
+
+test("large-sample references (20000 resamples): percentile vs pROC and boot, BCa vs boot", () => {
+  for (const c of extraFixtures().bootstrap) {
+    const statistic = aucStatistic(c.labels, c.scores);
+    const common = { n: c.labels.length, statistic, stratify: c.labels, resamples: 20000, seed: 5 };
+    const p = bootstrapCi(common);
+    const b = bootstrapCi({ ...common, method: "bca" });
+    for (const k of [0, 1]) {
+      assertAbs(p.ci[k], c.proc_percentile_ci95[k], 0.01, `${c.name} percentile vs pROC [${k}]`);
+      assertAbs(p.ci[k], c.boot_percentile_ci95[k], 0.01, `${c.name} percentile vs boot [${k}]`);
+      assertAbs(b.ci[k], c.boot_bca_ci95[k], 0.01, `${c.name} BCa vs boot [${k}]`);
+    }
+    assert.ok(b.acceleration !== undefined && Number.isFinite(b.acceleration));
+  }
+});
+
+test("clustered bootstrap agrees with an R cluster bootstrap and is wider than ignoring the patients", () => {
+  const c = extraFixtures().clustered;
+  const common = {
+    n: c.labels.length,
+    statistic: aucStatistic(c.labels, c.scores),
+    stratify: c.labels,
+    resamples: 20000,
+  };
+  const clustered = bootstrapCi({ ...common, clusters: c.clusters, seed: 11 });
+  const plain = bootstrapCi({ ...common, seed: 11 });
+  for (const k of [0, 1]) {
+    assertAbs(clustered.ci[k], c.clustered_percentile_ci95[k], 0.01, `clustered [${k}]`);
+    assertAbs(plain.ci[k], c.stratified_percentile_ci95[k], 0.01, `stratified [${k}]`);
+  }
+  // A shared patient effect makes repeat exams correlated: the honest interval is wider.
+  assert.ok(clustered.ci[1] - clustered.ci[0] > plain.ci[1] - plain.ci[0]);
+  assert.ok(clustered.se > plain.se);
+});
+
+test("clustered bootstrap with one exam per patient is the stratified bootstrap (same seed: same interval)", () => {
+  const c = procCases()[4];
+  const statistic = aucStatistic(c.labels, c.scores);
+  const n = c.labels.length;
+  const patients = Array.from({ length: n }, (_, i) => `patient-${i}`);
+  for (const method of ["percentile", "bca"] as const) {
+    const common = { n, statistic, stratify: c.labels, resamples: 500, seed: "s", method };
+    const a = bootstrapCi(common);
+    const b = bootstrapCi({ ...common, clusters: patients });
+    assert.deepEqual(b.ci, a.ci);
+    assert.deepEqual(Array.from(b.replicates), Array.from(a.replicates));
+  }
+});
+
+test("the same seed gives the same interval; another seed gives a different one", () => {
+  const c = procCases()[1];
+  const opts = {
+    n: c.labels.length,
+    statistic: aucStatistic(c.labels, c.scores),
+    stratify: c.labels,
+    resamples: 300,
+  };
+  const a = bootstrapCi({ ...opts, seed: 42 });
+  const b = bootstrapCi({ ...opts, seed: 42 });
+  const d = bootstrapCi({ ...opts, seed: 43 });
+  assert.deepEqual(a.ci, b.ci);
+  assert.notDeepEqual(a.ci, d.ci);
+});
+
+test("stratified resamples keep the class sizes; clusters stay whole", () => {
+  const labels = [0, 0, 0, 1, 1, 0, 1, 1, 0, 0];
+  const clusters = ["a", "a", "b", "b", "c", "d", "d", "e", "f", "f"];
+  const seen: number[][] = [];
+  bootstrapCi({
+    n: labels.length,
+    statistic: (idx) => {
+      seen.push(Array.from(idx));
+      return idx.length;
+    },
+    stratify: labels,
+    clusters,
+    resamples: 50,
+    seed: 3,
+  });
+  const full = seen.shift() as number[];
+  assert.deepEqual(full, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  // Strata of clusters: {a, f} all 0, {c, e} all 1, {b, d} mixed: each resample draws 2 + 2 + 2 clusters.
+  const members: Record<string, number[]> = {};
+  clusters.forEach((cl, i) => {
+    members[cl] = [...(members[cl] ?? []), i];
+  });
+  for (const idx of seen) {
+    let pos = 0;
+    let k = 0;
+    let drawn = 0;
+    while (k < idx.length) {
+      const cl = clusters[idx[k]];
+      assert.deepEqual(idx.slice(k, k + members[cl].length), members[cl], "a cluster is drawn whole");
+      k += members[cl].length;
+      drawn++;
+    }
+    assert.equal(drawn, 6);
+    for (const i of idx) pos += labels[i];
+    assert.ok(pos >= 2, "the pure-positive clusters always contribute");
+  }
+});
+
+test("percentile interval of a known distribution: the mean of normal data", () => {
+  const rng = new Rng(9);
+  const x = Array.from({ length: 400 }, () => rng.normal(10, 2));
+  const mean = (idx: Uint32Array) => {
+    let s = 0;
+    for (const i of idx) s += x[i];
+    return s / idx.length;
+  };
+  const r = bootstrapCi({ n: x.length, statistic: mean, resamples: 4000, seed: 1 });
+  const m = mean(Uint32Array.from(x.keys()));
+  let ss = 0;
+  for (const v of x) ss += (v - m) ** 2;
+  const se = Math.sqrt(ss / (x.length - 1) / x.length);
+  assertAbs(r.ci[0], m - 1.96 * se, 0.02, "lower");
+  assertAbs(r.ci[1], m + 1.96 * se, 0.02, "upper");
+  assertAbs(r.se, se, 0.01, "se");
+});
+
+test("aucStatistic on a resample equals auroc of the resampled data", () => {
+  const c = procCases()[3];
+  const stat = aucStatistic(c.labels, c.scores);
+  const rng = new Rng(2);
+  for (let rep = 0; rep < 5; rep++) {
+    const idx = Uint32Array.from({ length: c.labels.length }, () => rng.int(c.labels.length));
+    const l = Array.from(idx, (i) => c.labels[i]);
+    const s = Array.from(idx, (i) => c.scores[i]);
+    assertAbs(stat(idx), auroc(l, s), 1e-12, "resampled AUROC");
+  }
+  // A resample without one class has no AUROC: NaN, which bootstrapCi drops and counts.
+  assert.ok(Number.isNaN(stat(Uint32Array.from([0]))));
+});
+
+test("unstratified bootstrap counts resamples that lose a class, and misuse is reported", () => {
+  const labels = [1, 0, 0, 0, 0, 0, 0, 0];
+  const scores = [0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7];
+  const r = bootstrapCi({ n: 8, statistic: aucStatistic(labels, scores), resamples: 400, seed: 1 });
+  assert.ok(r.failed > 0 && r.failed < 400);
+  assert.equal(r.replicates.length, 400 - r.failed);
+  assert.throws(() => bootstrapCi({ n: 8, statistic: () => 1, stratify: [0, 1] }), LiverstiffError);
+  assert.throws(() => bootstrapCi({ n: 8, statistic: () => 1, resamples: 1 }), LiverstiffError);
+  assert.throws(() => bootstrapCi({ n: 8, statistic: () => Number.NaN }), /not finite on the full sample/);
+  assert.throws(
+    () => bootstrapCi({ n: 8, statistic: () => 1, method: "bogus" as "bca" }),
+    /method must be 'percentile' or 'bca'/,
+  );
+});
