@@ -11,7 +11,13 @@ export {
   type SeriesRecord,
 } from "./catalog.ts";
 export { examIdFor, ID_SALT_ENV, patientKey } from "./ids.ts";
-export { type DicomApi, defaultDicomApi, type IngestOptions, type IngestSummary, ingest } from "./ingest.ts";
+export {
+  DEFAULT_DICOM_API,
+  type DicomApi,
+  type IngestOptions,
+  type IngestSummary,
+  ingest,
+} from "./ingest.ts";
 export {
   type ExamKeys,
   KPA_MAX,

@@ -7,12 +7,24 @@ import {
   silentProgress,
   writeJsonAtomic,
 } from "../core/index.ts";
-import type { DicomIndex, MrFrame, RoleDecision, SeriesInfo, SeriesRole } from "../dicom/index.ts";
-import { SERIES_ROLES } from "../dicom/index.ts";
+import {
+  type DicomIndex,
+  type ExamRoles,
+  indexDicom,
+  loadRoleRules,
+  type MrFrame,
+  pickSeriesForRoles,
+  type RoleDecision,
+  type RoleRules,
+  readFramePixels,
+  SERIES_ROLES,
+  type SeriesInfo,
+  type SeriesRole,
+  selectFrames,
+} from "../dicom/index.ts";
 import {
   assembleVolume,
   cross,
-  framesForDecision,
   orientationCode,
   planeOfNormal,
   planStack,
@@ -37,9 +49,17 @@ import {
 export interface DicomApi {
   indexDicom(roots: string[], opts: { onProgress?: ProgressSink }): Promise<DicomIndex>;
   readFramePixels(frame: MrFrame): Promise<Float32Array> | Float32Array;
-  classifySeries(series: SeriesInfo, rules?: unknown): RoleDecision[];
-  loadRules?(path: string): unknown;
+  /** Classifies every series of an exam and ranks the candidates per role (best first). */
+  pickSeriesForRoles(series: SeriesInfo[], rules?: RoleRules): ExamRoles;
+  loadRules(path: string): RoleRules;
 }
+
+export const DEFAULT_DICOM_API: DicomApi = {
+  indexDicom,
+  readFramePixels,
+  pickSeriesForRoles,
+  loadRules: loadRoleRules,
+};
 
 export interface IngestOptions {
   roots: string[];
@@ -85,24 +105,6 @@ export interface IngestSummary {
 
 const DEFAULT_REQUIRED = { all: ["t2"] as SeriesRole[], anyOf: ["t1_in", "t1_opp"] as SeriesRole[] };
 
-/** Resolves dicom/'s public face at run time (so that the API can be injected in tests). */
-export async function defaultDicomApi(): Promise<DicomApi> {
-  const mod = (await import("../dicom/index.ts")) as unknown as Record<string, unknown>;
-  const need = ["indexDicom", "readFramePixels", "classifySeries"];
-  for (const n of need) {
-    if (typeof mod[n] !== "function") {
-      throw new LiverstiffError(`dicom/ does not provide ${n}() yet`, { module: "src/dicom/index.ts" });
-    }
-  }
-  return {
-    indexDicom: mod.indexDicom as DicomApi["indexDicom"],
-    readFramePixels: mod.readFramePixels as DicomApi["readFramePixels"],
-    classifySeries: mod.classifySeries as DicomApi["classifySeries"],
-    loadRules:
-      typeof mod.loadRoleRules === "function" ? (mod.loadRoleRules as (p: string) => unknown) : undefined,
-  };
-}
-
 interface Candidate {
   series: SeriesInfo;
   decision: RoleDecision;
@@ -128,7 +130,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     if (!existsSync(r)) throw new LiverstiffError("input folder or file does not exist", { path: r });
   }
   const labels = options.labelsCsv ? readLabelsCsv(options.labelsCsv) : undefined;
-  const dicom = options.dicom ?? (await defaultDicomApi());
+  const dicom = options.dicom ?? DEFAULT_DICOM_API;
   const rules = options.rulesPath ? loadRules(dicom, options.rulesPath) : undefined;
 
   const index = await dicom.indexDicom(options.roots, { onProgress: progress });
@@ -230,8 +232,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   }
 }
 
-function loadRules(dicom: DicomApi, path: string): unknown {
-  if (!dicom.loadRules) throw new LiverstiffError("this build cannot load role rules files", { file: path });
+function loadRules(dicom: DicomApi, path: string): RoleRules {
   return dicom.loadRules(path);
 }
 
@@ -251,7 +252,7 @@ interface ExamContext {
   keys: ExamKeys;
   seriesList: SeriesInfo[];
   dicom: DicomApi;
-  rules: unknown;
+  rules?: RoleRules;
   prep: PrepConfig;
   prepName: string;
   catalog: Catalog;
@@ -276,17 +277,27 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
   const first = seriesList[0];
   const exclusions: ExclusionRecord[] = [];
   const seriesRecords: SeriesRecord[] = [];
-  const candidates = new Map<SeriesRole, Candidate[]>();
-  for (const s of seriesList) {
-    let decisions: RoleDecision[];
-    try {
-      decisions = ctx.dicom.classifySeries(s, ctx.rules);
-    } catch (err) {
-      decisions = [{ role: null, reasons: [`classification failed: ${describeError(err)}`] }];
-    }
-    if (decisions.length === 0) decisions = [{ role: null, reasons: ["no decision"] }];
-    for (const d of decisions) {
-      const frames = d.role ? framesForDecision(s.frames, d) : s.frames;
+  const chosen = new Map<SeriesRole, Candidate>();
+  const failedRoles = new Map<SeriesRole, string>();
+  let picked: ExamRoles;
+  try {
+    picked = ctx.dicom.pickSeriesForRoles(seriesList, ctx.rules);
+  } catch (err) {
+    picked = { chosen: {}, decisions: seriesList.map((s) => ({ series: s, decisions: [] })) };
+    exclusions.push({
+      scope: "exam",
+      ref: examId,
+      examId,
+      code: "classify_error",
+      reason: describeError(err),
+    });
+  }
+  const recordFor = new Map<string, SeriesRecord>();
+  const recKey = (uid: string, d: RoleDecision) => `${uid}|${d.echoTimeMs ?? ""}|${d.imageTypeValue ?? ""}`;
+  for (const { series: s, decisions } of picked.decisions) {
+    const list =
+      decisions.length > 0 ? decisions : [{ role: null, reasons: ["no decision"] } as RoleDecision];
+    for (const d of list) {
       const rec: SeriesRecord = {
         examId,
         seriesInstanceUid: s.seriesInstanceUid,
@@ -297,72 +308,92 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
         role: d.role,
         reasons: d.reasons,
         chosen: false,
-        frames: frames.length,
+        frames: d.role ? selectFrames(s, d).length : s.frames.length,
       };
       seriesRecords.push(rec);
-      if (!d.role) continue;
-      const iop = frames[0]?.imageOrientationPatient;
+      recordFor.set(recKey(s.seriesInstanceUid, d), rec);
+    }
+  }
+  for (const role of SERIES_ROLES) {
+    const choice = picked.chosen[role];
+    if (!choice) continue;
+    // dicom/'s ranking (evidence, original, T2 preference, slices, series number), then ours on top,
+    // stable: a stack that can be assembled first, then axial acquisitions (the slices we prepare).
+    const ranked: (Candidate & { whyNot?: string })[] = [choice, ...choice.alternatives].map((c) => {
+      const iop = c.frames[0]?.imageOrientationPatient;
       const axial = iop
         ? planeOfNormal(cross([iop[0], iop[1], iop[2]], [iop[3], iop[4], iop[5]])) === "axial"
         : false;
-      const cand: Candidate = { series: s, decision: d, frames, axial };
+      const cand: Candidate & { whyNot?: string } = {
+        series: c.series,
+        decision: c.decision,
+        frames: c.frames,
+        axial,
+        whyNot: "whyNot" in c ? (c.whyNot as string) : undefined,
+      };
+      const rec = recordFor.get(recKey(c.series.seriesInstanceUid, c.decision));
       try {
-        cand.plan = planStack(frames);
-        rec.dims = cand.plan.dims;
-        rec.spacingMm = [
-          s.frames[0].pixelSpacingMm[1],
-          s.frames[0].pixelSpacingMm[0],
-          Number(cand.plan.sliceStepMm.toFixed(4)),
-        ];
-        rec.orientation = orientationCode(cand.plan.affine);
+        cand.plan = planStack(c.frames);
+        if (cand.plan.dims[2] < ctx.prep.slices && ctx.prep.roles.includes(role)) {
+          throw new LiverstiffError(
+            `only ${cand.plan.dims[2]} slices, the preparation needs ${ctx.prep.slices}`,
+            {
+              geometry: "too_few_slices",
+            },
+          );
+        }
+        if (rec) {
+          rec.dims = cand.plan.dims;
+          rec.spacingMm = [
+            c.frames[0].pixelSpacingMm[1],
+            c.frames[0].pixelSpacingMm[0],
+            Number(cand.plan.sliceStepMm.toFixed(4)),
+          ];
+          rec.orientation = orientationCode(cand.plan.affine);
+        }
       } catch (err) {
         cand.error = describeError(err);
-        rec.note = `cannot be assembled: ${cand.error}`;
+        if (rec) rec.note = `cannot be used: ${cand.error}`;
         exclusions.push({
           scope: "series",
-          ref: s.seriesInstanceUid,
+          ref: c.series.seriesInstanceUid,
           examId,
           code: err instanceof LiverstiffError ? String(err.context.geometry ?? "geometry") : "geometry",
-          reason: `series ${s.seriesNumber ?? "?"} (${rec.description ?? "no description"}) as ${ROLE_LABEL[d.role]}: ${cand.error}`,
+          reason: `series ${c.series.seriesNumber ?? "?"} (${rec?.description ?? "no description"}) as ${ROLE_LABEL[role]}: ${cand.error}`,
         });
       }
-      (candidates.get(d.role) ?? candidates.set(d.role, []).get(d.role)!).push(cand);
-      (cand as Candidate & { record: SeriesRecord }).record = rec;
-    }
-  }
-  // Pick one candidate per role: assemblable first, then axial, then most slices, then original images,
-  // then the lowest series number.
-  const chosen = new Map<SeriesRole, Candidate>();
-  const failedRoles = new Map<SeriesRole, string>();
-  for (const role of SERIES_ROLES) {
-    const list = candidates.get(role) ?? [];
-    list.sort(
-      (a, b) =>
-        Number(!!a.error) - Number(!!b.error) ||
-        Number(b.axial) - Number(a.axial) ||
-        (b.plan?.dims[2] ?? 0) - (a.plan?.dims[2] ?? 0) ||
-        Number(b.series.imageType.includes("ORIGINAL")) - Number(a.series.imageType.includes("ORIGINAL")) ||
-        (a.series.seriesNumber ?? 1e9) - (b.series.seriesNumber ?? 1e9),
-    );
-    const best = list[0];
-    if (!best) continue;
+      return cand;
+    });
+    const order = ranked
+      .map((c, i) => ({ c, i }))
+      .sort(
+        (a, b) =>
+          Number(!!a.c.error) - Number(!!b.c.error) || Number(b.c.axial) - Number(a.c.axial) || a.i - b.i,
+      )
+      .map((x) => x.c);
+    const best = order[0];
     if (best.error) {
       failedRoles.set(role, best.error);
       continue;
     }
-    if (best.plan && best.plan.dims[2] < ctx.prep.slices && ctx.prep.roles.includes(role)) {
-      failedRoles.set(role, `only ${best.plan.dims[2]} slices, the preparation needs ${ctx.prep.slices}`);
-      (best as Candidate & { record: SeriesRecord }).record.note = failedRoles.get(role);
-      continue;
-    }
     chosen.set(role, best);
-    const rec = (best as Candidate & { record: SeriesRecord }).record;
-    rec.chosen = true;
-    rec.note =
-      list.length > 1 ? `chosen over ${list.length - 1} other ${ROLE_LABEL[role]} candidate(s)` : "chosen";
-    for (const other of list.slice(1)) {
-      const r = (other as Candidate & { record: SeriesRecord }).record;
-      if (!r.note) r.note = `not chosen: series ${best.series.seriesNumber ?? "?"} preferred`;
+    const rec = recordFor.get(recKey(best.series.seriesInstanceUid, best.decision));
+    if (rec) {
+      rec.chosen = true;
+      const why: string[] = [];
+      if (best !== ranked[0]) {
+        why.push(
+          ranked[0].error
+            ? `series ${ranked[0].series.seriesNumber ?? "?"} ranked first but cannot be used`
+            : `axial acquisition preferred over series ${ranked[0].series.seriesNumber ?? "?"}`,
+        );
+      } else why.push(...choice.reasons);
+      rec.note = why.length ? `chosen: ${why.join("; ")}` : "chosen (only candidate)";
+    }
+    for (const other of ranked) {
+      if (other === best || other.error) continue;
+      const r = recordFor.get(recKey(other.series.seriesInstanceUid, other.decision));
+      if (r && !r.note) r.note = `not chosen: ${other.whyNot ?? "ranked lower"}`;
     }
   }
   // Usability.
