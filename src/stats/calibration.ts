@@ -76,7 +76,8 @@ export function calibration(
   const inTheLarge = fitOffsetIntercept(y, lp);
   if (inTheLarge === null) notes.push("calibration intercept: the logistic fit did not converge");
   const slopeFit = fitLogistic(y, lp);
-  if (slopeFit === null) notes.push("calibration slope: the logistic fit did not converge (separation?)");
+  if (slopeFit === null)
+    notes.push("calibration slope: the logistic fit did not converge (separation, or constant predictions)");
 
   const bins = reliabilityBins(y, p, nBins, options.strategy ?? "uniform");
   let ece = 0;

@@ -3,7 +3,7 @@ import { aucStatistic, bootstrapCi } from "./bootstrap.ts";
 import { type CalibrationResult, calibration } from "./calibration.ts";
 import { type NetBenefitRow, netBenefit } from "./decision.ts";
 import { checkLengths, type Labels, type Scores, splitByClass } from "./input.ts";
-import { delongPaired, delongSplit } from "./roc.ts";
+import { delongClustered, delongPaired, delongSplit } from "./roc.ts";
 import { type YoudenSummary, youden } from "./threshold.ts";
 
 export interface EvaluateBinaryOptions {
@@ -28,6 +28,9 @@ export interface BinaryEvaluation {
   delong_var: number;
   delong_se: number;
   delong_ci95: [number, number];
+  /** With clusters: Obuchowski's cluster-robust variance and CI of the AUROC. */
+  obuchowski_var?: number;
+  obuchowski_ci95?: [number, number];
   bootstrap_ci95?: [number, number];
   bootstrap?: {
     method: "percentile" | "bca";
@@ -79,7 +82,12 @@ export function evaluateBinary(
     delong_ci95: d.ci,
     youden: youden(lab, scores),
   };
-  if (options.clusters) checkLengths("evaluateBinary", lab, options.clusters, ["labels", "clusters"]);
+  if (options.clusters) {
+    checkLengths("evaluateBinary", lab, options.clusters, ["labels", "clusters"]);
+    const o = delongClustered(lab, scores, options.clusters);
+    out.obuchowski_var = o.variance;
+    out.obuchowski_ci95 = o.ci;
+  }
 
   if (options.scores2) {
     checkLengths("evaluateBinary", scores, options.scores2, ["scores", "scores2"]);

@@ -27,10 +27,12 @@ export { type BinaryEvaluation, type EvaluateBinaryOptions, evaluateBinary } fro
 export type { Labels, Scores } from "./input.ts";
 export {
   auroc,
+  type DelongClusteredResult,
   type DelongPairedResult,
   type DelongResult,
   type DelongUnpairedResult,
   delong,
+  delongClustered,
   delongPaired,
   delongUnpaired,
   type RocCurve,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { LiverstiffError, Rng } from "../../src/core/index.ts";
-import { aucStatistic, auroc, bootstrapCi } from "../../src/stats/index.ts";
+import { aucStatistic, auroc, bootstrapCi, delong, delongClustered } from "../../src/stats/index.ts";
 import { assertAbs, extraFixtures, procCases } from "./helpers.ts";
 
 for (const c of procCases()) {
@@ -168,4 +168,67 @@ test("unstratified bootstrap counts resamples that lose a class, and misuse is r
     () => bootstrapCi({ n: 8, statistic: () => 1, method: "bogus" as "bca" }),
     /method must be 'percentile' or 'bca'/,
   );
+});
+
+test("clustered DeLong (Obuchowski): brute-force formula, agreement with the cluster bootstrap, singleton clusters", () => {
+  const c = extraFixtures().clustered;
+  const labels: number[] = c.labels;
+  const scores: number[] = c.scores;
+  const clusters: number[] = c.clusters;
+  const o = delongClustered(labels, scores, clusters);
+  // Brute force: placements by double loop, summed per cluster.
+  const pos = labels.flatMap((l, i) => (l ? [i] : []));
+  const neg = labels.flatMap((l, i) => (l ? [] : [i]));
+  const psi = (x: number, y: number) => (x > y ? 1 : x === y ? 0.5 : 0);
+  const ids = [...new Set(clusters)];
+  const v10 = new Map<number, number>();
+  const v01 = new Map<number, number>();
+  const mi = new Map<number, number>();
+  const ni = new Map<number, number>();
+  let theta = 0;
+  for (const i of pos) {
+    let s = 0;
+    for (const j of neg) s += psi(scores[i], scores[j]);
+    v10.set(clusters[i], (v10.get(clusters[i]) ?? 0) + s / neg.length);
+    mi.set(clusters[i], (mi.get(clusters[i]) ?? 0) + 1);
+    theta += s;
+  }
+  theta /= pos.length * neg.length;
+  for (const j of neg) {
+    let s = 0;
+    for (const i of pos) s += psi(scores[i], scores[j]);
+    v01.set(clusters[j], (v01.get(clusters[j]) ?? 0) + s / pos.length);
+    ni.set(clusters[j], (ni.get(clusters[j]) ?? 0) + 1);
+  }
+  const k = ids.length;
+  let s10 = 0;
+  let s01 = 0;
+  let s11 = 0;
+  for (const id of ids) {
+    const a = (v10.get(id) ?? 0) - (mi.get(id) ?? 0) * theta;
+    const b = (v01.get(id) ?? 0) - (ni.get(id) ?? 0) * theta;
+    s10 += a * a;
+    s01 += b * b;
+    s11 += a * b;
+  }
+  const M = pos.length;
+  const N = neg.length;
+  const expected =
+    ((k / (k - 1)) * s10) / M / M + ((k / (k - 1)) * s01) / N / N + (2 * (k / (k - 1)) * s11) / (M * N);
+  assertAbs(o.auc, theta, 1e-12, "theta");
+  assertAbs(o.variance, expected, 1e-12 * expected, "variance");
+  assert.equal(o.nClusters, 150);
+  // The cluster-robust interval agrees with R's cluster bootstrap and is wider than plain DeLong's.
+  for (const k2 of [0, 1])
+    assertAbs(o.ci[k2], c.clustered_percentile_ci95[k2], 0.01, `vs cluster bootstrap [${k2}]`);
+  assert.ok(o.variance > delong(labels, scores).variance * 1.2);
+  // One case per cluster: within small-sample factors of DeLong's variance.
+  const single = delongClustered(
+    labels,
+    scores,
+    labels.map((_, i) => i),
+  );
+  const plain = delong(labels, scores).variance;
+  assert.ok(Math.abs(single.variance / plain - 1) < 0.02, `singletons ${single.variance} vs ${plain}`);
+  assert.throws(() => delongClustered(labels, scores, clusters.slice(1)), /differ in length/);
 });

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { evaluateBinary } from "../../src/stats/index.ts";
+import { delongClustered, evaluateBinary } from "../../src/stats/index.ts";
 import { assertRel, procCases } from "./helpers.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -106,6 +106,7 @@ test("evaluate --kpa-col --threshold --cluster-col: labels from kPa, bootstrap b
     bootstrap: { resamples: 300, seed: 9 },
   });
   assert.deepEqual(j.bootstrap_ci95, lib.bootstrap_ci95);
+  assert.deepEqual(j.obuchowski_ci95, delongClustered(paired.labels, paired.scores, clusters).ci);
 });
 
 test("evaluate prints a readable table by default", () => {

@@ -80,7 +80,10 @@ export function register(program: Command): void {
         ...(opts.compareCol !== undefined ? { compare_col: opts.compareCol } : {}),
       };
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ input, ...result })}\n`);
+        // JSON has no infinities: a cut-off of -Infinity (everything positive) is written as a string.
+        const finite = (_key: string, v: unknown) =>
+          typeof v === "number" && !Number.isFinite(v) ? String(v) : v;
+        process.stdout.write(`${JSON.stringify({ input, ...result }, finite)}\n`);
       } else {
         process.stdout.write(formatTable(input, result));
       }
@@ -108,6 +111,9 @@ function formatTable(input: Record<string, unknown>, r: Evaluation): string {
   lines.push("");
   lines.push(`AUROC                 ${f(r.auc, 4)}`);
   lines.push(`  DeLong 95% CI       ${ci(r.delong_ci95, 4)}   (SE ${f(r.delong_se, 4)})`);
+  if (r.obuchowski_ci95) {
+    lines.push(`  clustered 95% CI    ${ci(r.obuchowski_ci95, 4)}   (Obuchowski, by ${input.cluster_col})`);
+  }
   if (r.bootstrap_ci95 && r.bootstrap) {
     const b = r.bootstrap;
     const how = `${b.method}, stratified${b.clustered ? `, clustered by ${input.cluster_col} (${b.n_clusters} clusters)` : ""}, ${b.resamples} resamples, seed ${b.seed}`;
