@@ -1,0 +1,197 @@
+// DICOM attributes of the synthetic images: the MR Image IOD (one file per slice) and the Enhanced MR
+// Image IOD (one multi-frame object per series), filled the way each vendor fills them.
+import { Dataset, ds, pixelBytes } from "./dicom-writer.ts";
+import type { ExamPlan } from "./model.ts";
+import type { Geometry } from "./render.ts";
+import type { SeriesSpec, SiteProfile } from "./sites.ts";
+
+export interface SeriesContext {
+  exam: ExamPlan;
+  site: SiteProfile;
+  year: number;
+  studyUid: string;
+  frameOfReferenceUid: string;
+  weightKg: number;
+  heightM: number;
+}
+
+export interface ImageFrame {
+  geometry: Geometry;
+  slice: number;
+  pixels: Uint16Array | Int16Array;
+  teMs: number;
+  echoNumber: number;
+  imageType: string[];
+  bValue?: number;
+}
+
+const da = (iso: string) => iso.replaceAll("-", "");
+
+export function framePosition(f: ImageFrame): [number, number, number] {
+  const g = f.geometry;
+  return [
+    g.origin[0] + f.slice * g.sliceSpacing * g.normal[0],
+    g.origin[1] + f.slice * g.sliceSpacing * g.normal[1],
+    g.origin[2] + f.slice * g.sliceSpacing * g.normal[2],
+  ];
+}
+
+function round6(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+function patientAge(years: number): string {
+  return `${String(Math.floor(years)).padStart(3, "0")}Y`;
+}
+
+function seriesTime(ctx: SeriesContext, spec: SeriesSpec): string {
+  const t = ctx.exam.studyTime;
+  const minutes =
+    Number(t.slice(0, 2)) * 60 + Number(t.slice(2, 4)) + Math.floor(spec.seriesNumber % 100) * 2;
+  const h = Math.floor(minutes / 60) % 24;
+  return `${String(h).padStart(2, "0")}${String(minutes % 60).padStart(2, "0")}${t.slice(4, 6)}.000000`;
+}
+
+/** Attributes shared by the classic and the enhanced object (patient, study, series, equipment). */
+function common(
+  ctx: SeriesContext,
+  spec: SeriesSpec,
+  seriesUid: string,
+  sopUid: string,
+  sopClass: string,
+): Dataset {
+  const { exam, site, year } = ctx;
+  const date = da(exam.studyDate);
+  const time = seriesTime(ctx, spec);
+  const d = new Dataset()
+    .set(0x00080005, "CS", "ISO_IR 100")
+    .set(0x00080012, "DA", date)
+    .set(0x00080013, "TM", time)
+    .set(0x00080016, "UI", sopClass)
+    .set(0x00080018, "UI", sopUid)
+    .set(0x00080020, "DA", date)
+    .set(0x00080021, "DA", date)
+    .set(0x00080022, "DA", date)
+    .set(0x00080023, "DA", date)
+    .set(0x00080030, "TM", `${exam.studyTime}.000000`)
+    .set(0x00080031, "TM", time)
+    .set(0x00080032, "TM", time)
+    .set(0x00080033, "TM", time)
+    .set(0x00080050, "SH", exam.accession)
+    .set(0x00080060, "CS", "MR")
+    .set(0x00080070, "LO", site.manufacturer(year))
+    .set(0x00080080, "LO", site.institution)
+    .set(0x00080090, "PN", "")
+    .set(0x00081010, "SH", site.station)
+    .set(
+      0x00081030,
+      "LO",
+      site.vendor === "GE" ? "MR ABDOMEN W WO CONTRAST + MRE" : "MRI Liver with Elastography",
+    )
+    .set(0x0008103e, "LO", spec.description)
+    .set(0x00081090, "LO", site.model(year))
+    .set(0x00100010, "PN", `SYNTH^${exam.patientId}`)
+    .set(0x00100020, "LO", exam.patientId)
+    .set(0x00100030, "DA", da(exam.birthDate))
+    .set(0x00100040, "CS", exam.sex)
+    .set(0x00101010, "AS", patientAge(exam.ageYears))
+    .set(0x00101020, "DS", ctx.heightM)
+    .set(0x00101030, "DS", ctx.weightKg)
+    .set(0x00180015, "CS", "ABDOMEN")
+    .set(0x00181000, "LO", `${site.station.replace(/\D/g, "") || "4"}${site.id.charCodeAt(5)}`)
+    .set(0x00181020, "LO", site.softwareVersion(year))
+    .set(0x00181030, "LO", spec.protocolName)
+    .set(0x00185100, "CS", site.patientPosition)
+    .set(0x0020000d, "UI", ctx.studyUid)
+    .set(0x0020000e, "UI", seriesUid)
+    .set(0x00200010, "SH", exam.accession.slice(-6))
+    .set(0x00200011, "IS", spec.seriesNumber)
+    .set(0x00200052, "UI", ctx.frameOfReferenceUid)
+    .set(0x00201040, "LO", "");
+  if (spec.contrastAgent) {
+    d.set(0x00180010, "LO", spec.contrastAgent).set(0x00181040, "LO", "IV");
+  }
+  return d;
+}
+
+function pixelModule(d: Dataset, site: SiteProfile, rows: number, cols: number): void {
+  d.set(0x00280002, "US", 1)
+    .set(0x00280004, "CS", "MONOCHROME2")
+    .set(0x00280010, "US", rows)
+    .set(0x00280011, "US", cols)
+    .set(0x00280100, "US", 16)
+    .set(0x00280101, "US", site.bitsStored)
+    .set(0x00280102, "US", site.bitsStored - 1)
+    .set(0x00280103, "US", site.signed ? 1 : 0);
+}
+
+export function buildClassicImage(
+  ctx: SeriesContext,
+  spec: SeriesSpec,
+  seriesUid: string,
+  sopUid: string,
+  f: ImageFrame,
+  instance: number,
+): Dataset {
+  const { site } = ctx;
+  const g = f.geometry;
+  const d = common(ctx, spec, seriesUid, sopUid, "1.2.840.10008.5.1.4.1.1.4");
+  const pos = framePosition(f);
+  const sliceLocation = pos[0] * g.normal[0] + pos[1] * g.normal[1] + pos[2] * g.normal[2];
+  d.set(0x00080008, "CS", f.imageType.join("\\"))
+    .set(0x00180020, "CS", spec.scanningSequence)
+    .set(0x00180021, "CS", spec.sequenceVariant)
+    .set(0x00180022, "CS", spec.scanOptions)
+    .set(0x00180023, "CS", spec.mrAcquisitionType)
+    .opt(0x00180024, "SH", spec.sequenceName)
+    .set(0x00180050, "DS", g.thickness)
+    .set(0x00180080, "DS", spec.trMs)
+    .set(0x00180081, "DS", f.teMs)
+    .set(0x00180083, "DS", 1)
+    .set(0x00180084, "DS", round6(42.577478 * site.fieldT))
+    .set(0x00180085, "SH", "1H")
+    .set(0x00180086, "IS", f.echoNumber)
+    .set(0x00180087, "DS", site.fieldT)
+    .set(0x00180088, "DS", g.sliceSpacing)
+    .set(0x00180091, "IS", spec.echoTrainLength)
+    .set(0x00180095, "DS", spec.kind === "t2" ? 390 : 450)
+    .set(0x00181314, "DS", spec.flipDeg)
+    .set(0x00200012, "IS", 1)
+    .set(0x00200013, "IS", instance)
+    .set(0x00200032, "DS", pos.map(round6))
+    .set(0x00200037, "DS", [...g.rowDir, ...g.colDir])
+    .set(0x00201041, "DS", round6(sliceLocation))
+    .set(0x00280030, "DS", g.pixelSpacing);
+  if (f.bValue !== undefined) d.set(0x00189087, "FD", f.bValue);
+  pixelModule(d, site, g.rows, g.cols);
+  const { center, width } = windowOf(f.pixels);
+  d.set(0x00281050, "DS", center).set(0x00281051, "DS", width);
+  if (site.rescaleSlope !== undefined) {
+    d.set(0x00281052, "DS", 0).set(0x00281053, "DS", site.rescaleSlope).set(0x00281054, "LO", "US");
+  }
+  d.set(0x7fe00010, "OW", pixelBytes(f.pixels));
+  return d;
+}
+
+function windowOf(px: Uint16Array | Int16Array): { center: number; width: number } {
+  let max = 0;
+  for (let i = 0; i < px.length; i++) if (px[i] > max) max = px[i];
+  return { center: Math.round(max / 2), width: Math.max(1, Math.round(max)) };
+}
+
+/** Placeholder until the enhanced writer lands: one classic file per frame is written instead. */
+export function buildEnhancedImage(
+  ctx: SeriesContext,
+  spec: SeriesSpec,
+  seriesUid: string,
+  sopUid: string,
+  frames: { frame: ImageFrame; instance: number }[],
+): Dataset {
+  void ds;
+  void ctx;
+  void spec;
+  void seriesUid;
+  void sopUid;
+  void frames;
+  throw new Error("enhanced MR not yet written");
+}
