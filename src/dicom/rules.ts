@@ -118,7 +118,7 @@ export const DEFAULT_RULES: RoleRules = {
       "\\brssg\\b",
     ],
     localizer: [
-      "\\bloc(alizer|aliser)?\\b",
+      "\\bloc(alizer|aliser|ator)?\\b",
       "\\bscout\\b",
       "\\bsurvey\\b",
       "\\b3[ -]?plane\\b",

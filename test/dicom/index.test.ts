@@ -1,0 +1,144 @@
+// Indexing: enhanced multi-frame geometry, preamble-less files, and a corpus of bad inputs generated here,
+// each of which must yield a per-file reason while indexing completes.
+import assert from "node:assert/strict";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Rng } from "../../src/core/index.ts";
+import { indexDicom } from "../../src/dicom/index.ts";
+
+const fixtures = fileURLToPath(new URL("../fixtures/dicom/", import.meta.url));
+const work = mkdtempSync(join(tmpdir(), "liverstiff-dicom-"));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+function indexOf(buf: Buffer, bytes: number[]): number {
+  const i = buf.indexOf(Buffer.from(bytes));
+  assert.ok(i >= 0, `bytes ${bytes} not found`);
+  return i;
+}
+
+test("enhanced MR: one frame per functional-group item, with per-frame geometry", async () => {
+  const idx = await indexDicom([join(fixtures, "enh_vida_epi_jpegls.dcm")]);
+  assert.deepEqual(idx.errors, []);
+  assert.equal(idx.series.length, 1);
+  const s = idx.series[0]!;
+  assert.equal(s.enhanced, true);
+  assert.equal(s.vendor, "Siemens");
+  assert.equal(s.magneticFieldStrengthT, 3);
+  assert.equal(s.repetitionTimeMs, 500);
+  assert.equal(s.echoPulseSequence, "GRADIENT");
+  assert.deepEqual(s.echoTimesMs, [30]);
+  assert.equal(s.frames.length, 6);
+  // Values as dcmdump prints them from the PerFrameFunctionalGroupsSequence.
+  assert.deepEqual(s.frames[0]!.imagePositionPatientMm, [-109.79, -58.4773, -5.40356]);
+  assert.deepEqual(s.frames[5]!.imagePositionPatientMm, [-109.79, -58.4774, 6.59644]);
+  assert.deepEqual(s.frames[3]!.pixelSpacingMm, [3.375, 3.375]);
+  assert.deepEqual(s.frames[0]!.imageOrientationPatient, [1, -5e-13, 1e-6, -5e-13, 1, 1e-6]);
+  assert.equal(s.frames[2]!.sliceThicknessMm, 2.4);
+  assert.equal(s.frames[4]!.frameIndex, 4);
+  assert.equal(s.frames[4]!.echoTimeMs, 30);
+  assert.equal(s.frames[4]!.transferSyntaxUid, "1.2.840.10008.1.2.4.80");
+});
+
+test("classic MR in every native and compressed syntax indexes to the same series facts", async () => {
+  const names = [
+    "mr_small_explicit_le.dcm",
+    "mr_small_implicit_le.dcm",
+    "mr_small_big_endian.dcm",
+    "mr_small_deflated.dcm",
+    "mr_small_no_preamble.dcm",
+    "mr_small_rle.dcm",
+    "mr_small_jpegls.dcm",
+    "mr_small_j2k.dcm",
+    "mr_small_jpeg_lossless_sv1.dcm",
+  ];
+  for (const n of names) {
+    const idx = await indexDicom([join(fixtures, n)]);
+    assert.deepEqual(idx.errors, [], n);
+    assert.equal(idx.series.length, 1, n);
+    const s = idx.series[0]!;
+    assert.equal(s.vendor, "Canon", n);
+    assert.equal(s.manufacturerModelName, "MRT50H1", n);
+    assert.deepEqual(s.echoTimesMs, [240], n);
+    assert.equal(s.repetitionTimeMs, 4000, n);
+    assert.equal(s.frames[0]!.rows, 64, n);
+    assert.deepEqual(s.frames[0]!.pixelSpacingMm, [0.3125, 0.3125], n);
+  }
+});
+
+test("bad inputs: each file gets a reason, good files still index", async () => {
+  const dir = join(work, "bad");
+  mkdirSync(join(dir, "nested", "deeper"), { recursive: true });
+  const good = readFileSync(join(fixtures, "mr_small_explicit_le.dcm"));
+  const jpegls = readFileSync(join(fixtures, "mr_small_jpegls.dcm"));
+  copyFileSync(join(fixtures, "mr_small_explicit_le.dcm"), join(dir, "nested", "deeper", "good.dcm"));
+  // A second copy of the same instance.
+  copyFileSync(join(fixtures, "mr_small_explicit_le.dcm"), join(dir, "nested", "good-copy"));
+  // Truncated in the pixel data, in the header, and inside encapsulated fragments.
+  writeFileSync(join(dir, "truncated-pixels.dcm"), good.subarray(0, good.length - 3000));
+  writeFileSync(join(dir, "truncated-header.dcm"), good.subarray(0, 700));
+  writeFileSync(join(dir, "truncated-jpegls.dcm"), jpegls.subarray(0, jpegls.length - 2000));
+  // No pixel data: the file ends cleanly just before the (7FE0,0010) element.
+  const pixelTag = indexOf(good, [0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x57]);
+  writeFileSync(join(dir, "no-pixels.dcm"), good.subarray(0, pixelTag));
+  // Meta header but no 128-byte preamble / DICM prefix: accepted.
+  writeFileSync(join(dir, "no-preamble.dcm"), good.subarray(132));
+  // Unsupported transfer syntax: JPEG-LS file relabelled JPEG Extended (same UID length).
+  const ext = Buffer.from(jpegls);
+  const tsAt = ext.indexOf("1.2.840.10008.1.2.4.80");
+  ext.write("1.2.840.10008.1.2.4.51", tsAt, "latin1");
+  writeFileSync(join(dir, "jpeg-extended.dcm"), ext);
+  // Another modality: (0008,0060) CS "MR" -> "CT", and a different SOP instance so it is not a duplicate.
+  const ct = Buffer.from(good);
+  const modAt = indexOf(ct, [0x08, 0x00, 0x60, 0x00, 0x43, 0x53, 0x02, 0x00, 0x4d, 0x52]);
+  ct.write("CT", modAt + 8, "latin1");
+  writeFileSync(join(dir, "ct.dcm"), ct);
+  // Garbage, an empty file and a text file.
+  const rng = new Rng(4);
+  writeFileSync(
+    join(dir, "garbage.bin"),
+    Uint8Array.from({ length: 4096 }, () => rng.int(256)),
+  );
+  writeFileSync(join(dir, "empty"), "");
+  writeFileSync(join(dir, "notes.txt"), "exported by PACS\n");
+
+  const events: number[] = [];
+  const idx = await indexDicom([dir], { onProgress: (e) => events.push(e.done) });
+  const code = (name: string) =>
+    [...idx.errors, ...idx.skipped].find((i) => i.file.endsWith(`/${name}`)) ?? {
+      code: "(none)",
+      reason: "",
+    };
+
+  assert.equal(idx.filesSeen, 12);
+  assert.equal(idx.series.length, 1, "the good file (and its preamble-less twin) form one series");
+  assert.equal(idx.filesIndexed, 1);
+  assert.equal(code("truncated-pixels.dcm").code, "truncated");
+  assert.match(code("truncated-pixels.dcm").reason, /pixel data needs 8192 bytes, 5330 present/);
+  assert.equal(code("truncated-header.dcm").code, "truncated");
+  assert.equal(code("truncated-jpegls.dcm").code, "truncated");
+  assert.match(code("truncated-jpegls.dcm").reason, /sequence delimiter/);
+  assert.equal(code("no-pixels.dcm").code, "no-pixel-data");
+  assert.equal(code("jpeg-extended.dcm").code, "unsupported-transfer-syntax");
+  assert.match(code("jpeg-extended.dcm").reason, /1\.2\.840\.10008\.1\.2\.4\.51 \(JPEG Extended/);
+  assert.equal(code("ct.dcm").code, "not-mr");
+  assert.match(code("ct.dcm").reason, /modality CT is not MR/);
+  assert.equal(code("garbage.bin").code, "not-dicom");
+  assert.equal(code("empty").code, "not-dicom");
+  assert.equal(code("notes.txt").code, "not-dicom");
+  // The three copies of one SOP instance: one is indexed, the other two are duplicates.
+  const dups = idx.errors.filter((e) => e.code === "duplicate");
+  assert.equal(dups.length, 2);
+  assert.match(dups[0]!.reason, /duplicate SOPInstanceUID/);
+  assert.equal(idx.skipped.length, 3);
+  assert.equal(idx.errors.length, 8);
+  assert.equal(events.at(-1), 12);
+});
+
+test("a root that does not exist is reported, not thrown", async () => {
+  const idx = await indexDicom([join(work, "missing-folder")]);
+  assert.equal(idx.series.length, 0);
+  assert.equal(idx.errors[0]!.code, "unreadable");
+});
