@@ -11,6 +11,7 @@ export {
   planStack,
   type StackPlan,
 } from "./assemble.ts";
+export { type ConvertedSeries, type ConvertOptions, type ConvertResult, convertToNifti } from "./convert.ts";
 export {
   affineColumn,
   affineSpacing,

@@ -1,0 +1,55 @@
+import type { Command } from "commander";
+import { progressBars } from "./ingest.ts";
+
+export function register(program: Command): void {
+  program
+    .command("convert")
+    .description(
+      "Write each assembled DICOM series as NIfTI (.nii.gz, RAS affine as dcm2niix writes) with a JSON sidecar " +
+        "of its key header fields and its series role; a dual-echo series gives one file per echo.",
+    )
+    .argument("<inputs...>", "DICOM files or folders")
+    .requiredOption("--out <dir>", "output folder")
+    .option("--rules <file>", "series-role rules (YAML or JSON) for the role in the sidecar")
+    .option("--lenient", "also write stacks with gaps or uneven spacing (with a warning in the sidecar)")
+    .option("--json", "print the result as JSON")
+    .action(
+      async (inputs: string[], opts: { out: string; rules?: string; lenient?: boolean; json?: boolean }) => {
+        const { convertToNifti } = await import("../../volume/index.ts");
+        const { loadRoleRules } = await import("../../dicom/index.ts");
+        const rules = opts.rules ? loadRoleRules(opts.rules) : undefined;
+        const bars = await progressBars();
+        let r: Awaited<ReturnType<typeof convertToNifti>>;
+        try {
+          r = await convertToNifti({
+            inputs,
+            outDir: opts.out,
+            rules,
+            lenientSpacing: opts.lenient,
+            onProgress: bars.sink,
+          });
+        } finally {
+          bars.stop();
+        }
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(r)}\n`);
+          return;
+        }
+        for (const c of r.converted) {
+          process.stdout.write(`${c.file}  ${c.dims?.join("x")} ${c.orientation}  role ${c.role ?? "-"}\n`);
+        }
+        for (const f of r.failed) {
+          process.stdout.write(
+            `not converted: series ${f.seriesNumber ?? "?"} (${f.description ?? ""}): ${f.error}\n`,
+          );
+        }
+        for (const e of r.index.errors) process.stdout.write(`skipped file ${e.file}: ${e.reason}\n`);
+        process.stdout.write(
+          `${r.converted.length} volume(s) written, ${r.failed.length} series not converted, ` +
+            `${r.index.errors.length} unusable and ${r.index.skipped.length} non-DICOM file(s)\n`,
+        );
+        if (r.converted.length === 0 && (r.failed.length > 0 || r.index.errors.length > 0))
+          process.exitCode = 1;
+      },
+    );
+}

@@ -1,0 +1,166 @@
+import type { Command } from "commander";
+import { LiverstiffError, type ProgressSink } from "../../core/index.ts";
+
+interface IngestCliOptions {
+  labels?: string;
+  out: string;
+  rules?: string;
+  slices: string;
+  size: string;
+  fov: string;
+  inPlane: string;
+  crop: string;
+  normalize: string;
+  dtype: string;
+  windowDays: string;
+  idSalt?: string;
+  json?: boolean;
+}
+
+const STAGE_NAMES: Record<string, string> = {
+  "dicom-index": "indexing DICOM headers",
+  "cohort-prepare": "assembling and preparing exams",
+  convert: "converting series",
+};
+
+/** Progress bars on a terminal (stderr), nothing otherwise; one bar per stage. */
+export async function progressBars(): Promise<{ sink: ProgressSink; stop: () => void }> {
+  if (!process.stderr.isTTY) return { sink: () => {}, stop: () => {} };
+  const { SingleBar, Presets } = await import("cli-progress");
+  let bar: InstanceType<typeof SingleBar> | undefined;
+  let stage = "";
+  const sink: ProgressSink = (e) => {
+    if (e.stage !== stage) {
+      bar?.stop();
+      stage = e.stage;
+      bar = new SingleBar(
+        {
+          format: `${(STAGE_NAMES[e.stage] ?? e.stage).padEnd(32)} {bar} {value}/{total}`,
+          stream: process.stderr,
+        },
+        Presets.shades_classic,
+      );
+      bar.start(e.total ?? 0, e.done);
+    }
+    if (e.total !== undefined) bar?.setTotal(e.total);
+    bar?.update(e.done);
+  };
+  return { sink, stop: () => bar?.stop() };
+}
+
+function int(name: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min)
+    throw new LiverstiffError(`--${name} must be an integer >= ${min}`, { [name]: v });
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command("ingest")
+    .description(
+      "Scan DICOM folders (any layout), classify series (T1w in/opposed-phase, T2w), assemble volumes, join the " +
+        "MRE labels, catalog exams in WORKDIR/catalog.sqlite and cache prepared model inputs. Re-running on the " +
+        "same WORKDIR only prepares new or changed exams.",
+    )
+    .argument("<dicom-root...>", "folders or files to scan recursively")
+    .requiredOption("--out <workdir>", "work directory (catalog, prepared inputs, summary.json)")
+    .option(
+      "--labels <csv>",
+      "MRE results: accession / StudyInstanceUID / patient id + date, and kPa (and site)",
+    )
+    .option("--rules <file>", "series-role rules (YAML or JSON) extending the defaults")
+    .option(
+      "--slices <n>",
+      "central axial slices per role (5 as published; 11 for the data-preparation variant)",
+      "5",
+    )
+    .option("--size <px>", "output in-plane size (224 for Swin-B, 128 for the small CNN)", "224")
+    .option("--fov <mm>", "field of view in mm for --in-plane mm", "400")
+    .option(
+      "--in-plane <mode>",
+      "mm (fixed spacing and field of view) or pixels (crop/pad to --crop, then resize)",
+      "mm",
+    )
+    .option("--crop <px>", "crop/pad size for --in-plane pixels (256 as published)", "256")
+    .option("--normalize <mode>", "zscore (over the volume) or percentile (1st..99th -> 0..1)", "zscore")
+    .option("--dtype <type>", "cache element type: f32 or f16", "f32")
+    .option("--window-days <days>", "label date window for patient id + date matching", "7")
+    .option("--id-salt <salt>", "hash patient ids with this site-held salt (or set LIVERSTIFF_ID_SALT)")
+    .option("--json", "print the summary as one JSON object")
+    .action(async (roots: string[], opts: IngestCliOptions) => {
+      if (opts.inPlane !== "mm" && opts.inPlane !== "pixels") {
+        throw new LiverstiffError("--in-plane must be mm or pixels", { "in-plane": opts.inPlane });
+      }
+      if (opts.normalize !== "zscore" && opts.normalize !== "percentile") {
+        throw new LiverstiffError("--normalize must be zscore or percentile", { normalize: opts.normalize });
+      }
+      if (opts.dtype !== "f32" && opts.dtype !== "f16") {
+        throw new LiverstiffError("--dtype must be f32 or f16", { dtype: opts.dtype });
+      }
+      const fov = Number(opts.fov);
+      if (!(fov > 0)) throw new LiverstiffError("--fov must be a positive number of mm", { fov: opts.fov });
+      const windowDays = Number(opts.windowDays);
+      if (!(windowDays >= 0))
+        throw new LiverstiffError("--window-days must be >= 0", { "window-days": opts.windowDays });
+      const { ingest } = await import("../../cohort/index.ts");
+      const bars = await progressBars();
+      let summary: Awaited<ReturnType<typeof ingest>>;
+      try {
+        summary = await ingest({
+          roots,
+          workdir: opts.out,
+          labelsCsv: opts.labels,
+          rulesPath: opts.rules,
+          labelWindowDays: windowDays,
+          idSalt: opts.idSalt,
+          prep: {
+            slices: int("slices", opts.slices, 1),
+            size: int("size", opts.size, 8),
+            fovMm: fov,
+            inPlane: opts.inPlane,
+            cropPx: int("crop", opts.crop, 8),
+            normalize: opts.normalize,
+            dtype: opts.dtype,
+          },
+          onProgress: bars.sink,
+        });
+      } finally {
+        bars.stop();
+      }
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+        return;
+      }
+      const lines: [string, string | number][] = [
+        ["files seen", summary.filesSeen],
+        ["files indexed (MR image frames)", summary.filesIndexed],
+        ["files skipped (not DICOM)", summary.filesSkipped],
+        ...Object.entries(summary.fileErrors).map(([k, v]) => [`  file error: ${k}`, v] as [string, number]),
+        ["exams found", summary.examsFound],
+        ["usable (images + label)", summary.usable],
+        ["usable images (incl. unlabelled)", summary.usableImages],
+        ...Object.entries(summary.excludedByReason)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => [`  excluded: ${k}`, v] as [string, number]),
+        ["label rows", summary.labelRows],
+        ...Object.entries(summary.labelIssues).map(
+          ([k, v]) => [`  label issue: ${k}`, v] as [string, number],
+        ),
+        [
+          "prepared (new / reused / failed)",
+          `${summary.prepared.computed} / ${summary.prepared.reused} / ${summary.prepared.failed}`,
+        ],
+        ["preparation", summary.prepName],
+        [
+          "time",
+          `${(summary.durationMs / 1000).toFixed(1)} s (index ${(summary.timingsMs.index / 1000).toFixed(1)} s)`,
+        ],
+      ];
+      const w = Math.max(...lines.map(([k]) => k.length));
+      process.stdout.write(`${lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);
+      process.stdout.write(
+        `\ncatalog: ${opts.out}/catalog.sqlite   details: liverstiff inspect ${opts.out} [exam]\n`,
+      );
+    });
+}

@@ -1,0 +1,183 @@
+import { join } from "node:path";
+import { describeError, type ProgressSink, silentProgress } from "../core/index.ts";
+import {
+  classifySeries,
+  type DicomIndex,
+  indexDicom,
+  type MrFrame,
+  type RoleDecision,
+  type RoleRules,
+  readFramePixels,
+  type SeriesInfo,
+  selectFrames,
+} from "../dicom/index.ts";
+import { assembleVolume, framesByEcho } from "./assemble.ts";
+import { orientationCode } from "./geometry.ts";
+import { writeNifti } from "./nifti.ts";
+
+export interface ConvertOptions {
+  inputs: string[];
+  outDir: string;
+  rules?: RoleRules;
+  onProgress?: ProgressSink;
+  /** Keep unevenly spaced stacks or stacks with gaps (with a warning in the sidecar). Default false. */
+  lenientSpacing?: boolean;
+}
+
+export interface ConvertedSeries {
+  seriesInstanceUid: string;
+  seriesNumber?: number;
+  description?: string;
+  role: string | null;
+  echoTimeMs?: number;
+  file?: string;
+  dims?: [number, number, number];
+  orientation?: string;
+  error?: string;
+}
+
+export interface ConvertResult {
+  converted: ConvertedSeries[];
+  failed: ConvertedSeries[];
+  index: Pick<DicomIndex, "filesSeen" | "filesIndexed" | "skipped" | "errors">;
+}
+
+/**
+ * Writes every assembled series under the inputs as NIfTI-1 (gzip) with a JSON sidecar of its key header
+ * fields (BIDS names, times in seconds as dcm2niix writes them) and its role. A dual-echo series gives
+ * one file per echo; a series that cannot be stacked is reported, never fatal.
+ */
+export async function convertToNifti(options: ConvertOptions): Promise<ConvertResult> {
+  const progress = options.onProgress ?? silentProgress;
+  const index = await indexDicom(options.inputs, { onProgress: progress });
+  const converted: ConvertedSeries[] = [];
+  const failed: ConvertedSeries[] = [];
+  const used = new Set<string>();
+  let done = 0;
+  progress({ stage: "convert", done, total: index.series.length });
+  for (const s of index.series) {
+    let decisions: RoleDecision[];
+    try {
+      decisions = classifySeries(s, options.rules);
+    } catch (err) {
+      decisions = [{ role: null, reasons: [`classification failed: ${describeError(err)}`] }];
+    }
+    for (const { frames, decision } of splitForConversion(s, decisions)) {
+      const entry: ConvertedSeries = {
+        seriesInstanceUid: s.seriesInstanceUid,
+        seriesNumber: s.seriesNumber,
+        description: s.seriesDescription ?? s.protocolName,
+        role: decision.role,
+        echoTimeMs: decision.echoTimeMs ?? (s.echoTimesMs.length > 1 ? frames[0]?.echoTimeMs : undefined),
+      };
+      try {
+        const a = await assembleVolume(frames, {
+          readPixels: (f) => readFramePixels(f),
+          strictSpacing: !options.lenientSpacing,
+        });
+        const base = uniqueName(used, fileStem(s, entry.echoTimeMs, decision.imageTypeValue));
+        const file = join(options.outDir, `${base}.nii.gz`);
+        writeNifti(file, a.volume, {
+          description: (s.seriesDescription ?? "").slice(0, 79),
+          sidecar: sidecarFor(
+            s,
+            frames,
+            decision,
+            a.issues.map((i) => i.message),
+          ),
+        });
+        converted.push({
+          ...entry,
+          file,
+          dims: a.volume.dims,
+          orientation: orientationCode(a.volume.affine),
+        });
+      } catch (err) {
+        failed.push({ ...entry, error: describeError(err) });
+      }
+    }
+    progress({ stage: "convert", done: ++done, total: index.series.length });
+  }
+  return {
+    converted,
+    failed,
+    index: {
+      filesSeen: index.filesSeen,
+      filesIndexed: index.filesIndexed,
+      skipped: index.skipped,
+      errors: index.errors,
+    },
+  };
+}
+
+/** One stack per role decision that selects frames; otherwise one per echo (multi-echo series). */
+function splitForConversion(
+  s: SeriesInfo,
+  decisions: RoleDecision[],
+): { frames: MrFrame[]; decision: RoleDecision }[] {
+  const selective = decisions.filter((d) => d.echoTimeMs !== undefined || d.imageTypeValue !== undefined);
+  if (selective.length > 0) return selective.map((d) => ({ frames: selectFrames(s, d), decision: d }));
+  const d = decisions[0] ?? { role: null, reasons: [] };
+  const byEcho = framesByEcho(s.frames);
+  if (byEcho.size > 1) {
+    return [...byEcho.entries()].map(([te, frames]) => ({ frames, decision: { ...d, echoTimeMs: te } }));
+  }
+  return [{ frames: s.frames, decision: d }];
+}
+
+function fileStem(s: SeriesInfo, te?: number, imageType?: string): string {
+  const desc = (s.seriesDescription ?? s.protocolName ?? "series")
+    .replace(/[^A-Za-z0-9._-]+/g, "_")
+    .slice(0, 60);
+  let stem = `${String(s.seriesNumber ?? 0).padStart(3, "0")}_${desc}`;
+  if (te !== undefined) stem += `_TE${te}`;
+  if (imageType) stem += `_${imageType}`;
+  return stem;
+}
+
+function uniqueName(used: Set<string>, stem: string): string {
+  let name = stem;
+  for (let i = 2; used.has(name); i++) name = `${stem}_${i}`;
+  used.add(name);
+  return name;
+}
+
+function sidecarFor(
+  s: SeriesInfo,
+  frames: MrFrame[],
+  d: RoleDecision,
+  warnings: string[],
+): Record<string, unknown> {
+  const te = d.echoTimeMs ?? frames[0]?.echoTimeMs ?? s.echoTimesMs[0];
+  const clean = (o: Record<string, unknown>) =>
+    Object.fromEntries(
+      Object.entries(o).filter(
+        ([, v]) => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0),
+      ),
+    );
+  return clean({
+    Modality: s.modality,
+    Manufacturer: s.manufacturer,
+    ManufacturersModelName: s.manufacturerModelName,
+    MagneticFieldStrength: s.magneticFieldStrengthT,
+    InstitutionName: s.institutionName,
+    SeriesDescription: s.seriesDescription,
+    ProtocolName: s.protocolName,
+    SeriesNumber: s.seriesNumber,
+    SequenceName: s.sequenceName,
+    ScanningSequence: s.scanningSequence?.join("_"),
+    SequenceVariant: s.sequenceVariant?.join("_"),
+    ScanOptions: s.scanOptions?.join("_"),
+    MRAcquisitionType: s.mrAcquisitionType,
+    ImageType: frames[0]?.imageType ?? s.imageType,
+    EchoTime: te === undefined ? undefined : te / 1000,
+    RepetitionTime: s.repetitionTimeMs === undefined ? undefined : s.repetitionTimeMs / 1000,
+    FlipAngle: s.flipAngleDeg,
+    EchoTrainLength: s.echoTrainLength,
+    InversionTime: s.inversionTimeMs === undefined ? undefined : s.inversionTimeMs / 1000,
+    SliceThickness: frames[0]?.sliceThicknessMm,
+    SeriesInstanceUID: s.seriesInstanceUid,
+    ConversionSoftware: "liverstiff",
+    Liverstiff: clean({ role: d.role, roleReasons: d.reasons, warnings, frames: frames.length }),
+  });
+}
