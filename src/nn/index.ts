@@ -1,0 +1,79 @@
+// nn/: modules, layers, initialisation, optimizers, schedules and weight files on top of torch/ (the
+// engine's tensor API). Knows nothing of livers. See docs/engine-nn.md.
+export * as init from "./init.ts";
+export { ScriptModule } from "./jit.ts";
+export {
+  AdaptiveAvgPool2d,
+  BatchNorm2d,
+  type BatchNormOptions,
+  Conv2d,
+  type Conv2dOptions,
+  Dropout,
+  Embedding,
+  Flatten,
+  GELU,
+  GroupNorm,
+  Identity,
+  Lambda,
+  LayerNorm,
+  Linear,
+  MaxPool2d,
+  MultiheadAttention,
+  type MultiheadAttentionOptions,
+  ReLU,
+  Sequential,
+  Sigmoid,
+  Tanh,
+} from "./layers.ts";
+export {
+  type LoadStateDictResult,
+  Module,
+  type ShapeMismatch,
+  type StateDict,
+  StateDictMismatchError,
+} from "./module.ts";
+export {
+  type BaseGroupOptions,
+  Optimizer,
+  type OptimizerStateDict,
+  type ParamGroup,
+  type ParamGroupSpec,
+  type ParamState,
+} from "./optim/optimizer.ts";
+export {
+  Adam,
+  Adamax,
+  type AdamaxOptions,
+  type AdamOptions,
+  AdamW,
+  RMSprop,
+  type RMSpropOptions,
+  SGD,
+  type SGDOptions,
+} from "./optim/optimizers.ts";
+export {
+  cosineSchedule,
+  cosineWithWarmupSchedule,
+  type LrSchedule,
+  LrScheduler,
+  stepSchedule,
+} from "./optim/schedules.ts";
+export {
+  parseSafetensors,
+  type RawTensor,
+  readSafetensors,
+  type SafetensorsContents,
+  type SafetensorsDtype,
+  serializeSafetensors,
+  writeSafetensors,
+} from "./safetensors.ts";
+export {
+  loadModule,
+  loadOptimizer,
+  loadTensors,
+  rawToTensor,
+  saveModule,
+  saveOptimizer,
+  saveTensors,
+  tensorToRaw,
+} from "./weights.ts";
