@@ -159,12 +159,14 @@ export function readHeader(path: string, wholeFile = false): ParsedHeader {
   } catch (e) {
     firstError = parseMessage(e);
   }
-  const complete = bytes.length >= fileSize;
-  const deflated = ds !== undefined && transferSyntaxOf(ds, layout) === DEFLATED_LE;
-  // The prefix was not enough (or is deflated, which must be inflated as a whole): read everything.
-  if (!complete && (ds === undefined || ds.elements[PIXEL_DATA] === undefined || deflated)) {
+  // The prefix was not enough: read 4x more until the pixel data element is reached. Deflated data sets are inflated as a whole.
+  let deflated =
+    (ds !== undefined && transferSyntaxOf(ds, layout) === DEFLATED_LE) ||
+    Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 512)).includes(DEFLATED_LE);
+  while (bytes.length < fileSize && (ds === undefined || ds.elements[PIXEL_DATA] === undefined || deflated)) {
+    const next = deflated ? fileSize : Math.min(fileSize, bytes.length * 4);
     try {
-      bytes = readFileSync(path);
+      bytes = next >= fileSize ? readFileSync(path) : readPrefix(path, next).bytes;
     } catch (e) {
       throw new DicomFileError("unreadable", `cannot read file: ${parseMessage(e)}`);
     }
@@ -176,6 +178,7 @@ export function readHeader(path: string, wholeFile = false): ParsedHeader {
     } catch (e) {
       firstError = parseMessage(e);
     }
+    deflated = false;
   }
   if (ds === undefined) {
     const truncated = /overrun|eof|beyond|out of range|invalid value for parameter|premature/i.test(
