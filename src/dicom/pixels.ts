@@ -64,29 +64,20 @@ function pixelModule(ds: DataSet): PixelModule {
 }
 
 function typedFromBytes(bytes: Uint8Array, pm: PixelModule, bigEndian: boolean): StoredArray {
-  // Copy to an aligned buffer of our own (the source may be a view into the whole file).
-  const copy = Buffer.from(bytes);
-  if (bigEndian && pm.bitsAllocated === 16) copy.swap16();
-  if (bigEndian && pm.bitsAllocated === 32) copy.swap32();
-  const buf = copy.buffer;
-  const off = copy.byteOffset;
   const n = pm.rows * pm.columns;
-  switch (pm.bitsAllocated) {
-    case 8:
-      return pm.signed ? new Int8Array(buf, off, n) : new Uint8Array(buf, off, n);
-    case 16:
-      return pm.signed ? new Int16Array(alignedCopy(copy, 2 * n)) : new Uint16Array(alignedCopy(copy, 2 * n));
-    case 32:
-      return pm.signed ? new Int32Array(alignedCopy(copy, 4 * n)) : new Uint32Array(alignedCopy(copy, 4 * n));
-    default:
-      throw new DicomFileError("unsupported-pixel-format", `unsupported BitsAllocated ${pm.bitsAllocated}`);
+  const width = pm.bitsAllocated / 8;
+  if (width !== 1 && width !== 2 && width !== 4) {
+    throw new DicomFileError("unsupported-pixel-format", `unsupported BitsAllocated ${pm.bitsAllocated}`);
   }
-}
-
-function alignedCopy(b: Uint8Array, bytes: number): ArrayBuffer {
-  const out = new ArrayBuffer(bytes);
-  new Uint8Array(out).set(b.subarray(0, bytes));
-  return out;
+  // One aligned copy of our own (the source is a view into the whole file, at any byte offset).
+  const buf = new ArrayBuffer(n * width);
+  const copy = new Uint8Array(buf);
+  copy.set(bytes.subarray(0, n * width));
+  if (bigEndian && width === 2) Buffer.from(buf).swap16();
+  if (bigEndian && width === 4) Buffer.from(buf).swap32();
+  if (width === 1) return pm.signed ? new Int8Array(buf) : copy;
+  if (width === 2) return pm.signed ? new Int16Array(buf) : new Uint16Array(buf);
+  return pm.signed ? new Int32Array(buf) : new Uint32Array(buf);
 }
 
 /** Keeps only BitsStored bits: masks unsigned values, sign-extends signed ones. */
