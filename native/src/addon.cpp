@@ -66,6 +66,12 @@ Instance& instance(napi_env env) {
 std::string cleanMessage(const char* what) {
   // libtorch messages may carry C++ source locations and long traces; keep the first lines.
   std::string s(what ? what : "unknown libtorch error");
+  // TorchScript errors lead with the serialized-code traceback; the cause is the trailing "XError: ...".
+  if (s.rfind("The following operation failed in the TorchScript interpreter", 0) == 0) {
+    size_t pos = s.rfind("Error: ");
+    size_t lineStart = pos == std::string::npos ? pos : s.rfind('\n', pos);
+    if (lineStart != std::string::npos) s = s.substr(lineStart + 1) + "\n(raised inside the TorchScript module)";
+  }
   std::istringstream in(s);
   std::string line, out;
   int kept = 0;

@@ -63,6 +63,7 @@ export function tensor(
   options: TensorOptions & { shape?: readonly number[] } = {},
 ): Tensor {
   let t: Tensor;
+  let wanted = options.dtype;
   if (ArrayBuffer.isView(data)) {
     const shape = options.shape ?? [data.length];
     t = fromView(data, shape, false);
@@ -75,13 +76,14 @@ export function tensor(
     while (Array.isArray(leaf) && leaf.length > 0) leaf = leaf[0] as NestedArray;
     const isBool = typeof leaf === "boolean";
     const target = options.dtype ?? (isBool ? "bool" : "float32");
+    wanted = target;
     const view =
       target === "float64" || target.startsWith("int") || target === "uint8" || target === "bool"
         ? Float64Array.from(flat)
         : Float32Array.from(flat);
     t = fromView(view, shape, false);
   }
-  const target = options.dtype ?? t.dtype;
+  const target = wanted ?? t.dtype;
   if (target !== t.dtype || (options.device !== undefined && options.device !== "cpu")) {
     const converted = t.to({ dtype: target, device: options.device ?? "cpu" });
     t.dispose();

@@ -188,6 +188,8 @@ export const OP = table({
   mulScalar_: "aten::mul_.Scalar",
   div_: "aten::div_.Tensor",
   divScalar_: "aten::div_.Scalar",
+  addcmul: "aten::addcmul",
+  addcdiv: "aten::addcdiv",
   addcmul_: "aten::addcmul_",
   addcdiv_: "aten::addcdiv_",
   copy_: "aten::copy_",

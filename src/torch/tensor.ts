@@ -465,6 +465,16 @@ export class Tensor implements ScopedResource {
     return new Tensor(call(OP.maskedFill, this.id, mask.id, value) as TensorId);
   }
 
+  /** this + value * t1 * t2. */
+  addcmul(t1: Tensor, t2: Tensor, value = 1): Tensor {
+    return new Tensor(call(OP.addcmul, this.id, t1.id, t2.id, value) as TensorId);
+  }
+
+  /** this + value * t1 / t2. */
+  addcdiv(t1: Tensor, t2: Tensor, value = 1): Tensor {
+    return new Tensor(call(OP.addcdiv, this.id, t1.id, t2.id, value) as TensorId);
+  }
+
   // ---- reductions -----------------------------------------------------------------------------------
 
   /** Sum of all elements, or over dims. */
