@@ -4,6 +4,7 @@
 
 export type Vr =
   | "AE"
+  | "AT"
   | "AS"
   | "CS"
   | "DA"
@@ -102,7 +103,11 @@ function binaryBytes(vr: Vr, value: Value): Uint8Array {
   arr.forEach((v, i) => {
     const o = i * size;
     if (vr === "US") dv.setUint16(o, v, true);
-    else if (vr === "SS") dv.setInt16(o, v, true);
+    else if (vr === "AT") {
+      // An attribute tag: group, then element.
+      dv.setUint16(o, v >>> 16, true);
+      dv.setUint16(o + 2, v & 0xffff, true);
+    } else if (vr === "SS") dv.setInt16(o, v, true);
     else if (vr === "UL") dv.setUint32(o, v, true);
     else if (vr === "SL") dv.setInt32(o, v, true);
     else if (vr === "FL") dv.setFloat32(o, v, true);
@@ -178,7 +183,8 @@ function encodeElements(ds: Dataset, explicit: boolean): Sink {
         padded.set(bytes);
         bytes = padded;
       }
-    } else if (["US", "SS", "UL", "SL", "FL", "FD"].includes(el.vr)) bytes = binaryBytes(el.vr, el.value);
+    } else if (["US", "SS", "UL", "SL", "FL", "FD", "AT"].includes(el.vr))
+      bytes = binaryBytes(el.vr, el.value);
     else bytes = stringBytes(el.vr, el.value);
     if (explicit && !LONG_VRS.has(el.vr) && bytes.length > 0xffff) {
       throw new RangeError(`value of (${el.tag.toString(16)}) too long for VR ${el.vr}`);

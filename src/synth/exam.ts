@@ -383,7 +383,7 @@ export function renderExam(job: ExamJob): ExamResult {
     const dir = join(examDir, String(spec.seriesNumber));
     mkdirSync(dir, { recursive: true });
     const written: string[] = [];
-    if (spec.enhanced && ENHANCED_READY) {
+    if (spec.enhanced) {
       const sopUid = `${root}.3.${spec.seriesNumber}.1`;
       const ds = buildEnhancedImage(ctx, spec, seriesUid, sopUid, numbered);
       const data = encodePart10(ds, {
@@ -462,5 +462,3 @@ export function renderExam(job: ExamJob): ExamResult {
 
 export const MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4";
 export const ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1";
-
-const ENHANCED_READY = false;

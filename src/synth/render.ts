@@ -2,11 +2,39 @@
 // thickness), turns tissues into signal with the usual signal equations (spoiled gradient echo with
 // water-fat phase, fast spin echo, diffusion, MRE), and adds a smooth coil bias, respiratory ghosting and
 // Rician noise.
-import type { Rng } from "../core/index.ts";
+import { Rng } from "../core/index.ts";
 import type { ExamPlan } from "./model.ts";
 import { type Phantom, TISSUE_COUNT, Tissue } from "./phantom.ts";
 
 export type Vec3 = [number, number, number];
+
+// Tissue codes used in hot loops, as plain numbers (a const enum read across modules is a property load).
+const LIVER: number = Tissue.Liver;
+const NODULE: number = Tissue.Nodule;
+
+/** A table of standard normals shared by every series, indexed by a fast xorshift: image noise at speed. */
+const NORMAL_TABLE = (() => {
+  const r = new Rng("liverstiff-noise-table");
+  const t = new Float32Array(1 << 16);
+  for (let i = 0; i < t.length; i++) t[i] = r.normal();
+  return t;
+})();
+
+class FastNormal {
+  private x: number;
+  constructor(seed: number) {
+    this.x = seed >>> 0 || 0x9e3779b9;
+  }
+  /** A standard normal: the sum of two table entries scaled back to unit variance. */
+  next(): number {
+    let x = this.x;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.x = x >>> 0;
+    return (NORMAL_TABLE[this.x & 0xffff] + NORMAL_TABLE[this.x >>> 16]) * Math.SQRT1_2;
+  }
+}
 
 /** A stack of parallel slices (or a single oblique plane), in patient coordinates (LPS, mm). */
 export interface Geometry {
@@ -71,7 +99,7 @@ export function sampleStack(ph: Phantom, g: Geometry, subsamples: number): Sampl
           const o = offs[s];
           const t = ph.classify(x + o * g.normal[0], y + o * g.normal[1], z + o * g.normal[2]);
           labels[vi * subsamples + s] = t;
-          if (t === Tissue.Liver || t === Tissue.Nodule) liver = true;
+          if (t === LIVER || t === NODULE) liver = true;
         }
         if (liver) {
           const f = ph.reticularField.at(x, y, z);
@@ -270,11 +298,11 @@ export function renderStack(
       for (let k = 0; k < S; k++) {
         const t = s.labels[base + k];
         let m = 1;
-        if (t === Tissue.Liver) m = 1 + septa * s.ridge[v] - septa * 0.25 + hetero * s.liverNoise[v];
+        if (t === LIVER) m = 1 + septa * s.ridge[v] - septa * 0.25 + hetero * s.liverNoise[v];
         sr += re[t] * m;
         si += im[t] * m;
       }
-      out[v] = Math.hypot(sr, si) / S;
+      out[v] = Math.sqrt(sr * sr + si * si) / S;
     }
   }
   // Bias field: smooth, low order, per exam and series.
@@ -334,10 +362,15 @@ export function renderStack(
     Math.hypot(re[Tissue.Liver], im[Tissue.Liver]),
     0.25 * Math.hypot(re[Tissue.SubcutaneousFat], im[Tissue.SubcutaneousFat]),
   );
+  const noise = new FastNormal(rng.nextUint32());
   const sigma = c.kind === "mre_wave" ? 0.04 : ref / opts.snr;
   for (let v = 0; v < n; v++) {
-    if (c.kind === "mre_wave") out[v] += rng.normal(0, sigma);
-    else out[v] = Math.hypot(out[v] + rng.normal(0, sigma), rng.normal(0, sigma));
+    if (c.kind === "mre_wave") out[v] += sigma * noise.next();
+    else {
+      const a = out[v] + sigma * noise.next();
+      const b2 = sigma * noise.next();
+      out[v] = Math.sqrt(a * a + b2 * b2);
+    }
   }
   return out;
 }

@@ -414,8 +414,8 @@ const philipsC: SiteProfile = {
       }),
       base("t1_dual", 501, "T1 FFE in/out phase", {
         echoes: [
-          T1_OPP(1.15, ["ORIGINAL", "PRIMARY", "OUT_PHASE", "NONE"]),
-          T1_IN(2.3, ["ORIGINAL", "PRIMARY", "IN_PHASE", "NONE"]),
+          T1_OPP(1.15, ["ORIGINAL", "PRIMARY", "T1", "NONE"]),
+          T1_IN(2.3, ["ORIGINAL", "PRIMARY", "T1", "NONE"]),
         ],
         protocolName: "T1_FFE_IP_OP",
         trMs: 160,
@@ -446,7 +446,7 @@ const philipsC: SiteProfile = {
         echoTrainLength: 41,
         fatSat: true,
         bValues: [50, 800],
-        enhanced: true,
+        enhanced: false,
       }),
       base("mre_magnitude", 901, "MRE_M", {
         echoes: [NONE(20, se)],
@@ -470,7 +470,7 @@ const philipsC: SiteProfile = {
         flipDeg: 10,
         fatSat: true,
         contrastAgent: "Dotarem",
-        enhanced: true,
+        enhanced: false,
       }),
     ];
   },
