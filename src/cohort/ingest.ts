@@ -158,7 +158,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       studyDate: list.find((s) => s.studyDate)?.studyDate,
     }));
     const match = labels
-      ? matchLabels(labels.rows, keys, { windowDays: options.labelWindowDays })
+      ? matchLabels(labels.rows, keys, { windowDays: options.labelWindowDays, conflicted: labels.conflicted })
       : {
           byExam: new Map<string, LabelMatch>(),
           issues: [] as LabelIssue[],

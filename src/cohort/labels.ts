@@ -34,6 +34,8 @@ export interface LabelIssue {
 
 export interface LabelTable {
   rows: LabelRow[];
+  /** Rows dropped because another row for the same key disagrees (matched to exams to explain them). */
+  conflicted: LabelRow[];
   issues: LabelIssue[];
   /** Which source column each field came from (for the summary). */
   columns: Partial<Record<LabelField, string>>;
@@ -183,7 +185,12 @@ export function parseLabelsCsv(text: string, options: LabelOptions = {}, source 
     rows.push({ line, accessionNumber, studyInstanceUid, patientId, date, site: get("site"), kpa });
   }
   const dedup = dedupe(rows, options.sameKpaTolerance ?? 0.005);
-  return { rows: dedup.rows, issues: [...issues, ...dedup.issues].sort((a, b) => a.line - b.line), columns };
+  return {
+    rows: dedup.rows,
+    conflicted: dedup.conflicted,
+    issues: [...issues, ...dedup.issues].sort((a, b) => a.line - b.line),
+    columns,
+  };
 }
 
 function count(s: string, ch: string): number {
@@ -225,7 +232,10 @@ function rowKey(r: LabelRow): string {
 }
 
 /** Same key twice: same value -> duplicate (first kept); different values -> conflicting (none kept). */
-function dedupe(rows: LabelRow[], tol: number): { rows: LabelRow[]; issues: LabelIssue[] } {
+function dedupe(
+  rows: LabelRow[],
+  tol: number,
+): { rows: LabelRow[]; conflicted: LabelRow[]; issues: LabelIssue[] } {
   const groups = new Map<string, LabelRow[]>();
   for (const r of rows) {
     const k = rowKey(r);
@@ -234,6 +244,7 @@ function dedupe(rows: LabelRow[], tol: number): { rows: LabelRow[]; issues: Labe
     else groups.set(k, [r]);
   }
   const out: LabelRow[] = [];
+  const conflicted: LabelRow[] = [];
   const issues: LabelIssue[] = [];
   for (const [key, g] of groups) {
     if (g.length === 1) {
@@ -242,6 +253,7 @@ function dedupe(rows: LabelRow[], tol: number): { rows: LabelRow[]; issues: Labe
     }
     const values = g.map((r) => r.kpa);
     if (Math.max(...values) - Math.min(...values) > tol) {
+      conflicted.push(...g);
       for (const r of g) {
         issues.push({
           line: r.line,
@@ -260,7 +272,7 @@ function dedupe(rows: LabelRow[], tol: number): { rows: LabelRow[]; issues: Labe
       });
     }
   }
-  return { rows: out.sort((a, b) => a.line - b.line), issues };
+  return { rows: out.sort((a, b) => a.line - b.line), conflicted, issues };
 }
 
 /** What the matcher needs to know about an exam. */
@@ -294,7 +306,7 @@ export interface MatchResult {
 export function matchLabels(
   rows: readonly LabelRow[],
   exams: readonly ExamKeys[],
-  options: { windowDays?: number; sameKpaTolerance?: number } = {},
+  options: { windowDays?: number; sameKpaTolerance?: number; conflicted?: readonly LabelRow[] } = {},
 ): MatchResult {
   const windowDays = options.windowDays ?? 7;
   const tol = options.sameKpaTolerance ?? 0.005;
@@ -308,29 +320,26 @@ export function matchLabels(
   }
   const issues: LabelIssue[] = [];
   const hits = new Map<string, { row: LabelRow; by: LabelMatch["by"] }[]>();
-  for (const row of rows) {
-    let exam: ExamKeys | undefined;
-    let by: LabelMatch["by"] | undefined;
+  const find = (row: LabelRow): { exam?: ExamKeys; by?: LabelMatch["by"]; issue?: LabelIssue } => {
     if (row.accessionNumber) {
       const cands = byAcc.get(row.accessionNumber) ?? [];
       const narrowed = row.patientId ? cands.filter((c) => c.patientId === row.patientId) : cands;
-      if (narrowed.length === 1) {
-        exam = narrowed[0];
-        by = "accession";
-      } else if (narrowed.length > 1) {
-        issues.push({
-          line: row.line,
-          kind: "ambiguous",
-          message: `accession number ${row.accessionNumber} belongs to ${narrowed.length} studies`,
-        });
-        continue;
+      if (narrowed.length === 1) return { exam: narrowed[0], by: "accession" };
+      if (narrowed.length > 1) {
+        return {
+          issue: {
+            line: row.line,
+            kind: "ambiguous",
+            message: `accession number ${row.accessionNumber} belongs to ${narrowed.length} studies`,
+          },
+        };
       }
     }
-    if (!exam && row.studyInstanceUid) {
-      exam = byUid.get(row.studyInstanceUid);
-      if (exam) by = "study_uid";
+    if (row.studyInstanceUid) {
+      const exam = byUid.get(row.studyInstanceUid);
+      if (exam) return { exam, by: "study_uid" };
     }
-    if (!exam && row.patientId && row.date) {
+    if (row.patientId && row.date) {
       const t = Date.parse(row.date);
       const cands = (byPid.get(row.patientId) ?? [])
         .filter((e) => e.studyDate)
@@ -338,27 +347,31 @@ export function matchLabels(
         .filter((c) => c.d <= windowDays + 1e-9)
         .sort((a, b) => a.d - b.d);
       if (cands.length > 1 && cands[0].d === cands[1].d) {
-        issues.push({
-          line: row.line,
-          kind: "ambiguous",
-          message: `patient's studies on ${cands[0].e.studyDate} and ${cands[1].e.studyDate} are equally near ${row.date}`,
-        });
-        continue;
+        return {
+          issue: {
+            line: row.line,
+            kind: "ambiguous",
+            message: `patient's studies on ${cands[0].e.studyDate} and ${cands[1].e.studyDate} are equally near ${row.date}`,
+          },
+        };
       }
-      if (cands.length > 0) {
-        exam = cands[0].e;
-        by = "patient_date";
-      }
+      if (cands.length > 0) return { exam: cands[0].e, by: "patient_date" };
     }
-    if (!exam || !by) {
-      issues.push({
+    return {
+      issue: {
         line: row.line,
         kind: "unmatched",
         message: `no exam matches (${describeKeys(row, windowDays)})`,
-      });
+      },
+    };
+  };
+  for (const row of rows) {
+    const f = find(row);
+    if (!f.exam || !f.by) {
+      if (f.issue) issues.push(f.issue);
       continue;
     }
-    push(hits, exam.examId, { row, by });
+    push(hits, f.exam.examId, { row, by: f.by });
   }
   const byExam = new Map<string, LabelMatch>();
   const conflicts = new Map<string, string>();
@@ -380,6 +393,20 @@ export function matchLabels(
         message: `matches the same exam as line ${first.row.line} with the same value; kept once`,
       });
     }
+  }
+  // Rows that conflicted within the sheet: their exam gets no label, and says why.
+  const conflictedByExam = new Map<string, LabelRow[]>();
+  for (const row of options.conflicted ?? []) {
+    const f = find(row);
+    if (f.exam) push(conflictedByExam, f.exam.examId, row);
+  }
+  for (const [examId, list] of conflictedByExam) {
+    byExam.delete(examId);
+    const values = list.map((r) => r.kpa);
+    conflicts.set(
+      examId,
+      `conflicting labels: ${values.join(" vs ")} kPa (lines ${list.map((r) => r.line).join(", ")})`,
+    );
   }
   issues.sort((a, b) => a.line - b.line);
   return { byExam, issues, conflicts };
