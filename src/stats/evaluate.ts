@@ -3,7 +3,7 @@ import { aucStatistic, bootstrapCi } from "./bootstrap.ts";
 import { type CalibrationResult, calibration } from "./calibration.ts";
 import { type NetBenefitRow, netBenefit } from "./decision.ts";
 import { checkLengths, type Labels, type Scores, splitByClass } from "./input.ts";
-import { delongClustered, delongPaired, delongSplit } from "./roc.ts";
+import { delongClustered, delongPaired, delongPairedClustered, delongSplit } from "./roc.ts";
 import { type YoudenSummary, youden } from "./threshold.ts";
 
 export interface EvaluateBinaryOptions {
@@ -53,6 +53,10 @@ export interface BinaryEvaluation {
   delong_paired_z?: number;
   delong_paired_p?: number;
   auc_difference_bootstrap_ci95?: [number, number];
+  /** With clusters and scores2: the paired test with Obuchowski's cluster-robust (co)variances. */
+  obuchowski_difference_ci95?: [number, number];
+  obuchowski_paired_z?: number;
+  obuchowski_paired_p?: number;
 }
 
 const DEFAULT_NB_THRESHOLDS = Array.from({ length: 19 }, (_, k) => (k + 1) / 20);
@@ -100,6 +104,12 @@ export function evaluateBinary(
     out.auc_difference_ci95 = t.ci;
     out.delong_paired_z = t.z;
     out.delong_paired_p = t.p;
+    if (options.clusters) {
+      const o = delongPairedClustered(lab, scores, options.scores2, options.clusters);
+      out.obuchowski_difference_ci95 = o.ci;
+      out.obuchowski_paired_z = o.z;
+      out.obuchowski_paired_p = o.p;
+    }
   }
 
   if (options.bootstrap !== false) {

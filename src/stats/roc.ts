@@ -353,28 +353,18 @@ export interface DelongClusteredResult extends DelongResult {
   nClusters: number;
 }
 
-/**
- * AUROC with a variance that respects clustering (several exams per patient): Obuchowski's nonparametric
- * method (Biometrics 1997), DeLong's placement values summed per cluster. With one case per cluster it
- * reduces to DeLong's variance up to small-sample factors.
- */
-export function delongClustered(
-  labels: Labels,
-  scores: Scores,
+/** Cluster ids 0..k-1 in order of first appearance; a missing id is an error. */
+function clusterIds(
+  what: string,
   clusters: ArrayLike<number | string>,
-  options: { level?: number } = {},
-): DelongClusteredResult {
-  const level = options.level ?? 0.95;
-  checkLevel("delongClustered", level);
-  const split = splitByClass("delongClustered", labels, scores, 2);
-  checkLengths("delongClustered", split.labels, clusters, ["labels", "clusters"]);
-  const pl = orderedPlacements(split.pos, split.neg);
+  n: number,
+): { clusterOf: Uint32Array; k: number } {
   const ids = new Map<number | string, number>();
-  const clusterOf = new Uint32Array(split.labels.length);
-  for (let i = 0; i < clusterOf.length; i++) {
+  const clusterOf = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
     const key = clusters[i];
     if (key === undefined || key === null || key === "" || (typeof key === "number" && Number.isNaN(key))) {
-      throw new LiverstiffError("delongClustered: a cluster id is missing", { index: i });
+      throw new LiverstiffError(`${what}: a cluster id is missing`, { index: i });
     }
     let id = ids.get(key);
     if (id === undefined) {
@@ -383,47 +373,127 @@ export function delongClustered(
     }
     clusterOf[i] = id;
   }
-  const k = ids.size;
-  if (k < 2) throw new LiverstiffError("delongClustered: needs at least 2 clusters", { clusters: k });
-  const v10 = new Float64Array(k);
-  const v01 = new Float64Array(k);
-  const mi = new Float64Array(k);
-  const ni = new Float64Array(k);
+  if (ids.size < 2) throw new LiverstiffError(`${what}: needs at least 2 clusters`, { clusters: ids.size });
+  return { clusterOf, k: ids.size };
+}
+
+/** Per-cluster centred placement sums of one score: a_c = sum V10 - m_c theta, b_c = sum V01 - n_c theta. */
+function clusterDeviations(split: SplitScores, pl: Placements, clusterOf: Uint32Array, k: number) {
+  const a = new Float64Array(k);
+  const b = new Float64Array(k);
   for (let i = 0; i < clusterOf.length; i++) {
     const c = clusterOf[i];
-    if (split.labels[i]) {
-      v10[c] += pl.v10[split.classIndex[i]];
-      mi[c]++;
-    } else {
-      v01[c] += pl.v01[split.classIndex[i]];
-      ni[c]++;
-    }
+    if (split.labels[i]) a[c] += pl.v10[split.classIndex[i]] - pl.auc;
+    else b[c] += pl.v01[split.classIndex[i]] - pl.auc;
   }
-  const m = pl.v10.length;
-  const n = pl.v01.length;
-  const theta = pl.auc;
+  return { a, b };
+}
+
+/** Obuchowski's covariance of two AUROCs (or the variance, when both are the same) from cluster deviations. */
+function obuchowskiCovariance(
+  r: { a: Float64Array; b: Float64Array },
+  s: { a: Float64Array; b: Float64Array },
+  m: number,
+  n: number,
+): number {
+  const k = r.a.length;
   let s10 = 0;
   let s01 = 0;
   let s11 = 0;
   for (let c = 0; c < k; c++) {
-    const a = v10[c] - mi[c] * theta;
-    const b = v01[c] - ni[c] * theta;
-    s10 += a * a;
-    s01 += b * b;
-    s11 += a * b;
+    s10 += r.a[c] * s.a[c];
+    s01 += r.b[c] * s.b[c];
+    s11 += r.a[c] * s.b[c] + s.a[c] * r.b[c];
   }
   const f = k / (k - 1);
-  s10 *= f / m;
-  s01 *= f / n;
-  s11 *= f;
-  const variance = Math.max(0, s10 / m + s01 / n + (2 * s11) / (m * n));
+  return (f * s10) / (m * m) + (f * s01) / (n * n) + (f * s11) / (m * n);
+}
+
+/**
+ * AUROC with a variance that respects clustering (several exams per patient): Obuchowski's nonparametric
+ * method (Biometrics 1997), DeLong's placement values summed per cluster:
+ * var = S10/M + S01/N + 2 S11/(MN). With one case per cluster it reduces to DeLong's variance up to
+ * small-sample factors.
+ */
+export function delongClustered(
+  labels: Labels,
+  scores: Scores,
+  clusters: ArrayLike<number | string>,
+  options: { level?: number } = {},
+): DelongClusteredResult {
+  const what = "delongClustered";
+  const level = options.level ?? 0.95;
+  checkLevel(what, level);
+  const split = splitByClass(what, labels, scores, 2);
+  checkLengths(what, split.labels, clusters, ["labels", "clusters"]);
+  const { clusterOf, k } = clusterIds(what, clusters, split.labels.length);
+  const pl = orderedPlacements(split.pos, split.neg);
+  const dev = clusterDeviations(split, pl, clusterOf, k);
+  const m = pl.v10.length;
+  const n = pl.v01.length;
+  const variance = Math.max(0, obuchowskiCovariance(dev, dev, m, n));
   const se = Math.sqrt(variance);
   const z = qnorm(1 - (1 - level) / 2);
   return {
-    auc: theta,
+    auc: pl.auc,
     variance,
     se,
-    ci: [clip01(theta - z * se), clip01(theta + z * se)],
+    ci: [clip01(pl.auc - z * se), clip01(pl.auc + z * se)],
+    level,
+    nPos: m,
+    nNeg: n,
+    nClusters: k,
+  };
+}
+
+export interface DelongPairedClusteredResult extends DelongPairedResult {
+  nClusters: number;
+}
+
+/**
+ * The paired comparison of two AUROCs on the same clustered cases (repeat exams of a patient):
+ * Obuchowski's cluster-robust variances and covariance in place of DeLong's, z and a two-sided normal p.
+ */
+export function delongPairedClustered(
+  labels: Labels,
+  scores1: Scores,
+  scores2: Scores,
+  clusters: ArrayLike<number | string>,
+  options: { level?: number } = {},
+): DelongPairedClusteredResult {
+  const what = "delongPairedClustered";
+  const level = options.level ?? 0.95;
+  checkLevel(what, level);
+  checkLengths(what, scores1, scores2, ["scores1", "scores2"]);
+  const s1 = splitByClass(`${what} (scores1)`, labels, scores1, 2);
+  const s2 = splitByClass(`${what} (scores2)`, labels, scores2, 2);
+  checkLengths(what, s1.labels, clusters, ["labels", "clusters"]);
+  const { clusterOf, k } = clusterIds(what, clusters, s1.labels.length);
+  const p1 = orderedPlacements(s1.pos, s1.neg);
+  const p2 = orderedPlacements(s2.pos, s2.neg);
+  const d1 = clusterDeviations(s1, p1, clusterOf, k);
+  const d2 = clusterDeviations(s2, p2, clusterOf, k);
+  const m = p1.v10.length;
+  const n = p1.v01.length;
+  const variance1 = obuchowskiCovariance(d1, d1, m, n);
+  const variance2 = obuchowskiCovariance(d2, d2, m, n);
+  const cov = obuchowskiCovariance(d1, d2, m, n);
+  const se = Math.sqrt(Math.max(0, variance1 + variance2 - 2 * cov));
+  const difference = p1.auc - p2.auc;
+  const z =
+    se === 0 ? (difference === 0 ? 0 : Math.sign(difference) * Number.POSITIVE_INFINITY) : difference / se;
+  const crit = qnorm(1 - (1 - level) / 2);
+  return {
+    auc1: p1.auc,
+    auc2: p2.auc,
+    difference,
+    variance1,
+    variance2,
+    covariance: cov,
+    se,
+    z,
+    p: 2 * normalTails(-Math.abs(z))[0],
+    ci: [difference - crit * se, difference + crit * se],
     level,
     nPos: m,
     nNeg: n,

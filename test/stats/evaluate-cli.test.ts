@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { delongClustered, evaluateBinary } from "../../src/stats/index.ts";
+import { delongClustered, delongPairedClustered, evaluateBinary } from "../../src/stats/index.ts";
 import { assertRel, procCases } from "./helpers.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -88,6 +88,8 @@ test("evaluate --kpa-col --threshold --cluster-col: labels from kPa, bootstrap b
     "3.0",
     "--cluster-col",
     "patient",
+    "--compare-col",
+    "p_other",
     "--json",
     "--resamples",
     "300",
@@ -107,6 +109,10 @@ test("evaluate --kpa-col --threshold --cluster-col: labels from kPa, bootstrap b
   });
   assert.deepEqual(j.bootstrap_ci95, lib.bootstrap_ci95);
   assert.deepEqual(j.obuchowski_ci95, delongClustered(paired.labels, paired.scores, clusters).ci);
+  const o = delongPairedClustered(paired.labels, paired.scores, paired.scores2 as number[], clusters);
+  assert.equal(j.obuchowski_paired_z, o.z);
+  assert.equal(j.obuchowski_paired_p, o.p);
+  assertRel(j.delong_paired_z, paired.delong_paired_z as number, 1e-9, "paired DeLong z is still reported");
 });
 
 test("evaluate prints a readable table by default", () => {

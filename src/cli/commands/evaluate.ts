@@ -165,6 +165,11 @@ function formatTable(input: Record<string, unknown>, r: Evaluation): string {
     lines.push(
       `  paired DeLong test  z = ${f(r.delong_paired_z)}, p = ${r.delong_paired_p === undefined ? "n/a" : r.delong_paired_p.toPrecision(3)}`,
     );
+    if (r.obuchowski_paired_z !== undefined && r.obuchowski_paired_p !== undefined) {
+      lines.push(
+        `  clustered test      z = ${f(r.obuchowski_paired_z)}, p = ${r.obuchowski_paired_p.toPrecision(3)}   (Obuchowski, by ${input.cluster_col}; difference 95% CI ${ci(r.obuchowski_difference_ci95, 4)})`,
+      );
+    }
   }
   return `${lines.join("\n")}\n`;
 }
