@@ -1,0 +1,172 @@
+// Single layers against torch.nn 1.13 (fixture layers.safetensors): default initialisation drawn from the
+// same seed in the same order, and forward outputs on fixed inputs.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  BatchNorm2d,
+  Conv2d,
+  Dropout,
+  Embedding,
+  GroupNorm,
+  LayerNorm,
+  Linear,
+  loadTensors,
+  type Module,
+  MultiheadAttention,
+  Sequential,
+} from "../../src/nn/index.ts";
+import { manualSeed, noGrad, ones, setNumThreads, type Tensor, tidy, zeros } from "../../src/torch/index.ts";
+
+setNumThreads(1);
+const fixture = new URL("../fixtures/nn/layers.safetensors", import.meta.url).pathname;
+
+function maxAbsDiff(a: Tensor, b: Tensor): number {
+  assert.deepEqual(a.shape, b.shape);
+  const x = a.toFloat64Array();
+  const y = b.toFloat64Array();
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
+  return m;
+}
+
+function buildLayers() {
+  return {
+    linear: new Linear(7, 5),
+    conv2d: new Conv2d(3, 4, 3, { stride: 2, padding: 1 }),
+    bn: new BatchNorm2d(4),
+    ln: new LayerNorm(6),
+    gn: new GroupNorm(2, 4),
+    emb: new Embedding(10, 4),
+    mha: new MultiheadAttention(8, 2, { batchFirst: true }),
+  };
+}
+
+test("layers: default initialisation equals torch.nn's for the same seed (Linear, Conv2d, norms, Embedding, MHA)", () => {
+  manualSeed(7);
+  const layers = buildLayers();
+  tidy(() => {
+    const ref = loadTensors(fixture).tensors;
+    for (const [prefix, m] of Object.entries(layers) as [string, Module][]) {
+      const names = [...m.stateDict().keys()];
+      const refNames = [...ref.keys()]
+        .filter((k) => k.startsWith(`${prefix}.`) && !k.includes(".after_train."))
+        .map((k) => k.slice(prefix.length + 1));
+      assert.deepEqual([...names].sort(), refNames.sort(), `${prefix}: state dict names`);
+      for (const [name, t] of m.stateDict()) {
+        const r = ref.get(`${prefix}.${name}`)!;
+        assert.equal(t.dtype, r.dtype, `${prefix}.${name} dtype`);
+        assert.equal(maxAbsDiff(t, r), 0, `${prefix}.${name} differs from torch's initialisation`);
+      }
+    }
+    // MHA parameter order follows PyTorch's registration order
+    assert.deepEqual(
+      [...layers.mha.stateDict().keys()],
+      ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"],
+    );
+  });
+  for (const m of Object.values(layers)) m.dispose();
+});
+
+test("layers: forward outputs match torch.nn on fixed inputs", () => {
+  manualSeed(7);
+  const L = buildLayers();
+  tidy(() => {
+    const ref = loadTensors(fixture).tensors;
+    const close = (name: string, out: Tensor, tol = 1e-6) => {
+      const d = maxAbsDiff(out, ref.get(name)!);
+      assert.ok(d <= tol, `${name}: max abs difference ${d}`);
+    };
+    noGrad(() => {
+      close("out.linear", L.linear.forward(ref.get("in.linear")!));
+      close("out.conv2d", L.conv2d.forward(ref.get("in.conv2d")!));
+      L.bn.train();
+      close("out.bn.train", L.bn.forward(ref.get("in.bn")!));
+      close("bn.after_train.running_mean", L.bn.runningMean!);
+      close("bn.after_train.running_var", L.bn.runningVar!);
+      assert.equal(L.bn.numBatchesTracked!.item(), 1);
+      L.bn.eval();
+      close("out.bn.eval", L.bn.forward(ref.get("in.bn")!));
+      assert.equal(L.bn.numBatchesTracked!.item(), 1, "eval does not count batches");
+      close("out.ln", L.ln.forward(ref.get("in.ln")!));
+      close("out.gn", L.gn.forward(ref.get("in.bn")!));
+      close("out.emb", L.emb.forward(ref.get("in.emb")!));
+      L.mha.eval();
+      const q = ref.get("in.mha.q")!;
+      const k = ref.get("in.mha.k")!;
+      close("out.mha.self", L.mha.forward(q, q, q, { needWeights: false }).output);
+      const cross = L.mha.forward(q, k, k, { keyPaddingMask: ref.get("in.mha.key_padding_mask")! });
+      close("out.mha.cross", cross.output);
+      close("out.mha.cross_weights", cross.weights!);
+      // padded keys get exactly zero attention
+      const w = cross.weights!.select(0, 1).toFloat32Array();
+      for (let t = 0; t < 5; t++) assert.deepEqual([w[t * 6 + 4], w[t * 6 + 5]], [0, 0]);
+    });
+  });
+  for (const m of Object.values(L)) m.dispose();
+});
+
+test("layers: MultiheadAttention in [seq, batch, embed] layout gives the transposed batch-first result", () => {
+  manualSeed(3);
+  const a = new MultiheadAttention(8, 4, { batchFirst: true });
+  const b = new MultiheadAttention(8, 4, { batchFirst: false });
+  b.loadStateDict(a.stateDict());
+  tidy(() => {
+    manualSeed(4);
+    const x = ones([2, 3, 8]).normal_();
+    const ya = a.forward(x).output;
+    const yb = b.forward(x.transpose(0, 1)).output.transpose(0, 1);
+    assert.ok(maxAbsDiff(ya, yb) < 1e-6);
+  });
+  a.dispose();
+  b.dispose();
+});
+
+test("layers: dropout is active in training only; train/eval reach every descendant", () => {
+  const net = new Sequential(new Linear(4, 4), new Dropout(0.5), new Sequential(new BatchNorm2d(2)));
+  assert.ok(net.namedModules().every(([, m]) => m.training));
+  net.eval();
+  assert.ok(net.namedModules().every(([, m]) => !m.training));
+  tidy(() => {
+    const x = ones([64, 4]);
+    const drop = net.at(1) as Dropout;
+    assert.deepEqual(drop.forward(x).toArray(), x.toArray());
+    net.train();
+    const y = drop.forward(x).toArray();
+    assert.ok(y.some((v) => v === 0) && y.some((v) => v === 2), "training dropout zeroes and rescales");
+  });
+  assert.deepEqual(
+    net.namedParameters().map(([n]) => n),
+    ["0.weight", "0.bias", "2.0.weight", "2.0.bias"],
+  );
+  assert.deepEqual(
+    net.namedBuffers().map(([n]) => n),
+    ["2.0.running_mean", "2.0.running_var", "2.0.num_batches_tracked"],
+  );
+  assert.equal(net.numParameters(), 4 * 4 + 4 + 2 + 2);
+  net.dispose();
+});
+
+test("layers: parameters survive memory scopes, temporaries do not", () => {
+  const lin = tidy(() => new Linear(3, 2));
+  assert.equal(lin.weight.isDisposed, false);
+  const out = tidy(() => {
+    const y = lin.forward(zeros([1, 3]));
+    return y;
+  });
+  assert.deepEqual(out.shape, [1, 2]);
+  lin.dispose();
+  assert.equal(lin.weight.isDisposed, true);
+  assert.throws(() => lin.forward(zeros([1, 3])), /after dispose/);
+});
+
+test("layers: constructor misuse is reported", () => {
+  assert.throws(() => new Conv2d(3, 4, 3, { groups: 2 }), /not divisible by groups/);
+  assert.throws(() => new GroupNorm(3, 4), /not divisible/);
+  assert.throws(() => new MultiheadAttention(10, 3), /not divisible/);
+  assert.throws(() => new Dropout(1.5), /probability/);
+  assert.throws(() => new Embedding(4, 2, { paddingIdx: 4 }), /out of range/);
+  const bn = new BatchNorm2d(3);
+  tidy(() => assert.throws(() => bn.forward(zeros([2, 3])), /4-d input/));
+  tidy(() => assert.throws(() => new Linear(3, 2).forward(zeros([2, 4])), /shape|size|mat1/i));
+  bn.dispose();
+});
