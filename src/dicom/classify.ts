@@ -224,12 +224,25 @@ function sequenceFamily(s: SeriesInfo, desc: string): Family {
   if (s.sequenceName) why.push(`SequenceName ${s.sequenceName}`);
   if (s.pulseSequenceName) why.push(`PulseSequenceName ${s.pulseSequenceName}`);
   if (eps) why.push(`EchoPulseSequence ${eps}`);
-  const inversion = ss.includes("IR");
+  const inversion = ss.includes("IR") || s.imageType.slice(2).some((v) => v === "IR" || v === "M_IR");
   const echoPlanar = ss.includes("EP") || /(^|\*)ep(i|2d|3d|_)|epi|\bdwi|re(solve)?_?diff/.test(seq);
   if (ss.includes("GR") && !ss.includes("SE")) gradient = true;
   if (ss.includes("SE") && !ss.includes("GR")) spinEcho = true;
   if (eps === "GRADIENT") gradient = true;
   if (eps === "SPIN") spinEcho = true;
+  // Philips writes the sequence family into ImageType (M_FFE, M_SE, M_IR, ... and FFE, SE, IR).
+  const pt = s.imageType.slice(2);
+  if (
+    !gradient &&
+    !spinEcho &&
+    pt.some((v) => v === "FFE" || v === "M_FFE" || v === "PCA" || v === "T1FFE")
+  ) {
+    gradient = true;
+    why.push("ImageType FFE");
+  } else if (!gradient && !spinEcho && pt.some((v) => v === "SE" || v === "M_SE" || v === "TSE")) {
+    spinEcho = true;
+    why.push("ImageType SE");
+  }
   if (!gradient && !spinEcho) {
     // Vendor sequence names: Siemens *fl2d2, *tfl, *fl3d (VIBE), *h2d (HASTE), *tse, *tseR (BLADE);
     // GE fgre, efgre3d, fspgr, fse, ssfse; Philips T1FFE, T1TFE, TSE; Canon FFE, FASE; Hitachi RSSG.

@@ -270,11 +270,19 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
   const mrModifier = firstItem(shared, "x00189115") ?? firstItem(firstPerFrame, "x00189115");
   const inversionTimeMs = num(ds, "x00180082") ?? fd(mrModifier, "x00189079");
   const bvals = bValues(ds, vendor);
-  const diffItem = firstItem(firstPerFrame, "x00189117") ?? firstItem(shared, "x00189117");
-  const bEnh = fd(diffItem, "x00189087");
-  if (bEnh !== undefined) bvals.push(bEnh);
+  // Enhanced objects: b-values per frame (MRDiffusionSequence), usually b=0 first.
+  const sharedB = fd(firstItem(shared, "x00189117"), "x00189087");
+  if (sharedB !== undefined) bvals.push(sharedB);
+  for (const item of perFrameItems) {
+    const b = fd(firstItem(item.dataSet, "x00189117"), "x00189087");
+    if (b !== undefined && !bvals.includes(b)) bvals.push(b);
+  }
   const temporal = num(ds, "x00200105");
-  const agent = str(ds, "x00180010") ?? str(firstItem(ds, "x00180012"), "x00180010");
+  let agent = str(ds, "x00180010") ?? str(firstItem(ds, "x00180012"), "x00180010");
+  // Enhanced objects may say only that an agent was administered (ContrastBolusUsageSequence).
+  const usage = firstItem(shared, "x00189341") ?? firstItem(firstPerFrame, "x00189341");
+  if (!agent && str(usage, "x00189345")?.toUpperCase() === "YES")
+    agent = "administered (ContrastBolusUsageSequence)";
 
   const series: FileFacts["series"] = {
     seriesInstanceUid,
@@ -300,9 +308,10 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
     seriesDescription: str(ds, "x0008103e"),
     protocolName: str(ds, "x00181030"),
     sequenceName: str(ds, "x00180024"),
-    scanningSequence: strs(ds, "x00180020")?.map((s) => s.toUpperCase()),
+    scanningSequence:
+      strs(ds, "x00180020")?.map((s) => s.toUpperCase()) ?? enhancedScanningSequence(ds, mrModifier),
     sequenceVariant: strs(ds, "x00180021")?.map((s) => s.toUpperCase()),
-    scanOptions: strs(ds, "x00180022")?.map((s) => s.toUpperCase()),
+    scanOptions: strs(ds, "x00180022")?.map((s) => s.toUpperCase()) ?? enhancedScanOptions(ds),
     mrAcquisitionType: str(ds, "x00180023")?.toUpperCase(),
     repetitionTimeMs,
     echoTrainLength,
@@ -379,6 +388,30 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
   }
   if (enhanced) numberEchoes(frames);
   return { series, frames };
+}
+
+/**
+ * Enhanced objects have no ScanningSequence; derive the classic codes from the MR Pulse Sequence module
+ * (EchoPulseSequence, EchoPlanarPulseSequence, InversionRecovery) so that classification reads one field.
+ */
+function enhancedScanningSequence(ds: DataSet, modifier: DataSet | undefined): string[] | undefined {
+  const eps = str(ds, "x00189008")?.toUpperCase();
+  if (!eps) return undefined;
+  const out: string[] = [];
+  if (eps === "SPIN" || eps === "BOTH") out.push("SE");
+  if (eps === "GRADIENT" || eps === "BOTH") out.push("GR");
+  if ((str(ds, "x00189009") ?? str(modifier, "x00189009"))?.toUpperCase() === "YES") out.push("IR");
+  if (str(ds, "x00189018")?.toUpperCase() === "YES") out.push("EP");
+  return out;
+}
+
+/** Enhanced objects: spectral fat suppression or water excitation, as the classic ScanOptions code FS. */
+function enhancedScanOptions(ds: DataSet): string[] | undefined {
+  const out: string[] = [];
+  const supp = str(ds, "x00189025")?.toUpperCase();
+  if (supp && /FAT/.test(supp)) out.push("FS");
+  if (str(ds, "x00189026")?.toUpperCase() === "WATER") out.push("WE");
+  return out.length ? out : undefined;
 }
 
 /** Enhanced objects carry no EchoNumbers per frame; number them by distinct echo time. */

@@ -1,7 +1,7 @@
 // Series-role rules: a table over vendor conventions (built series), the decisions on the real samples,
 // the rules file, and the best-series picker.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, test } from "node:test";
@@ -681,4 +681,16 @@ test("role decisions on the real samples", {
     seen.add(key);
   }
   assert.equal(seen.size, Object.keys(REAL).length);
+});
+
+test("the rules-file example in docs/dicom.md is valid", () => {
+  const md = readFileSync(fileURLToPath(new URL("../../docs/dicom.md", import.meta.url)), "utf8");
+  const block = /## Rules file[\s\S]*?```yaml\n([\s\S]*?)```/.exec(md)?.[1];
+  assert.ok(block, "docs/dicom.md has a yaml block under 'Rules file'");
+  const path = join(work, "doc-example.yaml");
+  writeFileSync(path, block);
+  const rules = loadRoleRules(path);
+  assert.equal(rules.minSlices, 8);
+  assert.deepEqual(rules.teWindowsMs["0.55"], { inPhase: [[12.5, 13.5]], opposedPhase: [[6.0, 7.0]] });
+  assert.equal(rules.force.length, 3);
 });

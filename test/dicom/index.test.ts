@@ -29,6 +29,9 @@ test("enhanced MR: one frame per functional-group item, with per-frame geometry"
   assert.equal(s.magneticFieldStrengthT, 3);
   assert.equal(s.repetitionTimeMs, 500);
   assert.equal(s.echoPulseSequence, "GRADIENT");
+  // Derived from EchoPulseSequence and EchoPlanarPulseSequence YES; SpectrallySelectedSuppression FAT.
+  assert.deepEqual(s.scanningSequence, ["GR", "EP"]);
+  assert.deepEqual(s.scanOptions, ["FS"]);
   assert.deepEqual(s.echoTimesMs, [30]);
   assert.equal(s.frames.length, 6);
   // Values as dcmdump prints them from the PerFrameFunctionalGroupsSequence.
