@@ -41,4 +41,11 @@ export {
   rocCurve,
 } from "./roc.ts";
 export { type PredictionColumns, type PredictionTable, readPredictionTable } from "./table.ts";
-export { type ConfusionSummary, confusionAt, wilson, type YoudenSummary, youden } from "./threshold.ts";
+export {
+  type ConfusionSummary,
+  confusionAt,
+  summariseCounts,
+  wilson,
+  type YoudenSummary,
+  youden,
+} from "./threshold.ts";

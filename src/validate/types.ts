@@ -1,6 +1,6 @@
 // The contract between validate/ (schemes, folds, predictions, metrics) and report/ to its right.
 // validate/ owns this file. `metrics.json` in a run folder is a `ValidationMetrics` object.
-import type { CalibrationResult, ConfusionSummary, CorrelationResult, RocCurve } from "../stats/index.ts";
+import type { CalibrationResult, ConfusionSummary, CorrelationResult } from "../stats/index.ts";
 
 export type SchemeName = "cv10" | "temporal" | "loso";
 export const SCHEMES: readonly SchemeName[] = ["cv10", "temporal", "loso"];
@@ -41,7 +41,8 @@ export interface ThresholdMetrics {
   /** Confusion counts and Wilson intervals with each exam classified by its own fold's cut-off. */
   atCutoff: Omit<ConfusionSummary, "threshold">;
   calibration: CalibrationResult;
-  roc: RocCurve;
+  /** ROC curve points (false-positive rate ascending), thinned to at most a few hundred for plotting. */
+  roc: { fpr: number[]; tpr: number[] };
 }
 
 export interface SubgroupMetrics {
