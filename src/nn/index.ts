@@ -4,6 +4,7 @@ export * as init from "./init.ts";
 export { ScriptModule } from "./jit.ts";
 export {
   AdaptiveAvgPool2d,
+  BatchNorm1d,
   BatchNorm2d,
   type BatchNormOptions,
   Conv2d,
@@ -16,6 +17,7 @@ export {
   Identity,
   Lambda,
   LayerNorm,
+  LeakyReLU,
   Linear,
   MaxPool2d,
   MultiheadAttention,
@@ -23,6 +25,7 @@ export {
   ReLU,
   Sequential,
   Sigmoid,
+  SiLU,
   Tanh,
 } from "./layers.ts";
 export {
@@ -67,6 +70,7 @@ export {
   serializeSafetensors,
   writeSafetensors,
 } from "./safetensors.ts";
+export { clipGradNorm } from "./utils.ts";
 export {
   loadModule,
   loadOptimizer,

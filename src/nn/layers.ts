@@ -118,12 +118,15 @@ export interface BatchNormOptions extends FactoryOptions {
   trackRunningStats?: boolean;
 }
 
-/** Batch normalisation over [N, C, H, W] (weight, bias, running_mean, running_var, num_batches_tracked). */
-export class BatchNorm2d extends Module {
+/** Batch normalisation (weight, bias, running_mean, running_var, num_batches_tracked), as torch's _BatchNorm. */
+abstract class BatchNormBase extends Module {
   readonly eps: number;
   readonly momentum: number | null;
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
+  /** Accepted input ranks, for the error message of a wrong input. */
+  protected abstract readonly ranks: readonly number[];
+  protected abstract readonly layout: string;
 
   constructor(
     readonly numFeatures: number,
@@ -163,8 +166,9 @@ export class BatchNorm2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (x.ndim !== 4)
-      throw new Error(`BatchNorm2d expects a 4-d input [N, C, H, W], got [${x.shape.join(", ")}]`);
+    if (!this.ranks.includes(x.ndim)) {
+      throw new Error(`${this.constructor.name} expects a ${this.layout} input, got [${x.shape.join(", ")}]`);
+    }
     let factor = this.momentum ?? 0;
     const tracked = this.numBatchesTracked;
     if (this.training && this.trackRunningStats && tracked !== null) {
@@ -182,6 +186,18 @@ export class BatchNorm2d extends Module {
       eps: this.eps,
     });
   }
+}
+
+/** Batch normalisation over [N, C] or [N, C, L] (MLP heads, sequences). */
+export class BatchNorm1d extends BatchNormBase {
+  protected readonly ranks = [2, 3];
+  protected readonly layout = "2-d [N, C] or 3-d [N, C, L]";
+}
+
+/** Batch normalisation over [N, C, H, W]. */
+export class BatchNorm2d extends BatchNormBase {
+  protected readonly ranks = [4];
+  protected readonly layout = "4-d [N, C, H, W]";
 }
 
 /** Layer normalisation over the trailing dims normalizedShape. */
@@ -307,6 +323,18 @@ export class Tanh extends Lambda {
 export class Sigmoid extends Lambda {
   constructor() {
     super(F.sigmoid, "Sigmoid");
+  }
+}
+
+export class LeakyReLU extends Lambda {
+  constructor(negativeSlope = 0.01) {
+    super((x) => F.leakyRelu(x, negativeSlope), "LeakyReLU");
+  }
+}
+
+export class SiLU extends Lambda {
+  constructor() {
+    super(F.silu, "SiLU");
   }
 }
 

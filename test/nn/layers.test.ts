@@ -3,8 +3,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  BatchNorm1d,
   BatchNorm2d,
   Conv2d,
+  clipGradNorm,
   Dropout,
   Embedding,
   GroupNorm,
@@ -15,7 +17,16 @@ import {
   MultiheadAttention,
   Sequential,
 } from "../../src/nn/index.ts";
-import { manualSeed, noGrad, ones, setNumThreads, type Tensor, tidy, zeros } from "../../src/torch/index.ts";
+import {
+  manualSeed,
+  noGrad,
+  ones,
+  setNumThreads,
+  type Tensor,
+  tensor,
+  tidy,
+  zeros,
+} from "../../src/torch/index.ts";
 
 setNumThreads(1);
 const fixture = new URL("../fixtures/nn/layers.safetensors", import.meta.url).pathname;
@@ -166,7 +177,43 @@ test("layers: constructor misuse is reported", () => {
   assert.throws(() => new Dropout(1.5), /probability/);
   assert.throws(() => new Embedding(4, 2, { paddingIdx: 4 }), /out of range/);
   const bn = new BatchNorm2d(3);
-  tidy(() => assert.throws(() => bn.forward(zeros([2, 3])), /4-d input/));
+  tidy(() =>
+    assert.throws(() => bn.forward(zeros([2, 3])), /expects a 4-d \[N, C, H, W\] input, got \[2, 3\]/),
+  );
   tidy(() => assert.throws(() => new Linear(3, 2).forward(zeros([2, 4])), /shape|size|mat1/i));
   bn.dispose();
+});
+
+test("layers: BatchNorm1d on [N, C] equals BatchNorm2d on [N, C, 1, 1], running statistics included", () => {
+  const a = new BatchNorm1d(3, { momentum: null });
+  const b = new BatchNorm2d(3, { momentum: null });
+  tidy(() => {
+    manualSeed(9);
+    for (let i = 0; i < 3; i++) {
+      const x = ones([5, 3]).normal_(2, 3);
+      const ya = a.forward(x);
+      const yb = b.forward(x.view([5, 3, 1, 1])).view([5, 3]);
+      assert.ok(maxAbsDiff(ya, yb) < 1e-6);
+    }
+    // momentum null: cumulative average over the 3 batches
+    assert.equal(a.numBatchesTracked!.item(), 3);
+    assert.ok(maxAbsDiff(a.runningMean!, b.runningMean!) < 1e-6);
+    assert.ok(a.runningMean!.toArray().every((v) => Math.abs(v - 2) < 2.5));
+  });
+  assert.throws(() => tidy(() => a.forward(zeros([2]))), /2-d \[N, C\] or 3-d/);
+  a.dispose();
+  b.dispose();
+});
+
+test("utils: clipGradNorm scales all gradients to the joint maximum norm", () => {
+  const p = tensor([1, 2]).requiresGrad_();
+  const q = tensor([3]).requiresGrad_();
+  p.grad = tensor([3, 0]);
+  q.grad = tensor([4]);
+  const norm = clipGradNorm([p, q], 1);
+  assert.ok(Math.abs(norm - 5) < 1e-6);
+  tidy(() => {
+    const g = [...p.grad!.toArray(), ...q.grad!.toArray()];
+    assert.ok(Math.abs(g[0] - 0.6) < 1e-6 && g[1] === 0 && Math.abs(g[2] - 0.8) < 1e-6, `clipped ${g}`);
+  });
 });
