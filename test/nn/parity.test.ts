@@ -2,7 +2,9 @@
 // initial weights (from the same seed), same batches, 20 Adam steps; losses, step-0 gradients and final
 // weights must match PyTorch to 1e-5 relative.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { Adam, loadModule, loadTensors, type Module, ScriptModule } from "../../src/nn/index.ts";
 import { functional as F, manualSeed, setNumThreads, type Tensor, tidy } from "../../src/torch/index.ts";
@@ -168,10 +170,21 @@ test("parity: TorchScript module (.pt), 20 Adam steps with cross-entropy on int6
     input: (x) => x,
   });
   report("torchscript", r);
-  // training through the aliases changed the scripted module itself
-  assert.equal(model.training, true);
-  model.eval();
-  assert.equal(model.training, false);
+  // training through the aliases changed the scripted module itself: saved and reloaded, it holds the
+  // trained weights
+  const dir = mkdtempSync(join(tmpdir(), "ls-nn-ts-"));
+  try {
+    const path = join(dir, "trained.pt");
+    model.save(path);
+    const again = ScriptModule.load(path);
+    tidy(() => assertStateMatches(again, loadTensors(fixture("ts_final.safetensors")).tensors, "reloaded"));
+    assert.equal(model.training, true);
+    again.eval();
+    assert.equal(again.training, false);
+    again.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   model.dispose();
 });
 
