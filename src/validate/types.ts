@@ -71,8 +71,10 @@ export interface SchemeMetrics {
   scheme: SchemeName;
   nExams: number;
   nPatients: number;
-  /** One entry per threshold, in THRESHOLDS_KPA order. */
+  /** One entry per threshold that has at least two exams of each class, in THRESHOLDS_KPA order. */
   thresholds: ThresholdMetrics[];
+  /** Thresholds left out of `thresholds`, and why (e.g. no exam >= 5.0 kPa in a small test part). */
+  unevaluable?: { thresholdKpa: number; reason: string }[];
   /** For recipes that predict kPa. */
   kpa?: { pearson: CorrelationResult; mae: number; rmse: number; bias: number };
   folds: FoldSummary[];

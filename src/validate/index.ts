@@ -1,0 +1,24 @@
+// validate/: the paper's three validation schemes (cv10, temporal, leave-one-site-out) over identical,
+// patient-grouped splits, with cut-offs chosen inside each training part, resumable per fold, and the
+// metrics every number in the report comes from.
+export { compareRecipes, PRIMARY_INDEX, schemeMetrics } from "./metrics.ts";
+export {
+  PREDICTION_COLUMNS,
+  predictionsCsv,
+  type RecipeRunner,
+  runValidation,
+  type ValidationModel,
+  type ValidationOptions,
+  type ValidationResult,
+} from "./run.ts";
+export {
+  assertPatientDisjoint,
+  crossValidationFolds,
+  type Fold,
+  innerValidation,
+  leaveOneSiteOutFolds,
+  type SplitExam,
+  type TemporalInfo,
+  temporalFold,
+} from "./splits.ts";
+export * from "./types.ts";

@@ -1,0 +1,233 @@
+import { THRESHOLDS_KPA } from "../features/types.ts";
+import {
+  agreement,
+  aucStatistic,
+  bootstrapCi,
+  calibration,
+  correlation,
+  delong,
+  delongPaired,
+  rocCurve,
+  summariseCounts,
+} from "../stats/index.ts";
+import type {
+  FoldSummary,
+  PredictionRow,
+  RecipeComparison,
+  SchemeMetrics,
+  SchemeName,
+  SubgroupMetrics,
+  ThresholdMetrics,
+} from "./types.ts";
+
+/** Index of the primary threshold (3.0 kPa) in THRESHOLDS_KPA. */
+export const PRIMARY_INDEX = 1;
+
+export interface MetricsOptions {
+  bootstrapResamples: number;
+  seed: number | string;
+}
+
+function labelsAt(rows: readonly PredictionRow[], t: number): Uint8Array {
+  return Uint8Array.from(rows, (r) => (r.kpa >= THRESHOLDS_KPA[t]! ? 1 : 0));
+}
+
+function scoresAt(rows: readonly PredictionRow[], t: number): Float64Array {
+  return Float64Array.from(rows, (r) => r.probabilities[t]!);
+}
+
+/** DeLong's variance needs at least two cases of each class. */
+function bothClasses(labels: Uint8Array): boolean {
+  let pos = 0;
+  for (const v of labels) pos += v;
+  return pos >= 2 && labels.length - pos >= 2;
+}
+
+/** Thins a ROC curve to at most `max` points for plotting, always keeping both ends. */
+function rocPoints(labels: Uint8Array, scores: Float64Array, max = 300): { fpr: number[]; tpr: number[] } {
+  const roc = rocCurve(labels, scores);
+  const n = roc.sensitivity.length;
+  const step = Math.max(1, Math.ceil(n / max));
+  const fpr: number[] = [];
+  const tpr: number[] = [];
+  // Thresholds ascend, so walk backwards to get the false-positive rate ascending.
+  for (let i = n - 1; i >= 0; i -= step) {
+    fpr.push(1 - roc.specificity[i]!);
+    tpr.push(roc.sensitivity[i]!);
+  }
+  if (fpr[fpr.length - 1] !== 1 - roc.specificity[0]!) {
+    fpr.push(1 - roc.specificity[0]!);
+    tpr.push(roc.sensitivity[0]!);
+  }
+  return { fpr, tpr };
+}
+
+function thresholdMetrics(
+  rows: readonly PredictionRow[],
+  t: number,
+  options: MetricsOptions,
+): ThresholdMetrics {
+  const labels = labelsAt(rows, t);
+  const scores = scoresAt(rows, t);
+  const d = delong(labels, scores);
+  const boot = bootstrapCi({
+    n: rows.length,
+    statistic: aucStatistic(labels, scores),
+    stratify: labels,
+    clusters: rows.map((r) => r.patientId),
+    resamples: options.bootstrapResamples,
+    seed: `${options.seed}/auc/${t}`,
+  });
+  let tp = 0;
+  let tn = 0;
+  let fp = 0;
+  let fn = 0;
+  rows.forEach((r, i) => {
+    // Each exam is classified with its own fold's cut-off, chosen on that fold's validation part.
+    const positive = r.probabilities[t]! > r.cutoffs[t]!;
+    if (labels[i]) positive ? tp++ : fn++;
+    else positive ? fp++ : tn++;
+  });
+  const { threshold: _unused, ...atCutoff } = summariseCounts(Number.NaN, tp, tn, fp, fn);
+  return {
+    thresholdKpa: THRESHOLDS_KPA[t]!,
+    n: rows.length,
+    nPos: d.nPos,
+    nNeg: d.nNeg,
+    auc: d.auc,
+    aucDelongCi95: d.ci,
+    aucBootstrapCi95: boot.ci,
+    atCutoff,
+    calibration: calibration(labels, scores),
+    roc: rocPoints(labels, scores),
+  };
+}
+
+function subgroupMetrics(rows: readonly PredictionRow[]): SubgroupMetrics[] {
+  const defs: { by: string; key: (r: PredictionRow) => string | undefined }[] = [
+    {
+      by: "age",
+      key: (r) => (r.ageYears === undefined ? undefined : r.ageYears < 18 ? "pediatric (<18 y)" : "adult"),
+    },
+    { by: "vendor", key: (r) => r.vendor },
+    {
+      by: "field strength",
+      key: (r) => (r.fieldStrengthT === undefined ? undefined : `${r.fieldStrengthT} T`),
+    },
+    { by: "site", key: (r) => r.site },
+  ];
+  const out: SubgroupMetrics[] = [];
+  for (const def of defs) {
+    const groups = new Map<string, PredictionRow[]>();
+    for (const r of rows) {
+      const k = def.key(r);
+      if (k === undefined) continue;
+      const list = groups.get(k);
+      if (list) list.push(r);
+      else groups.set(k, [r]);
+    }
+    for (const group of [...groups.keys()].sort()) {
+      const g = groups.get(group)!;
+      const labels = labelsAt(g, PRIMARY_INDEX);
+      const nPos = labels.reduce((a, b) => a + b, 0);
+      if (!bothClasses(labels)) {
+        out.push({ by: def.by, group, n: g.length, nPos, auc: null, aucDelongCi95: null });
+        continue;
+      }
+      const d = delong(labels, scoresAt(g, PRIMARY_INDEX));
+      out.push({ by: def.by, group, n: g.length, nPos, auc: d.auc, aucDelongCi95: d.ci });
+    }
+  }
+  return out;
+}
+
+function foldAuc(rows: readonly PredictionRow[]): number | null {
+  const labels = labelsAt(rows, PRIMARY_INDEX);
+  return bothClasses(labels) ? delong(labels, scoresAt(rows, PRIMARY_INDEX)).auc : null;
+}
+
+/** The metrics of one recipe on one scheme, from its pooled out-of-fold predictions. */
+export function schemeMetrics(
+  recipe: string,
+  scheme: SchemeName,
+  rows: readonly PredictionRow[],
+  folds: Omit<FoldSummary, "auc">[],
+  options: MetricsOptions,
+): SchemeMetrics {
+  const thresholds: ThresholdMetrics[] = [];
+  const unevaluable: { thresholdKpa: number; reason: string }[] = [];
+  THRESHOLDS_KPA.forEach((tKpa, t) => {
+    const labels = labelsAt(rows, t);
+    if (bothClasses(labels)) thresholds.push(thresholdMetrics(rows, t, options));
+    else {
+      const pos = labels.reduce((a, b) => a + b, 0);
+      unevaluable.push({
+        thresholdKpa: tKpa,
+        reason: `${pos} exams >= ${tKpa} kPa and ${labels.length - pos} below: at least 2 of each are needed`,
+      });
+    }
+  });
+  const foldSummaries: FoldSummary[] = folds.map((f) => ({
+    ...f,
+    auc: foldAuc(rows.filter((r) => r.fold === f.fold)),
+  }));
+  const aucs = foldSummaries.map((f) => f.auc).filter((a): a is number => a !== null);
+  const out: SchemeMetrics = {
+    recipe,
+    scheme,
+    nExams: rows.length,
+    nPatients: new Set(rows.map((r) => r.patientId)).size,
+    thresholds,
+    folds: foldSummaries,
+    subgroups: subgroupMetrics(rows),
+  };
+  if (unevaluable.length > 0) out.unevaluable = unevaluable;
+  if (aucs.length >= 2) {
+    const mean = aucs.reduce((a, b) => a + b, 0) / aucs.length;
+    const sd = Math.sqrt(aucs.reduce((a, b) => a + (b - mean) ** 2, 0) / (aucs.length - 1));
+    out.foldAuc = { mean, sd };
+  }
+  const withKpa = rows.filter((r) => r.kpaPred !== undefined && Number.isFinite(r.kpaPred));
+  if (withKpa.length >= 4) {
+    const pred = withKpa.map((r) => r.kpaPred!);
+    const ref = withKpa.map((r) => r.kpa);
+    const a = agreement(pred, ref);
+    out.kpa = { pearson: correlation(pred, ref), mae: a.mae, rmse: a.rmse, bias: a.bias };
+  }
+  return out;
+}
+
+/**
+ * Paired DeLong tests of two recipes on the same test exams of one scheme (matched by exam id; exams that
+ * only one recipe predicted are left out, and `n` says how many were compared).
+ */
+export function compareRecipes(
+  scheme: SchemeName,
+  a: { recipe: string; rows: readonly PredictionRow[] },
+  b: { recipe: string; rows: readonly PredictionRow[] },
+): RecipeComparison[] {
+  const byExam = new Map(b.rows.map((r) => [r.examId, r]));
+  const pairs = a.rows.filter((r) => byExam.has(r.examId)).map((r) => [r, byExam.get(r.examId)!] as const);
+  const out: RecipeComparison[] = [];
+  THRESHOLDS_KPA.forEach((tKpa, t) => {
+    const labels = Uint8Array.from(pairs, ([r]) => (r.kpa >= tKpa ? 1 : 0));
+    if (!bothClasses(labels)) return;
+    const res = delongPaired(
+      labels,
+      Float64Array.from(pairs, ([r]) => r.probabilities[t]!),
+      Float64Array.from(pairs, ([, r]) => r.probabilities[t]!),
+    );
+    out.push({
+      scheme,
+      thresholdKpa: tKpa,
+      recipeA: a.recipe,
+      recipeB: b.recipe,
+      n: pairs.length,
+      aucA: res.auc1,
+      aucB: res.auc2,
+      z: res.z,
+      p: res.p,
+    });
+  });
+  return out;
+}

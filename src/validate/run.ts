@@ -1,0 +1,360 @@
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  LiverstiffError,
+  type ProgressSink,
+  silentProgress,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from "../core/index.ts";
+import { type ExamFeatures, THRESHOLD_SUFFIXES, THRESHOLDS_KPA } from "../features/types.ts";
+import { youden } from "../stats/index.ts";
+import { compareRecipes, schemeMetrics } from "./metrics.ts";
+import {
+  assertPatientDisjoint,
+  crossValidationFolds,
+  type Fold,
+  leaveOneSiteOutFolds,
+  type SplitExam,
+  type TemporalInfo,
+  temporalFold,
+} from "./splits.ts";
+import type {
+  FoldSummary,
+  PredictionRow,
+  RecipeComparison,
+  SchemeMetrics,
+  SchemeName,
+  ValidationMetrics,
+} from "./types.ts";
+
+/** What validation needs of a trained model. */
+export interface ValidationModel {
+  predict(exams: ExamFeatures[]): { examId: string; probabilities: number[]; kpaPred?: number }[];
+}
+
+/**
+ * A recipe as validation sees it: a name, a fingerprint of everything that decides its predictions
+ * (recipe config, encoder identity, preparation), and a way to train on one fold.
+ */
+export interface RecipeRunner {
+  name: string;
+  fingerprint: string;
+  train(train: ExamFeatures[], val: ExamFeatures[], seed: string): Promise<ValidationModel> | ValidationModel;
+}
+
+export interface ValidationOptions {
+  /** Labelled, usable exams with their features (per recipe, when recipes use different encoders). */
+  examsFor: (recipe: string) => ExamFeatures[];
+  recipes: RecipeRunner[];
+  schemes: SchemeName[];
+  outDir: string;
+  seed: number;
+  splitDate?: string;
+  valFraction?: number;
+  bootstrapResamples?: number;
+  accessionOf?: (examId: string) => string | undefined;
+  onProgress?: ProgressSink;
+  /** Written into metrics.json when the cohort's hidden truth is known (synthetic cohorts). */
+  oracle?: ValidationMetrics["oracle"];
+  /** Extra manifest fields: code version, recipes, data fingerprint, library versions. */
+  manifest?: Record<string, unknown>;
+}
+
+export interface ValidationResult {
+  metrics: ValidationMetrics;
+  rows: PredictionRow[];
+  outDir: string;
+  /** Folds loaded from a previous (interrupted) run instead of being trained again. */
+  resumedFolds: number;
+  trainedFolds: number;
+}
+
+interface FoldFile {
+  fingerprint: string;
+  rows: PredictionRow[];
+  summary: Omit<FoldSummary, "auc">;
+}
+
+function sha256(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex");
+}
+
+function buildFolds(
+  scheme: SchemeName,
+  split: SplitExam[],
+  options: ValidationOptions,
+): { folds: Fold[]; temporal?: TemporalInfo } {
+  const common = { seed: options.seed, valFraction: options.valFraction };
+  if (scheme === "cv10") return { folds: crossValidationFolds(split, { ...common, k: 10 }) };
+  if (scheme === "loso") return { folds: leaveOneSiteOutFolds(split, common) };
+  const { fold, info } = temporalFold(split, { ...common, splitDate: options.splitDate });
+  return { folds: [fold], temporal: info };
+}
+
+/** Youden cut-off per threshold on the fold's validation part; 0.5 where it has a single class. */
+function chooseCutoffs(val: ExamFeatures[], probs: number[][]): [number, number, number, number, number] {
+  return THRESHOLDS_KPA.map((tKpa, t) => {
+    const labels = val.map((e) => (e.kpa! >= tKpa ? 1 : 0));
+    const pos = labels.reduce((a: number, b) => a + b, 0);
+    if (pos === 0 || pos === labels.length) return 0.5;
+    return youden(
+      labels,
+      probs.map((p) => p[t]!),
+    ).threshold;
+  }) as [number, number, number, number, number];
+}
+
+function checkProbabilities(recipe: string, examId: string, p: number[]): void {
+  if (p.length !== THRESHOLDS_KPA.length || p.some((v) => !(v >= 0 && v <= 1)))
+    throw new LiverstiffError("the model returned invalid probabilities", {
+      recipe,
+      exam: examId,
+      probabilities: p.join(","),
+    });
+}
+
+async function runFold(
+  runner: RecipeRunner,
+  fold: Fold,
+  byId: Map<string, ExamFeatures>,
+  options: ValidationOptions,
+): Promise<FoldFile> {
+  const pick = (ids: string[]) => ids.map((id) => byId.get(id)!);
+  const train = pick(fold.train);
+  const val = pick(fold.val);
+  const test = pick(fold.test);
+  const started = performance.now();
+  const model = await runner.train(train, val, `${options.seed}/${runner.name}/${fold.scheme}/${fold.name}`);
+  const valPred = model.predict(val);
+  const cutoffs = chooseCutoffs(
+    val,
+    valPred.map((p) => p.probabilities),
+  );
+  const testPred = model.predict(test);
+  const rows: PredictionRow[] = testPred.map((p, i) => {
+    const e = test[i]!;
+    if (p.examId !== e.examId)
+      throw new LiverstiffError("the model returned predictions out of order", {
+        recipe: runner.name,
+        exam: e.examId,
+      });
+    checkProbabilities(runner.name, e.examId, p.probabilities);
+    const row: PredictionRow = {
+      accession: options.accessionOf?.(e.examId) ?? e.examId,
+      examId: e.examId,
+      patientId: e.patientKey,
+      site: e.site,
+      recipe: runner.name,
+      scheme: fold.scheme,
+      fold: fold.name,
+      kpa: e.kpa!,
+      probabilities: p.probabilities as PredictionRow["probabilities"],
+      cutoffs,
+    };
+    if (p.kpaPred !== undefined) row.kpaPred = p.kpaPred;
+    if (e.ageYears !== undefined) row.ageYears = e.ageYears;
+    if (e.sex !== undefined) row.sex = e.sex;
+    if (e.vendor !== undefined) row.vendor = e.vendor;
+    if (e.fieldStrengthT !== undefined) row.fieldStrengthT = e.fieldStrengthT;
+    return row;
+  });
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    fingerprint: "",
+    rows,
+    summary: { fold: fold.name, nTrain: train.length, nVal: val.length, nTest: test.length, seconds },
+  };
+}
+
+/**
+ * Runs every scheme for every recipe on identical splits, writing each finished fold to disk at once, so
+ * that a re-run after an interruption resumes from the finished folds and ends with the same results.
+ */
+export async function runValidation(options: ValidationOptions): Promise<ValidationResult> {
+  const progress = options.onProgress ?? silentProgress;
+  const bootstrapResamples = options.bootstrapResamples ?? 2000;
+  if (options.recipes.length === 0) throw new LiverstiffError("no recipe to validate");
+  // Splits come from the first recipe's exam list: every recipe must see the same exams.
+  const reference = options.examsFor(options.recipes[0]!.name);
+  const labelled = reference.filter((e) => e.kpa !== undefined && Number.isFinite(e.kpa));
+  if (labelled.length < 20)
+    throw new LiverstiffError(
+      `validation needs at least 20 labelled, usable exams; found ${labelled.length}`,
+    );
+  const split: SplitExam[] = labelled.map((e) => ({
+    examId: e.examId,
+    patientKey: e.patientKey,
+    site: e.site,
+    studyDate: e.studyDate,
+    kpa: e.kpa!,
+  }));
+  const patientOf = new Map(split.map((e) => [e.examId, e.patientKey]));
+  const plans = options.schemes.map((scheme) => ({ scheme, ...buildFolds(scheme, split, options) }));
+  for (const plan of plans)
+    for (const fold of plan.folds) assertPatientDisjoint(fold, (id) => patientOf.get(id)!);
+
+  const total = options.recipes.length * plans.reduce((a, p) => a + p.folds.length, 0);
+  let done = 0;
+  let resumedFolds = 0;
+  let trainedFolds = 0;
+  const rowsByRecipeScheme = new Map<string, PredictionRow[]>();
+  const summaries = new Map<string, Omit<FoldSummary, "auc">[]>();
+  const labelledIds = new Set(split.map((e) => e.examId));
+
+  for (const runner of options.recipes) {
+    const exams = options.examsFor(runner.name).filter((e) => labelledIds.has(e.examId));
+    const byId = new Map(exams.map((e) => [e.examId, e]));
+    for (const id of labelledIds)
+      if (!byId.has(id))
+        throw new LiverstiffError("a recipe lacks features for an exam the others have", {
+          recipe: runner.name,
+          exam: id,
+        });
+    for (const plan of plans) {
+      const key = `${runner.name}/${plan.scheme}`;
+      const rows: PredictionRow[] = [];
+      const folds: Omit<FoldSummary, "auc">[] = [];
+      for (const fold of plan.folds) {
+        const fingerprint = sha256({
+          recipe: runner.fingerprint,
+          seed: options.seed,
+          train: fold.train,
+          val: fold.val,
+          test: fold.test,
+          kpa: [...fold.train, ...fold.val, ...fold.test].map((id) => byId.get(id)!.kpa),
+        });
+        const file = join(options.outDir, "folds", runner.name, plan.scheme, `${safeName(fold.name)}.json`);
+        let result: FoldFile | undefined;
+        if (existsSync(file)) {
+          try {
+            const saved = JSON.parse(readFileSync(file, "utf8")) as FoldFile;
+            if (saved.fingerprint === fingerprint) result = saved;
+          } catch {
+            // A fold file that does not parse is retrained; writes are atomic, so this is rare.
+          }
+        }
+        if (result) resumedFolds++;
+        else {
+          progress({
+            stage: "validate",
+            done,
+            total,
+            message: `${runner.name} ${plan.scheme} fold ${fold.name}: training`,
+          });
+          result = await runFold(runner, fold, byId, options);
+          result.fingerprint = fingerprint;
+          writeJsonAtomic(file, result);
+          trainedFolds++;
+        }
+        rows.push(...result.rows);
+        folds.push(result.summary);
+        done++;
+        progress({
+          stage: "validate",
+          done,
+          total,
+          message: `${runner.name} ${plan.scheme} fold ${fold.name}`,
+        });
+      }
+      rowsByRecipeScheme.set(key, rows);
+      summaries.set(key, folds);
+    }
+  }
+
+  progress({ stage: "metrics", done: 0, message: "computing metrics" });
+  const schemes: SchemeMetrics[] = [];
+  const comparisons: RecipeComparison[] = [];
+  for (const plan of plans) {
+    for (const runner of options.recipes) {
+      const key = `${runner.name}/${plan.scheme}`;
+      const m = schemeMetrics(runner.name, plan.scheme, rowsByRecipeScheme.get(key)!, summaries.get(key)!, {
+        bootstrapResamples,
+        seed: `${options.seed}/${key}`,
+      });
+      if (plan.temporal) m.temporal = plan.temporal;
+      schemes.push(m);
+    }
+    for (let i = 0; i < options.recipes.length; i++)
+      for (let j = i + 1; j < options.recipes.length; j++) {
+        const a = options.recipes[i]!.name;
+        const b = options.recipes[j]!.name;
+        comparisons.push(
+          ...compareRecipes(
+            plan.scheme,
+            { recipe: a, rows: rowsByRecipeScheme.get(`${a}/${plan.scheme}`)! },
+            { recipe: b, rows: rowsByRecipeScheme.get(`${b}/${plan.scheme}`)! },
+          ),
+        );
+      }
+  }
+  const metrics: ValidationMetrics = {
+    formatVersion: 1,
+    createdAt: new Date().toISOString(),
+    schemes,
+    comparisons,
+  };
+  if (options.oracle) metrics.oracle = options.oracle;
+  const rows = [...rowsByRecipeScheme.values()].flat();
+  writeFileAtomic(join(options.outDir, "predictions.csv"), predictionsCsv(rows));
+  writeJsonAtomic(join(options.outDir, "metrics.json"), metrics);
+  writeJsonAtomic(join(options.outDir, "manifest.json"), {
+    ...options.manifest,
+    seed: options.seed,
+    schemes: options.schemes,
+    recipes: options.recipes.map((r) => ({ name: r.name, fingerprint: r.fingerprint })),
+    splitFingerprint: sha256(plans.map((p) => p.folds)),
+    folds: { trained: trainedFolds, resumed: resumedFolds },
+    finishedAt: metrics.createdAt,
+  });
+  return { metrics, rows, outDir: options.outDir, resumedFolds, trainedFolds };
+}
+
+function safeName(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+function csvField(v: string | number | undefined): string {
+  if (v === undefined) return "";
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export const PREDICTION_COLUMNS = [
+  "accession",
+  "patient_id",
+  "site",
+  "recipe",
+  "scheme",
+  "fold",
+  "kpa",
+  ...THRESHOLD_SUFFIXES.map((s) => `p_ge_${s}`),
+  "kpa_pred",
+  "exam_id",
+  ...THRESHOLD_SUFFIXES.map((s) => `cutoff_${s}`),
+];
+
+export function predictionsCsv(rows: readonly PredictionRow[]): string {
+  const lines = [PREDICTION_COLUMNS.join(",")];
+  for (const r of rows) {
+    lines.push(
+      [
+        r.accession,
+        r.patientId,
+        r.site,
+        r.recipe,
+        r.scheme,
+        r.fold,
+        r.kpa,
+        ...r.probabilities,
+        r.kpaPred,
+        r.examId,
+        ...r.cutoffs,
+      ]
+        .map(csvField)
+        .join(","),
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
