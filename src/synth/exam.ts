@@ -248,21 +248,21 @@ export function renderExam(job: ExamJob): ExamResult {
     let planes: Sampled[] | undefined;
     if (spec.kind === "t1_dual" || spec.kind === "t1_in" || spec.kind === "t1_opp" || spec.kind === "t2")
       sampled = main;
-    else if (spec.kind === "post_contrast") sampled = subStack(main, Math.floor(st.slices / 2) - 2, 4);
+    else if (spec.kind === "post_contrast") sampled = subStack(main, Math.floor(st.slices / 2) - 1, 3);
     else if (spec.kind === "localizer") {
       const c: Vec3 = [bodyCentre[0], bodyCentre[1], centreZ];
-      const sp = 450 / 96;
+      const sp = 450 / 80;
       planes = [
-        sampleStack(ph, planeAt(c, 96, sp, [1, 0, 0], [0, 1, 0], 8), 1),
-        sampleStack(ph, planeAt(c, 96, sp, [1, 0, 0], [0, 0, -1], 8), 1),
-        sampleStack(ph, planeAt(c, 96, sp, [0, 1, 0], [0, 0, -1], 8), 1),
+        sampleStack(ph, planeAt(c, 80, sp, [1, 0, 0], [0, 1, 0], 8), 1),
+        sampleStack(ph, planeAt(c, 80, sp, [1, 0, 0], [0, 0, -1], 8), 1),
+        sampleStack(ph, planeAt(c, 80, sp, [0, 1, 0], [0, 0, -1], 8), 1),
       ];
       sampled = planes[0];
     } else {
       const n = 64;
       const sp = Math.round((fov / n) * 100) / 100;
       const thick = spec.kind === "dwi" ? 7 : 10;
-      sampled = sampleStack(ph, axialStack(bodyCentre, n, n, sp, 4, thick + 1, thick), 1);
+      sampled = sampleStack(ph, axialStack(bodyCentre, n, n, sp, 3, thick + 1, thick), 1);
     }
     const ghost =
       (spec.kind === "t1_dual" || spec.kind === "t1_in" || spec.kind === "t1_opp") &&
