@@ -18,6 +18,7 @@ import {
   Sequential,
 } from "../../src/nn/index.ts";
 import {
+  grad,
   manualSeed,
   noGrad,
   ones,
@@ -216,4 +217,38 @@ test("utils: clipGradNorm scales all gradients to the joint maximum norm", () =>
     const g = [...p.grad!.toArray(), ...q.grad!.toArray()];
     assert.ok(Math.abs(g[0] - 0.6) < 1e-6 && g[1] === 0 && Math.abs(g[2] - 0.8) < 1e-6, `clipped ${g}`);
   });
+});
+
+test("layers: MultiheadAttention gradients agree with central finite differences in float64", () => {
+  manualSeed(21);
+  const mha = new MultiheadAttention(6, 2).to("float64");
+  tidy(() => {
+    const x = ones([2, 4, 6], { dtype: "float64" }).normal_().requiresGrad_();
+    const mask = tensor([
+      [false, false, false, true],
+      [false, false, false, false],
+    ]);
+    const f = () => mha.forward(x, x, x, { keyPaddingMask: mask }).output.square().sum();
+    const [analytic] = grad(f(), [x]);
+    const g = analytic!.toFloat64Array();
+    const h = 1e-6;
+    const flat = x.detach().view([-1]);
+    for (const i of [0, 7, 13, 29, 47]) {
+      const orig = flat.select(0, i).item();
+      noGrad(() => flat.select(0, i).fill_(orig + h));
+      const up = noGrad(() => f().item());
+      noGrad(() => flat.select(0, i).fill_(orig - h));
+      const down = noGrad(() => f().item());
+      noGrad(() => flat.select(0, i).fill_(orig));
+      const numeric = (up - down) / (2 * h);
+      assert.ok(
+        Math.abs(numeric - g[i]) <= 1e-6 * Math.max(1, Math.abs(g[i])),
+        `element ${i}: ${numeric} vs ${g[i]}`,
+      );
+    }
+    // and the gradient reaches every parameter
+    f().backward();
+    for (const [name, p] of mha.namedParameters()) assert.ok(p.grad !== null, `${name} has a gradient`);
+  });
+  mha.dispose();
 });

@@ -160,7 +160,7 @@ export abstract class Optimizer<O extends BaseGroupOptions> {
       for (const [k, v] of Object.entries(s)) {
         if (typeof v === "number") copy[k] = v;
         else {
-          if (v.shape.join() !== p.shape.join() && v.numel() !== 1) {
+          if (v.shape.length !== p.shape.length || v.shape.some((d, i) => d !== p.shape[i])) {
             throw new Error(
               `optimizer state ${idx}.${k} has shape [${v.shape.join(", ")}], parameter has [${p.shape.join(", ")}]`,
             );
