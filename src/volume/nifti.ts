@@ -108,8 +108,13 @@ export function readNifti(path: string, options: { volumeIndex?: number } = {}):
     throw new LiverstiffError("NIfTI file is truncated", { file: path, expectedBytes: start + n * bpv });
   }
   const data = new Float32Array(n);
-  const read = voxelReader(hdr.datatypeCode, view, le, path);
-  for (let i = 0; i < n; i++) data[i] = read(start + i * bpv);
+  const Typed = TYPED[hdr.datatypeCode];
+  if (le && LITTLE_ENDIAN_HOST && Typed) {
+    data.set(new Typed(buf.slice(start, start + n * bpv)));
+  } else {
+    const read = voxelReader(hdr.datatypeCode, view, le, path);
+    for (let i = 0; i < n; i++) data[i] = read(start + i * bpv);
+  }
   const slope = hdr.scl_slope;
   const inter = hdr.scl_inter;
   if (Number.isFinite(slope) && slope !== 0 && (slope !== 1 || inter !== 0)) {
@@ -125,6 +130,28 @@ export function readNifti(path: string, options: { volumeIndex?: number } = {}):
     description: hdr.description,
   };
 }
+
+type TypedCtor = new (
+  b: ArrayBuffer,
+) =>
+  | Uint8Array
+  | Int8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array;
+const TYPED: Record<number, TypedCtor | undefined> = {
+  2: Uint8Array,
+  256: Int8Array,
+  4: Int16Array,
+  512: Uint16Array,
+  8: Int32Array,
+  768: Uint32Array,
+  16: Float32Array,
+  64: Float64Array,
+};
 
 function voxelReader(code: number, v: DataView, le: boolean, path: string): (offset: number) => number {
   switch (code) {
@@ -181,6 +208,8 @@ export interface WriteNiftiOptions {
 
 /** Writes a 3D volume as NIfTI-1 (RAS sform and qform, both code 1 = scanner), atomically. */
 export function writeNifti(path: string, vol: Volume, options: WriteNiftiOptions = {}): void {
+  if (!LITTLE_ENDIAN_HOST)
+    throw new LiverstiffError("writing NIfTI needs a little-endian host", { file: path });
   const n = vol.data.length;
   let dtype = options.datatype ?? "auto";
   if (dtype === "auto") {
@@ -229,15 +258,15 @@ export function writeNifti(path: string, vol: Volume, options: WriteNiftiOptions
   for (let r = 0; r < 3; r++)
     for (let c = 0; c < 4; c++) v.setFloat32(280 + r * 16 + c * 4, ras[r * 4 + c], true);
   out.set([0x6e, 0x2b, 0x31, 0x00], 344); // "n+1\0"
-  if (dtype === "int16") {
-    for (let i = 0; i < n; i++) v.setInt16(352 + i * 2, vol.data[i], true);
-  } else {
-    for (let i = 0; i < n; i++) v.setFloat32(352 + i * 4, vol.data[i], true);
-  }
+  // Bulk copies through typed arrays (the host is little-endian, as NIfTI files written here declare).
+  if (dtype === "int16") new Int16Array(out.buffer, 352, n).set(vol.data);
+  else new Float32Array(out.buffer, 352, n).set(vol.data);
   const gz = options.gzip ?? /\.gz$/i.test(path);
   writeFileAtomic(path, gz ? gzipSync(out, { level: 6 }) : out);
   if (options.sidecar) writeJsonAtomic(sidecarPath(path), options.sidecar);
 }
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** nifti_mat44_to_quatern (nifti1_io.c): the quaternion of the rotation part of an affine. */
 function affineToQuatern(m: Mat4): { b: number; c: number; d: number; qfac: number } {
