@@ -5,7 +5,7 @@
 //   LIBTORCH=/path/to/libtorch node scripts/build-native.mjs   builds against another libtorch
 //   node scripts/build-native.mjs --force                      rebuilds regardless
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,6 +38,12 @@ function upToDate() {
 if (upToDate()) {
   console.log("build-native: addon is up to date");
   process.exit(0);
+}
+
+// CMake caches where it found Torch: a different LIBTORCH needs a fresh configure.
+if (existsSync(stampFile) && readFileSync(stampFile, "utf8") !== libtorch) {
+  rmSync(join(buildDir, "CMakeCache.txt"), { force: true });
+  rmSync(join(buildDir, "CMakeFiles"), { recursive: true, force: true });
 }
 
 const require = createRequire(import.meta.url);
