@@ -261,6 +261,27 @@ with torch.no_grad():
     layers["out.mha.self"] = mha(xq, xq, xq, need_weights=False)[0]
     layers["out.mha.cross"] = out
     layers["out.mha.cross_weights"] = w
+# Appended later (drawn after everything above, so earlier values are unchanged): 3-d layers and
+# stochastic depth (timm's drop_path: per-sample Bernoulli keep mask, scaled by 1/keep).
+torch.manual_seed(LAYER_SEED + 2)
+conv3d = nn.Conv3d(2, 3, (3, 3, 1), stride=(2, 1, 1), padding=(1, 1, 0))
+bn3d = nn.BatchNorm3d(3)
+for prefix, m in [("conv3d", conv3d), ("bn3d", bn3d)]:
+    for k, v in m.state_dict().items():
+        layers[f"{prefix}.{k}"] = v.detach().clone()
+x3 = torch.randn(2, 2, 5, 4, 3, generator=gen)
+with torch.no_grad():
+    layers["in.conv3d"] = x3
+    y3 = conv3d(x3)
+    layers["out.conv3d"] = y3
+    bn3d.train()
+    layers["out.bn3d.train"] = bn3d(y3)
+xd = torch.randn(6, 3, 4, generator=gen)
+layers["in.drop_path"] = xd
+torch.manual_seed(LAYER_SEED + 3)
+keep_prob = 1 - 0.5
+mask = xd.new_empty((xd.shape[0],) + (1,) * (xd.ndim - 1)).bernoulli_(keep_prob).div_(keep_prob)
+layers["out.drop_path"] = xd * mask
 # conversions used by the safetensors tests
 half_src = torch.tensor([0.0, -0.0, 1.0, -2.5, 65504.0, 1e-5, 6.1e-5, 3.14159, 1e6, -1e-8, 0.1, 2049.0])
 layers["conv.f32"] = half_src
@@ -268,6 +289,8 @@ layers["conv.f16"] = half_src.half()
 layers["conv.bf16"] = half_src.bfloat16()
 save_safetensors(os.path.join(OUT, "layers.safetensors"), layers, {"seed": str(LAYER_SEED), "origin": manifest["origin"]})
 manifest["layers"] = {"seed": LAYER_SEED, "order": ["linear", "conv2d", "bn", "ln", "gn", "emb", "mha"],
+                      "seed_3d": LAYER_SEED + 2, "order_3d": ["conv3d", "bn3d"], "seed_drop_path": LAYER_SEED + 3,
+                      "drop_path": 0.5,
                       "conv2d": {"in": 3, "out": 4, "kernel": 3, "stride": 2, "padding": 1},
                       "gn": {"groups": 2, "channels": 4}, "mha": {"embed_dim": 8, "num_heads": 2}}
 

@@ -110,6 +110,72 @@ export class Conv2d extends Module {
   }
 }
 
+type Triple = number | readonly [number, number, number];
+
+function triple(p: Triple): [number, number, number] {
+  return typeof p === "number" ? [p, p, p] : [p[0], p[1], p[2]];
+}
+
+export interface Conv3dOptions extends FactoryOptions {
+  stride?: Triple;
+  padding?: Triple;
+  dilation?: Triple;
+  groups?: number;
+  bias?: boolean;
+}
+
+/** 3-d convolution over [N, C, D, H, W]. weight [out, in / groups, kd, kh, kw], bias [out]. */
+export class Conv3d extends Module {
+  readonly kernelSize: [number, number, number];
+  readonly stride: [number, number, number];
+  readonly padding: [number, number, number];
+  readonly dilation: [number, number, number];
+  readonly groups: number;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Triple,
+    o: Conv3dOptions = {},
+  ) {
+    super();
+    this.kernelSize = triple(kernelSize);
+    this.stride = triple(o.stride ?? 1);
+    this.padding = triple(o.padding ?? 0);
+    this.dilation = triple(o.dilation ?? 1);
+    this.groups = o.groups ?? 1;
+    if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
+      throw new Error(
+        `Conv3d: channels ${inChannels} -> ${outChannels} are not divisible by groups ${this.groups}`,
+      );
+    }
+    const dtype = o.dtype ?? "float32";
+    this.registerParameter(
+      "weight",
+      empty([outChannels, inChannels / this.groups, ...this.kernelSize], { dtype }),
+    );
+    this.registerParameter("bias", (o.bias ?? true) ? empty([outChannels], { dtype }) : null);
+    resetLinearLike(this.weight, this.bias);
+  }
+
+  get weight(): Tensor {
+    return this.tensor("weight")!;
+  }
+
+  get bias(): Tensor | null {
+    return this.tensor("bias");
+  }
+
+  forward(x: Tensor): Tensor {
+    return F.conv3d(x, this.weight, this.bias, {
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
+  }
+}
+
 export interface BatchNormOptions extends FactoryOptions {
   eps?: number;
   /** Running-average factor; null = cumulative average (PyTorch's momentum=None). */
@@ -200,6 +266,12 @@ export class BatchNorm2d extends BatchNormBase {
   protected readonly layout = "4-d [N, C, H, W]";
 }
 
+/** Batch normalisation over [N, C, D, H, W]. */
+export class BatchNorm3d extends BatchNormBase {
+  protected readonly ranks = [5];
+  protected readonly layout = "5-d [N, C, D, H, W]";
+}
+
 /** Layer normalisation over the trailing dims normalizedShape. */
 export class LayerNorm extends Module {
   readonly normalizedShape: readonly number[];
@@ -258,6 +330,33 @@ export class Dropout extends Module {
 
   forward(x: Tensor): Tensor {
     return F.dropout(x, this.p, this.training);
+  }
+}
+
+/**
+ * Stochastic depth (timm's DropPath): while training, each sample's whole residual branch is dropped
+ * with probability p and kept ones are scaled by 1/(1-p); identity in eval. Draws one Bernoulli per
+ * sample from the global generator, as timm does.
+ */
+export class DropPath extends Module {
+  constructor(
+    readonly p = 0,
+    readonly scaleByKeep = true,
+  ) {
+    super();
+    if (!(p >= 0 && p < 1)) throw new Error(`DropPath probability must be in [0, 1), got ${p}`);
+  }
+
+  forward(x: Tensor): Tensor {
+    if (this.p === 0 || !this.training) return x;
+    const keep = 1 - this.p;
+    const mask = empty([x.size(0), ...Array<number>(x.ndim - 1).fill(1)], {
+      dtype: x.dtype,
+      device: x.device,
+    });
+    mask.bernoulli_(keep);
+    if (this.scaleByKeep) mask.div_(keep);
+    return x.mul(mask);
   }
 }
 
@@ -365,6 +464,30 @@ export class MaxPool2d extends Lambda {
   }
 }
 
+export class AvgPool2d extends Lambda {
+  constructor(kernelSize: Pair, o: { stride?: Pair; padding?: Pair } = {}) {
+    super(
+      (x) => F.avgPool2d(x, kernelSize, { stride: o.stride ?? kernelSize, padding: o.padding ?? 0 }),
+      "AvgPool2d",
+    );
+  }
+}
+
+export class MaxPool3d extends Lambda {
+  constructor(kernelSize: Triple, o: { stride?: Triple; padding?: Triple } = {}) {
+    super(
+      (x) => F.maxPool3d(x, kernelSize, { stride: o.stride ?? kernelSize, padding: o.padding ?? 0 }),
+      "MaxPool3d",
+    );
+  }
+}
+
+export class AdaptiveAvgPool3d extends Lambda {
+  constructor(outputSize: Triple) {
+    super((x) => F.adaptiveAvgPool3d(x, outputSize), "AdaptiveAvgPool3d");
+  }
+}
+
 export class AdaptiveAvgPool2d extends Lambda {
   constructor(outputSize: Pair) {
     super((x) => F.adaptiveAvgPool2d(x, outputSize), "AdaptiveAvgPool2d");
@@ -401,6 +524,41 @@ export class Sequential extends Module {
     let y = x;
     for (const layer of this.layers) y = (layer as unknown as { forward(x: Tensor): Tensor }).forward(y);
     return y;
+  }
+}
+
+/** Holds child modules under "0", "1", ... (parameters registered) without a forward of its own. */
+export class ModuleList<M extends Module = Module> extends Module {
+  private readonly items: M[] = [];
+
+  constructor(modules: Iterable<M> = []) {
+    super();
+    for (const m of modules) this.append(m);
+  }
+
+  append(module: M): this {
+    this.registerModule(String(this.items.length), module);
+    this.items.push(module);
+    return this;
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  at(index: number): M {
+    const m = this.items.at(index);
+    if (m === undefined)
+      throw new Error(`ModuleList index ${index} out of range (${this.items.length} modules)`);
+    return m;
+  }
+
+  [Symbol.iterator](): Iterator<M> {
+    return this.items[Symbol.iterator]();
+  }
+
+  forward(): never {
+    throw new Error("ModuleList has no forward: iterate over its modules");
   }
 }
 

@@ -5,15 +5,19 @@ import { test } from "node:test";
 import {
   BatchNorm1d,
   BatchNorm2d,
+  BatchNorm3d,
   Conv2d,
+  Conv3d,
   clipGradNorm,
   Dropout,
+  DropPath,
   Embedding,
   GroupNorm,
   LayerNorm,
   Linear,
   loadTensors,
   type Module,
+  ModuleList,
   MultiheadAttention,
   Sequential,
 } from "../../src/nn/index.ts";
@@ -251,4 +255,56 @@ test("layers: MultiheadAttention gradients agree with central finite differences
     for (const [name, p] of mha.namedParameters()) assert.ok(p.grad !== null, `${name} has a gradient`);
   });
   mha.dispose();
+});
+
+test("layers: Conv3d and BatchNorm3d initialise and compute like torch.nn; DropPath draws timm's mask", () => {
+  manualSeed(9);
+  const conv = new Conv3d(2, 3, [3, 3, 1], { stride: [2, 1, 1], padding: [1, 1, 0] });
+  const bn = new BatchNorm3d(3);
+  const drop = new DropPath(0.5);
+  tidy(() => {
+    const ref = loadTensors(fixture).tensors;
+    for (const [name, t] of conv.stateDict())
+      assert.equal(maxAbsDiff(t, ref.get(`conv3d.${name}`)!), 0, name);
+    for (const [name, t] of bn.stateDict()) assert.equal(maxAbsDiff(t, ref.get(`bn3d.${name}`)!), 0, name);
+    const y = noGrad(() => conv.forward(ref.get("in.conv3d")!));
+    assert.ok(maxAbsDiff(y, ref.get("out.conv3d")!) <= 1e-6);
+    assert.ok(
+      maxAbsDiff(
+        noGrad(() => bn.forward(y)),
+        ref.get("out.bn3d.train")!,
+      ) <= 1e-6,
+    );
+    const xd = ref.get("in.drop_path")!;
+    manualSeed(10);
+    const dropped = drop.forward(xd);
+    assert.equal(maxAbsDiff(dropped, ref.get("out.drop_path")!), 0);
+    // whole samples are dropped or scaled by 2
+    const per = dropped.view([6, -1]).abs().sum(1).toArray();
+    const src = xd.view([6, -1]).abs().sum(1).toArray();
+    assert.ok(per.some((v) => v === 0));
+    per.forEach((v, i) => assert.ok(v === 0 || Math.abs(v - 2 * src[i]) < 1e-5));
+    drop.eval();
+    assert.equal(drop.forward(xd), xd);
+  });
+  assert.throws(() => new DropPath(1), /\[0, 1\)/);
+  conv.dispose();
+  bn.dispose();
+});
+
+test("layers: ModuleList registers its modules by index and is iterable", () => {
+  const list = new ModuleList([new Linear(2, 3), new Linear(3, 1)]);
+  assert.equal(list.length, 2);
+  assert.deepEqual(
+    list.namedParameters().map(([n]) => n),
+    ["0.weight", "0.bias", "1.weight", "1.bias"],
+  );
+  tidy(() => {
+    let x = ones([4, 2]);
+    for (const layer of list) x = layer.forward(x);
+    assert.deepEqual(x.shape, [4, 1]);
+  });
+  assert.throws(() => list.at(2), /out of range/);
+  assert.throws(() => list.forward(), /no forward/);
+  list.dispose();
 });
