@@ -319,7 +319,6 @@ export function classifySeries(series: SeriesInfo, rules: RoleRules = DEFAULT_RU
   const kw = c.kw;
   const descRaw = series.seriesDescription ?? series.protocolName;
   const desc = normaliseDescription(descRaw);
-  const protocol = normaliseDescription(series.protocolName);
   const descName = descRaw ? `description "${descRaw}"` : "no description";
   const base: string[] = [];
   const none = (why: string): RoleDecision[] => [{ role: null, reasons: [...base, why] }];
@@ -401,7 +400,8 @@ export function classifySeries(series: SeriesInfo, rules: RoleRules = DEFAULT_RU
 
   const mtype = series.frames.map((f) => typeHas(f.imageType, MRE_TYPES)).find(Boolean);
   if (mtype) return none(`MR elastography (ImageType ${mtype})`);
-  const mre = firstMatch(kw.elastography, desc) ?? firstMatch(kw.elastography, protocol);
+  // Description only: GE and others put the exam protocol ("LIVER MRE") in ProtocolName of every series.
+  const mre = firstMatch(kw.elastography, desc);
   if (mre) return none(`MR elastography (${descName} contains "${mre}")`);
 
   const ptype = series.frames.map((f) => typeHas(f.imageType, PHASE_TYPES)).find(Boolean);

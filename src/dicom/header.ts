@@ -29,9 +29,12 @@ export interface ParsedHeader {
   pixelData?: Element;
 }
 
-// Most MR headers (Siemens CSA included) fit in 32 KiB; enhanced multi-frame headers often do not, and
-// then the whole file is read.
-const FIRST_READ_BYTES = 32 * 1024;
+// Most classic MR headers fit in 16 KiB; longer ones (Siemens CSA, overlays, enhanced functional groups)
+// are read again with 4x more bytes until the pixel data element is reached.
+const FIRST_READ_BYTES = 16 * 1024;
+// The first read of every file goes into this one buffer, so that indexing allocates (and collects)
+// almost nothing per file. A header parsed from it is valid only until the next readHeader call.
+const scratch = Buffer.allocUnsafe(FIRST_READ_BYTES);
 
 const VR_CODES = new Set(
   "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split(
@@ -70,12 +73,12 @@ function detectLayout(bytes: Uint8Array): Layout {
   return { kind: "not-dicom" };
 }
 
-function readPrefix(path: string, maxBytes: number): { bytes: Uint8Array; fileSize: number } {
+function readPrefix(path: string, maxBytes: number, into?: Buffer): { bytes: Uint8Array; fileSize: number } {
   const fd = openSync(path, "r");
   try {
     const fileSize = fstatSync(fd).size;
-    const n = Math.min(fileSize, maxBytes);
-    const bytes = Buffer.allocUnsafe(n);
+    const n = Math.min(fileSize, maxBytes, into ? into.length : maxBytes);
+    const bytes = into ?? Buffer.allocUnsafe(n);
     let got = 0;
     while (got < n) {
       const r = readSync(fd, bytes, got, n - got, got);
@@ -129,7 +132,8 @@ function transferSyntaxOf(ds: DataSet, layout: Layout): string {
 /**
  * Parses the header of one file. With `wholeFile`, the full file is parsed (pixel fragments included),
  * which is what pixel decoding needs; otherwise parsing stops at the pixel data element.
- * Throws DicomFileError for anything that is not a readable DICOM object.
+ * Throws DicomFileError for anything that is not a readable DICOM object. Without `wholeFile` the result
+ * may point into a shared read buffer: use it before the next call.
  */
 export function readHeader(path: string, wholeFile = false): ParsedHeader {
   let bytes: Uint8Array;
@@ -139,7 +143,7 @@ export function readHeader(path: string, wholeFile = false): ParsedHeader {
       bytes = readFileSync(path);
       fileSize = bytes.length;
     } else {
-      ({ bytes, fileSize } = readPrefix(path, FIRST_READ_BYTES));
+      ({ bytes, fileSize } = readPrefix(path, FIRST_READ_BYTES, scratch));
     }
   } catch (e) {
     throw new DicomFileError("unreadable", `cannot read file: ${parseMessage(e)}`);

@@ -25,6 +25,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 interface Spec {
   desc: string;
+  protocol?: string;
   vendor?: SeriesInfo["vendor"];
   field?: number;
   ss?: string;
@@ -95,6 +96,7 @@ function series(s: Spec): SeriesInfo {
     frames,
   };
   if (s.field !== undefined) out.magneticFieldStrengthT = s.field;
+  if (s.protocol) out.protocolName = s.protocol;
   if (s.ss) out.scanningSequence = s.ss.split("\\");
   if (s.seq) out.sequenceName = s.seq;
   if (s.tr !== undefined) out.repetitionTimeMs = s.tr;
@@ -259,6 +261,20 @@ const TABLE: [string, Spec, Expect[]][] = [
       field: 3,
       ss: "GR",
       te: [2.3],
+      tr: 6.4,
+      imageType: "DERIVED\\PRIMARY\\IN_PHASE",
+    },
+    [["t1_in", /ImageType says in-phase/]],
+  ],
+  [
+    "GE LAVA-Flex in-phase in an MRE exam (ProtocolName names the exam, not the series)",
+    {
+      desc: "InPhase: AX LAVA-Flex",
+      protocol: "LIVER MRE",
+      vendor: "GE",
+      field: 1.5,
+      ss: "GR",
+      te: [4.2],
       tr: 6.4,
       imageType: "DERIVED\\PRIMARY\\IN_PHASE",
     },
