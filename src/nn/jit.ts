@@ -74,8 +74,10 @@ export class ScriptModule extends Module {
     return this.root.namedChildren();
   }
 
-  override namedModules(prefix = ""): [string, Module][] {
-    return [[prefix, this], ...this.root.namedModules(prefix).slice(1)];
+  override namedModules(prefix = "", seen: Set<Module> = new Set()): [string, Module][] {
+    if (seen.has(this)) return [];
+    seen.add(this);
+    return [[prefix, this], ...this.root.namedModules(prefix, seen).slice(1)];
   }
 
   override stateDict(): Map<string, Tensor> {

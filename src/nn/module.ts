@@ -110,11 +110,14 @@ export abstract class Module {
     return [...this._modules.values()];
   }
 
-  /** This module and all descendants with dotted names ("" for this one). */
-  namedModules(prefix = ""): [string, Module][] {
+  /** This module and all descendants with dotted names ("" for this one); a shared module appears once. */
+  namedModules(prefix = "", seen: Set<Module> = new Set()): [string, Module][] {
+    if (seen.has(this)) return [];
+    seen.add(this);
     const out: [string, Module][] = [[prefix, this]];
-    for (const [name, child] of this._modules)
-      out.push(...child.namedModules(prefix ? `${prefix}.${name}` : name));
+    for (const [name, child] of this._modules) {
+      out.push(...child.namedModules(prefix ? `${prefix}.${name}` : name, seen));
+    }
     return out;
   }
 

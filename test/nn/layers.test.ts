@@ -19,6 +19,7 @@ import {
   type Module,
   ModuleList,
   MultiheadAttention,
+  ReLU,
   Sequential,
 } from "../../src/nn/index.ts";
 import {
@@ -307,4 +308,16 @@ test("layers: ModuleList registers its modules by index and is iterable", () => 
   assert.throws(() => list.at(2), /out of range/);
   assert.throws(() => list.forward(), /no forward/);
   list.dispose();
+});
+
+test("module: a shared submodule is traversed once, its parameters listed once, its state under both names", () => {
+  const shared = new Linear(2, 2);
+  const net = new Sequential(shared, new ReLU(), shared);
+  assert.equal(net.namedModules().length, 3, "root, the shared Linear, ReLU");
+  assert.deepEqual(
+    net.namedParameters().map(([n]) => n),
+    ["0.weight", "0.bias"],
+  );
+  assert.deepEqual([...net.stateDictShapes().keys()], ["0.weight", "0.bias", "2.weight", "2.bias"]);
+  net.dispose();
 });
