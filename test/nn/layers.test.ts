@@ -284,7 +284,9 @@ test("layers: Conv3d and BatchNorm3d initialise and compute like torch.nn; DropP
     const per = dropped.view([6, -1]).abs().sum(1).toArray();
     const src = xd.view([6, -1]).abs().sum(1).toArray();
     assert.ok(per.some((v) => v === 0));
-    per.forEach((v, i) => assert.ok(v === 0 || Math.abs(v - 2 * src[i]) < 1e-5));
+    per.forEach((v, i) => {
+      assert.ok(v === 0 || Math.abs(v - 2 * src[i]) < 1e-5);
+    });
     drop.eval();
     assert.equal(drop.forward(xd), xd);
   });
