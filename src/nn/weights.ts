@@ -133,10 +133,30 @@ export function saveModule(module: Module, path: string, metadata?: Record<strin
 export function loadModule(
   module: Module,
   path: string,
-  options: { strict?: boolean } = {},
+  options: {
+    strict?: boolean;
+    /** Maps a file's key to the module's name (e.g. strips timm's "module." prefix); null drops the key. */
+    rename?: (key: string) => string | null;
+  } = {},
 ): { missingKeys: string[]; unexpectedKeys: string[] } {
   return tidy(() => {
-    const { tensors } = loadTensors(path);
+    let { tensors } = loadTensors(path);
+    const rename = options.rename;
+    if (rename) {
+      const renamed: StateDict = new Map();
+      for (const [key, t] of tensors) {
+        const to = rename(key);
+        if (to === null) continue;
+        if (renamed.has(to)) {
+          throw new LiverstiffError(`${path}: keys map to the same name "${to}"`, {
+            file: path,
+            tensor: key,
+          });
+        }
+        renamed.set(to, t);
+      }
+      tensors = renamed;
+    }
     return module.loadStateDict(tensors, { strict: options.strict, source: path });
   });
 }

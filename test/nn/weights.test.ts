@@ -208,3 +208,24 @@ test("weights: Module.to converts floating parameters and keeps integer buffers"
   tidy(() => assert.equal(m.forward(randn([1, 2, 8, 8], { dtype: "float64" })).dtype, "float64"));
   m.dispose();
 });
+
+test("weights: rename maps a checkpoint's keys onto the module's names (and drops keys mapped to null)", () => {
+  manualSeed(6);
+  const src = new Sequential(new Linear(3, 2));
+  const path = join(dir, "prefixed.safetensors");
+  tidy(() => {
+    const sd = src.stateDict();
+    saveTensors(path, {
+      "module.0.weight": sd.get("0.weight")!,
+      "module.0.bias": sd.get("0.bias")!,
+      "head.fc.weight": randn([7]),
+    });
+  });
+  const dst = new Sequential(new Linear(3, 2));
+  assert.throws(() => loadModule(dst, path), /unexpected keys: .*module\.0\.weight/);
+  loadModule(dst, path, { rename: (k) => (k.startsWith("module.") ? k.slice(7) : null) });
+  assert.deepEqual(values(dst), values(src));
+  assert.throws(() => loadModule(dst, path, { rename: () => "0.weight" }), /map to the same name/);
+  src.dispose();
+  dst.dispose();
+});
