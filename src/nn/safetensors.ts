@@ -3,7 +3,7 @@
 // header's data_offsets index (relative to the buffer start). Validation follows the reference Rust
 // implementation: offsets must tile the buffer exactly (no gaps, no overlaps, nothing left over) and each
 // tensor's byte length must equal prod(shape) * itemsize.
-import { readFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { LiverstiffError, writeFileAtomic } from "../core/index.ts";
 
 export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "U8" | "BOOL";
@@ -169,11 +169,30 @@ export function parseSafetensors(bytes: Uint8Array, source = "<buffer>"): Safete
   return { tensors, metadata };
 }
 
+/** Reads a file in chunks (readFileSync refuses files over 2 GiB; large checkpoints are common). */
+function readWholeFile(path: string): Uint8Array {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const out = Buffer.allocUnsafe(size);
+    const chunk = 1 << 30;
+    let pos = 0;
+    while (pos < size) {
+      const n = readSync(fd, out, pos, Math.min(chunk, size - pos), pos);
+      if (n === 0) break;
+      pos += n;
+    }
+    return pos === size ? out : out.subarray(0, pos);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads and validates a safetensors file; errors name the file and the first bad tensor. */
 export function readSafetensors(path: string): SafetensorsContents {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = readWholeFile(path);
   } catch (err) {
     throw new LiverstiffError(
       `cannot read safetensors file ${path}: ${(err as Error).message}`,
