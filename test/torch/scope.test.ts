@@ -67,7 +67,10 @@ test("grad handles and in-place results inside scopes", () => {
     });
   }
   // The grad handle was freed by its scope, but the gradient itself lives on in w.
-  assert.deepEqual(w.grad!.toArray(), [6, 6, 6]);
+  assert.deepEqual(
+    torch.tidy(() => w.grad!.toArray()),
+    [6, 6, 6],
+  );
   w.zeroGrad();
   assert.equal(w.grad, null);
   w.dispose();
@@ -104,7 +107,11 @@ test("the finalizer frees tensors that were never disposed", async () => {
     gc();
     await new Promise((r) => setTimeout(r, 10));
   }
-  assert.equal(torch.memoryStats().liveTensors, before);
+  // <= rather than ===: garbage left by earlier tests may be finalized in the same sweep.
+  assert.ok(
+    torch.memoryStats().liveTensors <= before,
+    `${torch.memoryStats().liveTensors} live, ${before} before`,
+  );
 });
 
 test("fromBuffer keeps the JS buffer alive through the tensor", async () => {
