@@ -404,6 +404,13 @@ export function classifySeries(series: SeriesInfo, rules: RoleRules = DEFAULT_RU
   const mre = firstMatch(kw.elastography, desc);
   if (mre) return none(`MR elastography (${descName} contains "${mre}")`);
 
+  if (
+    series.complexComponent &&
+    series.complexComponent !== "MAGNITUDE" &&
+    series.complexComponent !== "MIXED"
+  ) {
+    return none(`${series.complexComponent.toLowerCase()} image, not magnitude`);
+  }
   const ptype = series.frames.map((f) => typeHas(f.imageType, PHASE_TYPES)).find(Boolean);
   if (ptype) return none(`phase or complex-component image (ImageType ${ptype})`);
   const excl = firstMatch(kw.exclude, desc);

@@ -16,9 +16,18 @@ export interface FileFacts {
   frames: MrFrame[];
 }
 
+// Set per file from SpecificCharacterSet: dicom-parser decodes bytes as Latin-1, right for ISO_IR 100 and
+// ASCII, wrong for UTF-8 (ISO_IR 192), which is decoded here instead.
+let utf8 = false;
+const utf8Decoder = new TextDecoder("utf-8");
+
 function str(ds: DataSet | undefined, tag: string): string | undefined {
-  if (!ds?.elements[tag]) return undefined;
-  const v = ds.string(tag);
+  const el = ds?.elements[tag];
+  if (!el) return undefined;
+  const v =
+    utf8 && el.length > 0
+      ? utf8Decoder.decode(ds!.byteArray.subarray(el.dataOffset, el.dataOffset + el.length))
+      : ds!.string(tag);
   if (v === undefined) return undefined;
   const t = v.replace(/\0/g, "").trim();
   return t === "" ? undefined : t;
@@ -217,6 +226,7 @@ function checkPixelData(h: ParsedHeader, file: string, frameBytes: number, nFram
 /** Extracts series facts and frames; throws DicomFileError when the file cannot be used. */
 export function extractFile(file: string, h: ParsedHeader): FileFacts {
   const ds = h.dataSet;
+  utf8 = /ISO_IR 192/i.test(ds.string("x00080005") ?? "");
   const sopClassUid = str(ds, "x00080016") ?? str(ds, "x00020002") ?? "";
   if (sopClassUid === MEDIA_STORAGE_DIRECTORY)
     throw new DicomFileError("not-image", "DICOMDIR (a directory record)");
@@ -319,7 +329,8 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
     inversionTimeMs,
     contrastBolusAgent: agent,
     echoPulseSequence: str(ds, "x00189008")?.toUpperCase(),
-    pulseSequenceName: str(ds, "x00189005"),
+    pulseSequenceName: str(ds, "x00189005") ?? vendorSequenceName(ds, vendor),
+    complexComponent: complexComponent(ds, vendor, firstPerFrame),
     acquisitionContrast: str(ds, "x00089209")?.toUpperCase(),
     bodyPartExamined: str(ds, "x00180015"),
     diffusionBValues: bvals.length ? [...new Set(bvals)].sort((a, b) => a - b) : undefined,
@@ -388,6 +399,44 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
   }
   if (enhanced) numberEchoes(frames);
   return { series, frames };
+}
+
+/** Vendor-private sequence names: GE (0019,109C) "fgre", "ssfse"; Philips (2001,1020) "FFE", "TSE". */
+function vendorSequenceName(ds: DataSet, vendor: Vendor): string | undefined {
+  if (vendor === "GE") return str(ds, "x0019109c");
+  if (vendor === "Philips") return str(ds, "x20011020");
+  return undefined;
+}
+
+const GE_COMPLEX = ["MAGNITUDE", "PHASE", "REAL", "IMAGINARY"];
+
+/** Magnitude, phase, real or imaginary: enhanced ComplexImageComponent, GE (0043,102F), Philips (2005,1011). */
+function complexComponent(
+  ds: DataSet,
+  vendor: Vendor,
+  firstPerFrame: DataSet | undefined,
+): string | undefined {
+  const std = str(ds, "x00089208") ?? str(firstItem(firstPerFrame, "x00189226"), "x00089208");
+  if (std) return std.toUpperCase();
+  if (vendor === "GE") {
+    const el = ds.elements["x0043102f"];
+    // SS in explicit VR files; some exports store it as a string.
+    const v = el && el.length === 2 ? ds.int16("x0043102f") : num(ds, "x0043102f");
+    return v !== undefined ? GE_COMPLEX[v] : undefined;
+  }
+  if (vendor === "Philips") {
+    const t = str(ds, "x20051011")?.toUpperCase();
+    return t === "M"
+      ? "MAGNITUDE"
+      : t === "P"
+        ? "PHASE"
+        : t === "R"
+          ? "REAL"
+          : t === "I"
+            ? "IMAGINARY"
+            : undefined;
+  }
+  return undefined;
 }
 
 /**

@@ -73,8 +73,13 @@ export interface SeriesInfo {
   contrastBolusAgent?: string;
   /** Enhanced objects: GRADIENT, SPIN or BOTH (EchoPulseSequence). */
   echoPulseSequence?: string;
-  /** Enhanced objects: PulseSequenceName (0018,9005). */
+  /** PulseSequenceName (0018,9005) of enhanced objects; GE (0019,109C) or Philips (2001,1020) otherwise. */
   pulseSequenceName?: string;
+  /**
+   * MAGNITUDE, PHASE, REAL or IMAGINARY: ComplexImageComponent of enhanced objects, or the GE (0043,102F)
+   * and Philips (2005,1011) private equivalents.
+   */
+  complexComponent?: string;
   /** Enhanced objects: AcquisitionContrast (0008,9209), e.g. T1, T2, PROTON_DENSITY, DIFFUSION. */
   acquisitionContrast?: string;
   bodyPartExamined?: string;

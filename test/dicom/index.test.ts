@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Rng } from "../../src/core/index.ts";
-import { indexDicom } from "../../src/dicom/index.ts";
+import { classifySeries, indexDicom } from "../../src/dicom/index.ts";
+import { type El, mrSlice, writeDicom } from "./write-dicom.ts";
 
 const fixtures = fileURLToPath(new URL("../fixtures/dicom/", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "liverstiff-dicom-"));
@@ -144,4 +145,40 @@ test("a root that does not exist is reported, not thrown", async () => {
   const idx = await indexDicom([join(work, "missing-folder")]);
   assert.equal(idx.series.length, 0);
   assert.equal(idx.errors[0]!.code, "unreadable");
+});
+
+test("vendor conventions in headers: UTF-8 text, GE private complex component and sequence name, ages", async () => {
+  const dir = join(work, "conventions");
+  mkdirSync(dir, { recursive: true });
+  const common: El[] = [
+    [0x00080005, "CS", "ISO_IR 192"],
+    [0x00080070, "LO", "GE MEDICAL SYSTEMS"],
+    [0x0008103e, "LO", "Leber T2 Übersicht"],
+    [0x00100010, "PN", "Doe^Jane"],
+    [0x00100030, "DA", "19700615"],
+    [0x00080020, "DA", "20200614"],
+    [0x00180087, "DS", 15000],
+    [0x0019109c, "LO", "ssfse"],
+    [0x0043102f, "SS", 1],
+  ];
+  for (let i = 0; i < 3; i++) writeDicom(join(dir, `im${i}.dcm`), mrSlice(common, i), `1.2.3.4.5.${i}`);
+  const idx = await indexDicom([dir]);
+  assert.deepEqual(idx.errors, []);
+  const s = idx.series[0]!;
+  assert.equal(s.seriesDescription, "Leber T2 Übersicht");
+  assert.equal(s.vendor, "GE");
+  assert.equal(s.magneticFieldStrengthT, 1.5, "15000 gauss");
+  assert.equal(s.pulseSequenceName, "ssfse");
+  assert.equal(s.complexComponent, "PHASE");
+  assert.match(classifySeries(s)[0]!.reasons.at(-1)!, /phase image, not magnitude/);
+  assert.equal(s.patientAgeYears, 49, "birthday one day after the study");
+  assert.equal(s.studyDate, "2020-06-14");
+  // Names are never read, and the birth date is not kept.
+  assert.ok(!JSON.stringify(idx).includes("Doe"));
+  assert.ok(!JSON.stringify(idx).includes("1970"));
+  assert.equal(s.frames.length, 3);
+  assert.deepEqual(
+    s.frames.map((f) => f.imagePositionPatientMm[2]),
+    [0, 10, 20],
+  );
 });
