@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve, sep } from "node:path";
 import {
   describeError,
   LiverstiffError,
@@ -29,10 +29,12 @@ import {
   planeOfNormal,
   planStack,
   type StackPlan,
+  sidecarPath,
 } from "../volume/index.ts";
 import { Catalog, type ExamRecord, type ExclusionRecord, type SeriesRecord } from "./catalog.ts";
 import { examIdFor, ID_SALT_ENV, patientKey } from "./ids.ts";
 import { type ExamKeys, type LabelIssue, type LabelMatch, matchLabels, readLabelsCsv } from "./labels.ts";
+import { clearNiftiCache, isNiftiFrame, NIFTI_FILE, niftiSeries, readNiftiFrame } from "./nifti-input.ts";
 import {
   cachedFingerprint,
   type PrepConfig,
@@ -134,6 +136,12 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const rules = options.rulesPath ? loadRules(dicom, options.rulesPath) : undefined;
 
   const index = await dicom.indexDicom(options.roots, { onProgress: progress });
+  // NIfTI files (skipped by the DICOM indexer) become series too; their JSON sidecars are not "skipped".
+  const niftiFiles = index.skipped.filter((s) => NIFTI_FILE.test(s.file)).map((s) => s.file);
+  const sidecars = new Set(niftiFiles.map((f) => sidecarPath(f)));
+  const nifti = niftiSeries(niftiFiles, (f) => rootOf(options.roots, f));
+  const allSeries = [...index.series, ...nifti.series];
+  const skipped = index.skipped.filter((s) => !NIFTI_FILE.test(s.file) && !sidecars.has(s.file));
   const tIndex = Date.now();
 
   const catalog = Catalog.open(options.workdir);
@@ -143,9 +151,11 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     for (const e of index.errors) {
       exclusions.push({ scope: "file", ref: e.file, code: e.code, reason: e.reason });
     }
+    for (const e of nifti.errors)
+      exclusions.push({ scope: "file", ref: e.file, code: "nifti-error", reason: e.reason });
     // Exams = studies.
     const studies = new Map<string, SeriesInfo[]>();
-    for (const s of index.series) {
+    for (const s of allSeries) {
       const list = studies.get(s.studyInstanceUid);
       if (list) list.push(s);
       else studies.set(s.studyInstanceUid, [s]);
@@ -177,9 +187,9 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       usableImages: 0,
       excludedByReason: {},
       filesSeen: index.filesSeen,
-      filesIndexed: index.filesIndexed,
-      filesSkipped: index.skipped.length,
-      fileErrors: countBy(index.errors.map((e) => e.code)),
+      filesIndexed: index.filesIndexed + nifti.series.length,
+      filesSkipped: skipped.length,
+      fileErrors: countBy([...index.errors.map((e) => e.code), ...nifti.errors.map(() => "nifti-error")]),
       labelRows: labels ? labels.rows.length + (labels.issues.length ?? 0) : 0,
       labelIssues: countBy(labelIssues.map((i) => i.kind)),
       prepared: { computed: 0, reused: 0, failed: 0 },
@@ -229,11 +239,26 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     return summary;
   } finally {
     catalog.close();
+    clearNiftiCache();
   }
 }
 
 function loadRules(dicom: DicomApi, path: string): RoleRules {
   return dicom.loadRules(path);
+}
+
+function rootOf(roots: string[], file: string): string {
+  const abs = resolve(file);
+  let best = dirname(abs);
+  let len = -1;
+  for (const r of roots) {
+    const ar = resolve(r);
+    if ((abs === ar || abs.startsWith(ar + sep)) && ar.length > len) {
+      best = abs === ar ? dirname(dirname(ar)) : ar;
+      len = ar.length;
+    }
+  }
+  return best;
 }
 
 function countBy(items: string[]): Record<string, number> {
@@ -447,7 +472,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
         for (const r of prepRoles) {
           const c = chosen.get(r)!;
           const assembled = await assembleVolume(c.frames, {
-            readPixels: (f) => ctx.dicom.readFramePixels(f),
+            readPixels: (f) => (isNiftiFrame(f) ? readNiftiFrame(f) : ctx.dicom.readFramePixels(f)),
           });
           bytes += assembled.volume.data.length * 2;
           roles[r] = prepareVolume(assembled.volume, ctx.prep);
