@@ -1,0 +1,74 @@
+// The report's stylesheet, inlined into the page (no external fonts or files: system font stacks only).
+export const STYLE = `
+:root { --ink: #111827; --muted: #6b7280; --line: #e5e7eb; --soft: #f8fafc; --accent: #0f4c81; --warn: #92400e; }
+* { box-sizing: border-box; }
+html { -webkit-text-size-adjust: 100%; }
+body { margin: 0; color: var(--ink); background: #ffffff;
+  font: 14px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Helvetica, Arial, "Noto Sans", "Liberation Sans", sans-serif; }
+.wrap { max-width: 1200px; margin: 0 auto; padding: 0 28px; }
+header.top { background: linear-gradient(180deg, #0f2d4f 0%, #133b66 100%); color: #f9fafb; padding: 22px 0 0; margin-bottom: 8px; }
+header.top h1 { margin: 0 0 4px; font-size: 24px; font-weight: 650; letter-spacing: -0.01em; }
+header.top .meta { margin: 0 0 12px; color: #cbd5e1; font-size: 13px; }
+header.top .meta strong { color: #f9fafb; }
+header.top code { color: #e2e8f0; background: rgba(255,255,255,0.08); }
+.disclaimer { margin: 0 0 14px; padding: 8px 12px; border-left: 4px solid #fbbf24; background: rgba(251,191,36,0.12);
+  color: #fde68a; font-size: 13px; border-radius: 3px; }
+.disclaimer strong { color: #fef3c7; }
+nav ul { list-style: none; margin: 0; padding: 0 0 0; display: flex; flex-wrap: wrap; gap: 2px; }
+nav a { display: block; padding: 8px 12px; color: #e2e8f0; text-decoration: none; font-size: 13px; border-radius: 4px 4px 0 0; }
+nav a:hover { background: rgba(255,255,255,0.1); color: #ffffff; }
+section { padding: 18px 0 10px; border-bottom: 1px solid var(--line); }
+section:last-of-type { border-bottom: none; }
+h2 { font-size: 19px; margin: 10px 0 8px; font-weight: 650; color: #0f2d4f; }
+h3 { font-size: 15px; margin: 22px 0 6px; font-weight: 600; color: #1f2937; }
+p.lead { margin: 4px 0 12px; max-width: 900px; color: #374151; }
+p.note, td.note { color: var(--muted); font-size: 12.5px; max-width: 980px; }
+p.facts { background: var(--soft); border: 1px solid var(--line); padding: 8px 12px; border-radius: 4px; }
+.tag { font-size: 12px; font-weight: 500; color: var(--accent); background: #e0ecf8; border-radius: 10px; padding: 1px 8px; vertical-align: middle; }
+.muted { color: var(--muted); }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 12px; background: #f3f4f6; padding: 1px 4px; border-radius: 3px; word-break: break-all; }
+.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: baseline; }
+table.data { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-variant-numeric: tabular-nums; }
+table.data th, table.data td { padding: 5px 9px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+table.data thead th { font-size: 12px; font-weight: 600; color: #374151; background: var(--soft); border-bottom: 2px solid #d1d5db; white-space: nowrap; }
+table.data thead th .sub { font-weight: 400; }
+table.data td.num { text-align: right; white-space: nowrap; }
+table.data tbody th { font-weight: 500; white-space: nowrap; }
+table.data tr.group th { background: #f1f5f9; font-weight: 600; padding-top: 7px; }
+table.data tr.primary { background: #fffbea; }
+table.data tr.sig { background: #ecfdf5; }
+table.data tr.first td, table.data tr.first th { border-top: 1px solid #cbd5e1; }
+table.data tfoot th, table.data tfoot td { font-weight: 600; border-top: 2px solid #d1d5db; }
+table.compact { width: auto; min-width: 55%; }
+table.compact th, table.compact td { padding: 3px 10px; font-size: 13px; }
+table.headline td .v { font-size: 15px; font-weight: 600; }
+table.headline tr.published td, table.headline tr.published th { color: #4b5563; font-style: italic; }
+table.headline tr.oracle td, table.headline tr.oracle th { color: #374151; }
+td.published { color: #4b5563; font-style: italic; }
+.sub { font-size: 11.5px; color: var(--muted); font-weight: 400; font-style: normal; }
+.badge { display: inline-block; font-size: 11.5px; background: #047857; color: #ffffff; border-radius: 10px; padding: 0 8px; white-space: nowrap; }
+.callout { padding: 10px 14px; border-radius: 4px; margin: 8px 0 12px; max-width: 980px; }
+.callout.warn { background: #fffbeb; border: 1px solid #fcd34d; color: #78350f; }
+.callout a { color: #78350f; }
+.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 6px 12px; margin: 6px 0 10px; }
+figure.plot { margin: 6px 0; }
+figure.plot svg { max-width: 100%; height: auto; display: block; }
+figure.plot figcaption { font-size: 12px; color: var(--muted); }
+dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 0 14px; margin: 0; }
+dl.kv dt { color: var(--muted); }
+dl.kv dd { margin: 0; font-variant-numeric: tabular-nums; }
+table.manifest th { width: 190px; color: #374151; }
+details { margin: 8px 0 14px; }
+details summary { cursor: pointer; color: var(--accent); }
+pre { background: #0f172a; color: #e2e8f0; padding: 12px; border-radius: 4px; overflow: auto; font-size: 12px; max-height: 420px; }
+ul.about li { margin-bottom: 6px; max-width: 980px; }
+footer { color: var(--muted); font-size: 12px; padding-top: 6px; padding-bottom: 30px; border-top: 1px solid var(--line); }
+a { color: var(--accent); }
+@media print {
+  header.top { background: none; color: var(--ink); }
+  header.top .meta, .disclaimer, .disclaimer strong, header.top .meta strong { color: var(--ink); }
+  nav { display: none; }
+  section { break-inside: avoid-page; }
+  figure.plot { break-inside: avoid; }
+}
+`;
