@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 #include <napi.h>
 
 #include <memory>
@@ -38,6 +39,7 @@ struct Instance {
   std::vector<c10::IValue> stack;
   std::shared_ptr<PendingReleases> pending = std::make_shared<PendingReleases>();
   std::vector<std::shared_ptr<void>> modules;  // torch::jit::Module, opaque outside jit.cpp
+  std::vector<std::unique_ptr<c10::InferenceMode>> inferenceGuards;  // a stack, one per open JS scope
   ~Instance();
 };
 

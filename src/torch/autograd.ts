@@ -22,6 +22,24 @@ export function enableGrad<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Runs fn in inference mode (torch.inference_mode()): like noGrad but faster, for feature extraction and
+ * evaluation. Tensors created inside are inference tensors: they cannot later take part in autograd
+ * (clone() them outside to get normal tensors). fn must be synchronous.
+ */
+export function inferenceMode<T>(fn: () => T): T {
+  native.pushInferenceMode(true);
+  try {
+    return fn();
+  } finally {
+    native.popInferenceMode();
+  }
+}
+
+export function isInferenceModeEnabled(): boolean {
+  return native.isInferenceMode();
+}
+
 export function isGradEnabled(): boolean {
   return native.isGradEnabled();
 }

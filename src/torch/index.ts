@@ -1,6 +1,13 @@
 // torch/: the typed TypeScript face of libtorch (tensors, autograd, functional nn, scopes). src/nn/ builds
 // modules and optimizers on it. See docs/engine.md for ownership and scope rules.
-export { enableGrad, grad, isGradEnabled, noGrad } from "./autograd.ts";
+export {
+  enableGrad,
+  grad,
+  inferenceMode,
+  isGradEnabled,
+  isInferenceModeEnabled,
+  noGrad,
+} from "./autograd.ts";
 export {
   addmm,
   arange,

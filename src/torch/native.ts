@@ -44,6 +44,10 @@ export interface NativeBinding {
   setGradEnabled(enabled: boolean): boolean;
   isGradEnabled(): boolean;
   manualSeed(seed: number): void;
+  pushInferenceMode(enabled: boolean): void;
+  popInferenceMode(): void;
+  isInferenceMode(): boolean;
+  isInference(id: TensorId): boolean;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cudaAvailable(): boolean;

@@ -121,6 +121,11 @@ export class Tensor implements ScopedResource {
     return this;
   }
 
+  /** True for tensors created in inferenceMode(). */
+  get isInference(): boolean {
+    return native.isInference(this.id);
+  }
+
   get isLeaf(): boolean {
     return native.isLeaf(this.id);
   }

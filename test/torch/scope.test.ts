@@ -147,6 +147,30 @@ test("noGrad turns recording off and restores it, also on throw", () => {
   });
 });
 
+test("inferenceMode: no graph, inference tensors, nesting, restored on throw", () => {
+  torch.tidy(() => {
+    const w = torch.ones([2], { requiresGrad: true });
+    const y = torch.inferenceMode(() => {
+      assert.equal(torch.isInferenceModeEnabled(), true);
+      return w.mul(3);
+    });
+    assert.equal(torch.isInferenceModeEnabled(), false);
+    assert.equal(y.requiresGrad, false);
+    assert.equal(y.isInference, true);
+    assert.equal(w.mul(3).isInference, false);
+    assert.deepEqual(y.toArray(), [3, 3]);
+    assert.throws(() =>
+      torch.inferenceMode(() => {
+        throw new Error("boom");
+      }),
+    );
+    assert.equal(torch.isInferenceModeEnabled(), false);
+    // Inference tensors cannot be saved for backward.
+    assert.throws(() => w.mul(y).sum().backward(), /Inference tensors cannot be saved for backward/);
+    assert.equal(y.clone().isInference, false);
+  });
+});
+
 test("threads: default is all cores, settable", () => {
   const n = torch.getNumThreads();
   assert.ok(n >= 1);
