@@ -1,5 +1,6 @@
 // Pixel decoding for every supported transfer syntax: native (little/big endian, deflated), RLE, and the
 // JPEG family through the cornerstone WASM codecs and jpeg-lossless-decoder-js.
+import { statSync } from "node:fs";
 import dicomParser, { type DataSet, type Element } from "dicom-parser";
 import { LiverstiffError } from "../core/index.ts";
 import { DicomFileError, type ParsedHeader, PIXEL_DATA, readHeader } from "./header.ts";
@@ -30,17 +31,23 @@ interface PixelModule {
 
 // The last few fully parsed files, so that reading an enhanced object frame by frame parses it once.
 const CACHE_SIZE = 4;
-const cache = new Map<string, ParsedHeader>();
+const cache = new Map<string, { h: ParsedHeader; mtimeMs: number; size: number }>();
 
 function parsedFile(file: string): ParsedHeader {
   const hit = cache.get(file);
   if (hit) {
+    // A file rewritten since it was parsed is parsed again.
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (st && st.mtimeMs === hit.mtimeMs && st.size === hit.size) {
+      cache.delete(file);
+      cache.set(file, hit);
+      return hit.h;
+    }
     cache.delete(file);
-    cache.set(file, hit);
-    return hit;
   }
   const h = readHeader(file, true);
-  cache.set(file, h);
+  const st = statSync(file);
+  cache.set(file, { h, mtimeMs: st.mtimeMs, size: st.size });
   while (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
   return h;
 }

@@ -1,13 +1,21 @@
 // Indexing: enhanced multi-frame geometry, preamble-less files, and a corpus of bad inputs generated here,
 // each of which must yield a per-file reason while indexing completes.
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Rng } from "../../src/core/index.ts";
-import { classifySeries, indexDicom } from "../../src/dicom/index.ts";
+import { classifySeries, indexDicom, readFramePixels } from "../../src/dicom/index.ts";
 import { type El, mrSlice, writeDicom } from "./write-dicom.ts";
 
 const fixtures = fileURLToPath(new URL("../fixtures/dicom/", import.meta.url));
@@ -181,4 +189,16 @@ test("vendor conventions in headers: UTF-8 text, GE private complex component an
     s.frames.map((f) => f.imagePositionPatientMm[2]),
     [0, 10, 20],
   );
+});
+
+test("a file rewritten after it was decoded is decoded again", async () => {
+  const path = join(work, "rewritten.dcm");
+  const px = (v: number) => Uint8Array.from(Buffer.from(Uint16Array.from({ length: 16 }, () => v).buffer));
+  writeDicom(path, mrSlice([[0x7fe00010, "OW", px(7)]]));
+  const idx = await indexDicom([path]);
+  const frame = idx.series[0]!.frames[0]!;
+  assert.equal((await readFramePixels(frame))[5], 7);
+  writeDicom(path, mrSlice([[0x7fe00010, "OW", px(9)]]));
+  utimesSync(path, new Date(), new Date(Date.now() + 5000));
+  assert.equal((await readFramePixels(frame))[5], 9);
 });
