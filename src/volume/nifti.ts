@@ -214,9 +214,11 @@ export function writeNifti(path: string, vol: Volume, options: WriteNiftiOptions
   let dtype = options.datatype ?? "auto";
   if (dtype === "auto") {
     dtype = "int16";
+    const d = vol.data;
     for (let i = 0; i < n; i++) {
-      const x = vol.data[i];
-      if (!Number.isInteger(x) || x < -32768 || x > 32767) {
+      const x = d[i];
+      // In int16 range and integral ((x | 0) === x holds for integers within int32).
+      if (!(x >= -32768 && x <= 32767 && (x | 0) === x)) {
         dtype = "float32";
         break;
       }

@@ -15,6 +15,7 @@ import {
   writePrepared,
 } from "../../src/cohort/index.ts";
 import { fromHalf, toHalf } from "../../src/cohort/prepare.ts";
+import { readSafetensors } from "../../src/nn/safetensors.ts";
 import { makeVolume } from "../../src/volume/index.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "liverstiff-prep-"));
@@ -126,6 +127,18 @@ describe("prepared cache format (safetensors layout)", () => {
     assert.equal(fromHalf(toHalf(65504)), 65504);
     assert.equal(fromHalf(toHalf(1e6)), Number.POSITIVE_INFINITY);
     assert.equal(fromHalf(toHalf(-2.5e-8)), -0);
+  });
+
+  it("passes src/nn's safetensors reader, which validates as the reference implementation does", () => {
+    writePrepared(join(tmp, "nn.safetensors"), exam, "f32");
+    const parsed = readSafetensors(join(tmp, "nn.safetensors"));
+    assert.deepEqual([...parsed.tensors.keys()].sort(), ["t1_in", "t2"]);
+    const t2 = parsed.tensors.get("t2")!;
+    assert.equal(t2.dtype, "F32");
+    assert.deepEqual([...t2.shape], [2, 2, 2]);
+    const copy = new Uint8Array(t2.bytes);
+    assert.deepEqual(Array.from(new Float32Array(copy.buffer)), Array.from(roles.t2));
+    assert.equal(parsed.metadata.fingerprint, "abc");
   });
 
   it("is readable by a plain safetensors parser (Python json + numpy)", (t) => {
