@@ -9,6 +9,7 @@ import type { ExamPlan } from "./model.ts";
 import { Phantom } from "./phantom.ts";
 import {
   type Contrast,
+  drawBias,
   type Geometry,
   quantize,
   renderStack,
@@ -226,6 +227,7 @@ export function renderExam(job: ExamJob): ExamResult {
   const mainGeom = axialStack(bodyCentre, st.rows, st.cols, spacing, st.slices, st.spacingMm, st.thicknessMm);
   const main = sampleStack(ph, mainGeom, 3);
   const examScale = rng.range(0.8, 1.2);
+  const coilBias = drawBias(site.biasStrength, rng);
   const ctx: SeriesContext = {
     exam,
     site,
@@ -284,7 +286,7 @@ export function renderExam(job: ExamJob): ExamResult {
     const renderOpts = {
       field: site.fieldT,
       snr: spec.kind === "dwi" ? 12 : snr,
-      biasStrength: site.biasStrength,
+      bias: spec.kind === "localizer" ? drawBias(0.1, srng) : coilBias,
       ghost,
       kpa: exam.kpa,
       contrastAgent: spec.kind === "post_contrast",

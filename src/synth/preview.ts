@@ -50,7 +50,7 @@ export function montage(
       blit(png, views[col], it.rows, it.cols, col * (w + GAP), row * (h + GAP), scale);
     }
   });
-  return PNG.sync.write(png);
+  return PNG.sync.write(png, { colorType: 0 });
 }
 
 export function writePreviews(
@@ -60,6 +60,7 @@ export function writePreviews(
   sites: readonly SiteProfile[],
 ): string[] {
   const out: string[] = [];
+  const all: ExamResult["preview"][] = [];
   for (const s of sites) {
     const picked = results
       .filter((r) => r.preview && exams[r.index].site === s.id)
@@ -67,6 +68,19 @@ export function writePreviews(
     if (picked.length === 0) continue;
     const file = join(dir, "preview", `${s.id}-${s.vendor.toLowerCase()}.png`);
     writeFileAtomic(file, montage(picked.map((r) => r.preview!)));
+    out.push(file);
+    all.push(...picked.map((r) => r.preview));
+  }
+  if (all.length > 0) {
+    // Every vendor in one picture at native resolution (small enough for a README).
+    const file = join(dir, "preview", "all-sites.png");
+    writeFileAtomic(
+      file,
+      montage(
+        all.filter((p) => p !== undefined),
+        1,
+      ),
+    );
     out.push(file);
   }
   return out;

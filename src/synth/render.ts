@@ -251,11 +251,21 @@ function tissueSignals(
   return { re, im };
 }
 
+/** Draws an exam's coil bias coefficients for a site's bias strength (~0..0.5). */
+export function drawBias(strength: number, rng: Rng): [number, number, number, number] {
+  return [
+    rng.normal(0, strength),
+    rng.normal(0, strength),
+    rng.range(0.2, 1) * strength,
+    rng.normal(0, strength * 0.5),
+  ];
+}
+
 export interface RenderOptions {
   field: number;
   snr: number;
-  /** Smooth multiplicative coil bias; strength ~ 0..0.5. */
-  biasStrength: number;
+  /** Smooth multiplicative coil bias: exp(a1 x + a2 y + a3 (x^2 + y^2) + a4 z), coordinates in units of 200 mm. */
+  bias: [number, number, number, number];
   /** Ghost amplitude (0 = none), replicated half a field of view along the phase-encoding (row) direction. */
   ghost: number;
   contrastAgent?: boolean;
@@ -305,12 +315,8 @@ export function renderStack(
       out[v] = Math.sqrt(sr * sr + si * si) / S;
     }
   }
-  // Bias field: smooth, low order, per exam and series.
-  const b = opts.biasStrength;
-  const a1 = rng.normal(0, b);
-  const a2 = rng.normal(0, b);
-  const a3 = rng.range(0.2, 1) * b;
-  const a4 = rng.normal(0, b * 0.5);
+  // Bias field: smooth, low order; the receive coil's, so shared by the series of an exam.
+  const [a1, a2, a3, a4] = opts.bias;
   const [cx, cy, cz] = ph.liverCentre;
   const [sr, sc] = g.pixelSpacing;
   let vi = 0;
