@@ -190,7 +190,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       filesIndexed: index.filesIndexed + nifti.series.length,
       filesSkipped: skipped.length,
       fileErrors: countBy([...index.errors.map((e) => e.code), ...nifti.errors.map(() => "nifti-error")]),
-      labelRows: labels ? labels.rows.length + (labels.issues.length ?? 0) : 0,
+      labelRows: labels?.dataRows ?? 0,
       labelIssues: countBy(labelIssues.map((i) => i.kind)),
       prepared: { computed: 0, reused: 0, failed: 0 },
       bytesAssembled: 0,
@@ -203,7 +203,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     progress({ stage: "cohort-prepare", done, total });
     for (const k of keys) {
       const seriesList = studies.get(k.studyInstanceUid)!;
-      const result = await processExam({
+      const result = await processExamSafely({
         keys: k,
         seriesList,
         dicom,
@@ -294,6 +294,42 @@ interface ExamOutcome {
   reasonCode?: string;
   prepared: "computed" | "reused" | "failed" | "none";
   bytes: number;
+}
+
+/** processExam, with anything unexpected turned into an exclusion of that exam (the run goes on). */
+async function processExamSafely(ctx: ExamContext): Promise<ExamOutcome> {
+  try {
+    return await processExam(ctx);
+  } catch (err) {
+    const first = ctx.seriesList[0];
+    const reason = `unexpected error while processing the exam: ${describeError(err)}`;
+    const exam: ExamRecord = {
+      examId: ctx.keys.examId,
+      patientKey: patientKey(ctx.keys.patientId, ctx.salt),
+      site: ctx.label?.site ?? first?.institutionName ?? "unknown",
+      siteSource: ctx.label?.site ? "labels" : first?.institutionName ? "institution" : "unknown",
+      studyInstanceUid: ctx.keys.studyInstanceUid,
+      accessionNumber: ctx.keys.accessionNumber,
+      studyDate: ctx.keys.studyDate,
+      vendor: first?.vendor,
+      kpa: ctx.label?.kpa,
+      usable: false,
+      exclusionReason: reason,
+      roles: [],
+    };
+    try {
+      ctx.catalog.upsertExam(exam);
+    } catch {
+      // the exclusion below still records it
+    }
+    return {
+      exam,
+      exclusions: [{ scope: "exam", ref: exam.examId, examId: exam.examId, code: "internal_error", reason }],
+      reasonCode: "internal_error",
+      prepared: "failed",
+      bytes: 0,
+    };
+  }
 }
 
 async function processExam(ctx: ExamContext): Promise<ExamOutcome> {

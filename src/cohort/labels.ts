@@ -39,6 +39,8 @@ export interface LabelTable {
   issues: LabelIssue[];
   /** Which source column each field came from (for the summary). */
   columns: Partial<Record<LabelField, string>>;
+  /** Non-empty data rows in the file. */
+  dataRows: number;
 }
 
 type LabelField = "accessionNumber" | "studyInstanceUid" | "patientId" | "date" | "site" | "kpa";
@@ -135,6 +137,7 @@ export function parseLabelsCsv(text: string, options: LabelOptions = {}, source 
   const [lo, hi] = options.kpaRange ?? [KPA_MIN, KPA_MAX];
   const rows: LabelRow[] = [];
   const issues: LabelIssue[] = [];
+  let dataRows = 0;
   for (let r = 1; r < records.length; r++) {
     const rec = records[r];
     const line = r + 1;
@@ -144,6 +147,7 @@ export function parseLabelsCsv(text: string, options: LabelOptions = {}, source 
       return v ? v : undefined;
     };
     if (rec.every((c) => !c.trim())) continue;
+    dataRows++;
     const accessionNumber = get("accessionNumber");
     const studyInstanceUid = get("studyInstanceUid");
     const patientId = get("patientId");
@@ -190,6 +194,7 @@ export function parseLabelsCsv(text: string, options: LabelOptions = {}, source 
     conflicted: dedup.conflicted,
     issues: [...issues, ...dedup.issues].sort((a, b) => a.line - b.line),
     columns,
+    dataRows,
   };
 }
 

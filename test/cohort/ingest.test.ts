@@ -114,6 +114,7 @@ describe("ingest pipeline (hand-built series, real classifier and picker)", () =
     assert.equal(first.filesSkipped, 1);
     assert.deepEqual(first.prepared, { computed: 3, reused: 0, failed: 0 });
     assert.deepEqual(first.labelIssues, { non_numeric: 1, unmatched: 1 });
+    assert.equal(first.labelRows, 6);
     assert.ok(counter.pixels > 0);
   });
 
@@ -278,5 +279,42 @@ describe("ingest pipeline (hand-built series, real classifier and picker)", () =
     });
     assert.deepEqual(r.prepared, { computed: 1, reused: 3, failed: 0 });
     assert.equal(r.examsFound, 6);
+  });
+
+  it("an unexpected error in one exam becomes that exam's exclusion and the run goes on", async () => {
+    const good = S(7);
+    const broken = S(8);
+    const list = [
+      fakeSeries(good, { kind: "t2", seriesNumber: 2 }),
+      fakeSeries(good, { kind: "t1_dual", seriesNumber: 3 }),
+    ];
+    const bad = fakeSeries(broken, { kind: "t2", seriesNumber: 2 });
+    const api = fakeApi([...list, bad], { pixels: 0 });
+    const real = api.pickSeriesForRoles;
+    api.pickSeriesForRoles = (series, rules) => {
+      if (series[0].studyInstanceUid !== broken.studyInstanceUid) return real(series, rules);
+      // A malformed answer (no frames) makes processing throw a TypeError.
+      const choice = {
+        role: "t2" as const,
+        series: bad,
+        decision: { role: "t2" as const, reasons: [] },
+        reasons: [],
+        alternatives: [],
+      };
+      return { chosen: { t2: { ...choice, frames: undefined as unknown as [] } }, decisions: [] };
+    };
+    const w = join(tmp, "work-internal");
+    const r = await ingest({ roots: [tmp], workdir: w, dicom: api, prep: { slices: 5, size: 16 } });
+    assert.equal(r.examsFound, 2);
+    assert.equal(r.usableImages, 1);
+    assert.equal(r.excludedByReason.internal_error, 1);
+    const cat = openCatalog(w);
+    try {
+      const x = cat.exclusions({ scope: "exam" }).find((e) => e.code === "internal_error")!;
+      assert.match(x.reason, /^unexpected error while processing the exam: /);
+      assert.equal(cat.exams().find((e) => e.accessionNumber === "ACC8")!.usable, false);
+    } finally {
+      cat.close();
+    }
   });
 });
