@@ -13,6 +13,8 @@ export const PUBLISHED_COLOR = "#6B7280";
 export const ORACLE_COLOR = "#111827";
 
 const CONFIG = {
+  // No per-mark ARIA labels (they triple the size of a scatter plot); each SVG gets one label instead.
+  aria: false,
   font: FONT,
   background: "#ffffff",
   padding: 6,

@@ -290,13 +290,16 @@ function foldsTable(scheme: string, L: Layout): string {
     return `<tr data-fold="${esc(name)}"><th scope="row">${esc(name)}</th><td class="num">${esc(first?.nTrain ?? "")}</td><td class="num">${esc(first?.nVal ?? "")}</td><td class="num">${esc(first?.nTest ?? "")}</td>${cells.join("")}</tr>`;
   });
   const summary = per.map((m) => `<td class="num" data-col="mean-sd" colspan="2">${meanSd(m?.foldAuc)}</td>`);
+  const foot = per.some((m) => m?.foldAuc)
+    ? `<tfoot><tr data-fold="mean-sd"><th scope="row" colspan="4">Mean \u00b1 SD over ${scheme === "loso" ? "sites" : "folds"}</th>${summary.join("")}</tr></tfoot>`
+    : "";
   const what = scheme === "loso" ? "Held-out site" : "Fold";
   return `<table class="data compact" data-table="folds-${esc(scheme)}">
 <thead><tr><th scope="col">${what}</th><th scope="col">Train</th><th scope="col">Val</th><th scope="col">Test</th>${L.recipes
     .map((r) => `<th scope="col">${swatch(L.color.get(r)!)}${esc(r)} AUROC</th><th scope="col">time</th>`)
     .join("")}</tr></thead>
 <tbody>${rows.join("\n")}</tbody>
-<tfoot><tr data-fold="mean-sd"><th scope="row" colspan="4">Mean \u00b1 SD over ${scheme === "loso" ? "sites" : "folds"}</th>${summary.join("")}</tr></tfoot>
+${foot}
 </table>`;
 }
 
@@ -369,8 +372,8 @@ specificity, accuracy, PPV and NPV at the cut-off chosen (Youden) on each fold's
 unchanged to its test part, pooled over folds, with Wilson 95% CIs.</p>
 ${paperTable(scheme, L)}
 <h3>ROC curves</h3>
-<p class="note">Pooled out-of-fold ROC curves; diamonds mark the operating point at the training-chosen cut-offs;
-the dashed diagonal is chance.</p>
+<p class="note">Pooled out-of-fold ROC curves; the dashed diagonal is chance. Diamonds mark the pooled sensitivity and
+specificity at the training-chosen cut-offs: each fold applies its own cut-off, so a diamond can lie off the pooled curve.</p>
 <div class="plots">${plots.roc.join("\n")}</div>
 <h3>Calibration</h3>
 <p class="note">Reliability diagrams: observed frequency of stiffness \u2265 threshold (Wilson 95% CI) against the mean
@@ -379,7 +382,7 @@ Brier score and expected calibration error (ECE): lower is better; calibration i
 <div class="plots">${plots.calibration.join("\n")}</div>
 ${calibrationTable(scheme, L)}
 ${kpaHtml ? `<h3>Predicted stiffness (kPa)</h3>${kpaHtml}${plots.kpa ? `<div class="plots">${plots.kpa}</div>` : ""}` : ""}
-${folds ? `<h3>${scheme === "loso" ? "Per held-out site" : scheme === "cv10" ? "Per fold" : "Split"} (AUROC at ${kpa(PRIMARY_KPA)} kPa)</h3>${plots.folds}${folds}` : ""}
+${folds ? `<h3>${scheme === "loso" ? "Per held-out site" : scheme === "cv10" ? "Per fold" : "The split"} (AUROC at ${kpa(PRIMARY_KPA)} kPa)</h3>${plots.folds}${folds}` : ""}
 <h3>Subgroups (AUROC at ${kpa(PRIMARY_KPA)} kPa)</h3>
 ${subgroupTable(scheme, L)}
 </section>`;
@@ -434,7 +437,7 @@ function manifestSection(manifest: Record<string, unknown>): string {
       ["dataFingerprint", "data_fingerprint", "fingerprint"],
       (v) => `<code>${esc(v)}</code>`,
     ],
-    ["Created", ["createdAt", "created_at", "startedAt"], inline],
+    ["Created", ["createdAt", "created_at", "startedAt", "finishedAt"], inline],
     [
       "Library versions",
       ["libraries", "libraryVersions", "library_versions", "versions"],
