@@ -1,0 +1,362 @@
+// `liverstiff pretrain`: self-supervised pretraining of liverstiff-cnn-v1 on an independent synthetic
+// cohort (its own seed, never an evaluation cohort's; no labels and no hidden truth are read).
+//
+// Objective: contrastive (SimCLR's NT-Xent) with anatomical positives. Two views of the same exam are a
+// positive pair: either two nearby slices of the same series, or the same level in two different series
+// (T1w in-phase / opposed-phase / T2w). Every other exam in the batch is a negative. To tell exams apart
+// the encoder must keep what differs between patients' anatomy: organ sizes and shapes (liver lobes,
+// spleen), the liver's outline, parenchymal texture. The augmentations decide what it may ignore:
+// intensity gain and offset, noise, and a small shift (scanner and positioning differences); no scaling
+// and no flips, because organ size and left-right anatomy carry stiffness information. Cross-series
+// positives push the features towards what T1w and T2w share (anatomy, fibrotic septa) rather than a
+// vendor's contrast. It needs no decoder and converges in a few hundred steps: cheap on 2 CPU cores.
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { ingest, loadPrepared, openCatalog } from "../cohort/index.ts";
+import { LiverstiffError, type ProgressSink, Rng, silentProgress, writeJsonAtomic } from "../core/index.ts";
+import type { SeriesRole } from "../dicom/index.ts";
+import { AdamW, cosineWithWarmupSchedule, Linear, LrScheduler, Module } from "../nn/index.ts";
+import {
+  eye,
+  functional as F,
+  getNumThreads,
+  manualSeed,
+  noGrad,
+  randn,
+  type Tensor,
+  tensor,
+  tidy,
+} from "../torch/index.ts";
+import { CNN_V1_CONFIG, LiverCnn } from "./cnn.ts";
+import { DEFAULT_ENCODER_NAME, type EncoderManifest, saveCnnWeights, sha256File } from "./weights.ts";
+
+/** The pretraining cohort's synth seed: a string no evaluation cohort uses (they use integers). */
+export const PRETRAIN_COHORT_SEED = "liverstiff-pretrain-v1";
+export const PRETRAIN_DEFAULTS = {
+  exams: 240,
+  seed: 1,
+  steps: 300,
+  batch: 32,
+  slices: 9,
+  lr: 2e-3,
+  weightDecay: 1e-4,
+  temperature: 0.2,
+  crossRole: 0.5,
+  shiftPx: 10,
+} as const;
+
+export interface PretrainOptions {
+  /** Weights file to write (safetensors); a manifest <name>.json is written beside it. */
+  out: string;
+  /** Exams in the pretraining cohort (default 240). */
+  exams?: number;
+  /** Training seed (initialisation, sampling, augmentation); default 1. */
+  seed?: number;
+  /** Optimisation steps (default 300) and exams per step (default 32; two views each). */
+  steps?: number;
+  batch?: number;
+  /** Where the synthetic cohort and its catalog go (default: a temporary folder, removed afterwards). */
+  workdir?: string;
+  /** Synth seed of the pretraining cohort (default PRETRAIN_COHORT_SEED). */
+  cohortSeed?: string | number;
+  /** Synth worker threads (default 2). */
+  workers?: number;
+  onProgress?: ProgressSink;
+}
+
+export interface PretrainResult {
+  out: string;
+  manifest: EncoderManifest;
+  seconds: { synth: number; ingest: number; train: number; total: number };
+  losses: number[];
+}
+
+const ROLES: readonly SeriesRole[] = ["t1_in", "t1_opp", "t2"];
+
+/** Prepared slices of the pretraining cohort, in memory: per exam, per role present, slices x S x S. */
+export interface SliceBank {
+  size: number;
+  slices: number;
+  exams: { examId: string; roles: Partial<Record<SeriesRole, Float32Array>> }[];
+}
+
+export function loadSliceBank(workdir: string, prep: string): SliceBank {
+  const catalog = openCatalog(workdir);
+  let ids: string[];
+  try {
+    ids = catalog.usableExams({ requireLabel: false }).map((e) => e.examId);
+  } finally {
+    catalog.close();
+  }
+  if (ids.length < 4)
+    throw new LiverstiffError("too few usable exams to pretrain on", { workdir, exams: ids.length });
+  let size = 0;
+  let slices = 0;
+  const exams = ids.map((examId) => {
+    const p = loadPrepared(workdir, examId, prep);
+    size = p.height;
+    slices = p.slices;
+    return { examId, roles: p.roles };
+  });
+  return { size, slices, exams };
+}
+
+/** Projection head of the contrastive objective (discarded after pretraining). */
+class Projection extends Module {
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+  constructor(inDim: number, hidden: number, outDim: number) {
+    super();
+    this.fc1 = this.registerModule("fc1", new Linear(inDim, hidden));
+    this.fc2 = this.registerModule("fc2", new Linear(hidden, outDim));
+  }
+  forward(x: Tensor): Tensor {
+    return this.fc2.forward(F.relu(this.fc1.forward(x)));
+  }
+}
+
+/** One augmented view: a slice shifted by (dy, dx) pixels (edge value fill), then gain and offset. */
+function augmentInto(
+  dst: Float32Array,
+  src: Float32Array,
+  size: number,
+  dy: number,
+  dx: number,
+  gain: number,
+  offset: number,
+): void {
+  const fill = src[0];
+  for (let r = 0; r < size; r++) {
+    const sr = r - dy;
+    for (let c = 0; c < size; c++) {
+      const sc = c - dx;
+      const v = sr >= 0 && sr < size && sc >= 0 && sc < size ? src[sr * size + sc] : fill;
+      dst[r * size + c] = v * gain + offset;
+    }
+  }
+}
+
+/** Draws a batch of positive pairs: [2B, 1, S, S] values (views A then views B) and noise levels. */
+export function drawPairs(
+  bank: SliceBank,
+  rng: Rng,
+  batch: number,
+  o: { crossRole: number; shiftPx: number },
+): { values: Float32Array; noise: Float32Array } {
+  const S = bank.size;
+  const plane = S * S;
+  const values = new Float32Array(2 * batch * plane);
+  const noise = new Float32Array(2 * batch);
+  const order = rng.shuffle(bank.exams.map((_, i) => i)).slice(0, batch);
+  order.forEach((ei, b) => {
+    const ex = bank.exams[ei];
+    const present = ROLES.filter((r) => ex.roles[r] !== undefined);
+    const roleA = rng.pick(present);
+    const sA = rng.int(bank.slices);
+    let roleB = roleA;
+    let sB: number;
+    if (present.length > 1 && rng.bernoulli(o.crossRole)) {
+      roleB = rng.pick(present.filter((r) => r !== roleA));
+      sB = Math.min(bank.slices - 1, Math.max(0, sA + rng.int(3) - 1));
+    } else {
+      do sB = Math.min(bank.slices - 1, Math.max(0, sA + rng.int(5) - 2));
+      while (sB === sA && bank.slices > 1);
+    }
+    const views: [SeriesRole, number][] = [
+      [roleA, sA],
+      [roleB, sB],
+    ];
+    views.forEach(([role, s], v) => {
+      const src = ex.roles[role]!.subarray(s * plane, (s + 1) * plane);
+      const k = v * batch + b;
+      const dy = rng.int(2 * o.shiftPx + 1) - o.shiftPx;
+      const dx = rng.int(2 * o.shiftPx + 1) - o.shiftPx;
+      const gain = Math.exp(rng.range(-0.3, 0.3));
+      const offset = rng.range(-0.3, 0.3);
+      augmentInto(values.subarray(k * plane, (k + 1) * plane), src, S, dy, dx, gain, offset);
+      noise[k] = rng.range(0, 0.12);
+    });
+  });
+  return { values, noise };
+}
+
+/** NT-Xent loss over 2B embeddings: view i and view i+B are positives, all others negatives. */
+export function ntXent(z: Tensor, temperature: number): Tensor {
+  const n = z.shape[0];
+  const b = n / 2;
+  const zn = z.div(z.norm(2, 1, true).clampMin(1e-8));
+  const sim = zn.mm(zn.t()).div(temperature).sub(eye(n).mul(1e9));
+  const targets = tensor(
+    BigInt64Array.from({ length: n }, (_, i) => BigInt(i < b ? i + b : i - b)),
+    { shape: [n] },
+  );
+  return F.crossEntropy(sim, targets);
+}
+
+/** Trains the encoder on a slice bank; returns the per-step losses. The model is left in eval mode. */
+export function trainContrastive(
+  model: LiverCnn,
+  bank: SliceBank,
+  o: {
+    seed: number;
+    steps: number;
+    batch: number;
+    lr?: number;
+    weightDecay?: number;
+    temperature?: number;
+    crossRole?: number;
+    shiftPx?: number;
+    onProgress?: ProgressSink;
+  },
+): number[] {
+  const progress = o.onProgress ?? silentProgress;
+  const rng = Rng.derive(o.seed, "pretrain-sampling");
+  manualSeed(o.seed + 1);
+  const head = new Projection(model.featureDim, 256, 128);
+  const params = [...model.parameters(), ...head.parameters()];
+  const opt = new AdamW(params, {
+    lr: o.lr ?? PRETRAIN_DEFAULTS.lr,
+    weightDecay: o.weightDecay ?? PRETRAIN_DEFAULTS.weightDecay,
+  });
+  const sched = new LrScheduler(
+    opt,
+    cosineWithWarmupSchedule(Math.min(20, Math.floor(o.steps / 10)), o.steps, 0.02),
+  );
+  const batch = Math.min(o.batch, bank.exams.length);
+  const S = bank.size;
+  const losses: number[] = [];
+  model.train();
+  head.train();
+  try {
+    for (let step = 0; step < o.steps; step++) {
+      const { values, noise } = drawPairs(bank, rng, batch, {
+        crossRole: o.crossRole ?? PRETRAIN_DEFAULTS.crossRole,
+        shiftPx: o.shiftPx ?? PRETRAIN_DEFAULTS.shiftPx,
+      });
+      const loss = tidy(() => {
+        opt.zeroGrad();
+        const x0 = tensor(values, { shape: [2 * batch, 1, S, S] });
+        const sd = tensor(noise, { shape: [2 * batch, 1, 1, 1] });
+        const x = x0.add(randn([2 * batch, 1, S, S]).mul(sd));
+        const z = head.forward(model.forward(x));
+        const l = ntXent(z, o.temperature ?? PRETRAIN_DEFAULTS.temperature);
+        l.backward();
+        opt.step();
+        return l.item();
+      });
+      sched.step();
+      losses.push(loss);
+      progress({ stage: "pretrain", done: step + 1, total: o.steps, message: `loss ${loss.toFixed(3)}` });
+    }
+  } finally {
+    head.dispose();
+    opt.zeroGrad();
+  }
+  model.eval();
+  // Re-estimate batch-norm statistics? The running averages of training suffice (momentum 0.1, many steps).
+  noGrad(() => undefined);
+  return losses;
+}
+
+/** The whole pretraining: synthesize the cohort, ingest it (no labels), train, write weights + manifest. */
+export async function pretrain(options: PretrainOptions): Promise<PretrainResult> {
+  const t0 = performance.now();
+  const progress = options.onProgress ?? silentProgress;
+  const exams = options.exams ?? PRETRAIN_DEFAULTS.exams;
+  const seed = options.seed ?? PRETRAIN_DEFAULTS.seed;
+  const steps = options.steps ?? PRETRAIN_DEFAULTS.steps;
+  const batch = options.batch ?? PRETRAIN_DEFAULTS.batch;
+  const cohortSeed = options.cohortSeed ?? PRETRAIN_COHORT_SEED;
+  for (const [k, v] of Object.entries({ exams, steps, batch }))
+    if (!Number.isInteger(v) || v < 1)
+      throw new LiverstiffError(`--${k} must be a positive integer`, { [k]: v });
+  if (!Number.isInteger(seed)) throw new LiverstiffError("--seed must be an integer", { seed });
+  const outDir = dirname(options.out);
+  if (!existsSync(outDir)) throw new LiverstiffError("output folder does not exist", { out: options.out });
+
+  const temp = options.workdir === undefined;
+  const root = options.workdir ?? mkdtempSync(join(tmpdir(), "liverstiff-pretrain-"));
+  const cohortDir = join(root, "cohort");
+  const workdir = join(root, "work");
+  const prep = { slices: PRETRAIN_DEFAULTS.slices, size: CNN_V1_CONFIG.inputSize };
+  try {
+    // 1. The independent cohort (reused when the folder already holds the same one).
+    const { synthesize } = await import("../synth/index.ts");
+    const manifestPath = join(cohortDir, "manifest.json");
+    let reuse = false;
+    if (existsSync(manifestPath)) {
+      const m = JSON.parse(readFileSync(manifestPath, "utf8")) as { seed?: unknown; exams?: unknown };
+      reuse = m.seed === cohortSeed && m.exams === exams;
+    }
+    if (!reuse) {
+      await synthesize(
+        { out: cohortDir, exams, seed: cohortSeed, workers: options.workers ?? 2, force: true },
+        progress,
+      );
+    }
+    const t1 = performance.now();
+    // 2. Ingest without labels: catalog + prepared slices (9 central slices, 128 px).
+    const summary = await ingest({ roots: [join(cohortDir, "dicom")], workdir, prep, onProgress: progress });
+    const t2 = performance.now();
+    const bank = loadSliceBank(workdir, summary.prepName);
+    // 3. Train.
+    manualSeed(seed);
+    const model = new LiverCnn(CNN_V1_CONFIG);
+    let losses: number[];
+    try {
+      losses = trainContrastive(model, bank, { seed, steps, batch, onProgress: progress });
+      const t3 = performance.now();
+      const info = {
+        command: `liverstiff pretrain --out ${basename(options.out)} --exams ${exams} --seed ${seed} --steps ${steps} --batch ${batch}`,
+        objective: "contrastive NT-Xent, positives = same exam (nearby slice, same or other series)",
+        cohort: {
+          generator: "liverstiff synth",
+          seed: cohortSeed,
+          exams,
+          usableExams: bank.exams.length,
+          prep: summary.prepName,
+        },
+        seed,
+        steps,
+        batch,
+        hyper: { ...PRETRAIN_DEFAULTS, exams, seed, steps, batch },
+        threads: getNumThreads(),
+        seconds: {
+          synth: reuse ? 0 : Math.round((t1 - t0) / 100) / 10,
+          ingest: Math.round((t2 - t1) / 100) / 10,
+          train: Math.round((t3 - t2) / 100) / 10,
+        },
+        loss: { first10: mean(losses.slice(0, 10)), last10: mean(losses.slice(-10)) },
+        labelsUsed: false,
+      };
+      saveCnnWeights(model, options.out, { metadata: { "liverstiff.pretrain": JSON.stringify(info) } });
+      const manifest: EncoderManifest = {
+        name: DEFAULT_ENCODER_NAME,
+        file: basename(options.out),
+        sha256: sha256File(options.out),
+        bytes: statSync(options.out).size,
+        config: CNN_V1_CONFIG,
+        featureDim: model.featureDim,
+        inputSize: CNN_V1_CONFIG.inputSize,
+        pretrain: info,
+      };
+      writeJsonAtomic(options.out.replace(/\.safetensors$/, "") + ".json", manifest);
+      const total = (performance.now() - t0) / 1000;
+      return {
+        out: options.out,
+        manifest,
+        seconds: { synth: info.seconds.synth, ingest: info.seconds.ingest, train: info.seconds.train, total },
+        losses,
+      };
+    } finally {
+      model.dispose();
+    }
+  } finally {
+    if (temp) rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function mean(a: number[]): number {
+  return a.length ? Math.round((a.reduce((s, x) => s + x, 0) / a.length) * 1e4) / 1e4 : Number.NaN;
+}
