@@ -128,17 +128,21 @@ function fmt(x: number): string {
 
 // --- ImageType ------------------------------------------------------------------------------------
 
-const IN_TYPES = new Set(["IN_PHASE", "IN-PHASE", "INPHASE", "IP", "M_IP", "IN"]);
+// Bare "IN"/"OUT" are left out on purpose: too generic to trust as ImageType values.
+const IN_TYPES = new Set(["IN_PHASE", "IN-PHASE", "IN PHASE", "INPHASE", "IP", "M_IP"]);
 const OPP_TYPES = new Set([
   "OUT_PHASE",
+  "OUT PHASE",
   "OPP_PHASE",
+  "OPP PHASE",
   "OUT_OF_PHASE",
+  "OUT OF PHASE",
   "OPPOSED_PHASE",
+  "OPPOSED PHASE",
   "OUTPHASE",
   "OP",
   "M_OP",
   "OPP",
-  "OUT",
 ]);
 const WATER_FAT_TYPES = new Set([
   "W",

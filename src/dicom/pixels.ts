@@ -87,6 +87,18 @@ function typedFromBytes(bytes: Uint8Array, pm: PixelModule, bigEndian: boolean):
   return pm.signed ? new Int32Array(buf) : new Uint32Array(buf);
 }
 
+/** Whether any value uses bits beyond BitsStored (junk high bits, or overlays in old files). */
+function needsMask(v: StoredArray, pm: PixelModule): boolean {
+  if (pm.bitsStored >= pm.bitsAllocated || pm.bitsStored <= 0) return false;
+  const hi = pm.signed ? 2 ** (pm.bitsStored - 1) - 1 : 2 ** pm.bitsStored - 1;
+  const lo = pm.signed ? -(2 ** (pm.bitsStored - 1)) : 0;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (x > hi || x < lo) return true;
+  }
+  return false;
+}
+
 /** Keeps only BitsStored bits: masks unsigned values, sign-extends signed ones. */
 function maskBitsStored(v: StoredArray, pm: PixelModule): void {
   if (pm.bitsStored >= pm.bitsAllocated || pm.bitsStored <= 0) return;
@@ -99,7 +111,13 @@ function maskBitsStored(v: StoredArray, pm: PixelModule): void {
   }
 }
 
-function nativeFrame(h: ParsedHeader, pd: Element, pm: PixelModule, frameIndex: number): StoredArray {
+/** Native pixel data: a view into the file's bytes where alignment and byte order allow, else a copy. */
+function nativeFrame(
+  h: ParsedHeader,
+  pd: Element,
+  pm: PixelModule,
+  frameIndex: number,
+): { values: StoredArray; shared: boolean } {
   const frameBytes = (pm.rows * pm.columns * pm.bitsAllocated) / 8;
   const start = pd.dataOffset + frameIndex * frameBytes;
   const end = start + frameBytes;
@@ -107,7 +125,19 @@ function nativeFrame(h: ParsedHeader, pd: Element, pm: PixelModule, frameIndex: 
     throw new DicomFileError("truncated", `truncated file: frame ${frameIndex} lies beyond the pixel data`);
   }
   const info = transferSyntaxInfo(h.transferSyntaxUid);
-  return typedFromBytes(h.dataSet.byteArray.subarray(start, end), pm, info?.bigEndian ?? false);
+  const bytes = h.dataSet.byteArray;
+  const width = pm.bitsAllocated / 8;
+  const n = pm.rows * pm.columns;
+  if (!info?.bigEndian && (bytes.byteOffset + start) % width === 0) {
+    const at = bytes.byteOffset + start;
+    const b = bytes.buffer;
+    let values: StoredArray;
+    if (width === 1) values = pm.signed ? new Int8Array(b, at, n) : new Uint8Array(b, at, n);
+    else if (width === 2) values = pm.signed ? new Int16Array(b, at, n) : new Uint16Array(b, at, n);
+    else values = pm.signed ? new Int32Array(b, at, n) : new Uint32Array(b, at, n);
+    return { values, shared: true };
+  }
+  return { values: typedFromBytes(bytes.subarray(start, end), pm, info?.bigEndian ?? false), shared: false };
 }
 
 function encapsulatedFrame(h: ParsedHeader, pd: Element, pm: PixelModule, frameIndex: number): Uint8Array {
@@ -235,10 +265,14 @@ function fromDecodedBytes(bytes: Uint8Array, pm: PixelModule): StoredArray {
   );
 }
 
+/**
+ * Decodes one frame with BitsStored applied. `shared` values are a view into the cached file bytes and
+ * must be copied before they leave this module or are modified.
+ */
 async function decodeFrame(
   h: ParsedHeader,
   frameIndex: number,
-): Promise<{ values: StoredArray; pm: PixelModule }> {
+): Promise<{ values: StoredArray; pm: PixelModule; shared: boolean }> {
   const pm = pixelModule(h.dataSet);
   if (pm.samplesPerPixel !== 1) {
     throw new DicomFileError(
@@ -262,10 +296,11 @@ async function decodeFrame(
     );
   }
   let values: StoredArray;
+  let shared = false;
   switch (info.encoding) {
     case "native":
     case "deflate":
-      values = nativeFrame(h, pd, pm, frameIndex);
+      ({ values, shared } = nativeFrame(h, pd, pm, frameIndex));
       break;
     case "rle":
       values = decodeRle(encapsulatedFrame(h, pd, pm, frameIndex), pm);
@@ -304,8 +339,12 @@ async function decodeFrame(
       );
       break;
   }
-  maskBitsStored(values, pm);
-  return { values, pm };
+  if (needsMask(values, pm)) {
+    if (shared) values = values.slice();
+    shared = false;
+    maskBitsStored(values, pm);
+  }
+  return { values, pm, shared };
 }
 
 function wrap(file: string, e: unknown): never {
@@ -322,9 +361,9 @@ export async function readFrameStoredValues(
   frame: Pick<MrFrame, "file" | "frameIndex">,
 ): Promise<StoredPixels> {
   try {
-    const { values, pm } = await decodeFrame(parsedFile(frame.file), frame.frameIndex);
+    const { values, pm, shared } = await decodeFrame(parsedFile(frame.file), frame.frameIndex);
     return {
-      values,
+      values: shared ? values.slice() : values,
       rows: pm.rows,
       columns: pm.columns,
       bitsAllocated: pm.bitsAllocated,
@@ -338,16 +377,26 @@ export async function readFrameStoredValues(
 
 /** Decoded pixels of one frame, rescale slope and intercept applied, row-major (rows x columns). */
 export async function readFramePixels(frame: MrFrame): Promise<Float32Array> {
-  const { values, rows, columns } = await readFrameStoredValues(frame);
-  if (rows !== frame.rows || columns !== frame.columns) {
-    throw new LiverstiffError(`frame is ${rows}x${columns}, index says ${frame.rows}x${frame.columns}`, {
-      file: frame.file,
-    });
+  let decoded: Awaited<ReturnType<typeof decodeFrame>>;
+  try {
+    decoded = await decodeFrame(parsedFile(frame.file), frame.frameIndex);
+  } catch (e) {
+    wrap(frame.file, e);
   }
+  const { values, pm } = decoded;
+  if (pm.rows !== frame.rows || pm.columns !== frame.columns) {
+    throw new LiverstiffError(
+      `frame is ${pm.rows}x${pm.columns}, index says ${frame.rows}x${frame.columns}`,
+      {
+        file: frame.file,
+      },
+    );
+  }
+  // TypedArray.set converts integer to float natively; the rescale loop then sees one array type only.
   const out = new Float32Array(values.length);
+  out.set(values);
   const slope = frame.rescaleSlope;
   const icpt = frame.rescaleIntercept;
-  if (slope === 1 && icpt === 0) for (let i = 0; i < out.length; i++) out[i] = values[i]!;
-  else for (let i = 0; i < out.length; i++) out[i] = values[i]! * slope + icpt;
+  if (slope !== 1 || icpt !== 0) for (let i = 0; i < out.length; i++) out[i] = out[i]! * slope + icpt;
   return out;
 }
