@@ -623,6 +623,7 @@ export async function renderReport(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <meta name="generator" content="liverstiff report">
 <title>${esc(title)}</title>
 <style>${STYLE}</style>

@@ -255,6 +255,9 @@ test("self-contained: no scripts, no external URLs, no linked resources", () => 
   }
   assert.ok(!/url\(\s*['"]?(https?:)?\/\//i.test(html), "no remote url() in CSS");
   assert.ok(!/@import/i.test(html), "no @import");
+  // And the page forbids the browser to fetch anything, should something slip in.
+  const csp = findAll(root, "meta").find((m) => attr(m, "http-equiv") === "Content-Security-Policy");
+  assert.ok(csp && attr(csp, "content")?.startsWith("default-src 'none'"));
 });
 
 test("strings from the data are escaped: a site named <script> stays text", async () => {
