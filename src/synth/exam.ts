@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Rng, writeFileAtomic } from "../core/index.ts";
 import { EXPLICIT_VR_LITTLE_ENDIAN, encodePart10, IMPLICIT_VR_LITTLE_ENDIAN } from "./dicom-writer.ts";
 import { buildClassicImage, buildEnhancedImage, type ImageFrame, type SeriesContext } from "./headers.ts";
+import { labelMapNifti } from "./labelmap.ts";
 import type { ExamPlan } from "./model.ts";
 import { Phantom } from "./phantom.ts";
 import {
@@ -226,6 +227,7 @@ export function renderExam(job: ExamJob): ExamResult {
   const bodyCentre: Vec3 = [exam.nuisance.offsetMm[0], exam.nuisance.offsetMm[1], centreZ];
   const mainGeom = axialStack(bodyCentre, st.rows, st.cols, spacing, st.slices, st.spacingMm, st.thicknessMm);
   const main = sampleStack(ph, mainGeom, 3);
+  writeFileAtomic(join(job.outDir, "labelmaps", `${exam.accession}.nii.gz`), labelMapNifti(main));
   const examScale = rng.range(0.8, 1.2);
   const coilBias = drawBias(site.biasStrength, rng);
   const ctx: SeriesContext = {

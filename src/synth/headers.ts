@@ -1,6 +1,6 @@
 // DICOM attributes of the synthetic images: the MR Image IOD (one file per slice) and the Enhanced MR
 // Image IOD (one multi-frame object per series), filled the way each vendor fills them.
-import { Dataset, ds, pixelBytes } from "./dicom-writer.ts";
+import { Dataset, pixelBytes } from "./dicom-writer.ts";
 import type { ExamPlan } from "./model.ts";
 import type { Geometry } from "./render.ts";
 import type { SeriesSpec, SiteProfile } from "./sites.ts";

@@ -12,6 +12,7 @@ import {
   writeJsonAtomic,
 } from "../core/index.ts";
 import type { ExamResult, SeriesTruth } from "./exam.ts";
+import { LABELMAP_CODES } from "./labelmap.ts";
 import {
   type CohortSummary,
   type ExamPlan,
@@ -91,7 +92,7 @@ export function validateOptions(opts: SynthOptions): { sites: SiteProfile[]; exa
       reason: err instanceof Error ? err.message : String(err),
     });
   }
-  const existing = readdirSync(dir).filter((f) => f === "dicom" || OUTPUTS.includes(f));
+  const existing = readdirSync(dir).filter((f) => f === "dicom" || f === "labelmaps" || OUTPUTS.includes(f));
   if (existing.length > 0 && !opts.force) {
     throw new LiverstiffError("output folder already holds a cohort; choose another folder or pass --force", {
       out: dir,
@@ -154,11 +155,13 @@ function truthLine(e: ExamPlan, r: ExamResult | undefined): string {
       liver_iron: r4(e.nuisance.liverIron),
     },
   };
-  if (r)
+  if (r) {
     o.phantom = {
       spleen_length_mm: r4(r.phantom.spleenLengthMm),
       caudate_right_ratio: r4(r.phantom.caudateToRightLobe),
     };
+    o.labelmap = `labelmaps/${e.accession}.nii.gz`;
+  }
   THRESHOLD_KEYS.forEach((k, i) => {
     o[`oracle_p_ge_${k}`] = r4(e.oracle[i]);
   });
@@ -208,6 +211,7 @@ export async function synthesize(
   if (opts.force) {
     rmSync(join(dir, "dicom"), { recursive: true, force: true });
     rmSync(join(dir, "preview"), { recursive: true, force: true });
+    rmSync(join(dir, "labelmaps"), { recursive: true, force: true });
     for (const f of OUTPUTS) rmSync(join(dir, f), { force: true });
   }
   const { patients, exams } = planCohort({ exams: nExams, seed, sites });
@@ -226,6 +230,7 @@ export async function synthesize(
     `${results.flatMap((r) => r.series.map(seriesLine)).join("\n")}\n`,
   );
   writeJsonAtomic(join(dir, "truth-summary.json"), truthSummary(summary, patients, sites, seed));
+  writeJsonAtomic(join(dir, "labelmaps", "labels.json"), LABELMAP_CODES);
   let previews: string[] = [];
   if (opts.preview) previews = writePreviews(dir, exams, results, sites);
   const files = results.reduce((s, r) => s + r.files, 0);

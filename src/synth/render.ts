@@ -419,7 +419,7 @@ export function quantize(
   const out = signed ? new Int16Array(values.length) : new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = Math.round(values[i] * scale + offset);
-    out[i] = v < lo ? lo : v > hi ? hi : v;
+    out[i] = v < lo ? lo : Math.min(v, hi);
   }
   return out;
 }

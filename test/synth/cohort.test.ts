@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, test } from "node:test";
 import dicomParser from "dicom-parser";
+import { gunzipSync } from "fflate";
 import { SITE_PROFILES, synthesize, validateOptions } from "../../src/synth/index.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ls-synth-"));
@@ -191,7 +192,7 @@ test("dcm2niix converts every series with the geometry the generator placed", (t
         assert.equal(niis.length, 3, `${row.series_description}: one volume per plane`);
         continue;
       }
-      const expected = row.echo_roles.length > 1 ? row.echo_roles.length : 1;
+      const expected = Math.max(row.echo_roles.length, 1);
       assert.equal(niis.length, expected, `${s.id} ${row.series_description}: ${niis.join(",")}`);
       for (const f of niis) {
         const { dims, corners } = niftiCorners(join(out, f));
@@ -209,6 +210,34 @@ test("dcm2niix converts every series with the geometry the generator placed", (t
     }
   }
   assert.ok(compared >= 5 * 2 * 7, `compared ${compared} volumes`);
+});
+
+test("organ label maps share the T2w grid and show liver and spleen on the central slices", () => {
+  for (const s of SITE_PROFILES) {
+    const dir = join(perSite, s.id);
+    const codes = JSON.parse(readFileSync(join(dir, "labelmaps", "labels.json"), "utf8")) as Record<
+      string,
+      number
+    >;
+    const t2 = readJsonl<SeriesRow>(join(dir, "truth-series.jsonl")).filter((r) => r.role === "t2");
+    assert.equal(t2.length, 2);
+    for (const row of t2) {
+      const path = join(root, `${s.id}-${row.accession}.nii`);
+      const raw = gunzipSync(readFileSync(join(dir, "labelmaps", `${row.accession}.nii.gz`)));
+      writeFileSync(path, raw);
+      const { dims, corners } = niftiCorners(path);
+      assert.deepEqual(dims, [row.geometry.cols, row.geometry.rows, row.geometry.slices]);
+      assert.ok(sameCornerSets(corners, truthCorners(row.geometry), 0.01), `${s.id} label map affine`);
+      const plane = dims[0] * dims[1];
+      const mid = Math.floor(dims[2] / 2);
+      for (let k = mid - 2; k <= mid + 2; k++) {
+        const slice = raw.subarray(352 + k * plane, 352 + (k + 1) * plane);
+        const count = (code: number) => slice.filter((v) => v === code).length;
+        assert.ok(count(codes.Liver) > plane * 0.05, `${s.id} slice ${k}: liver ${count(codes.Liver)}`);
+        assert.ok(count(codes.Spleen) > plane * 0.005, `${s.id} slice ${k}: spleen ${count(codes.Spleen)}`);
+      }
+    }
+  }
 });
 
 test("same seed gives the same bytes whatever the number of workers; another seed differs", async () => {
