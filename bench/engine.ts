@@ -3,7 +3,8 @@
 // (bench/engine/peer.py): same seeds, weights, batches and thread count, in one run.
 //   npm run bench -- engine [--chunks 8] [--chunk-steps 5] [--warmup 5] [--threads 1]
 // The machine is shared, so the two sides alternate in short chunks of steps (TS, Python, TS, ...) and
-// each side's figure is its fastest chunk (ms/step); medians are printed too. Both sides train the same
+// each side's figure is its fastest chunk (ms/step); median and CPU-time ratios (CPU time of the whole
+// process per step, less sensitive to other load) are printed too. Both sides train the same
 // trajectory, so their losses must agree (printed as max |loss diff|).
 // Last line: JSON with cnn_ratio and head_ratio (TS ms/step over Python ms/step) and peak_rss_mb (TS).
 import { spawn } from "node:child_process";
@@ -91,9 +92,10 @@ class Trainer {
     this.model.train();
   }
 
-  run(steps: number): { msPerStep: number; losses: number[] } {
+  run(steps: number): { msPerStep: number; cpuMsPerStep: number; losses: number[] } {
     const losses: number[] = [];
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     for (let i = 0; i < steps; i++) {
       const { x, y } = this.batches[this.step++ % this.batches.length]!;
       losses.push(
@@ -106,7 +108,12 @@ class Trainer {
         }),
       );
     }
-    return { msPerStep: (performance.now() - start) / steps, losses };
+    const cpu = process.cpuUsage(cpuStart);
+    return {
+      msPerStep: (performance.now() - start) / steps,
+      cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps,
+      losses,
+    };
   }
 }
 
@@ -137,10 +144,18 @@ const median = (xs: number[]) => {
 torch.setNumThreads(threads);
 const py = startPeer();
 const pyThreads = (await py.ask({ setup: specs, threads })).threads as number;
-const results: Record<string, { ts: number[]; py: number[]; tsLoss: number[]; pyLoss: number[] }> = {};
+interface Series {
+  ts: number[];
+  py: number[];
+  tsCpu: number[];
+  pyCpu: number[];
+  tsLoss: number[];
+  pyLoss: number[];
+}
+const results: Record<string, Series> = {};
 for (const spec of specs) {
   const ts = new Trainer(spec);
-  const r = { ts: [] as number[], py: [] as number[], tsLoss: [] as number[], pyLoss: [] as number[] };
+  const r: Series = { ts: [], py: [], tsCpu: [], pyCpu: [], tsLoss: [], pyLoss: [] };
   results[spec.model] = r;
   // Warm-up steps count towards the trajectory (both sides run them) but not the timing.
   r.tsLoss.push(...ts.run(warmup).losses);
@@ -148,9 +163,11 @@ for (const spec of specs) {
   for (let c = 0; c < chunks; c++) {
     const t = ts.run(chunkSteps);
     r.ts.push(t.msPerStep);
+    r.tsCpu.push(t.cpuMsPerStep);
     r.tsLoss.push(...t.losses);
     const p = await py.ask({ run: spec.model, steps: chunkSteps });
     r.py.push(p.ms_per_step as number);
+    r.pyCpu.push(p.cpu_ms_per_step as number);
     r.pyLoss.push(...(p.losses as number[]));
   }
   console.log(
@@ -158,6 +175,21 @@ for (const spec of specs) {
       `Python chunks ${r.py.map((v) => v.toFixed(1)).join(" ")} ms/step`,
   );
 }
+// Per-call overhead: a tiny element-wise op (add then mul on 16 floats), best of 5 alternating bursts.
+const overheadOps = 20000;
+let tsOverheadUs = Infinity;
+let pyOverheadUs = Infinity;
+for (let burst = 0; burst < 5; burst++) {
+  const a = torch.ones([16]);
+  const start = performance.now();
+  for (let i = 0; i < overheadOps; i++) torch.tidy(() => a.add(a).mul(2));
+  tsOverheadUs = Math.min(tsOverheadUs, ((performance.now() - start) * 1000) / (2 * overheadOps));
+  a.dispose();
+  pyOverheadUs = Math.min(pyOverheadUs, (await py.ask({ overhead: overheadOps })).us_per_op as number);
+}
+console.log(
+  `tiny op (add, mul on 16 floats): TS ${tsOverheadUs.toFixed(2)} µs/op, Python ${pyOverheadUs.toFixed(2)} µs/op`,
+);
 const pyRss = (await py.ask({ stats: true })).peak_rss_mb as number;
 py.close();
 
@@ -167,7 +199,15 @@ const summary = (m: string) => {
   const tsBest = Math.min(...r.ts);
   const pyBest = Math.min(...r.py);
   const lossDiff = Math.max(...r.tsLoss.map((l, i) => Math.abs(l - r.pyLoss[i]!)));
-  return { tsBest, pyBest, ratio: tsBest / pyBest, medianRatio: median(r.ts) / median(r.py), lossDiff };
+  const cpuRatio = median(r.tsCpu) / median(r.pyCpu);
+  return {
+    tsBest,
+    pyBest,
+    ratio: tsBest / pyBest,
+    medianRatio: median(r.ts) / median(r.py),
+    cpuRatio,
+    lossDiff,
+  };
 };
 const cnn = summary("cnn");
 const head = summary("head");
@@ -180,7 +220,8 @@ for (const [label, s] of [
 ] as const) {
   console.log(
     `${label}: TS ${s.tsBest.toFixed(2)} ms/step, Python ${s.pyBest.toFixed(2)} ms/step, ratio ${s.ratio.toFixed(3)} ` +
-      `(median ratio ${s.medianRatio.toFixed(3)}), max |loss diff| ${s.lossDiff.toExponential(1)}`,
+      `(median ratio ${s.medianRatio.toFixed(3)}, CPU-time ratio ${s.cpuRatio.toFixed(3)}), ` +
+      `max |loss diff| ${s.lossDiff.toExponential(1)}`,
   );
 }
 console.log(`peak RSS: TypeScript ${peakRssMb.toFixed(0)} MB, Python ${pyRss.toFixed(0)} MB`);
@@ -191,11 +232,15 @@ console.log(
     peak_rss_mb: Math.round(peakRssMb),
     cnn_median_ratio: Number(cnn.medianRatio.toFixed(4)),
     head_median_ratio: Number(head.medianRatio.toFixed(4)),
+    cnn_cpu_ratio: Number(cnn.cpuRatio.toFixed(4)),
+    head_cpu_ratio: Number(head.cpuRatio.toFixed(4)),
     cnn_ms_ts: Number(cnn.tsBest.toFixed(3)),
     cnn_ms_py: Number(cnn.pyBest.toFixed(3)),
     head_ms_ts: Number(head.tsBest.toFixed(3)),
     head_ms_py: Number(head.pyBest.toFixed(3)),
     python_peak_rss_mb: Math.round(pyRss),
+    tiny_op_us_ts: Number(tsOverheadUs.toFixed(3)),
+    tiny_op_us_py: Number(pyOverheadUs.toFixed(3)),
     threads,
     cnn_max_loss_diff: cnn.lossDiff,
     head_max_loss_diff: head.lossDiff,

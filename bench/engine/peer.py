@@ -65,6 +65,7 @@ class Trainer:
     def run(self, steps):
         losses = []
         start = time.perf_counter()
+        cpu_start = time.process_time()
         for _ in range(steps):
             x, y = self.batches[self.step % len(self.batches)]
             self.step += 1
@@ -73,7 +74,8 @@ class Trainer:
             loss.backward()
             self.opt.step()
             losses.append(loss.item())
-        return (time.perf_counter() - start) * 1000 / steps, losses
+        cpu_ms = (time.process_time() - cpu_start) * 1000 / steps
+        return (time.perf_counter() - start) * 1000 / steps, cpu_ms, losses
 
 
 # Protocol: one JSON command per stdin line, one JSON answer per stdout line, so that the TypeScript side
@@ -86,8 +88,14 @@ for line in sys.stdin:
         trainers = {spec["model"]: Trainer(spec) for spec in cmd["setup"]}
         answer = {"threads": torch.get_num_threads()}
     elif "run" in cmd:
-        ms, losses = trainers[cmd["run"]].run(cmd["steps"])
-        answer = {"ms_per_step": ms, "losses": losses}
+        ms, cpu_ms, losses = trainers[cmd["run"]].run(cmd["steps"])
+        answer = {"ms_per_step": ms, "cpu_ms_per_step": cpu_ms, "losses": losses}
+    elif "overhead" in cmd:
+        a = torch.ones(16)
+        start = time.perf_counter()
+        for _ in range(cmd["overhead"]):
+            a.add(a).mul(2)
+        answer = {"us_per_op": (time.perf_counter() - start) * 1e6 / (2 * cmd["overhead"])}
     else:
         answer = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     print(json.dumps(answer), flush=True)

@@ -56,9 +56,17 @@ function collect(value: unknown, out: Set<ScopedResource>, seen: Set<unknown>, d
   }
 }
 
+const noKeepers: ReadonlySet<ScopedResource> = new Set();
+
 function close(scope: ScopedResource[], result: unknown): void {
-  const keepers = new Set<ScopedResource>();
-  if (result !== undefined) collect(result, keepers, new Set(), 0);
+  let keepers: ReadonlySet<ScopedResource> = noKeepers;
+  if (isScopedResource(result)) {
+    keepers = new Set([result]);
+  } else if (typeof result === "object" && result !== null) {
+    const found = new Set<ScopedResource>();
+    collect(result, found, new Set(), 0);
+    keepers = found;
+  }
   const parent = stack.length > 0 ? stack[stack.length - 1]! : undefined;
   for (const r of scope) {
     if (r.isDisposed) continue;

@@ -31,7 +31,7 @@ export class Tensor implements ScopedResource {
   /** Wraps a native handle (the addon's id). Use the creation functions rather than this. */
   constructor(id: TensorId) {
     this._id = id;
-    if (!track(this)) finalizer.register(this, id, this);
+    if (!track(this)) finalizer.register(this, id);
   }
 
   /** The native id; throws once the tensor is disposed. */
@@ -50,12 +50,13 @@ export class Tensor implements ScopedResource {
     const id = this._id;
     if (id < 0) return;
     this._id = -1;
-    finalizer.unregister(this);
+    // No unregister: a later finalizer call with this id is a no-op, because freeing bumped the slot's
+    // generation (and registering without an unregister token is about twice as cheap).
     native.dispose(id);
   }
 
   escapeScopes(): void {
-    if (this._id >= 0) finalizer.register(this, this._id, this);
+    if (this._id >= 0) finalizer.register(this, this._id);
   }
 
   /** Protects this tensor from every scope (parameters, optimizer state); returns this. */
