@@ -1,6 +1,7 @@
 // The Tensor class: a handle on a libtorch tensor living in native memory. Every method returns a new
 // Tensor (tracked by the innermost scope), except in-place methods (name ending in `_`), which return
 // `this`. Numbers are accepted wherever PyTorch accepts a Python scalar.
+import { inspect } from "node:util";
 import { type Device, type DType, dtypeCode, dtypeFromCode, type TypedArray } from "./dtype.ts";
 import { native, type TensorId } from "./native.ts";
 import { OP } from "./ops.ts";
@@ -144,6 +145,20 @@ export class Tensor implements ScopedResource {
   toString(): string {
     if (this._id < 0) return "Tensor(disposed)";
     return `Tensor(shape=[${this.shape.join(", ")}], dtype=${this.dtype}, device=${this.device})`;
+  }
+
+  /** console.log shows shape, dtype and the first values instead of the handle's fields. */
+  [inspect.custom](): string {
+    if (this._id < 0) return "Tensor(disposed)";
+    const n = this.numel();
+    const head = n === 0 ? [] : this.flatten().narrow(0, 0, Math.min(n, 8));
+    let values = "";
+    if (!Array.isArray(head)) {
+      values = Array.from(head.toFloat64Array(), (v) => Number(v.toPrecision(6))).join(", ");
+      head.dispose();
+    }
+    const grad = this.requiresGrad ? ", requiresGrad" : "";
+    return `Tensor([${values}${n > 8 ? ", ..." : ""}], shape=[${this.shape.join(", ")}], dtype=${this.dtype}, device=${this.device}${grad})`;
   }
 
   // ---- data out -----------------------------------------------------------------------------------

@@ -70,6 +70,25 @@ test("use after dispose, in JS and in the addon", () => {
   torch.dispose(inScope);
 });
 
+test("out of memory is an Error, not an abort", () => {
+  torch.tidy(() => {
+    assert.throws(
+      () => torch.empty([2 ** 40, 2 ** 10]),
+      /not enough memory|out of memory|bad_alloc|allocate/i,
+    );
+    assert.equal(torch.ones([2]).sum().item(), 2);
+  });
+});
+
+test("garbage passed to the raw binding is an Error", async () => {
+  const { native } = await import("../../src/torch/native.ts");
+  assert.throws(() => native.shape("not an id" as unknown as number), /expected a Tensor|number/i);
+  assert.throws(() => native.shape(123456789), /used after it was disposed/);
+  assert.throws(() => native.call(999999), /unknown operator index/);
+  assert.throws(() => native.fromTypedArray(new Float32Array(2), [2], 999, false), /./);
+  assert.throws(() => native.moduleCall(42, "forward", []), /used after it was disposed/);
+});
+
 test("autograd misuse", () => {
   torch.tidy(() => {
     assert.throws(() => torch.ones([2]).sum().backward(), /does not require grad/);

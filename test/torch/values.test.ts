@@ -65,6 +65,25 @@ describe("creation and transfer", () => {
     });
   });
 
+  test("console.log shows values, shape and dtype", async () => {
+    const { inspect } = await import("node:util");
+    torch.tidy(() => {
+      assert.equal(
+        inspect(
+          torch.tensor([
+            [1, 2],
+            [3, 4.5],
+          ]),
+        ),
+        "Tensor([1, 2, 3, 4.5], shape=[2, 2], dtype=float32, device=cpu)",
+      );
+      assert.match(
+        inspect(torch.arange(10)),
+        /^Tensor\(\[0, 1, 2, 3, 4, 5, 6, 7, \.\.\.\], shape=\[10\], dtype=int64/,
+      );
+    });
+  });
+
   test("nested arrays infer the shape; dtype conversion on creation", () => {
     torch.tidy(() => {
       const t = torch.tensor(
