@@ -2,10 +2,10 @@
 // calls without any per-call lookup. An operator the linked libtorch lacks fails only when used.
 import { native } from "./native.ts";
 
-const missing = new Map<number, string>();
-let nextMissing = -1;
-
-/** Resolves "aten::name.overload" (or "aten::name" for the default overload) to an operator index. */
+/**
+ * Resolves "aten::name.overload" (or "aten::name" for the default overload) to an operator index, or -1
+ * when the linked libtorch lacks it (a call then fails with "unknown operator index").
+ */
 export function resolveOp(qualified: string): number {
   const dot = qualified.indexOf(".", qualified.indexOf("::") + 2);
   const name = dot < 0 ? qualified : qualified.slice(0, dot);
@@ -13,15 +13,8 @@ export function resolveOp(qualified: string): number {
   try {
     return native.opId(name, overload);
   } catch {
-    // Keep a negative index that names the operator in the error the addon cannot give.
-    const index = nextMissing--;
-    missing.set(index, qualified);
-    return index;
+    return -1;
   }
-}
-
-export function missingOpError(index: number): Error {
-  return new Error(`the linked libtorch has no operator ${missing.get(index) ?? String(index)}`);
 }
 
 function table<const T extends Record<string, string>>(names: T): { readonly [K in keyof T]: number } {

@@ -55,6 +55,12 @@ const elementwise: Case[] = [
   ["where scalar", (x) => torch.where(x.gt(0), x, 0.25), () => [a23()]],
   ["addcmul", (x, y, z) => x.addcmul(y, z, 0.5), () => [a23(), b23(), seq([3], 0.3)]],
   ["addcdiv", (x, y, z) => x.addcdiv(y, z, 0.5), () => [a23(), b23(), pos23()]],
+  ["remainder", (x) => x.mul(3).remainder(0.7), () => [a23()]],
+  ["nanToNum", (x) => x.nanToNum(0), () => [a23()]],
+  ["floor (zero gradient)", (x) => x.mul(3).floor().add(x), () => [a23()]],
+  ["sign (zero gradient)", (x) => x.sign().add(x.mul(2)), () => [a23()]],
+  ["clone", (x) => x.clone(), () => [a23()]],
+  ["to copy", (x) => x.to({ dtype: "float64", copy: true }), () => [a23()]],
 ];
 
 const reductions: Case[] = [
