@@ -22,7 +22,6 @@ import {
   functional as F,
   getNumThreads,
   manualSeed,
-  noGrad,
   randn,
   type Tensor,
   tensor,
@@ -250,12 +249,10 @@ export function trainContrastive(
       progress({ stage: "pretrain", done: step + 1, total: o.steps, message: `loss ${loss.toFixed(3)}` });
     }
   } finally {
-    head.dispose();
     opt.zeroGrad();
+    head.dispose();
   }
   model.eval();
-  // Re-estimate batch-norm statistics? The running averages of training suffice (momentum 0.1, many steps).
-  noGrad(() => undefined);
   return losses;
 }
 

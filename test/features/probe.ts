@@ -187,7 +187,9 @@ const out: Record<string, unknown> = {
   cache: stats,
   encodeSeconds: Math.round(encodeSeconds * 10) / 10,
   oracleAuroc30: Math.round(oracleAuc * 1000) / 1000,
-  probeAuroc30: Object.fromEntries(lambdas.map((l, i) => [l, Math.round(auroc(predK[i], pos) * 1000) / 1000])),
+  probeAuroc30: Object.fromEntries(
+    lambdas.map((l, i) => [l, Math.round(auroc(predK[i], pos) * 1000) / 1000]),
+  ),
 };
 const targets: Record<string, number[]> = {
   severity: info.map((i) => i.t.severity as number),
