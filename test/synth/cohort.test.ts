@@ -255,9 +255,60 @@ test("same seed gives the same bytes whatever the number of workers; another see
   assert.notDeepEqual(da.get("labels.csv"), dc.get("labels.csv"));
 });
 
+// A medium cohort shared by the site and the image-cue checks.
+const medium = join(root, "medium");
+let mediumReady: Promise<unknown> | undefined;
+const mediumCohort = () => {
+  mediumReady ??= synthesize({ out: medium, exams: 90, seed: 3 });
+  return mediumReady;
+};
+
+test("the cues are on the central slices: spleen share and liver-edge roughness (from the label maps) predict kPa >= 3", async () => {
+  await mediumCohort();
+  const truth = readJsonl<{ accession: string; kpa: number; labelmap: string }>(join(medium, "truth.jsonl"));
+  const spleenShare: number[] = [];
+  const roughness: number[] = [];
+  const positive: boolean[] = [];
+  for (const t of truth) {
+    const raw = gunzipSync(readFileSync(join(medium, t.labelmap)));
+    const dv = new DataView(raw.buffer, raw.byteOffset);
+    const [nx, ny, nz] = [dv.getInt16(42, true), dv.getInt16(44, true), dv.getInt16(46, true)];
+    const plane = nx * ny;
+    const mid = Math.floor(nz / 2);
+    let spleen = 0;
+    let body = 0;
+    let liver = 0;
+    let edge = 0;
+    const isLiver = (v: number) => v === 4 || v === 14 || v === 9 || v === 12;
+    for (let k = mid - 2; k <= mid + 2; k++) {
+      const o = 352 + k * plane;
+      for (let j = 1; j < ny - 1; j++) {
+        for (let i = 1; i < nx - 1; i++) {
+          const v = raw[o + j * nx + i];
+          if (v !== 0) body++;
+          if (v === 5) spleen++;
+          if (v === 4) {
+            liver++;
+            const nb = [o + j * nx + i + 1, o + j * nx + i - 1, o + (j + 1) * nx + i, o + (j - 1) * nx + i];
+            if (nb.some((n) => !isLiver(raw[n]))) edge++;
+          }
+        }
+      }
+    }
+    spleenShare.push(spleen / body);
+    roughness.push(edge / Math.sqrt(liver));
+    positive.push(t.kpa >= 3);
+  }
+  const { auroc } = await import("../../src/synth/index.ts");
+  const aSpleen = auroc(spleenShare, positive);
+  const aEdge = auroc(roughness, positive);
+  assert.ok(aSpleen > 0.7, `spleen share AUROC ${aSpleen}`);
+  assert.ok(aEdge > 0.7, `liver edge roughness AUROC ${aEdge}`);
+});
+
 test("sites differ: a nearest-centroid classifier of site from T2w intensity statistics is far above chance", async () => {
-  const dir = join(root, "sites");
-  await synthesize({ out: dir, exams: 36, seed: 3 });
+  await mediumCohort();
+  const dir = medium;
   const rows = readJsonl<SeriesRow>(join(dir, "truth-series.jsonl")).filter((r) => r.role === "t2");
   const feats: { site: string; x: number[] }[] = [];
   for (const r of rows) {
