@@ -690,8 +690,14 @@ static Napi::Value SetGrad(const Napi::CallbackInfo& info) {
   at::Tensor t = tensorArg(env, inst, info[0]);
   if (info[1].IsNull() || info[1].IsUndefined())
     t.mutable_grad().reset();
-  else
-    t.mutable_grad() = tensorArg(env, inst, info[1]);
+  else {
+    const at::Tensor& g = tensorArg(env, inst, info[1]);
+    // The checks PyTorch's .grad setter makes: a mismatched gradient would be broadcast silently later.
+    TORCH_CHECK(g.sizes() == t.sizes(), "assigned grad has data of a different size (", g.sizes(), " vs ", t.sizes(), ")");
+    TORCH_CHECK(g.scalar_type() == t.scalar_type(), "assigned grad has data of a different type");
+    TORCH_CHECK(g.device() == t.device(), "assigned grad has data located on a different device");
+    t.mutable_grad() = g;
+  }
   return env.Undefined();
   LT_CATCH(env)
 }

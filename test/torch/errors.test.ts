@@ -98,6 +98,12 @@ test("autograd misuse", () => {
     y.backward();
     assert.throws(() => y.backward(), /backward through the graph a second time/);
     assert.throws(() => w.add_(1), /leaf Variable that requires grad is being used in an in-place operation/);
+    assert.throws(() => {
+      w.grad = torch.ones([4]);
+    }, /assigned grad has data of a different size/);
+    assert.throws(() => {
+      w.grad = torch.ones([3], { dtype: "float64" });
+    }, /assigned grad has data of a different type/);
   });
 });
 
