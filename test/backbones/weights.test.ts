@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { LiverstiffError } from "../../src/core/index.ts";
-import { readSafetensors, writeSafetensors } from "../../src/nn/index.ts";
+import { type RawTensor, readSafetensors, writeSafetensors } from "../../src/nn/index.ts";
 import {
   detectScheme,
   inspectBackboneWeights,
@@ -167,13 +167,16 @@ test("checksum and relative-position layout are checked before use", () => {
       // A file whose relative_position_index is not timm's layout (e.g. transposed) is refused.
       const { tensors, metadata } = readSafetensors(good);
       const entries = [...tensors.entries()].map(([k, raw]) => {
-        if (k !== "features.1.0.attn.relative_position_index") return [k, raw] as const;
+        if (k !== "features.1.0.attn.relative_position_index") return [k, raw] as [string, RawTensor];
         const v = new BigInt64Array(
           raw.bytes.buffer.slice(raw.bytes.byteOffset, raw.bytes.byteOffset + raw.bytes.length),
         );
         const t = new BigInt64Array(v.length);
         for (let i = 0; i < 49; i++) for (let j = 0; j < 49; j++) t[i * 49 + j] = v[j * 49 + i];
-        return [k, { dtype: raw.dtype, shape: raw.shape, bytes: new Uint8Array(t.buffer) }] as const;
+        return [k, { dtype: raw.dtype, shape: raw.shape, bytes: new Uint8Array(t.buffer) }] as [
+          string,
+          RawTensor,
+        ];
       });
       const bad = join(dir, "bad-index.safetensors");
       writeSafetensors(bad, entries, metadata);
