@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
-import type { RoleDecision, SeriesRole, Vendor } from "../dicom/index.ts";
+import type { MrFrame, RoleDecision, SeriesRole, Vendor } from "../dicom/index.ts";
 
 /** One exam (one imaging study of one patient) as the catalog holds it. No names, no birth dates. */
 export interface ExamRecord {
@@ -127,6 +127,15 @@ CREATE TABLE IF NOT EXISTS prepared (
   path TEXT NOT NULL,
   PRIMARY KEY (exam_id, prep_name)
 );
+CREATE TABLE IF NOT EXISTS role_frames (
+  exam_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  series_instance_uid TEXT NOT NULL,
+  echo_time_ms REAL,
+  image_type_value TEXT,
+  frames TEXT NOT NULL,
+  PRIMARY KEY (exam_id, role)
+);
 CREATE TABLE IF NOT EXISTS runs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   started_at TEXT NOT NULL,
@@ -206,8 +215,67 @@ export class Catalog {
     return new Catalog(join(workdir, CATALOG_FILE), options.readonly ?? false);
   }
 
+  /** The work directory this catalog lives in. */
+  get workdir(): string {
+    return dirname(this.path);
+  }
+
   close(): void {
     this.db.close();
+  }
+
+  /** Records the frames each chosen role is built from (so that any preparation can be made later). */
+  setRoleSources(
+    examId: string,
+    sources: readonly {
+      role: SeriesRole;
+      seriesInstanceUid: string;
+      echoTimeMs?: number;
+      imageTypeValue?: string;
+      frames: MrFrame[];
+    }[],
+  ): void {
+    this.db.prepare("DELETE FROM role_frames WHERE exam_id = ?").run(examId);
+    const ins = this.db.prepare(
+      "INSERT INTO role_frames (exam_id, role, series_instance_uid, echo_time_ms, image_type_value, frames) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    for (const s of sources) {
+      ins.run(
+        examId,
+        s.role,
+        s.seriesInstanceUid,
+        s.echoTimeMs ?? null,
+        s.imageTypeValue ?? null,
+        JSON.stringify(s.frames),
+      );
+    }
+  }
+
+  roleSources(examId: string): {
+    role: SeriesRole;
+    seriesInstanceUid: string;
+    echoTimeMs?: number;
+    imageTypeValue?: string;
+    frames: MrFrame[];
+  }[] {
+    const rows = this.db
+      .prepare(
+        "SELECT role, series_instance_uid, echo_time_ms, image_type_value, frames FROM role_frames WHERE exam_id = ? ORDER BY role",
+      )
+      .all(examId) as {
+      role: SeriesRole;
+      series_instance_uid: string;
+      echo_time_ms: number | null;
+      image_type_value: string | null;
+      frames: string;
+    }[];
+    return rows.map((r) => ({
+      role: r.role,
+      seriesInstanceUid: r.series_instance_uid,
+      echoTimeMs: u(r.echo_time_ms),
+      imageTypeValue: u(r.image_type_value),
+      frames: JSON.parse(r.frames) as MrFrame[],
+    }));
   }
 
   transaction<T>(fn: () => T): T {

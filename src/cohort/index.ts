@@ -48,6 +48,13 @@ export {
   sourceFingerprint,
   writePrepared,
 } from "./prepare.ts";
+export {
+  buildPrepared,
+  defaultPixelReader,
+  type PixelReader,
+  prepareExam,
+  type RoleSource,
+} from "./prepare-exam.ts";
 
 import { join } from "node:path";
 import { type PreparedExam, readPrepared } from "./prepare.ts";

@@ -23,7 +23,6 @@ import {
   selectFrames,
 } from "../dicom/index.ts";
 import {
-  assembleVolume,
   cross,
   orientationCode,
   planeOfNormal,
@@ -35,17 +34,8 @@ import { Catalog, type ExamRecord, type ExclusionRecord, type SeriesRecord } fro
 import { examIdFor, ID_SALT_ENV, patientKey } from "./ids.ts";
 import { type ExamKeys, type LabelIssue, type LabelMatch, matchLabels, readLabelsCsv } from "./labels.ts";
 import { clearNiftiCache, isNiftiFrame, NIFTI_FILE, niftiSeries, readNiftiFrame } from "./nifti-input.ts";
-import {
-  cachedFingerprint,
-  type PrepConfig,
-  preparedPath,
-  prepareVolume,
-  prepFingerprint,
-  prepName,
-  resolvePrep,
-  sourceFingerprint,
-  writePrepared,
-} from "./prepare.ts";
+import { type PrepConfig, prepName, resolvePrep } from "./prepare.ts";
+import { buildPrepared, type RoleSource, sourcesFingerprint } from "./prepare-exam.ts";
 
 /** The parts of dicom/ the pipeline uses (injectable for tests). */
 export interface DicomApi {
@@ -480,64 +470,28 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
   let prepared: ExamOutcome["prepared"] = "none";
   let bytes = 0;
   let srcFp: string | undefined;
-  const prepRoles = ctx.prep.roles.filter((r) => chosen.has(r));
+  const sources: RoleSource[] = [...chosen.entries()].map(([role, c]) => ({
+    role,
+    seriesInstanceUid: c.series.seriesInstanceUid,
+    echoTimeMs: c.decision.echoTimeMs,
+    imageTypeValue: c.decision.imageTypeValue,
+    frames: c.frames,
+  }));
   if (!reason) {
-    srcFp = sourceFingerprint(
-      Object.fromEntries(
-        prepRoles.map((r) => {
-          const c = chosen.get(r)!;
-          return [
-            r,
-            {
-              sopFrames: c.frames.map((f) => `${f.sopInstanceUid}#${f.frameIndex}`),
-              echoTimeMs: c.decision.echoTimeMs,
-              imageTypeValue: c.decision.imageTypeValue,
-            },
-          ];
-        }),
-      ),
-    );
-    const fp = prepFingerprint(srcFp, ctx.prep);
-    const path = preparedPath(ctx.workdir, ctx.prepName, examId);
-    if (cachedFingerprint(path) === fp) {
-      prepared = "reused";
-    } else {
-      try {
-        const roles: Partial<Record<SeriesRole, Float32Array>> = {};
-        const meta: Record<string, string> = {};
-        for (const r of prepRoles) {
-          const c = chosen.get(r)!;
-          const assembled = await assembleVolume(c.frames, {
-            readPixels: (f) => (isNiftiFrame(f) ? readNiftiFrame(f) : ctx.dicom.readFramePixels(f)),
-          });
-          bytes += assembled.volume.data.length * 2;
-          roles[r] = prepareVolume(assembled.volume, ctx.prep);
-          meta[`${r}.series`] = c.series.seriesInstanceUid;
-          meta[`${r}.dims`] = assembled.volume.dims.join("x");
-          meta[`${r}.spacing_mm`] = assembled.volume.spacing.map((x) => x.toFixed(4)).join("x");
-          meta[`${r}.orientation`] = orientationCode(assembled.volume.affine);
-        }
-        writePrepared(
-          path,
-          {
-            examId,
-            prepName: ctx.prepName,
-            fingerprint: fp,
-            slices: ctx.prep.slices,
-            height: ctx.prep.size,
-            width: ctx.prep.size,
-            roles,
-            meta,
-          },
-          ctx.prep.dtype,
-        );
-        ctx.catalog.setPrepared({ examId, prepName: ctx.prepName, fingerprint: fp, path });
-        prepared = "computed";
-      } catch (err) {
-        prepared = "failed";
-        reasonCode = "pixel_error";
-        reason = `images cannot be read or prepared: ${describeError(err)}`;
+    srcFp = sourcesFingerprint(sources, ctx.prep.roles);
+    try {
+      const r = await buildPrepared(ctx.workdir, examId, sources, ctx.prep, (f) =>
+        isNiftiFrame(f) ? readNiftiFrame(f) : ctx.dicom.readFramePixels(f),
+      );
+      bytes = r.voxels * 2;
+      if (r.status === "computed") {
+        ctx.catalog.setPrepared({ examId, prepName: ctx.prepName, fingerprint: r.fingerprint, path: r.path });
       }
+      prepared = r.status;
+    } catch (err) {
+      prepared = "failed";
+      reasonCode = "pixel_error";
+      reason = `images cannot be read or prepared: ${describeError(err)}`;
     }
   }
   const usable = !reason;
@@ -576,6 +530,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
   ctx.catalog.transaction(() => {
     ctx.catalog.upsertExam(exam);
     ctx.catalog.replaceSeries(examId, seriesRecords);
+    ctx.catalog.setRoleSources(examId, usable ? sources : []);
   });
   return { exam, exclusions, reasonCode, prepared, bytes };
 }

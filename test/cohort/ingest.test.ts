@@ -4,11 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import {
+  Catalog,
   DEFAULT_DICOM_API,
   type DicomApi,
   ingest,
   loadPrepared,
   openCatalog,
+  prepareExam,
 } from "../../src/cohort/index.ts";
 import type { DicomIndex, SeriesInfo } from "../../src/dicom/types.ts";
 import { type FakeStudy, fakeSeries, readFakePixels } from "../fixtures/cohort/series.ts";
@@ -245,6 +247,31 @@ describe("ingest pipeline (hand-built series, real classifier and picker)", () =
     // z-scored over the volume: the background of the 300 mm field (beyond the 45 mm image) is one value.
     assert.ok(Number.isFinite(p.roles.t2![0]));
     assert.notEqual(p.roles.t2![16 * 32 + 16], p.roles.t2![0]);
+  });
+
+  it("prepareExam makes another preparation of a catalogued exam from its recorded frames, then reuses it", async () => {
+    const cat = Catalog.open(workdir);
+    try {
+      const e = cat.usableExams()[0];
+      let reads = 0;
+      const reader = (f: Parameters<typeof readFakePixels>[0]) => {
+        reads++;
+        return readFakePixels(f);
+      };
+      const prep = { slices: 3, size: 16, inPlane: "pixels" as const, cropPx: 24, roles: ["t2" as const] };
+      const p = await prepareExam(cat, e.examId, prep, reader);
+      assert.equal(p.prepName, "s3-16-px24-zscore-f32");
+      assert.deepEqual(Object.keys(p.roles), ["t2"]);
+      assert.equal(p.roles.t2!.length, 3 * 16 * 16);
+      assert.equal(reads, 12); // the 12 slices of the T2w series
+      await prepareExam(cat, e.examId, prep, reader);
+      assert.equal(reads, 12, "second call served from the cache");
+      assert.equal(cat.prepared(e.examId, "s3-16-px24-zscore-f32")?.fingerprint, p.fingerprint);
+      const excluded = cat.exams().find((x) => !x.usable)!;
+      await assert.rejects(prepareExam(cat, excluded.examId, prep, reader), /exam is not usable/);
+    } finally {
+      cat.close();
+    }
   });
 
   it("a second run reuses the cache and reads no pixels", async () => {
