@@ -98,6 +98,24 @@ describe("CLI", { skip: have ? false : `sample folder absent: ${SAMPLES}` }, () 
     assert.deepEqual(json.series.map((s: { role: string }) => s.role).sort(), ["t1_in", "t1_opp", "t2"]);
   });
 
+  it("ingest --rules passes a role rules file to the classifier", () => {
+    const rules = join(tmp, "rules.yaml");
+    writeFileSync(rules, 'force:\n  - pattern: "out_phase"\n    role: none\n');
+    const w = join(tmp, "work-rules");
+    const r = cli("ingest", root, "--out", w, "--rules", rules, "--slices", "5", "--size", "32");
+    assert.equal(r.code, 0, r.err);
+    const json = JSON.parse(cli("inspect", w, "A1", "--json").out);
+    const opp = json.series.find((x: { description: string }) => x.description === "t1_out_phase_tra");
+    assert.equal(opp.role, null);
+    assert.match(opp.reasons[0], /forced to none by rules pattern/);
+    assert.deepEqual(json.exam.roles, ["t1_in", "t2"]);
+    const badRules = join(tmp, "bad.yaml");
+    writeFileSync(badRules, "force: 3\n");
+    const bad = cli("ingest", root, "--out", join(tmp, "work-bad"), "--rules", badRules);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /^liverstiff: error: invalid role rules/);
+  });
+
   it("inspect names a missing work directory or exam in one line", () => {
     const r = cli("inspect", join(tmp, "nowhere"));
     assert.equal(r.code, 1);

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
 import {
   affineColumn,
   applyAffine,
@@ -80,6 +81,31 @@ describe("NIfTI reader on real abdominal files", () => {
       Array.from(third.volume.data.subarray(0, 2000)),
       Array.from(img.volume.data.subarray(0, 2000)),
     );
+  });
+
+  it("gets the same LPS affine from the qform as from the sform of each real file (dcm2niix writes both)", (t) => {
+    if (!have) return t.skip(`sample folder absent: ${SAMPLES}`);
+    const _compared = 0;
+    for (const f of [
+      "abd_ukat_ge_kidney_mgre_e1.nii.gz",
+      "abd_ukat_philips_kidney_t2mese_e1.nii.gz",
+      "abd_totalseg_example_mr_sm.nii.gz",
+    ]) {
+      const img = readNifti(join(SAMPLES, f));
+      assert.equal(img.transform, "sform");
+      const raw = Buffer.from(gunzipSync(readFileSync(join(SAMPLES, f))));
+      if (raw.readInt16LE(252) <= 0) continue; // no qform to compare
+      raw.writeInt16LE(0, 254); // sform_code = 0: the reader must fall back to the qform
+      const q = join(tmp, f.replace(/\.gz$/, ""));
+      writeFileSync(q, raw);
+      const viaQ = readNifti(q);
+      assert.equal(viaQ.transform, "qform");
+      assert.ok(maxAbsDiff(viaQ.volume.affine, img.volume.affine) < 1e-3, `${f}: qform vs sform`);
+      assert.deepEqual(
+        Array.from(viaQ.volume.data.subarray(0, 500)),
+        Array.from(img.volume.data.subarray(0, 500)),
+      );
+    }
   });
 
   it("reads the UKAT Philips T2 multi-echo volume and the TotalSegmentator image/label pair", (t) => {
