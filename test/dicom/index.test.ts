@@ -202,3 +202,30 @@ test("a file rewritten after it was decoded is decoded again", async () => {
   utimesSync(path, new Date(), new Date(Date.now() + 5000));
   assert.equal((await readFramePixels(frame))[5], 9);
 });
+
+test("indexing in worker threads gives the same index as one thread", async () => {
+  const dir = join(work, "many");
+  mkdirSync(dir, { recursive: true });
+  const names = ["mr_small_explicit_le.dcm", "mr_small_jpegls.dcm", "enh_vida_epi_jpegls.dcm"];
+  for (let i = 0; i < 600; i++)
+    copyFileSync(join(fixtures, names[i % 3]!), join(dir, `f${String(i).padStart(4, "0")}.dcm`));
+  writeFileSync(
+    join(dir, "garbage.bin"),
+    "not dicom at all, just text long enough to pass the size check".repeat(4),
+  );
+  const one = await indexDicom([dir], { workers: 0 });
+  const messages: string[] = [];
+  const two = await indexDicom([dir], {
+    workers: 2,
+    onProgress: (e) => e.message && messages.push(e.message),
+  });
+  assert.ok(!messages.some((m) => m.includes("worker threads failed")), messages.join("; "));
+  assert.equal(one.filesSeen, 601);
+  assert.equal(
+    one.series.length,
+    2,
+    "mr_small and its JPEG-LS copy share a series; enhanced vida is another",
+  );
+  assert.equal(one.errors.filter((e) => e.code === "duplicate").length, 598);
+  assert.deepEqual(two, one);
+});
