@@ -157,6 +157,9 @@ interface FrameGeometry {
   intercept?: number;
   imageType?: string[];
   acquisitionTime?: string;
+  stackId?: string;
+  inStackPositionNumber?: number;
+  temporalPositionIndex?: number;
 }
 
 function geometryFrom(ds: DataSet | undefined, into: FrameGeometry): void {
@@ -182,6 +185,12 @@ function geometryFrom(ds: DataSet | undefined, into: FrameGeometry): void {
   const fc = firstItem(ds, "x00209111");
   const fadt = str(fc, "x00189074");
   if (fadt) into.acquisitionTime = fadt.length > 8 ? fadt.slice(8) : fadt;
+  const stack = str(fc, "x00209056");
+  if (stack) into.stackId = stack;
+  const inStack = fc?.elements["x00209057"] ? fc.uint32("x00209057") : undefined;
+  if (inStack !== undefined) into.inStackPositionNumber = inStack;
+  const temporal = fc?.elements["x00209128"] ? fc.uint32("x00209128") : undefined;
+  if (temporal !== undefined) into.temporalPositionIndex = temporal;
 }
 
 function assertPixelFormat(ds: DataSet): void {
@@ -395,6 +404,9 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
     if (g.echoTimeMs !== undefined) frame.echoTimeMs = g.echoTimeMs;
     if (echoNumber !== undefined && !enhanced) frame.echoNumber = echoNumber;
     if (g.acquisitionTime !== undefined) frame.acquisitionTime = g.acquisitionTime;
+    if (g.stackId !== undefined) frame.stackId = g.stackId;
+    if (g.inStackPositionNumber !== undefined) frame.inStackPositionNumber = g.inStackPositionNumber;
+    if (g.temporalPositionIndex !== undefined) frame.temporalPositionIndex = g.temporalPositionIndex;
     frames.push(frame);
   }
   if (enhanced) numberEchoes(frames);

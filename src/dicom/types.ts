@@ -34,6 +34,10 @@ export interface MrFrame {
   imageType: string[];
   /** Acquisition time of the frame if known (for ordering diagnostics only). */
   acquisitionTime?: string;
+  /** Enhanced objects (FrameContentSequence): the stack a frame belongs to and its place in it. */
+  stackId?: string;
+  inStackPositionNumber?: number;
+  temporalPositionIndex?: number;
 }
 
 /** Series-level header facts used to classify a series and to describe it in the catalog. */

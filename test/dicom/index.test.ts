@@ -52,6 +52,11 @@ test("enhanced MR: one frame per functional-group item, with per-frame geometry"
   assert.equal(s.frames[4]!.frameIndex, 4);
   assert.equal(s.frames[4]!.echoTimeMs, 30);
   assert.equal(s.frames[4]!.transferSyntaxUid, "1.2.840.10008.1.2.4.80");
+  assert.equal(s.frames[4]!.stackId, "1");
+  assert.deepEqual(
+    s.frames.map((f) => f.inStackPositionNumber),
+    [1, 2, 3, 4, 5, 6],
+  );
 });
 
 test("classic MR in every native and compressed syntax indexes to the same series facts", async () => {
