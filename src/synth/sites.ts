@@ -380,7 +380,7 @@ const philipsC: SiteProfile = {
   station: "PHILIPS-7TQ2K3",
   vendor: "Philips",
   weight: 0.2,
-  pediatricShare: 0.3,
+  pediatricShare: 0.36,
   maleShare: 0.48,
   adultAgeMean: 30,
   severityMean: -0.7,
