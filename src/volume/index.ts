@@ -37,6 +37,7 @@ export {
   type WriteNiftiOptions,
   writeNifti,
 } from "./nifti.ts";
+export { WorkerPool } from "./pool.ts";
 export {
   cropOrPadInPlane,
   type ResampleOptions,

@@ -14,6 +14,7 @@ interface IngestCliOptions {
   dtype: string;
   windowDays: string;
   idSalt?: string;
+  workers: string;
   json?: boolean;
 }
 
@@ -87,6 +88,7 @@ export function register(program: Command): void {
     .option("--dtype <type>", "cache element type: f32 or f16", "f32")
     .option("--window-days <days>", "label date window for patient id + date matching", "7")
     .option("--id-salt <salt>", "hash patient ids with this site-held salt (or set LIVERSTIFF_ID_SALT)")
+    .option("--workers <n>", "worker threads for assembly and preparation (0 = in-process)", "0")
     .option("--json", "print the summary as one JSON object")
     .action(async (roots: string[], opts: IngestCliOptions) => {
       if (opts.inPlane !== "mm" && opts.inPlane !== "pixels") {
@@ -114,6 +116,7 @@ export function register(program: Command): void {
           rulesPath: opts.rules,
           labelWindowDays: windowDays,
           idSalt: opts.idSalt,
+          workers: int("workers", opts.workers, 0),
           prep: {
             slices: int("slices", opts.slices, 1),
             size: int("size", opts.size, 8),

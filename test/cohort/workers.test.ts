@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { ingest } from "../../src/cohort/index.ts";
+import { SAMPLES, writeExam } from "../fixtures/cohort/corpus.ts";
+
+const tmp = mkdtempSync(join(tmpdir(), "liverstiff-workers-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("ingest with worker threads", {
+  skip: existsSync(SAMPLES) ? false : `sample folder absent: ${SAMPLES}`,
+}, () => {
+  it("prepares byte-identical files and the same summary as in-process", async () => {
+    const root = join(tmp, "export");
+    writeExam(root, {
+      n: 1,
+      patientId: "P1",
+      accession: "A1",
+      date: "20240105",
+      series: ["t2", "t1_in", "t1_opp"],
+    });
+    writeExam(root, { n: 2, patientId: "P2", accession: "A2", date: "20240106", series: ["t2", "t1_in"] });
+    writeExam(root, { n: 3, patientId: "P3", accession: "A3", date: "20240107", series: ["t1_in"] });
+    const prep = { slices: 5, size: 32 };
+    const a = await ingest({ roots: [root], workdir: join(tmp, "w0"), prep, workers: 0 });
+    const b = await ingest({ roots: [root], workdir: join(tmp, "w2"), prep, workers: 2 });
+    assert.deepEqual(b.prepared, { computed: 2, reused: 0, failed: 0 });
+    assert.deepEqual(b.excludedByReason, a.excludedByReason);
+    const dir = (w: string) => join(tmp, w, "prepared", a.prepName);
+    const files = readdirSync(dir("w0")).sort();
+    assert.equal(files.length, 2);
+    assert.deepEqual(readdirSync(dir("w2")).sort(), files);
+    for (const f of files)
+      assert.ok(readFileSync(join(dir("w0"), f)).equals(readFileSync(join(dir("w2"), f))), f);
+  });
+});
