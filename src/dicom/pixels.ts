@@ -194,7 +194,8 @@ export function decodeRle(data: Uint8Array, pm: PixelModule): StoredArray {
         for (let k = 0; k < 1 - count && o < n; k++) out[o++ * bytesPerSample + byteIndex] = v;
       }
     }
-    if (o < n) throw new DicomFileError("truncated", `RLE segment ${s} decodes to ${o} of ${n} samples`);
+    if (o < n)
+      throw new DicomFileError("corrupt-pixel-data", `RLE segment ${s} decodes to ${o} of ${n} samples`);
   }
   return typedFromBytes(out, pm, false);
 }
@@ -234,7 +235,15 @@ function wasmDecode(
   const d = new Ctor();
   try {
     d.getEncodedBuffer(data.length).set(data);
-    d.decode();
+    try {
+      d.decode();
+    } catch (e) {
+      // Emscripten codecs throw bare numbers (a pointer to a C++ exception) on corrupt streams.
+      throw new DicomFileError(
+        "corrupt-pixel-data",
+        `${what} decoder failed: corrupt or unsupported stream${e instanceof Error ? ` (${e.message})` : ""}`,
+      );
+    }
     const info = d.getFrameInfo();
     if (info.width !== pm.columns || info.height !== pm.rows) {
       throw new DicomFileError(
@@ -309,7 +318,15 @@ async function decodeFrame(
       const data = encapsulatedFrame(h, pd, pm, frameIndex);
       const { Decoder } = await import("jpeg-lossless-decoder-js");
       const copy = Uint8Array.from(data);
-      const decoded = new Decoder().decode(copy.buffer, 0, copy.length, pm.bitsAllocated <= 8 ? 1 : 2);
+      let decoded: Uint8Array | Uint16Array;
+      try {
+        decoded = new Decoder().decode(copy.buffer, 0, copy.length, pm.bitsAllocated <= 8 ? 1 : 2);
+      } catch (e) {
+        throw new DicomFileError(
+          "corrupt-pixel-data",
+          `JPEG lossless decoder failed: ${(e as Error)?.message ?? e}`,
+        );
+      }
       const bytes = new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
       values = fromDecodedBytes(bytes, pm);
       break;

@@ -124,6 +124,7 @@ export type FileIssueCode =
   | "no-pixel-data"
   | "unsupported-transfer-syntax"
   | "unsupported-pixel-format"
+  | "corrupt-pixel-data"
   | "missing-geometry"
   | "missing-uid"
   | "duplicate"

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Rng } from "../../src/core/index.ts";
+import { LiverstiffError, Rng } from "../../src/core/index.ts";
 import { classifySeries, indexDicom, readFramePixels } from "../../src/dicom/index.ts";
 import { type El, mrSlice, writeDicom } from "./write-dicom.ts";
 
@@ -233,4 +233,47 @@ test("indexing in worker threads gives the same index as one thread", async () =
   );
   assert.equal(one.errors.filter((e) => e.code === "duplicate").length, 598);
   assert.deepEqual(two, one);
+});
+
+test("fuzzed headers: indexing completes, every file is accounted for, decoding fails only with reasons", async () => {
+  const dir = join(work, "fuzz");
+  mkdirSync(dir, { recursive: true });
+  const sources = [
+    "mr_small_explicit_le.dcm",
+    "mr_small_implicit_le.dcm",
+    "mr_small_big_endian.dcm",
+    "mr_small_deflated.dcm",
+    "mr_small_rle.dcm",
+    "mr_small_jpegls.dcm",
+    "mr_small_j2k.dcm",
+    "mr_small_jpeg_lossless_sv1.dcm",
+    "enh_vida_epi_jpegls.dcm",
+  ].map((n) => readFileSync(join(fixtures, n)));
+  const rng = new Rng("fuzz");
+  const n = 450;
+  for (let i = 0; i < n; i++) {
+    const b = Buffer.from(sources[i % sources.length]!);
+    // Corrupt a few bytes of the header or the first pixel bytes, and sometimes cut the file short.
+    for (let k = 0, flips = 1 + rng.int(8); k < flips; k++)
+      b[rng.int(Math.min(b.length, 3000))] = rng.int(256);
+    writeFileSync(join(dir, `f${i}.dcm`), rng.bernoulli(0.2) ? b.subarray(0, rng.int(b.length)) : b);
+  }
+  const idx = await indexDicom([dir], { workers: 0 });
+  assert.equal(idx.filesSeen, n);
+  assert.equal(idx.filesIndexed + idx.errors.length + idx.skipped.length, n);
+  assert.ok(idx.errors.every((e) => e.reason.length > 10 && e.file.startsWith(dir)));
+  let decoded = 0;
+  for (const s of idx.series) {
+    for (const f of s.frames) {
+      try {
+        const px = await readFramePixels(f);
+        assert.equal(px.length, f.rows * f.columns);
+        decoded++;
+      } catch (e) {
+        assert.ok(e instanceof LiverstiffError, `not a LiverstiffError: ${e}`);
+        assert.equal(e.context.file, f.file);
+      }
+    }
+  }
+  assert.ok(decoded > 0);
 });
