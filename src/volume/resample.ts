@@ -73,7 +73,17 @@ export function resampleToGrid(
     return v0 * (1 - fz) + v1 * fz;
   };
   let o = 0;
+  const inPlane = !nearest && Math.abs(m[8]) < 1e-9 && Math.abs(m[9]) < 1e-9;
   for (let k = 0; k < nz; k++) {
+    // Fast path: this output slice lies on one source slice (the usual in-plane resampling).
+    const zk = m[10] * k + m[11];
+    const zr = Math.round(zk);
+    if (inPlane && Math.abs(zk - zr) < 1e-6) {
+      const plane = zr >= 0 && zr < sz ? d.subarray(zr * sxy, (zr + 1) * sxy) : undefined;
+      bilinearSlice(plane, sx, sy, m, k, nx, ny, s, fill, out, o);
+      o += nx * ny;
+      continue;
+    }
     for (let j = 0; j < ny; j++) {
       for (let i = 0; i < nx; i++) {
         if (s === 1) {
@@ -101,6 +111,136 @@ export function resampleToGrid(
     }
   }
   return makeVolume(out, targetDims, targetAffine);
+}
+
+/**
+ * Bilinear resampling of one output slice k from one source plane (undefined: outside the stack),
+ * with s x s box oversampling; same conventions as the general path (footprint bounds, edge clamping,
+ * snapping of coordinates within 1e-6 of an integer).
+ */
+function bilinearSlice(
+  plane: Float32Array | undefined,
+  sx: number,
+  sy: number,
+  m: Mat4,
+  k: number,
+  nx: number,
+  ny: number,
+  s: number,
+  fill: number,
+  out: Float32Array,
+  o: number,
+): void {
+  if (!plane) {
+    out.fill(fill, o, o + nx * ny);
+    return;
+  }
+  const bx = m[2] * k + m[3];
+  const by = m[6] * k + m[7];
+  const inv = 1 / (s * s);
+  const hiX = sx - 0.5;
+  const hiY = sy - 0.5;
+  if (Math.abs(m[1]) < 1e-12 && Math.abs(m[4]) < 1e-12) {
+    // Axis-aligned: x depends on i only and y on j only, so the taps are computed once per column/row.
+    const cx = axisTaps(nx, s, m[0], bx, sx, hiX);
+    const cy = axisTaps(ny, s, m[5], by, sy, hiY);
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++) {
+        let acc = 0;
+        for (let b = 0; b < s; b++) {
+          const ty = j * s + b;
+          if (!cy.ok[ty]) {
+            acc += fill * s;
+            continue;
+          }
+          const r0 = cy.lo[ty] * sx;
+          const r1 = cy.hi[ty] * sx;
+          const fy = cy.f[ty];
+          for (let a = 0; a < s; a++) {
+            const tx = i * s + a;
+            if (!cx.ok[tx]) {
+              acc += fill;
+              continue;
+            }
+            const i0 = cx.lo[tx];
+            const i1 = cx.hi[tx];
+            const fx = cx.f[tx];
+            const c0 = plane[r0 + i0] * (1 - fx) + plane[r0 + i1] * fx;
+            const c1 = plane[r1 + i0] * (1 - fx) + plane[r1 + i1] * fx;
+            acc += c0 * (1 - fy) + c1 * fy;
+          }
+        }
+        out[o++] = s === 1 ? acc : acc * inv;
+      }
+    }
+    return;
+  }
+  for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx; i++) {
+      let acc = 0;
+      for (let b = 0; b < s; b++) {
+        const jj = s === 1 ? j : j + (b + 0.5) / s - 0.5;
+        for (let a = 0; a < s; a++) {
+          const ii = s === 1 ? i : i + (a + 0.5) / s - 0.5;
+          let x = m[0] * ii + m[1] * jj + bx;
+          let y = m[4] * ii + m[5] * jj + by;
+          if (x < -0.5 || y < -0.5 || x > hiX || y > hiY) {
+            acc += fill;
+            continue;
+          }
+          const rx = Math.round(x);
+          if (Math.abs(x - rx) < 1e-6) x = rx;
+          const ry = Math.round(y);
+          if (Math.abs(y - ry) < 1e-6) y = ry;
+          x = x < 0 ? 0 : Math.min(x, sx - 1);
+          y = y < 0 ? 0 : Math.min(y, sy - 1);
+          const i0 = Math.floor(x);
+          const j0 = Math.floor(y);
+          const fx = x - i0;
+          const fy = y - j0;
+          const i1 = fx > 0 ? i0 + 1 : i0;
+          const r0 = j0 * sx;
+          const r1 = (fy > 0 ? j0 + 1 : j0) * sx;
+          const c0 = plane[r0 + i0] * (1 - fx) + plane[r0 + i1] * fx;
+          const c1 = plane[r1 + i0] * (1 - fx) + plane[r1 + i1] * fx;
+          acc += c0 * (1 - fy) + c1 * fy;
+        }
+      }
+      out[o++] = s === 1 ? acc : acc * inv;
+    }
+  }
+}
+
+/** Per output index (and sub-sample): lower/upper source index, weight, and whether inside the footprint. */
+function axisTaps(
+  n: number,
+  s: number,
+  step: number,
+  base: number,
+  size: number,
+  hi: number,
+): { lo: Int32Array; hi: Int32Array; f: Float64Array; ok: Uint8Array } {
+  const lo = new Int32Array(n * s);
+  const up = new Int32Array(n * s);
+  const f = new Float64Array(n * s);
+  const ok = new Uint8Array(n * s);
+  for (let i = 0; i < n; i++) {
+    for (let a = 0; a < s; a++) {
+      const ii = s === 1 ? i : i + (a + 0.5) / s - 0.5;
+      let x = step * ii + base;
+      const t = i * s + a;
+      if (x < -0.5 || x > hi) continue;
+      const rx = Math.round(x);
+      if (Math.abs(x - rx) < 1e-6) x = rx;
+      x = x < 0 ? 0 : Math.min(x, size - 1);
+      const x0 = Math.floor(x);
+      lo[t] = x0;
+      f[t] = x - x0;
+      up[t] = f[t] > 0 ? x0 + 1 : x0;
+      ok[t] = 1;
+    }
+  }
+  return { lo, hi: up, f, ok };
 }
 
 /** Resamples to a given voxel spacing over the same extent, keeping the axis directions. */

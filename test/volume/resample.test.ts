@@ -42,6 +42,25 @@ describe("resampling", () => {
         }
   });
 
+  it("is exact on a linear field for rotated in-plane targets lying on source slices (2D fast path)", () => {
+    const { vol, f } = ramp([12, 10, 3], A);
+    const c = Math.cos(0.4);
+    const sn = Math.sin(0.4);
+    // on source slice k = 2 (z = 18 mm), rotated by 0.4 rad, 0.6 mm pixels, 2x2 oversampling
+    const target = [0.6 * c, -0.6 * sn, 0, -47, 0.6 * sn, 0.6 * c, 0, -37, 0, 0, 1, 18, 0, 0, 0, 1];
+    for (const oversample of [1, 2]) {
+      const r = resampleToGrid(vol, target, [7, 7, 1], { oversample });
+      for (let j = 1; j < 6; j++)
+        for (let i = 1; i < 6; i++) {
+          const expect = f(applyAffine(target, [i, j, 0]));
+          assert.ok(
+            Math.abs(r.data[i + 7 * j] - expect) < 1e-3,
+            `(${i},${j}) ${r.data[i + 7 * j]} vs ${expect}`,
+          );
+        }
+    }
+  });
+
   it("fills outside the source with the fill value", () => {
     const { vol } = ramp([4, 4, 1], A);
     const far = [1, 0, 0, 500, 0, 1, 0, 0, 0, 0, 1, 10, 0, 0, 0, 1];
