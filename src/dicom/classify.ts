@@ -275,6 +275,12 @@ function sequenceFamily(s: SeriesInfo, desc: string): Family {
 
 // --- the classifier -------------------------------------------------------------------------------
 
+/** The longest TE accepted for in/opposed phase: the rule's value, or 1.1 fat-water cycles at low field. */
+function maxT1Te(fieldT: number | undefined, rules: RoleRules): number {
+  if (fieldT === undefined || fieldT <= 0) return rules.t1MaxEchoTimeMs;
+  return Math.max(rules.t1MaxEchoTimeMs, (1.1 * 1000) / (3.4e-6 * 42.577478e6 * fieldT));
+}
+
 /** A group of frames that is classified on its own: one echo, or one image type of a mixed series. */
 interface FrameGroup {
   frames: MrFrame[];
@@ -490,10 +496,10 @@ function classifyGroup(
   const looksT1 =
     fam.gradient ||
     tPhase !== undefined ||
-    ((inWord || oppWord || dualWord) && !fam.spinEcho && (te ?? 0) < rules.t1MaxEchoTimeMs);
+    ((inWord || oppWord || dualWord) && !fam.spinEcho && (te ?? 0) < maxT1Te(field, rules));
   if (looksT1 && !fam.spinEcho) {
     const why: string[] = [fam.gradient ? `gradient echo${famWhy}` : "in/opposed-phase naming"];
-    if (te !== undefined && te > rules.t1MaxEchoTimeMs && !tPhase) {
+    if (te !== undefined && te > maxT1Te(field, rules) && !tPhase) {
       return out(null, [...why, `TE ${fmt(te)} ms is too long for in/opposed-phase T1w (T2*-weighted)`], 0);
     }
     if (tr !== undefined && tr > rules.t1MaxRepetitionTimeMs && !tPhase) {
@@ -509,6 +515,27 @@ function classifyGroup(
         [
           ...why,
           `fat-suppressed (${fsType ? `ScanOptions ${fsType}` : `${descName} contains "${fsWord}"`}), so not an in/opposed-phase image`,
+        ],
+        0,
+      );
+    }
+    // Balanced SSFP (TrueFISP, FIESTA, bFFE) has TE = TR/2 at a few ms and a large flip angle, which can
+    // land in an opposed-phase window; chemical-shift T1 is either a long-TR 2D FLASH or a low-flip 3D.
+    const flip = s.flipAngleDeg;
+    if (
+      !tPhase &&
+      !wordPhase &&
+      !dualWord &&
+      tr !== undefined &&
+      tr < 10 &&
+      flip !== undefined &&
+      flip >= 30
+    ) {
+      return out(
+        null,
+        [
+          ...why,
+          `TR ${fmt(tr)} ms with flip angle ${fmt(flip)}°: a balanced steady-state (SSFP-like) image, not in/opposed phase`,
         ],
         0,
       );

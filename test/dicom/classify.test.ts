@@ -25,6 +25,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 interface Spec {
   desc: string;
+  flip?: number;
   protocol?: string;
   vendor?: SeriesInfo["vendor"];
   field?: number;
@@ -97,6 +98,7 @@ function series(s: Spec): SeriesInfo {
   };
   if (s.field !== undefined) out.magneticFieldStrengthT = s.field;
   if (s.protocol) out.protocolName = s.protocol;
+  if (s.flip !== undefined) out.flipAngleDeg = s.flip;
   if (s.ss) out.scanningSequence = s.ss.split("\\");
   if (s.seq) out.sequenceName = s.seq;
   if (s.tr !== undefined) out.repetitionTimeMs = s.tr;
@@ -406,6 +408,34 @@ const TABLE: [string, Spec, Expect[]][] = [
     "0.55T: chemical-shift cycles decide",
     { desc: "t1_fl2d_tra", field: 0.55, ss: "GR", seq: "*fl2d1", te: [6.3], tr: 200 },
     [["t1_opp", /fat-water cycles at 0\.55 T \(opposed phase\)/]],
+  ],
+  [
+    "0.35T open magnet: the in-phase echo at 19 ms is still T1 chemical shift",
+    { desc: "T1 GRE dual", vendor: "Hitachi", field: 0.35, ss: "GR", te: [9.9, 19.8], tr: 180, flip: 70 },
+    [
+      ["t1_opp", /fat-water cycles at 0\.35 T \(opposed phase\)/, 9.9],
+      ["t1_in", /fat-water cycles at 0\.35 T \(in phase\)/, 19.8],
+    ],
+  ],
+  [
+    "FIESTA axial at 1.5T (TE in the opposed-phase window, but balanced SSFP)",
+    { desc: "AX FIESTA", vendor: "GE", field: 1.5, ss: "GR", te: [2.1], tr: 4.2, flip: 55 },
+    [["none", /contains "fiesta"/]],
+  ],
+  [
+    "balanced SSFP without a telling name",
+    { desc: "ax bh 1", field: 1.5, ss: "GR", te: [2.1], tr: 4.2, flip: 60 },
+    [["none", /flip angle 60°: a balanced steady-state/]],
+  ],
+  [
+    "GE LAVA (fat-suppressed by design) at an opposed-phase TE at 3T",
+    { desc: "Ax LAVA pre", vendor: "GE", field: 3, ss: "GR", te: [1.3], tr: 3.9, flip: 12 },
+    [["none", /fat-suppressed \(description "Ax LAVA pre" contains "lava"\)/]],
+  ],
+  [
+    "GE MR-Touch",
+    { desc: "MR-Touch", vendor: "GE", field: 1.5, ss: "GR", te: [20], tr: 50 },
+    [["none", /MR elastography/]],
   ],
   [
     "coronal HASTE",
