@@ -472,6 +472,14 @@ function manifestSection(manifest: Record<string, unknown>): string {
 
 // ---------------------------------------------------------------------------------------------- plots
 
+const MAX_SCATTER_POINTS = 1500;
+
+/** `max` items spread evenly over the list (a systematic sample, deterministic). */
+function every<T>(items: T[], max: number): T[] {
+  const step = items.length / max;
+  return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)]);
+}
+
 async function makeSchemePlots(scheme: string, L: Layout, kpaPoints: KpaPoint[]): Promise<SchemePlots> {
   const roc: Promise<string>[] = [];
   const cal: Promise<string>[] = [];
@@ -541,13 +549,22 @@ async function makeSchemePlots(scheme: string, L: Layout, kpaPoints: KpaPoint[])
     }
   }
   let kpaPlot = Promise.resolve("");
+  let sampled = 0;
+  let total = 0;
   const scatter = L.recipes.flatMap((r) => {
-    const points = kpaPoints.filter((p) => p.scheme === scheme && p.recipe === r);
+    const all = kpaPoints.filter((p) => p.scheme === scheme && p.recipe === r);
+    // Big cohorts: a systematic sample keeps the page light (every point is an SVG element).
+    const points = all.length > MAX_SCATTER_POINTS ? every(all, MAX_SCATTER_POINTS) : all;
+    sampled += points.length;
+    total += all.length;
     return points.length > 0 ? [{ label: r, color: L.color.get(r)!, points }] : [];
   });
   if (scatter.length > 0) {
     const title = `Predicted vs measured kPa \u00b7 ${scheme}`;
-    kpaPlot = renderSvg(kpaScatterSpec(title, scatter), title).then((svg) => figure(svg, `kpa-${scheme}`));
+    const caption = sampled < total ? `A systematic sample of ${sampled} of ${total} test exams.` : undefined;
+    kpaPlot = renderSvg(kpaScatterSpec(title, scatter), title).then((svg) =>
+      figure(svg, `kpa-${scheme}`, caption),
+    );
   }
   return {
     roc: await Promise.all(roc),

@@ -363,6 +363,20 @@ test("partial runs render: one recipe, one scheme, an unevaluable threshold, no 
   assert.equal(text(findOne(published, "td", { "data-col": "temporal" })), "0.82 (0.80, 0.84)");
 });
 
+test("kPa scatter plots of big cohorts are a systematic sample, and say so", async () => {
+  const run = readRunFolder(FIXTURE_DIR);
+  const many = Array.from({ length: 5 }, () => run.kpaPoints).flat();
+  const loso = many.filter((p) => p.scheme === "loso" && p.recipe === "liverstiff").length;
+  assert.ok(loso > 1500);
+  const only = { ...run.metrics, schemes: run.metrics.schemes.filter((s) => s.scheme === "loso") };
+  const doc = parseHtml(await renderReport(only, {}, { kpaPoints: many }));
+  const fig = findOne(doc, "figure", { "data-plot": "kpa-loso" });
+  assert.equal(text(findOne(fig, "figcaption")), `A systematic sample of 1500 of ${loso} test exams.`);
+  const marks = findAll(fig, "g").filter((g) => /\bmark-symbol role-mark\b/.test(attr(g, "class") ?? ""));
+  assert.equal(marks.length, 1, "one layer of scatter points");
+  assert.equal(findAll(marks[0], "path").length, 1500);
+});
+
 test("headlineText: the terminal version of the headline table", () => {
   const lines = headlineText(metrics).split("\n");
   assert.equal(lines.length, 5);
