@@ -238,9 +238,8 @@ export async function indexDicom(roots: string[], opts: IndexOptions = {}): Prom
   progress({ stage: "dicom-index", done: 0, message: "listing files" });
   const { files, unreadable } = listFiles(roots);
   const collector = new SeriesCollector();
-  for (const u of unreadable) {
-    collector.add({ kind: "error", issue: u, bytesRead: 0 });
-  }
+  // Folders that cannot be listed are reported, but are not files seen.
+  collector.errors.push(...unreadable);
   const total = files.length;
   progress({ stage: "dicom-index", done: 0, total });
   const workers = opts.workers ?? (total >= WORKERS_FROM_FILES ? Math.min(4, availableParallelism()) : 0);

@@ -158,6 +158,8 @@ test("a root that does not exist is reported, not thrown", async () => {
   const idx = await indexDicom([join(work, "missing-folder")]);
   assert.equal(idx.series.length, 0);
   assert.equal(idx.errors[0]!.code, "unreadable");
+  assert.match(idx.errors[0]!.reason, /cannot open/);
+  assert.equal(idx.filesSeen, 0);
 });
 
 test("vendor conventions in headers: UTF-8 text, GE private complex component and sequence name, ages", async () => {
