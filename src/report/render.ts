@@ -189,29 +189,44 @@ function comparisonSection(comparisons: RecipeComparison[]): string {
     return `<section id="comparison"><h2>Recipe comparison</h2><p class="note">No paired comparison in this run (it needs two recipes on identical splits).</p></section>`;
   }
   const sorted = [...comparisons].sort(
-    (a, b) => rank(SCHEME_ORDER, a.scheme) - rank(SCHEME_ORDER, b.scheme) || a.thresholdKpa - b.thresholdKpa,
+    (a, b) =>
+      rank(SCHEME_ORDER, a.scheme) - rank(SCHEME_ORDER, b.scheme) ||
+      a.recipeA.localeCompare(b.recipeA) ||
+      a.recipeB.localeCompare(b.recipeB) ||
+      a.thresholdKpa - b.thresholdKpa,
   );
-  const rows = sorted.map((c) => {
-    const sig = typeof c.p === "number" && c.p < 0.05;
-    const diff = c.aucA - c.aucB;
-    const better = sig ? (diff > 0 ? c.recipeA : c.recipeB) : "";
-    return `<tr data-scheme="${esc(c.scheme)}" data-threshold="${kpa(c.thresholdKpa)}"${sig ? ' class="sig"' : ""}>
-<td>${esc(schemeTitle(c.scheme))}</td><td class="num">\u2265 ${kpa(c.thresholdKpa)}</td>
-<td>${esc(c.recipeA)} vs ${esc(c.recipeB)}</td><td class="num">${esc(c.n)}</td>
+  const groups = new Map<string, RecipeComparison[]>();
+  for (const c of sorted) {
+    const key = JSON.stringify([c.scheme, c.recipeA, c.recipeB]);
+    const list = groups.get(key);
+    if (list) list.push(c);
+    else groups.set(key, [c]);
+  }
+  const bodies = [...groups.values()].map((list) => {
+    const { scheme, recipeA, recipeB } = list[0];
+    const rows = list.map((c) => {
+      const sig = typeof c.p === "number" && c.p < 0.05;
+      const diff = c.aucA - c.aucB;
+      const better = sig ? (diff > 0 ? c.recipeA : c.recipeB) : "";
+      return `<tr data-scheme="${esc(c.scheme)}" data-threshold="${kpa(c.thresholdKpa)}" data-pair="${esc(`${c.recipeA} vs ${c.recipeB}`)}"${sig ? ' class="sig"' : ""}>
+<th scope="row">\u2265 ${kpa(c.thresholdKpa)} kPa</th><td class="num">${esc(c.n)}</td>
 <td class="num" data-col="aucA">${num(c.aucA)}</td><td class="num" data-col="aucB">${num(c.aucB)}</td>
 <td class="num" data-col="diff">${diff >= 0 ? "+" : ""}${num(diff)}</td>
 <td class="num" data-col="z">${num(c.z, 2)}</td><td class="num" data-col="p">${pValue(c.p)}</td>
 <td>${sig ? `<span class="badge">${esc(better)} better</span>` : '<span class="muted">n.s.</span>'}</td></tr>`;
+    });
+    return `<tbody><tr class="group"><th colspan="8" scope="rowgroup">${esc(schemeTitle(scheme))} <span class="tag">${esc(scheme)}</span>
+<span class="muted">\u00b7 A = ${esc(recipeA)}, B = ${esc(recipeB)}</span></th></tr>${rows.join("\n")}</tbody>`;
   });
   return `<section id="comparison">
 <h2>Recipe comparison (paired DeLong test)</h2>
 <p class="lead">Both recipes scored the same test exams on identical splits; the paired DeLong test asks whether their
 AUROCs differ. z = (AUROC<sub>A</sub> \u2212 AUROC<sub>B</sub>) / SE of the difference; two-sided p. Rows with
 p &lt; 0.05 are highlighted. No correction for multiple testing (${comparisons.length} tests) is applied.</p>
-<table class="data" data-table="comparison">
-<thead><tr><th scope="col">Scheme</th><th scope="col">kPa</th><th scope="col">A vs B</th><th scope="col">n</th>
-<th scope="col">AUROC A</th><th scope="col">AUROC B</th><th scope="col">\u0394 (A \u2212 B)</th><th scope="col">z</th><th scope="col">p</th><th scope="col"></th></tr></thead>
-<tbody>${rows.join("\n")}</tbody>
+<table class="data compact" data-table="comparison">
+<thead><tr><th scope="col">Threshold</th><th scope="col">n</th><th scope="col">AUROC A</th><th scope="col">AUROC B</th>
+<th scope="col">\u0394 (A \u2212 B)</th><th scope="col">z</th><th scope="col">p</th><th scope="col"></th></tr></thead>
+${bodies.join("\n")}
 </table>
 </section>`;
 }
@@ -635,7 +650,7 @@ export async function renderReport(
   ];
   const disclaimer =
     "Research software, not a medical device. These results describe a validation run; they are not for diagnosis or for any clinical decision.";
-  return `<!doctype html>
+  const page = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -668,6 +683,11 @@ ${aboutSection()}
 </body>
 </html>
 `;
+  // Wide tables scroll sideways on narrow screens instead of widening the page. Only the report's own
+  // markup contains "<table" or "</table>" (text from the data is escaped).
+  return page
+    .replace(/<table class="data/g, '<div class="table-wrap"><table class="data')
+    .replace(/<\/table>/g, "</table></div>");
 }
 
 function aboutSection(): string {

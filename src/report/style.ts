@@ -28,6 +28,8 @@ p.facts { background: var(--soft); border: 1px solid var(--line); padding: 8px 1
 .muted { color: var(--muted); }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 12px; background: #f3f4f6; padding: 1px 4px; border-radius: 3px; word-break: break-all; }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: baseline; }
+.table-wrap { overflow-x: auto; margin: 8px 0 14px; }
+.table-wrap table.data { margin: 0; }
 table.data { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-variant-numeric: tabular-nums; }
 table.data th, table.data td { padding: 5px 9px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 table.data thead th { font-size: 12px; font-weight: 600; color: #374151; background: var(--soft); border-bottom: 2px solid #d1d5db; white-space: nowrap; }
