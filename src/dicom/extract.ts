@@ -243,6 +243,14 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
   if (modality !== "MR") {
     throw new DicomFileError("not-mr", `modality ${modality || "(missing)"} is not MR`);
   }
+  if (
+    sopClassUid !== MR_IMAGE_STORAGE &&
+    sopClassUid !== ENHANCED_MR_IMAGE_STORAGE &&
+    sopClassUid !== LEGACY_ENHANCED_MR
+  ) {
+    // MR spectroscopy, raw data and the like carry no image; secondary captures are not acquisitions.
+    throw new DicomFileError("not-image", `SOP class ${sopClassUid || "(missing)"} is not an MR image`);
+  }
   if (!isSupportedTransferSyntax(h.transferSyntaxUid)) {
     throw new DicomFileError(
       "unsupported-transfer-syntax",
@@ -259,14 +267,6 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
   const columns = us(ds, "x00280011");
   if (!rows || !columns) throw new DicomFileError("unsupported-pixel-format", "missing Rows or Columns");
   assertPixelFormat(ds);
-  if (
-    sopClassUid !== MR_IMAGE_STORAGE &&
-    sopClassUid !== ENHANCED_MR_IMAGE_STORAGE &&
-    sopClassUid !== LEGACY_ENHANCED_MR
-  ) {
-    // MR spectroscopy, raw data and the like carry no image; secondary captures are not acquisitions.
-    throw new DicomFileError("not-image", `SOP class ${sopClassUid || "(missing)"} is not an MR image`);
-  }
   const enhanced = sopClassUid !== MR_IMAGE_STORAGE;
   const nFrames = Math.max(1, num(ds, "x00280008") ?? 1);
   const bitsAllocated = us(ds, "x00280100")!;

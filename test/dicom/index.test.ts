@@ -279,3 +279,19 @@ test("fuzzed headers: indexing completes, every file is accounted for, decoding 
   }
   assert.ok(decoded > 0);
 });
+
+test("MR-modality objects that are not MR images (secondary capture, spectroscopy) are skipped with the reason", async () => {
+  const dir = join(work, "not-images");
+  mkdirSync(dir, { recursive: true });
+  writeDicom(join(dir, "sc.dcm"), mrSlice([[0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.7"]]));
+  writeDicom(join(dir, "mrs.dcm"), mrSlice([[0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.4.2"]]), "1.2.3.9");
+  const idx = await indexDicom([dir]);
+  assert.equal(idx.series.length, 0);
+  assert.deepEqual(
+    idx.skipped.map((s) => [s.code, s.reason]),
+    [
+      ["not-image", "SOP class 1.2.840.10008.5.1.4.1.1.4.2 is not an MR image"],
+      ["not-image", "SOP class 1.2.840.10008.5.1.4.1.1.7 is not an MR image"],
+    ],
+  );
+});
