@@ -41,6 +41,7 @@ table.data tr.primary { background: #fffbea; }
 table.data tr.sig { background: #ecfdf5; }
 table.data tr.first td, table.data tr.first th { border-top: 1px solid #cbd5e1; }
 table.data tfoot th, table.data tfoot td { font-weight: 600; border-top: 2px solid #d1d5db; }
+table.paper th, table.paper td { padding: 5px 7px; font-size: 13px; }
 table.compact { width: auto; min-width: 55%; }
 table.compact th, table.compact td { padding: 3px 10px; font-size: 13px; }
 table.headline td .v { font-size: 15px; font-weight: 600; }
