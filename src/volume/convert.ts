@@ -92,13 +92,37 @@ export async function convertToNifti(options: ConvertOptions): Promise<ConvertRe
     const failed: ConvertedSeries[] = [];
     let done = 0;
     progress({ stage: "convert", done, total: jobs.length });
-    const results = await Promise.all(
-      jobs.map(async ({ job, entry }) => {
-        const r = pool ? await pool.run(job) : await runNiftiJob(job);
+    const results: { r: NiftiJobResult; entry: ConvertedSeries; file: string }[] = [];
+    if (pool) {
+      // Jobs go to the workers; each worker runs one at a time.
+      results.push(
+        ...(await Promise.all(
+          jobs.map(async ({ job, entry }) => {
+            const r = await pool.run(job);
+            progress({ stage: "convert", done: ++done, total: jobs.length });
+            return { r, entry, file: job.file };
+          }),
+        )),
+      );
+    } else {
+      // One series at a time (bounded memory, and frames of one file stay together for dicom's cache);
+      // writes go to the thread pool while the next series is decoded, at most 2 in flight.
+      const inFlight: Promise<unknown>[] = [];
+      for (const { job, entry } of jobs) {
+        const r = await runNiftiJob(job, { writeAsync: true });
+        const item = { r: r as NiftiJobResult, entry, file: job.file };
+        results.push(item);
+        if (r.written) {
+          const w = r.written.then((error) => {
+            if (error) item.r = { id: job.id, error: `cannot write: ${error}` };
+          });
+          inFlight.push(w);
+          if (inFlight.length >= 2) await inFlight.shift();
+        }
         progress({ stage: "convert", done: ++done, total: jobs.length });
-        return { r, entry, file: job.file };
-      }),
-    );
+      }
+      await Promise.all(inFlight);
+    }
     for (const { r, entry, file } of results) {
       if (r.error) failed.push({ ...entry, error: r.error });
       else converted.push({ ...entry, file, dims: r.dims, orientation: r.orientation });

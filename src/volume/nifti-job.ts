@@ -3,7 +3,7 @@ import { describeError } from "../core/index.ts";
 import { type MrFrame, readFramePixels } from "../dicom/index.ts";
 import { assembleVolume } from "./assemble.ts";
 import { orientationCode } from "./geometry.ts";
-import { writeNifti } from "./nifti.ts";
+import { writeNifti, writeNiftiAsync } from "./nifti.ts";
 
 export interface NiftiJob {
   id: number;
@@ -22,8 +22,14 @@ export interface NiftiJobResult {
   error?: string;
 }
 
-/** The work of one job, also used in-process when there are no workers. */
-export async function runNiftiJob(job: NiftiJob): Promise<NiftiJobResult> {
+/**
+ * The work of one job. With `writeAsync`, the files are written in the background and `written` settles
+ * when they are on disk (so that the caller can assemble the next series meanwhile).
+ */
+export async function runNiftiJob(
+  job: NiftiJob,
+  options: { writeAsync?: boolean } = {},
+): Promise<NiftiJobResult & { written?: Promise<string | undefined> }> {
   try {
     const a = await assembleVolume(job.frames, {
       readPixels: (f) => readFramePixels(f),
@@ -32,8 +38,18 @@ export async function runNiftiJob(job: NiftiJob): Promise<NiftiJobResult> {
     const warnings = a.issues.map((i) => i.message);
     const sidecar = job.sidecar as { Liverstiff?: Record<string, unknown> };
     if (warnings.length && sidecar.Liverstiff) sidecar.Liverstiff.warnings = warnings;
-    writeNifti(job.file, a.volume, { description: job.description, sidecar: job.sidecar });
-    return { id: job.id, dims: a.volume.dims, orientation: orientationCode(a.volume.affine), warnings };
+    const out = { id: job.id, dims: a.volume.dims, orientation: orientationCode(a.volume.affine), warnings };
+    const opts = { description: job.description, sidecar: job.sidecar };
+    if (options.writeAsync) {
+      // Resolves to an error message (never rejects), so that a failed write is reported per series.
+      const written = writeNiftiAsync(job.file, a.volume, opts).then(
+        () => undefined,
+        (err: unknown) => describeError(err),
+      );
+      return { ...out, written };
+    }
+    writeNifti(job.file, a.volume, opts);
+    return out;
   } catch (err) {
     return { id: job.id, error: describeError(err) };
   }

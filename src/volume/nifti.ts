@@ -1,4 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { gunzipSync, gzipSync } from "fflate";
 import * as nifti from "nifti-reader-js";
 import { LiverstiffError, writeFileAtomic, writeJsonAtomic } from "../core/index.ts";
@@ -208,8 +211,45 @@ export interface WriteNiftiOptions {
 
 /** Writes a 3D volume as NIfTI-1 (RAS sform and qform, both code 1 = scanner), atomically. */
 export function writeNifti(path: string, vol: Volume, options: WriteNiftiOptions = {}): void {
-  if (!LITTLE_ENDIAN_HOST)
-    throw new LiverstiffError("writing NIfTI needs a little-endian host", { file: path });
+  writeFileAtomic(path, encodeNifti(vol, { ...options, gzip: options.gzip ?? /\.gz$/i.test(path) }));
+  if (options.sidecar) writeJsonAtomic(sidecarPath(path), options.sidecar);
+}
+
+/**
+ * The same, asynchronously: the bytes are encoded now, the files written through the thread pool
+ * (temporary sibling + rename, like core's writeFileAtomic), so that decoding the next series can overlap
+ * with the disk.
+ */
+export async function writeNiftiAsync(
+  path: string,
+  vol: Volume,
+  options: WriteNiftiOptions = {},
+): Promise<void> {
+  const bytes = encodeNifti(vol, { ...options, gzip: options.gzip ?? /\.gz$/i.test(path) });
+  await Promise.all([
+    writeFileAtomicAsync(path, bytes),
+    options.sidecar
+      ? writeFileAtomicAsync(sidecarPath(path), `${JSON.stringify(options.sidecar, null, 2)}\n`)
+      : undefined,
+  ]);
+}
+
+async function writeFileAtomicAsync(path: string, data: string | Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** The bytes of a NIfTI-1 file for a volume (gzip-compressed when options.gzip). */
+export function encodeNifti(vol: Volume, options: WriteNiftiOptions = {}): Uint8Array {
+  if (!LITTLE_ENDIAN_HOST) throw new LiverstiffError("writing NIfTI needs a little-endian host");
   const n = vol.data.length;
   let dtype = options.datatype ?? "auto";
   if (dtype === "auto") {
@@ -263,9 +303,7 @@ export function writeNifti(path: string, vol: Volume, options: WriteNiftiOptions
   // Bulk copies through typed arrays (the host is little-endian, as NIfTI files written here declare).
   if (dtype === "int16") new Int16Array(out.buffer, 352, n).set(vol.data);
   else new Float32Array(out.buffer, 352, n).set(vol.data);
-  const gz = options.gzip ?? /\.gz$/i.test(path);
-  writeFileAtomic(path, gz ? gzipSync(out, { level: 6 }) : out);
-  if (options.sidecar) writeJsonAtomic(sidecarPath(path), options.sidecar);
+  return options.gzip ? gzipSync(out, { level: 6 }) : out;
 }
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
