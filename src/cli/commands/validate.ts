@@ -1,0 +1,102 @@
+import { join } from "node:path";
+import type { Command } from "commander";
+import { LiverstiffError } from "../../core/index.ts";
+import { progressReporter } from "../progress.ts";
+
+interface ValidateCliOptions {
+  recipe: string[];
+  scheme: string;
+  out?: string;
+  seed: string;
+  splitDate?: string;
+  encoder?: string;
+  truth?: string;
+  resamples: string;
+  report: boolean;
+  json?: boolean;
+}
+
+export function parseSchemes(value: string): ("cv10" | "temporal" | "loso")[] {
+  const all = ["cv10", "temporal", "loso"] as const;
+  if (value === "all") return [...all];
+  const out = value.split(",").map((s) => s.trim());
+  for (const s of out)
+    if (!(all as readonly string[]).includes(s))
+      throw new LiverstiffError("--scheme must be cv10, temporal, loso, all, or a comma list of them", {
+        scheme: s,
+      });
+  return out as ("cv10" | "temporal" | "loso")[];
+}
+
+export function register(program: Command): void {
+  program
+    .command("validate")
+    .description(
+      "Validate recipes on an ingested WORKDIR the way the paper does: 10-fold CV, temporal hold-out and " +
+        "leave-one-site-out, patient-grouped, with cut-offs chosen inside each training part; writes " +
+        "predictions.csv, metrics.json, manifest.json and report.html. Re-running resumes finished folds.",
+    )
+    .argument("<workdir>", "work directory made by `liverstiff ingest`")
+    .option(
+      "--recipe <name-or-file...>",
+      "recipes to validate on identical splits (built-in: liverstiff, deepliver2, deepliver2-fast)",
+      ["liverstiff", "deepliver2"],
+    )
+    .option("--scheme <scheme>", "cv10, temporal, loso, all, or a comma list", "all")
+    .option("--out <dir>", "run folder (default WORKDIR/runs/<recipes>-seed<seed>)")
+    .option("--seed <n>", "seed for splits and training", "42")
+    .option(
+      "--split-date <YYYY-MM-DD>",
+      "temporal cut-off (default: leaves the latest 20% of exams for testing)",
+    )
+    .option("--encoder <name>", "run every recipe on this encoder (default: each recipe's own)")
+    .option("--truth <truth.jsonl>", "synthetic cohort's hidden truth: adds the oracle AUROC to the report")
+    .option("--resamples <n>", "bootstrap resamples for the AUROC CIs", "2000")
+    .option("--no-report", "skip report.html")
+    .option("--json", "print metrics.json's headline as JSON")
+    .action(async (workdir: string, opts: ValidateCliOptions) => {
+      const seed = Number(opts.seed);
+      if (!Number.isInteger(seed) || seed < 0)
+        throw new LiverstiffError("--seed must be an integer >= 0", { seed: opts.seed });
+      const resamples = Number(opts.resamples);
+      if (!Number.isInteger(resamples) || resamples < 100)
+        throw new LiverstiffError("--resamples must be an integer >= 100", { resamples: opts.resamples });
+      const schemes = parseSchemes(opts.scheme);
+      const outDir =
+        opts.out ??
+        join(workdir, "runs", `${opts.recipe.map((r) => r.replace(/[^\w.-]/g, "_")).join("+")}-seed${seed}`);
+      const { validateWorkdir } = await import("../../validate/workdir.ts");
+      const progress = progressReporter();
+      try {
+        const result = await validateWorkdir({
+          workdir,
+          recipes: opts.recipe,
+          schemes,
+          outDir,
+          seed,
+          splitDate: opts.splitDate,
+          encoder: opts.encoder,
+          truthJsonl: opts.truth,
+          bootstrapResamples: resamples,
+          onProgress: progress.sink,
+        });
+        progress.stop();
+        let reportPath: string | undefined;
+        if (opts.report) {
+          const { writeReport } = await import("../../report/index.ts");
+          reportPath = (await writeReport(outDir)).path;
+        }
+        const { headlineTable } = await import("../headline.ts");
+        if (opts.json) process.stdout.write(`${JSON.stringify(headlineTable(result.metrics, "json"))}\n`);
+        else {
+          process.stdout.write(`${headlineTable(result.metrics, "text")}\n`);
+          process.stdout.write(
+            `folds trained ${result.trainedFolds}, resumed ${result.resumedFolds}\nrun folder: ${outDir}\n`,
+          );
+          if (reportPath) process.stdout.write(`report: ${reportPath}\n`);
+        }
+      } finally {
+        progress.stop();
+      }
+    });
+}

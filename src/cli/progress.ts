@@ -1,0 +1,58 @@
+import type { ProgressSink } from "../core/index.ts";
+
+/**
+ * Renders stage progress for long commands: on a terminal, one redrawn line per stage with a bar, the
+ * count, the ETA and the latest message; elsewhere (logs, CI), a plain line at most every few seconds
+ * and at each stage's end, so a log shows that work goes on without flooding it.
+ */
+export function progressReporter(stream: NodeJS.WriteStream = process.stderr): {
+  sink: ProgressSink;
+  stop: () => void;
+} {
+  const tty = stream.isTTY === true;
+  let stage = "";
+  let stageStart = 0;
+  let lastPlain = 0;
+  let open = false;
+  const finishLine = () => {
+    if (tty && open) stream.write("\n");
+    open = false;
+  };
+  const sink: ProgressSink = (e) => {
+    const now = performance.now();
+    if (e.stage !== stage) {
+      finishLine();
+      stage = e.stage;
+      stageStart = now;
+      lastPlain = 0;
+    }
+    const elapsed = (now - stageStart) / 1000;
+    let eta = "";
+    if (e.total && e.done > 0 && e.done < e.total) {
+      const remaining = (elapsed / e.done) * (e.total - e.done);
+      eta = ` ETA ${formatSeconds(remaining)}`;
+    }
+    const count = e.total !== undefined ? `${e.done}/${e.total}` : `${e.done}`;
+    const message = e.message ? `  ${e.message}` : "";
+    if (tty) {
+      const width = 24;
+      const filled = e.total ? Math.round((width * Math.min(e.done, e.total)) / e.total) : 0;
+      const bar = e.total ? `[${"#".repeat(filled)}${".".repeat(width - filled)}] ` : "";
+      const line = `${stage.padEnd(16)} ${bar}${count} ${formatSeconds(elapsed)}${eta}${message}`;
+      stream.write(
+        `\r${line.slice(0, (stream.columns || 120) - 1).padEnd(Math.min(stream.columns || 120, 120) - 1)}`,
+      );
+      open = true;
+    } else if (now - lastPlain > 5000 || (e.total !== undefined && e.done >= e.total)) {
+      stream.write(`${stage}: ${count} (${formatSeconds(elapsed)}${eta})${message}\n`);
+      lastPlain = now;
+    }
+  };
+  return { sink, stop: finishLine };
+}
+
+export function formatSeconds(s: number): string {
+  if (s < 60) return `${s.toFixed(0)}s`;
+  const m = Math.floor(s / 60);
+  return `${m}m${String(Math.round(s - 60 * m)).padStart(2, "0")}s`;
+}

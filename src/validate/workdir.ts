@@ -1,0 +1,215 @@
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { openCatalog, type PrepConfig, prepName, resolvePrep } from "../cohort/index.ts";
+import { LiverstiffError, type ProgressSink, silentProgress } from "../core/index.ts";
+import {
+  computeFeatures,
+  createEncoder,
+  DEFAULT_ENCODER_NAME,
+  type Encoder,
+  type ExamFeatures,
+  THRESHOLD_SUFFIXES,
+  THRESHOLDS_KPA,
+} from "../features/index.ts";
+import { auroc } from "../stats/index.ts";
+import { buildInfo } from "../torch/index.ts";
+import { loadRecipe, type Recipe, trainModel } from "../train/index.ts";
+import { type RecipeRunner, runValidation, type ValidationResult } from "./run.ts";
+import type { SchemeName } from "./types.ts";
+
+export interface WorkdirValidationOptions {
+  workdir: string;
+  /** Built-in recipe names or recipe files. */
+  recipes: string[];
+  schemes: SchemeName[];
+  outDir: string;
+  seed?: number;
+  splitDate?: string;
+  /** Runs every recipe on this encoder instead of the one its file names (recipes compared encoder-equal). */
+  encoder?: string;
+  /** A synthetic cohort's truth.jsonl: adds the oracle AUROC on the validated exams to metrics.json. */
+  truthJsonl?: string;
+  bootstrapResamples?: number;
+  onProgress?: ProgressSink;
+}
+
+export interface PreparedRecipe {
+  recipe: Recipe;
+  encoder: Encoder;
+  prep: PrepConfig;
+  prepName: string;
+}
+
+const encoders = new Map<string, Encoder>();
+
+/** The recipe's encoder name as the features registry knows it ("default" is the shipped CNN). */
+export function encoderNameOf(recipe: Recipe, override?: string): string {
+  const name = override ?? recipe.encoder.name;
+  return name === "default" ? DEFAULT_ENCODER_NAME : name;
+}
+
+/** Loads a recipe and resolves what it needs from the earlier stages: its encoder and its preparation. */
+export function prepareRecipe(nameOrPath: string, encoderOverride?: string): PreparedRecipe {
+  const recipe = loadRecipe(nameOrPath);
+  const encoderName = encoderNameOf(recipe, encoderOverride);
+  let encoder = encoders.get(encoderName);
+  if (!encoder) {
+    encoder = createEncoder(encoderName);
+    encoders.set(encoderName, encoder);
+  }
+  const resolved: Recipe = { ...recipe, encoder: { ...recipe.encoder, name: encoderName } };
+  const prep = resolvePrep({
+    ...recipe.preparation,
+    size: recipe.preparation.size ?? encoder.identity.inputSize,
+  });
+  return { recipe: resolved, encoder, prep, prepName: prepName(prep) };
+}
+
+/** A stable numeric seed for the engine from a fold's seed string. */
+function numericSeed(seed: string): number {
+  return createHash("sha256").update(seed).digest().readUInt32LE(0) % 2147483647;
+}
+
+function sha256(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex");
+}
+
+export function recipeRunner(p: PreparedRecipe): RecipeRunner {
+  return {
+    name: p.recipe.name,
+    fingerprint: sha256({ recipe: p.recipe, encoder: p.encoder.identity, prep: p.prepName }),
+    train(train, val, seed) {
+      return trainModel(p.recipe, { train, val, seed: numericSeed(seed) });
+    },
+  };
+}
+
+/** Oracle AUROC per threshold over the given exams, from a synthetic cohort's truth.jsonl. */
+export function oracleAuc(
+  truthJsonl: string,
+  exams: readonly ExamFeatures[],
+  accessionOf: (examId: string) => string | undefined,
+): number[] {
+  const byAccession = new Map<string, Record<string, unknown>>();
+  for (const line of readFileSync(truthJsonl, "utf8").split("\n")) {
+    if (!line.trim()) continue;
+    const o = JSON.parse(line) as Record<string, unknown>;
+    const acc = o.accession ?? o.accessionNumber ?? o.accession_number;
+    if (typeof acc === "string") byAccession.set(acc, o);
+  }
+  return THRESHOLDS_KPA.map((t, k) => {
+    const labels: number[] = [];
+    const scores: number[] = [];
+    for (const e of exams) {
+      const truth = byAccession.get(accessionOf(e.examId) ?? "");
+      const p = truth?.[`oracle_p_ge_${THRESHOLD_SUFFIXES[k]}`];
+      if (typeof p !== "number" || e.kpa === undefined) continue;
+      labels.push(e.kpa >= t ? 1 : 0);
+      scores.push(p);
+    }
+    if (labels.length !== exams.length)
+      throw new LiverstiffError("the truth file does not cover every validated exam", {
+        file: truthJsonl,
+        covered: labels.length,
+        exams: exams.length,
+      });
+    return auroc(labels, scores);
+  });
+}
+
+function codeVersion(): { version: string; commit?: string } {
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const pkg = JSON.parse(readFileSync(`${root}package.json`, "utf8")) as { version: string };
+  try {
+    if (!existsSync(`${root}.git`)) return { version: pkg.version };
+    const commit = execFileSync("git", ["-C", root, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["-C", root, "status", "--porcelain", "--untracked-files=no"], {
+      encoding: "utf8",
+    }).trim();
+    return { version: pkg.version, commit: dirty ? `${commit}+dirty` : commit };
+  } catch {
+    return { version: pkg.version };
+  }
+}
+
+/**
+ * Validates recipes on an ingested work folder: features from the cache (computed once per encoder and
+ * preparation), then every scheme on identical splits, written to `outDir`.
+ */
+export async function validateWorkdir(options: WorkdirValidationOptions): Promise<ValidationResult> {
+  const progress = options.onProgress ?? silentProgress;
+  const seed = options.seed ?? 42;
+  const started = performance.now();
+  const prepared = options.recipes.map((r) => prepareRecipe(r, options.encoder));
+  const names = prepared.map((p) => p.recipe.name);
+  if (new Set(names).size !== names.length)
+    throw new LiverstiffError("two recipes share a name; give each recipe file its own name", {
+      recipes: names.join(","),
+    });
+
+  const featureSets = new Map<string, ExamFeatures[]>();
+  const featuresFor = new Map<string, ExamFeatures[]>();
+  for (const p of prepared) {
+    const key = `${p.encoder.identity.name}/${p.encoder.identity.weightsSha256}/${p.prepName}`;
+    let set = featureSets.get(key);
+    if (!set) {
+      set = await computeFeatures({
+        workdir: options.workdir,
+        prep: p.prepName,
+        encoder: p.encoder,
+        onProgress: progress,
+      });
+      featureSets.set(key, set);
+    }
+    featuresFor.set(p.recipe.name, set);
+  }
+  const featureSeconds = (performance.now() - started) / 1000;
+
+  const catalog = openCatalog(options.workdir);
+  const accession = new Map<string, string | undefined>();
+  try {
+    for (const e of catalog.exams()) accession.set(e.examId, e.accessionNumber);
+  } finally {
+    catalog.close();
+  }
+  const accessionOf = (id: string) => accession.get(id);
+  const reference = featuresFor.get(names[0]!)!;
+  const labelled = reference.filter((e) => e.kpa !== undefined);
+  const oracle = options.truthJsonl
+    ? { aucByThreshold: oracleAuc(options.truthJsonl, labelled, accessionOf), source: "truth.jsonl" }
+    : undefined;
+
+  const result = await runValidation({
+    examsFor: (recipe) => featuresFor.get(recipe)!,
+    recipes: prepared.map(recipeRunner),
+    schemes: options.schemes,
+    outDir: options.outDir,
+    seed,
+    splitDate: options.splitDate,
+    bootstrapResamples: options.bootstrapResamples,
+    accessionOf,
+    onProgress: progress,
+    oracle,
+    manifest: {
+      code: codeVersion(),
+      workdir: options.workdir,
+      recipesResolved: prepared.map((p) => ({
+        recipe: p.recipe,
+        encoder: p.encoder.identity,
+        preparation: p.prep,
+        prepName: p.prepName,
+      })),
+      data: {
+        exams: labelled.length,
+        patients: new Set(labelled.map((e) => e.patientKey)).size,
+        sites: [...new Set(labelled.map((e) => e.site))].sort(),
+        fingerprint: sha256(labelled.map((e) => [e.examId, e.patientKey, e.site, e.studyDate, e.kpa])),
+      },
+      libraries: { node: process.version, libtorch: buildInfo() },
+      timings: { featuresSeconds: featureSeconds },
+    },
+  });
+  return result;
+}
