@@ -286,38 +286,57 @@ interface FrameGroup {
   frames: MrFrame[];
   echoTimeMs?: number;
   imageTypeValue?: string;
+  /** Frames without a reconstruction type in a series whose other frames have one. */
+  untyped?: boolean;
   label: string;
 }
 
+function reconstructionType(f: MrFrame): string {
+  return (
+    typeHas(f.imageType, IN_TYPES) ??
+    typeHas(f.imageType, OPP_TYPES) ??
+    typeHas(f.imageType, WATER_FAT_TYPES) ??
+    ""
+  );
+}
+
+/**
+ * Splits a series into the parts that are classified on their own: by echo time when there are two, and
+ * by reconstruction (IP/OP/W/F) when the series mixes several (Philips mDixon, Siemens Dixon), or both.
+ */
 function splitGroups(s: SeriesInfo): FrameGroup[] {
-  const tes = s.echoTimesMs;
-  if (tes.length === 2) {
-    return tes.map((te) => ({
-      frames: s.frames.filter((f) => f.echoTimeMs !== undefined && Math.abs(f.echoTimeMs - te) < 0.01),
-      echoTimeMs: te,
-      label: `echo TE ${fmt(te)} ms`,
-    }));
-  }
-  // One series holding several reconstructed image types (Philips mDixon IP/OP/W/F, Siemens Dixon).
-  const byType = new Map<string, MrFrame[]>();
+  const byEcho = s.echoTimesMs.length === 2;
+  const types = new Set(s.frames.map(reconstructionType));
+  const byType = types.size > 1;
+  if (!byEcho && !byType) return [{ frames: s.frames, label: "series" }];
+  const groups = new Map<string, FrameGroup>();
   for (const f of s.frames) {
-    const v =
-      typeHas(f.imageType, IN_TYPES) ??
-      typeHas(f.imageType, OPP_TYPES) ??
-      typeHas(f.imageType, WATER_FAT_TYPES) ??
-      "";
-    const list = byType.get(v);
-    if (list) list.push(f);
-    else byType.set(v, [f]);
+    const te = byEcho
+      ? s.echoTimesMs.find((t) => f.echoTimeMs !== undefined && Math.abs(f.echoTimeMs - t) < 0.01)
+      : undefined;
+    const type = byType ? reconstructionType(f) : undefined;
+    const key = `${te ?? ""}|${type ?? ""}`;
+    let g = groups.get(key);
+    if (!g) {
+      const label = [
+        te !== undefined ? `echo TE ${fmt(te)} ms` : "",
+        type ? `ImageType ${type} frames` : type === "" ? "frames without a reconstruction ImageType" : "",
+      ]
+        .filter(Boolean)
+        .join(", ");
+      g = {
+        frames: [],
+        label,
+        ...(te !== undefined ? { echoTimeMs: te } : {}),
+        ...(type ? { imageTypeValue: type } : {}),
+      };
+      if (type === "") g.untyped = true;
+      groups.set(key, g);
+    }
+    g.frames.push(f);
   }
-  if (byType.size > 1) {
-    return [...byType.entries()].map(([v, frames]) => ({
-      frames,
-      ...(v ? { imageTypeValue: v } : {}),
-      label: v ? `ImageType ${v} frames` : "frames without a phase ImageType",
-    }));
-  }
-  return [{ frames: s.frames, label: "series" }];
+  // Echo order first, then the order in which the types appear.
+  return [...groups.values()].sort((a, b) => (a.echoTimeMs ?? 0) - (b.echoTimeMs ?? 0));
 }
 
 /**
@@ -463,6 +482,11 @@ function classifyGroup(
     return d;
   };
 
+  if (g.untyped) {
+    // No selector can name these frames apart from the typed ones, and a vendor that types some
+    // reconstructions and not others leaves their meaning unclear.
+    return out(null, ["frames without a reconstruction ImageType in a series of typed reconstructions"], 0);
+  }
   const slices = distinctSlices(g.frames);
   if (slices < rules.minSlices) {
     return out(

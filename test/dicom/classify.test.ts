@@ -364,6 +364,43 @@ const TABLE: [string, Spec, Expect[]][] = [
     ],
   ],
   [
+    "Philips mDixon with two echoes and four reconstructions: split by echo and by type",
+    {
+      desc: "mDIXON_BH",
+      vendor: "Philips",
+      field: 3,
+      ss: "GR",
+      te: [1.15, 2.3],
+      tr: 5.5,
+      flip: 10,
+      frameTypes: ["ORIGINAL\\PRIMARY\\M_IP\\IP", "ORIGINAL\\PRIMARY\\M_OP\\OP", "DERIVED\\PRIMARY\\M_W\\W"],
+    },
+    [
+      ["t1_in", /echo TE 1\.15 ms, ImageType M_IP frames.*ImageType says in-phase/, 1.15],
+      ["t1_opp", /echo TE 1\.15 ms, ImageType M_OP frames/, 1.15],
+      ["none", /Dixon M_W image/, 1.15],
+      ["t1_in", /echo TE 2\.3 ms, ImageType M_IP frames/, 2.3],
+      ["t1_opp", /ImageType says opposed-phase.*in-phase window at 3 T, but ImageType takes precedence/, 2.3],
+      ["none", /Dixon M_W image/, 2.3],
+    ],
+  ],
+  [
+    "a series typing some reconstructions and not others",
+    {
+      desc: "T1 dual",
+      vendor: "Philips",
+      field: 3,
+      ss: "GR",
+      te: [1.15],
+      tr: 150,
+      frameTypes: ["ORIGINAL\\PRIMARY\\M_OP\\OP", "ORIGINAL\\PRIMARY\\M\\NORM"],
+    },
+    [
+      ["t1_opp", /ImageType says opposed-phase/],
+      ["none", /frames without a reconstruction ImageType in a series of typed reconstructions/],
+    ],
+  ],
+  [
     "Philips T2 SPAIR",
     { desc: "T2W_SPAIR", vendor: "Philips", field: 3, ss: "SE", te: [80], tr: 1300, scanOptions: "FS" },
     [["t2", /contains "t2w"/]],
@@ -492,6 +529,11 @@ for (const [name, spec, expected] of TABLE) {
         // The split frames are exactly that echo.
         const fr = selectFrames(s, d);
         assert.ok(fr.length > 0 && fr.every((f) => f.echoTimeMs === te));
+      }
+      if (d.imageTypeValue !== undefined) {
+        const fr = selectFrames(s, d);
+        assert.equal(fr.length, spec.slices ?? 24, "one reconstruction of one echo is one stack");
+        assert.ok(fr.every((f) => f.imageType.includes(d.imageTypeValue!)));
       }
     }
   });
