@@ -17,8 +17,9 @@ done
 # libtorch for the engine; cmake + g++ to build the addon.
 packages=(libtorch-dev cmake g++ make)
 if [ "$want_test" = 1 ]; then
-  # Independent DICOM tools the tests check our files and volumes against (never used at run time).
-  packages+=(dcm2niix dicom3tools dcmtk)
+  # Independent DICOM tools the tests check our files and volumes against, and Chromium to open the
+  # report as a reader would (never used at run time).
+  packages+=(dcm2niix dicom3tools dcmtk chromium)
 fi
 if [ -n "${LIVERSTIFF_EXTRA_APT:-}" ]; then
   read -r -a extra <<<"$LIVERSTIFF_EXTRA_APT"
