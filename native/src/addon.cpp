@@ -4,6 +4,7 @@
 // JS holds a tensor as a number: slot | (generation << 24). Freeing a slot bumps its generation, so a
 // stale id is detected (use after dispose) instead of touching another tensor.
 #include <ATen/Parallel.h>
+#include <ATen/ScalarOps.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/GradMode.h>
@@ -215,6 +216,7 @@ enum class Kind : uint8_t {
   BoolList,
   Str,
   Scalar,
+  WrappedScalar,
   Device,
   Generator,
   Unsupported
@@ -406,6 +408,26 @@ static c10::IValue toIValue(napi_env env, Instance& inst, const ArgSpec& a, napi
         return at::Scalar(static_cast<int64_t>(d));
       return at::Scalar(d);
     }
+    case Kind::WrappedScalar: {
+      // A JS number in a Tensor position: a 0-d "wrapped number" tensor, exactly what Python's argument
+      // parser makes of `x.mul(2)` (one dispatch, scalar type promotion) instead of the slower .Scalar
+      // overloads.
+      at::Scalar scalar;
+      if (t == napi_boolean) {
+        bool b;
+        napi_get_value_bool(env, v, &b);
+        scalar = b;
+      } else {
+        double d = numberArg(env, v, a);
+        if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9007199254740992.0)
+          scalar = static_cast<int64_t>(d);
+        else
+          scalar = d;
+      }
+      at::Tensor wrapped = c10::scalar_to_tensor(scalar);
+      wrapped.unsafeGetTensorImpl()->set_wrapped_number(true);
+      return wrapped;
+    }
     case Kind::Device: {
       size_t len = 0;
       if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok)
@@ -428,7 +450,9 @@ static Napi::Value OpId(const Napi::CallbackInfo& info) {
   Instance& inst = instance(env);
   std::string name = info[0].As<Napi::String>();
   std::string overload = info.Length() > 1 ? info[1].As<Napi::String>().Utf8Value() : std::string();
-  std::string key = name + "." + overload;
+  // Bit i set: argument i is a Tensor that JS passes as a number (a wrapped scalar).
+  uint32_t wrapMask = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
+  std::string key = name + "." + overload + "#" + std::to_string(wrapMask);
   auto found = inst.opIndex.find(key);
   if (found != inst.opIndex.end()) return Napi::Number::New(env, found->second);
   auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
@@ -442,6 +466,10 @@ static Napi::Value OpId(const Napi::CallbackInfo& info) {
     a.optional = type->kind() == c10::TypeKind::OptionalType;
     if (a.optional) type = type->expectRef<c10::OptionalType>().getElementType();
     a.kind = kindOf(type);
+    if (wrapMask & (1u << op->args.size())) {
+      if (a.kind != Kind::Tensor) throw Napi::Error::New(env, name + ": argument " + a.name + " is not a Tensor");
+      a.kind = Kind::WrappedScalar;
+    }
     a.fixedLength = arg.N() ? *arg.N() : 0;
     a.hasDefault = arg.default_value().has_value();
     if (a.hasDefault) a.defaultValue = *arg.default_value();

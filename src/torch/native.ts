@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 export type TensorId = number;
 
 export interface NativeBinding {
-  opId(name: string, overload: string): number;
+  opId(name: string, overload: string, wrappedScalarMask?: number): number;
   opSchema(op: number): string;
   opReturnTypes(op: number): string[];
   call(op: number, ...args: unknown[]): unknown;

@@ -7,11 +7,15 @@ import { native } from "./native.ts";
  * when the linked libtorch lacks it (a call then fails with "unknown operator index").
  */
 export function resolveOp(qualified: string): number {
-  const dot = qualified.indexOf(".", qualified.indexOf("::") + 2);
-  const name = dot < 0 ? qualified : qualified.slice(0, dot);
-  const overload = dot < 0 ? "" : qualified.slice(dot + 1);
+  // "aten::mul.Tensor#1": argument 1 is given as a JS number, passed on as a wrapped scalar tensor.
+  const hash = qualified.indexOf("#");
+  const mask = hash < 0 ? 0 : 1 << Number(qualified.slice(hash + 1));
+  const base = hash < 0 ? qualified : qualified.slice(0, hash);
+  const dot = base.indexOf(".", base.indexOf("::") + 2);
+  const name = dot < 0 ? base : base.slice(0, dot);
+  const overload = dot < 0 ? "" : base.slice(dot + 1);
   try {
-    return native.opId(name, overload);
+    return native.opId(name, overload, mask);
   } catch {
     return -1;
   }
@@ -23,6 +27,8 @@ function table<const T extends Record<string, string>>(names: T): { readonly [K 
   return out as { readonly [K in keyof T]: number };
 }
 
+// Scalar variants of add/sub/mul/div use the Tensor overload with a wrapped scalar (#1), as Python does:
+// one dispatch instead of two, and the same type promotion.
 export const OP = table({
   // creation
   empty: "aten::empty.memory_format",
@@ -50,14 +56,14 @@ export const OP = table({
   contiguous: "aten::contiguous",
   // element-wise
   add: "aten::add.Tensor",
-  addScalar: "aten::add.Scalar",
+  addScalar: "aten::add.Tensor#1",
   sub: "aten::sub.Tensor",
-  subScalar: "aten::sub.Scalar",
+  subScalar: "aten::sub.Tensor#1",
   rsubScalar: "aten::rsub.Scalar",
   mul: "aten::mul.Tensor",
-  mulScalar: "aten::mul.Scalar",
+  mulScalar: "aten::mul.Tensor#1",
   div: "aten::div.Tensor",
-  divScalar: "aten::div.Scalar",
+  divScalar: "aten::div.Tensor#1",
   divMode: "aten::div.Tensor_mode",
   remainder: "aten::remainder.Tensor",
   remainderScalar: "aten::remainder.Scalar",
@@ -174,13 +180,13 @@ export const OP = table({
   triu: "aten::triu",
   // in-place
   add_: "aten::add_.Tensor",
-  addScalar_: "aten::add_.Scalar",
+  addScalar_: "aten::add_.Tensor#1",
   sub_: "aten::sub_.Tensor",
-  subScalar_: "aten::sub_.Scalar",
+  subScalar_: "aten::sub_.Tensor#1",
   mul_: "aten::mul_.Tensor",
-  mulScalar_: "aten::mul_.Scalar",
+  mulScalar_: "aten::mul_.Tensor#1",
   div_: "aten::div_.Tensor",
-  divScalar_: "aten::div_.Scalar",
+  divScalar_: "aten::div_.Tensor#1",
   addcmul: "aten::addcmul",
   addcdiv: "aten::addcdiv",
   addcmul_: "aten::addcmul_",
