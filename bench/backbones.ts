@@ -1,7 +1,7 @@
 // Backbones bench: Swin-B and ResNet-50 feature extraction (pooled features, eval, no grad) at batch 8,
 // 224 x 224, in TypeScript (src/nn/models) and in Python with Debian's python3-torchvision 0.14
 // (bench/backbones/peer.py, classifier replaced by Identity), same thread count, in one run.
-//   npm run bench -- backbones [--chunks 3] [--chunk-iters 2] [--threads 2] [--batch 8] [--models swin_b,resnet50]
+//   npm run bench -- backbones [--chunks 3] [--chunk-iters 1] [--threads 2] [--batch 8] [--models swin_b,resnet50]
 // The machine is shared, so the two sides alternate in short chunks (TS, Python, TS, ...) after one
 // warm-up forward each; a side's figure is its fastest chunk (images/s); medians and CPU-time figures
 // (process CPU time per forward, less sensitive to other load) are printed too.
@@ -24,7 +24,7 @@ import {
 const { values: args } = parseArgs({
   options: {
     chunks: { type: "string", default: "3" },
-    "chunk-iters": { type: "string", default: "2" },
+    "chunk-iters": { type: "string", default: "1" },
     threads: { type: "string", default: "2" },
     batch: { type: "string", default: "8" },
     models: { type: "string", default: "swin_b,resnet50" },

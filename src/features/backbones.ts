@@ -14,6 +14,7 @@ import {
   backboneSpec,
   inspectBackboneWeights,
   loadBackboneWeights,
+  ResNet,
   type WeightsCheck,
 } from "../nn/models/index.ts";
 import { manualSeed } from "../torch/index.ts";
@@ -152,6 +153,8 @@ function wrap(
   weightsSha256: string,
   batchSize?: number,
 ) {
+  // Frozen ResNets run with their batch norms folded into the convolutions (same features to ~1e-6).
+  if (model instanceof ResNet) model.fuseForInference();
   return new ModuleEncoder(
     model,
     { name: s.name, weightsSha256, featureDim: s.featureDim, inputSize: s.inputSize },

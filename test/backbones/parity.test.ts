@@ -108,6 +108,13 @@ test("full-width ResNet-18 with seeded weights matches torchvision", () => {
     loadSeeded(model, f);
     const d = compare(model, f, "resnet18");
     console.log(`resnet18 vs torchvision: max abs ${d}`);
+    // Batch norms folded into the convolutions (frozen feature extraction): same features to 1e-4.
+    model.fuseForInference();
+    assert.ok(model.fused);
+    const df = compare(model, f, "resnet18 (batch norm folded)");
+    console.log(`resnet18 with folded batch norms vs torchvision: max abs ${df}`);
+    model.train();
+    assert.equal(model.fused, false, "train() undoes the folding");
   } finally {
     model.dispose();
   }

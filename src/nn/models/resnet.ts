@@ -1,7 +1,7 @@
 // ResNet-18/34 (BasicBlock) and ResNet-50/101 (Bottleneck, stride on the 3x3 conv: "v1.5", torchvision's
 // and timm's resnet50) on src/nn. Parameter names are torchvision's, which timm's ResNet shares (conv1,
 // bn1, layer<i>.<j>.conv1 ... downsample.0/1, fc), so either library's state dict loads by name.
-import { functional as F, type Tensor } from "../../torch/index.ts";
+import { functional as F, noGrad, type Tensor } from "../../torch/index.ts";
 import { kaimingNormal_ } from "../init.ts";
 import { BatchNorm2d, Conv2d, Linear, ModuleList, Sequential } from "../layers.ts";
 import { Module } from "../module.ts";
@@ -23,6 +23,40 @@ export const RESNET_CONFIGS = {
 
 export type ResNetVariant = keyof typeof RESNET_CONFIGS;
 
+/**
+ * Convolutions with their batch norm folded in (w' = w g / sqrt(var + eps), b' = beta - mean g / sqrt(var + eps)),
+ * built by ResNet.fuseForInference() for frozen feature extraction: one pass over each conv output instead
+ * of two. Empty while training or after weights change.
+ */
+class Folded {
+  readonly map = new Map<Conv2d, { weight: Tensor; bias: Tensor }>();
+
+  clear(): void {
+    for (const f of this.map.values()) {
+      f.weight.dispose();
+      f.bias.dispose();
+    }
+    this.map.clear();
+  }
+
+  fold(conv: Conv2d, bn: BatchNorm2d): void {
+    noGrad(() => {
+      const scale = bn.weight!.div(bn.runningVar!.add(bn.eps).sqrt());
+      const weight = conv.weight.mul(scale.view([-1, 1, 1, 1])).keep();
+      const bias = bn.bias!.sub(bn.runningMean!.mul(scale)).keep();
+      scale.dispose();
+      this.map.set(conv, { weight, bias });
+    });
+  }
+
+  /** bn(conv(x)), folded when available. */
+  apply(conv: Conv2d, bn: BatchNorm2d, x: Tensor): Tensor {
+    const f = this.map.get(conv);
+    if (f === undefined) return bn.forward(conv.forward(x));
+    return F.conv2d(x, f.weight, f.bias, { stride: conv.stride, padding: conv.padding });
+  }
+}
+
 function conv(inC: number, outC: number, k: number, stride = 1): Conv2d {
   const c = new Conv2d(inC, outC, k, { stride, padding: (k - 1) / 2, bias: false });
   kaimingNormal_(c.weight, { mode: "fan_out", nonlinearity: "relu" }); // torchvision's init
@@ -32,6 +66,8 @@ function conv(inC: number, outC: number, k: number, stride = 1): Conv2d {
 abstract class ResBlock extends Module {
   abstract readonly outChannels: number;
   readonly downsample: Sequential | null;
+  /** Shared with the ResNet that holds the block (set by it). */
+  folded = new Folded();
 
   constructor(inC: number, outC: number, stride: number) {
     super();
@@ -42,8 +78,11 @@ abstract class ResBlock extends Module {
   }
 
   protected shortcut(x: Tensor): Tensor {
-    return this.downsample ? this.downsample.forward(x) : x;
+    if (!this.downsample) return x;
+    return this.folded.apply(this.downsample.at(0) as Conv2d, this.downsample.at(1) as BatchNorm2d, x);
   }
+
+  abstract foldInto(f: Folded): void;
 }
 
 /** conv3x3 -> BN -> ReLU -> conv3x3 -> BN, + shortcut, ReLU. */
@@ -66,9 +105,15 @@ export class BasicBlock extends ResBlock {
   }
 
   forward(x: Tensor): Tensor {
-    const y = F.relu(this.bn1.forward(this.conv1.forward(x)));
-    const z = this.bn2.forward(this.conv2.forward(y));
+    const y = F.relu(this.folded.apply(this.conv1, this.bn1, x));
+    const z = this.folded.apply(this.conv2, this.bn2, y);
     return z.add_(this.shortcut(x)).relu_();
+  }
+
+  foldInto(f: Folded): void {
+    f.fold(this.conv1, this.bn1);
+    f.fold(this.conv2, this.bn2);
+    if (this.downsample) f.fold(this.downsample.at(0) as Conv2d, this.downsample.at(1) as BatchNorm2d);
   }
 }
 
@@ -96,10 +141,17 @@ export class Bottleneck extends ResBlock {
   }
 
   forward(x: Tensor): Tensor {
-    const y = F.relu(this.bn1.forward(this.conv1.forward(x)));
-    const z = F.relu(this.bn2.forward(this.conv2.forward(y)));
-    const w = this.bn3.forward(this.conv3.forward(z));
+    const y = F.relu(this.folded.apply(this.conv1, this.bn1, x));
+    const z = F.relu(this.folded.apply(this.conv2, this.bn2, y));
+    const w = this.folded.apply(this.conv3, this.bn3, z);
     return w.add_(this.shortcut(x)).relu_();
+  }
+
+  foldInto(f: Folded): void {
+    f.fold(this.conv1, this.bn1);
+    f.fold(this.conv2, this.bn2);
+    f.fold(this.conv3, this.bn3);
+    if (this.downsample) f.fold(this.downsample.at(0) as Conv2d, this.downsample.at(1) as BatchNorm2d);
   }
 }
 
@@ -117,6 +169,8 @@ export class ResNet extends Module {
   readonly stages: ModuleList<Sequential>;
   readonly fc: Linear | null;
   readonly numFeatures: number;
+  private readonly folded = new Folded();
+  private readonly blocks: ResBlock[] = [];
 
   constructor(config: ResNetConfig) {
     super();
@@ -134,6 +188,8 @@ export class ResNet extends Module {
           config.block === "basic"
             ? new BasicBlock(inC, planes, stride)
             : new Bottleneck(inC, planes, stride);
+        block.folded = this.folded;
+        this.blocks.push(block);
         stage.append(block);
         inC = block.outChannels;
       }
@@ -148,7 +204,7 @@ export class ResNet extends Module {
     if (x.ndim !== 4 || x.size(1) !== this.config.inChans) {
       throw new Error(`ResNet expects [B, ${this.config.inChans}, H, W], got [${x.shape.join(", ")}]`);
     }
-    let y = F.relu(this.bn1.forward(this.conv1.forward(x)));
+    let y = F.relu(this.folded.apply(this.conv1, this.bn1, x));
     y = F.maxPool2d(y, 3, { stride: 2, padding: 1 });
     const maps: Tensor[] = [];
     for (const stage of this.stages) {
@@ -161,6 +217,43 @@ export class ResNet extends Module {
   /** Pooled features [B, numFeatures]. */
   forward(x: Tensor): Tensor {
     return this.forwardFeatures(x).pooled;
+  }
+
+  /**
+   * Evaluation mode with every batch norm folded into its convolution (frozen feature extraction:
+   * features change by ~1e-6). Undone by train(), loadStateDict() and to(); call again after those.
+   */
+  fuseForInference(): this {
+    this.eval();
+    this.folded.clear();
+    this.folded.fold(this.conv1, this.bn1);
+    for (const b of this.blocks) b.foldInto(this.folded);
+    return this;
+  }
+
+  /** Whether batch norms are currently folded (fuseForInference). */
+  get fused(): boolean {
+    return this.folded.map.size > 0;
+  }
+
+  override train(mode = true): this {
+    if (mode) this.folded.clear();
+    return super.train(mode);
+  }
+
+  override loadStateDict(...args: Parameters<Module["loadStateDict"]>): ReturnType<Module["loadStateDict"]> {
+    this.folded.clear();
+    return super.loadStateDict(...args);
+  }
+
+  override to(target: Parameters<Module["to"]>[0]): this {
+    this.folded.clear();
+    return super.to(target);
+  }
+
+  override dispose(): void {
+    this.folded.clear();
+    super.dispose();
   }
 
   /** Class logits (needs numClasses > 0). */

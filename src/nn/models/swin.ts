@@ -8,7 +8,7 @@
 // Inputs whose feature maps are not a multiple of the window are zero-padded like torchvision does; at
 // the published 224 x 224 input (56, 28, 14, 7 tokens per side) nothing is padded and the last stage's
 // blocks do not shift (the window covers the whole map), exactly as in both reference implementations.
-import { functional as F, type Tensor, tensor, zeros } from "../../torch/index.ts";
+import { functional as F, isGradEnabled, type Tensor, tensor, zeros } from "../../torch/index.ts";
 import { normal_ } from "../init.ts";
 import { Conv2d, DropPath, LayerNorm, Linear, ModuleList } from "../layers.ts";
 import { Module } from "../module.ts";
@@ -149,17 +149,15 @@ export class WindowAttention extends Module {
     const [b, n, c] = x.shape;
     const qkv = this.qkv.forward(x).view([b, n, 3, this.numHeads, this.headDim]).permute([2, 0, 3, 1, 4]);
     const [q, k, v] = qkv.unbind(0);
-    let attn = q.mul(this.scale).matmul(k.transpose(-2, -1)); // [B_, nH, N, N]
+    const logits = q.mul(this.scale).matmul(k.transpose(-2, -1)); // [B_, nH, N, N], fresh
+    // In place: matmul does not keep its output for the backward pass.
     if (bias.ndim === 4) {
       const nW = bias.size(0);
-      attn = attn
-        .view([b / nW, nW, this.numHeads, n, n])
-        .add(bias)
-        .view([b, this.numHeads, n, n]);
+      logits.view([b / nW, nW, this.numHeads, n, n]).add_(bias);
     } else {
-      attn = attn.add(bias);
+      logits.add_(bias);
     }
-    attn = F.softmax(attn, -1);
+    const attn = F.softmax(logits, -1);
     const out = attn.matmul(v).transpose(1, 2).reshape([b, n, c]);
     return this.proj.forward(out);
   }
@@ -252,6 +250,11 @@ export class SwinBlock extends Module {
     a = a.view([b, nWh, nWw, win, win, c]).permute([0, 1, 3, 2, 4, 5]).reshape([b, pH, pW, c]);
     if (shifted) a = a.roll([shiftH, shiftW], [1, 2]);
     if (padB > 0 || padR > 0) a = a.slice(1, 0, h).slice(2, 0, w);
+    if (!isGradEnabled()) {
+      // Inference: the residual sums reuse fresh buffers (a is a new tensor; x is not touched).
+      const x1 = a.contiguous().add_(x);
+      return x1.add_(this.mlp.forward(this.norm2.forward(x1)));
+    }
     const x1 = x.add(this.dropPath.forward(a));
     return x1.add(this.dropPath.forward(this.mlp.forward(this.norm2.forward(x1))));
   }
