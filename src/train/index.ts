@@ -1,0 +1,28 @@
+// train/: recipes (validated configs) and the heads that turn cached per-slice features into the five
+// threshold probabilities (and a kPa), with their training loops. See docs/train.md.
+export {
+  auroc,
+  centralStart,
+  classWeights,
+  N_THRESHOLDS,
+  PRIMARY_THRESHOLD_INDEX,
+  thresholdLabels,
+} from "./data.ts";
+export { Deepliver2Net } from "./deepliver2.ts";
+export { LiverstiffNet } from "./liverstiff.ts";
+export { loadTrainedModel, MODEL_FORMAT, trainModel } from "./model.ts";
+export {
+  BUILTIN_RECIPES,
+  type Deepliver2Head,
+  type HeadConfig,
+  type LiverstiffHead,
+  loadRecipe,
+  parseRecipe,
+  parseRecipeText,
+  RECIPES_DIR,
+  type Recipe,
+  type RecipeInput,
+  recipeSchema,
+  type TrainingConfig,
+} from "./recipe.ts";
+export type { ExamPrediction, TrainedModel, TrainOptions, TrainSummary } from "./types.ts";

@@ -1,0 +1,463 @@
+// The liverstiff head (ours): per-slice feature tokens of every role present -> standardise, LayerNorm,
+// Linear projection + role and slice-position embeddings -> gated attention pooling over all tokens (a mask
+// removes missing roles exactly: their weight is 0) -> fused with age and sex -> one ordinal score s and
+// ordered cut-points b1 < ... < b5 (cumulative softplus increments): P(kPa >= t_k) = sigmoid(s - b_k),
+// monotone in k by construction; plus a regression of log kPa. Loss: the five class-balanced BCEs + a
+// weighted MSE on standardised log kPa. Early stopping on validation AUROC at 3.0 kPa; a few seeds averaged.
+import { LiverstiffError, Rng } from "../core/index.ts";
+import type { SeriesRole } from "../dicom/index.ts";
+import type { ExamFeatures } from "../features/types.ts";
+import { AdamW, Embedding, LayerNorm, Linear, Module } from "../nn/index.ts";
+import { Adam, Adamax } from "../nn/optim/optimizers.ts";
+import {
+  arange,
+  cat,
+  functional as F,
+  manualSeed,
+  noGrad,
+  ones,
+  rand,
+  type Tensor,
+  tensor,
+  tidy,
+  zeros,
+} from "../torch/index.ts";
+import {
+  type AgeStats,
+  ageStats,
+  auroc,
+  CLINICAL_DIM,
+  classWeights,
+  clinicalFeatures,
+  featureShape,
+  meanSd,
+  N_THRESHOLDS,
+  PRIMARY_THRESHOLD_INDEX,
+  requireLabels,
+  thresholdLabels,
+  tokenFeatures,
+} from "./data.ts";
+import type { LiverstiffHead, Recipe } from "./recipe.ts";
+import type { ExamPrediction, TrainOptions, TrainSummary } from "./types.ts";
+
+const MASK_OFF = -1e9;
+
+export interface LiverstiffOutput {
+  /** [B, 5] logits s - b_k. */
+  logits: Tensor;
+  /** [B] predicted log kPa. */
+  logKpa: Tensor;
+  /** [B, R, S] attention (mean over heads). */
+  attention: Tensor;
+}
+
+export class LiverstiffNet extends Module {
+  readonly norm: LayerNorm;
+  readonly proj: Linear;
+  readonly roleEmb: Embedding;
+  readonly posEmb: Embedding;
+  readonly attnV: Linear;
+  readonly attnU: Linear;
+  readonly attnW: Linear;
+  readonly fc: Linear;
+  readonly score: Linear;
+  readonly kpa: Linear;
+  readonly clinicalDim: number;
+
+  constructor(
+    readonly featureDim: number,
+    readonly roles: readonly SeriesRole[],
+    readonly slices: number,
+    readonly cfg: LiverstiffHead,
+  ) {
+    super();
+    const d = cfg.dim;
+    this.clinicalDim = cfg.clinical ? CLINICAL_DIM : 0;
+    this.registerBuffer("feat_mean", zeros([featureDim]));
+    this.registerBuffer("feat_sd", ones([featureDim]));
+    this.registerBuffer("age_stats", tensor([0, 1]));
+    this.registerBuffer("logkpa_stats", tensor([0, 1]));
+    this.norm = this.registerModule("norm", new LayerNorm(featureDim));
+    this.proj = this.registerModule("proj", new Linear(featureDim, d));
+    this.roleEmb = this.registerModule("role_emb", new Embedding(roles.length, d));
+    this.posEmb = this.registerModule("pos_emb", new Embedding(slices, d));
+    noGrad(() => {
+      this.roleEmb.weight.mul_(0.02);
+      this.posEmb.weight.mul_(0.02);
+    });
+    this.attnV = this.registerModule("attn_v", new Linear(d, cfg.attnDim));
+    this.attnU = this.registerModule("attn_u", new Linear(d, cfg.attnDim));
+    this.attnW = this.registerModule("attn_w", new Linear(cfg.attnDim, cfg.heads));
+    this.fc = this.registerModule("fc", new Linear(cfg.heads * d + this.clinicalDim, cfg.hidden));
+    this.score = this.registerModule("score", new Linear(cfg.hidden, 1));
+    this.kpa = this.registerModule("kpa", new Linear(cfg.hidden, 1));
+    this.registerParameter("cut_first", zeros([1]));
+    this.registerParameter("cut_deltas", zeros([N_THRESHOLDS - 1]));
+  }
+
+  /** Ordered cut-points b1 < b2 < ... < b5: b1 + cumulative softplus increments. */
+  cutPoints(): Tensor {
+    const inc = F.softplus(this.tensor("cut_deltas")!);
+    return cat([this.tensor("cut_first")!, this.tensor("cut_first")!.add(inc.cumsum(0))], 0);
+  }
+
+  /** Sets the standardisation statistics and the initial cut-points from the training part. */
+  initFromData(featMean: Float32Array, featSd: Float32Array, age: AgeStats, logk: AgeStats, prev: number[]) {
+    noGrad(() => {
+      this.tensor("feat_mean")!.copy_(tensor(featMean));
+      this.tensor("feat_sd")!.copy_(tensor(featSd));
+      this.tensor("age_stats")!.copy_(tensor([age.mean, age.sd]));
+      this.tensor("logkpa_stats")!.copy_(tensor([logk.mean, logk.sd]));
+      // With s ~ 0 at the start, b_k = -logit(prevalence_k) gives the training prevalences.
+      const clampP = (p: number) => Math.min(0.98, Math.max(0.02, p));
+      const b: number[] = [];
+      for (const p of prev) {
+        const cp = clampP(p);
+        const v = -Math.log(cp / (1 - cp));
+        b.push(b.length === 0 ? v : Math.max(v, b[b.length - 1]! + 0.05));
+      }
+      this.tensor("cut_first")!.fill_(b[0]!);
+      const deltas = b.slice(1).map((v, i) => {
+        const inc = v - b[i]!;
+        return Math.log(Math.expm1(inc)); // softplus^-1
+      });
+      this.tensor("cut_deltas")!.copy_(tensor(deltas));
+    });
+  }
+
+  ageStats(): AgeStats {
+    const [mean, sd] = this.tensor("age_stats")!.toArray();
+    return { mean: mean!, sd: sd! };
+  }
+
+  /**
+   * x [B, R, S, D] (zeros where a role is missing), mask [B, R] (1 = present), clinical [B, C].
+   */
+  forward(x: Tensor, mask: Tensor, clinical: Tensor | null): LiverstiffOutput {
+    const B = x.size(0);
+    const R = this.roles.length;
+    const S = this.slices;
+    const d = this.cfg.dim;
+    const T = R * S;
+    const xs = x.sub(this.tensor("feat_mean")!).div(this.tensor("feat_sd")!);
+    let h = this.proj.forward(this.norm.forward(xs));
+    h = h
+      .add(this.roleEmb.forward(arange(R, undefined, 1, { dtype: "int64" })).view([1, R, 1, d]))
+      .add(this.posEmb.forward(arange(S, undefined, 1, { dtype: "int64" })).view([1, 1, S, d]));
+    let tokens = h.view([B, T, d]);
+    tokens = F.dropout(tokens, this.cfg.dropout, this.training);
+    const gate = this.attnV.forward(tokens).tanh().mul(this.attnU.forward(tokens).sigmoid());
+    let scores = this.attnW.forward(gate); // [B, T, H]
+    let keep = mask.view([B, R, 1]).expand([B, R, S]).reshape([B, T]);
+    if (this.training && this.cfg.tokenDropout > 0) {
+      keep = keep.mul(rand([B, T]).ge(this.cfg.tokenDropout).float());
+    }
+    scores = scores.add(keep.rsub(1).mul(MASK_OFF).unsqueeze(2));
+    const attn = F.softmax(scores, 1); // over tokens
+    const pooled = attn
+      .transpose(1, 2)
+      .bmm(tokens)
+      .reshape([B, this.cfg.heads * d]);
+    let z = clinical && this.clinicalDim > 0 ? cat([pooled, clinical], 1) : pooled;
+    z = F.dropout(z, this.cfg.dropout, this.training);
+    z = F.gelu(this.fc.forward(z));
+    z = F.dropout(z, this.cfg.dropout, this.training);
+    const s = this.score.forward(z); // [B, 1]
+    const logits = s.sub(this.cutPoints().view([1, N_THRESHOLDS]));
+    const [mu, sd] = this.tensor("logkpa_stats")!.toArray();
+    const logKpa = this.kpa.forward(z).squeeze(1).mul(sd!).add(mu!);
+    return { logits, logKpa, attention: attn.mean(2).view([B, R, S]) };
+  }
+}
+
+export interface LiverstiffState {
+  nets: LiverstiffNet[];
+  head: LiverstiffHead;
+  featureDim: number;
+  slices: number;
+}
+
+interface Batch {
+  x: Tensor;
+  mask: Tensor;
+  clinical: Tensor;
+}
+
+function toTensors(
+  exams: readonly ExamFeatures[],
+  head: LiverstiffHead,
+  slices: number,
+  featureDim: number,
+  age: AgeStats,
+): Batch {
+  const { x, mask } = tokenFeatures(exams, head.roles, slices, featureDim);
+  const R = head.roles.length;
+  return {
+    x: tensor(x, { shape: [exams.length, R, slices, featureDim] }),
+    mask: tensor(Float32Array.from(mask), { shape: [exams.length, R] }),
+    clinical: tensor(clinicalFeatures(exams, age), { shape: [exams.length, CLINICAL_DIM] }),
+  };
+}
+
+export function predictLiverstiff(s: LiverstiffState, exams: readonly ExamFeatures[]): ExamPrediction[] {
+  if (exams.length === 0) return [];
+  const { featureDim, slices } = featureShape(exams, "exams to predict");
+  if (featureDim !== s.featureDim || slices !== s.slices) {
+    throw new LiverstiffError(
+      `the model was trained on ${s.slices} x ${s.featureDim} features, these exams have ${slices} x ${featureDim}`,
+      { featureDim },
+    );
+  }
+  const n = exams.length;
+  const R = s.head.roles.length;
+  const probs = new Float64Array(n * N_THRESHOLDS);
+  const logk = new Float64Array(n);
+  const attn = new Float64Array(n * R * slices);
+  for (const net of s.nets) {
+    net.eval();
+    const out = tidy(() =>
+      noGrad(() => {
+        const b = toTensors(exams, s.head, slices, featureDim, net.ageStats());
+        const o = net.forward(b.x, b.mask, b.clinical);
+        return {
+          p: o.logits.sigmoid().contiguous().toFloat32Array(),
+          k: o.logKpa.contiguous().toFloat32Array(),
+          a: o.attention.contiguous().toFloat32Array(),
+        };
+      }),
+    );
+    for (let i = 0; i < probs.length; i++) probs[i]! += out.p[i]! / s.nets.length;
+    for (let i = 0; i < n; i++) logk[i]! += out.k[i]! / s.nets.length;
+    for (let i = 0; i < attn.length; i++) attn[i]! += out.a[i]! / s.nets.length;
+  }
+  return exams.map((e, i) => {
+    const attention: Partial<Record<SeriesRole, number[]>> = {};
+    s.head.roles.forEach((role, r) => {
+      if (!e.roles[role]) return;
+      const o = (i * R + r) * slices;
+      attention[role] = Array.from(attn.subarray(o, o + slices));
+    });
+    const p = Array.from(probs.subarray(i * N_THRESHOLDS, (i + 1) * N_THRESHOLDS));
+    // Averaging monotone members keeps monotonicity; guard the last ulp anyway.
+    for (let k = 1; k < p.length; k++) p[k] = Math.min(p[k]!, p[k - 1]!);
+    return { examId: e.examId, probabilities: p, kpaPred: Math.exp(logk[i]!), attention };
+  });
+}
+
+function featureStats(x: Float32Array, mask: Uint8Array, slices: number, featureDim: number) {
+  const mean = new Float64Array(featureDim);
+  const sq = new Float64Array(featureDim);
+  let count = 0;
+  for (let t = 0; t < mask.length; t++) {
+    if (!mask[t]) continue;
+    for (let s = 0; s < slices; s++) {
+      const o = (t * slices + s) * featureDim;
+      for (let f = 0; f < featureDim; f++) {
+        const v = x[o + f]!;
+        mean[f]! += v;
+        sq[f]! += v * v;
+      }
+      count++;
+    }
+  }
+  const m = new Float32Array(featureDim);
+  const sd = new Float32Array(featureDim);
+  for (let f = 0; f < featureDim; f++) {
+    const mu = mean[f]! / count;
+    m[f] = mu;
+    sd[f] = Math.sqrt(Math.max(sq[f]! / count - mu * mu, 0)) + 1e-4;
+  }
+  return { mean: m, sd };
+}
+
+function makeOptimizer(net: Module, t: Recipe["training"]) {
+  const o = { lr: t.lr, betas: t.betas, eps: t.eps, weightDecay: t.weightDecay };
+  if (t.optimizer === "adamw") return new AdamW(net.parameters(), o);
+  if (t.optimizer === "adam") return new Adam(net.parameters(), o);
+  return new Adamax(net.parameters(), o);
+}
+
+export function trainLiverstiff(
+  recipe: Recipe,
+  options: TrainOptions,
+): { state: LiverstiffState; summary: TrainSummary } {
+  const head = recipe.head as LiverstiffHead;
+  const t = recipe.training;
+  const seed = options.seed ?? t.seed;
+  const started = performance.now();
+  const { featureDim, slices } = featureShape(options.train, "training exams");
+  if (options.val.length > 0) {
+    const v = featureShape(options.val, "validation exams");
+    if (v.featureDim !== featureDim || v.slices !== slices) {
+      throw new LiverstiffError("training and validation features differ in shape", { featureDim });
+    }
+  }
+  const nTrain = options.train.length;
+  const nVal = options.val.length;
+  const R = head.roles.length;
+  const kpaTrain = requireLabels(options.train, "training");
+  const yTrain = thresholdLabels(kpaTrain);
+  const wTrain = classWeights(yTrain, nTrain, t.classWeighting, t.negativeWeightOffset);
+  const logk = kpaTrain.map(Math.log);
+  const logkStats = meanSd(logk);
+  const age = ageStats(options.train);
+  const tok = tokenFeatures(options.train, head.roles, slices, featureDim);
+  const fstats = featureStats(tok.x, tok.mask, slices, featureDim);
+  const prev = Array.from({ length: N_THRESHOLDS }, (_, k) => {
+    let p = 0;
+    for (let i = 0; i < nTrain; i++) p += yTrain[i * N_THRESHOLDS + k]!;
+    return p / nTrain;
+  });
+  const yVal = nVal > 0 ? thresholdLabels(requireLabels(options.val, "validation")) : null;
+  const yVal3 = yVal
+    ? Array.from({ length: nVal }, (_, i) => yVal[i * N_THRESHOLDS + PRIMARY_THRESHOLD_INDEX]!)
+    : [];
+  const valHasBoth = yVal3.some((y) => y === 1) && yVal3.some((y) => y === 0);
+
+  const X = tensor(tok.x, { shape: [nTrain, R, slices, featureDim] }).keep();
+  const MASK = tensor(Float32Array.from(tok.mask), { shape: [nTrain, R] }).keep();
+  const CLIN = tensor(clinicalFeatures(options.train, age), { shape: [nTrain, CLINICAL_DIM] }).keep();
+  const Y = tensor(yTrain, { shape: [nTrain, N_THRESHOLDS] }).keep();
+  const W = tensor(wTrain, { shape: [nTrain, N_THRESHOLDS] }).keep();
+  const LOGK = tensor(Float32Array.from(logk, (v) => (v - logkStats.mean) / logkStats.sd)).keep();
+  const valBatch = nVal > 0 ? keepBatch(toTensors(options.val, head, slices, featureDim, age)) : null;
+  const batch = t.batchSize === "full" ? nTrain : Math.min(t.batchSize, nTrain);
+
+  const nets: LiverstiffNet[] = [];
+  const models: TrainSummary["models"] = [];
+  let steps = 0;
+  for (let m = 0; m < head.ensemble; m++) {
+    manualSeed(seed + m);
+    const rng = Rng.derive(seed, "liverstiff", m);
+    const net = new LiverstiffNet(featureDim, head.roles, slices, head);
+    net.initFromData(fstats.mean, fstats.sd, age, logkStats, prev);
+    const opt = makeOptimizer(net, t);
+    let best = Number.NEGATIVE_INFINITY;
+    let bestLoss = Number.POSITIVE_INFINITY;
+    let bestEpoch = 0;
+    let wait = 0;
+    let bestState: Tensor[] | null = null;
+    let epoch = 0;
+    let stopped = false;
+    const order = Array.from({ length: nTrain }, (_, i) => i);
+    for (epoch = 1; epoch <= t.maxEpochs; epoch++) {
+      net.train();
+      rng.shuffle(order);
+      for (let i = 0; i < nTrain; i += batch) {
+        const idx = order.slice(i, i + batch);
+        tidy(() => {
+          const index = tensor(idx, { dtype: "int64" });
+          const o = net.forward(
+            X.indexSelect(0, index),
+            MASK.indexSelect(0, index),
+            CLIN.indexSelect(0, index),
+          );
+          const bce = F.binaryCrossEntropyWithLogits(o.logits, Y.indexSelect(0, index), {
+            weight: W.indexSelect(0, index),
+            reduction: "none",
+          })
+            .mean(0)
+            .sum();
+          const target = LOGK.indexSelect(0, index);
+          const [mu, sd] = [logkStats.mean, logkStats.sd];
+          const reg = F.mseLoss(o.logKpa.sub(mu).div(sd), target);
+          const loss = bce.add(reg.mul(head.regressionWeight));
+          opt.zeroGrad();
+          loss.backward();
+          opt.step();
+        });
+        steps++;
+      }
+      if (!valBatch) continue;
+      const { auc, loss } = evaluateVal(net, valBatch, yVal!, nVal, t.earlyStopping, valHasBoth);
+      const better = auc > best + 1e-9 || (auc >= best - 1e-9 && loss < bestLoss);
+      if (better) {
+        best = auc;
+        bestLoss = loss;
+        bestEpoch = epoch;
+        wait = 0;
+        if (t.restoreBest) {
+          for (const p of bestState ?? []) p.dispose();
+          bestState = noGrad(() => [...net.stateDict().values()].map((p) => p.clone().keep()));
+        }
+      } else if (++wait >= t.patience) {
+        stopped = true;
+        break;
+      }
+      options.onProgress?.({
+        stage: "train",
+        done: m * t.maxEpochs + epoch,
+        total: head.ensemble * t.maxEpochs,
+        message: `liverstiff model ${m + 1}/${head.ensemble} epoch ${epoch}: ${t.earlyStopping} ${auc.toFixed(3)}`,
+      });
+    }
+    if (bestState) {
+      const names = [...net.stateDict().keys()];
+      net.loadStateDict(new Map(names.map((n, i) => [n, bestState![i]!])));
+      for (const p of bestState) p.dispose();
+    }
+    opt.dispose();
+    net.eval();
+    nets.push(net);
+    models.push({
+      epochs: Math.min(epoch, t.maxEpochs),
+      bestEpoch,
+      bestValMetric: Number.isFinite(best) ? best : null,
+      stoppedEarly: stopped,
+    });
+  }
+  for (const tt of [X, MASK, CLIN, Y, W, LOGK]) tt.dispose();
+  if (valBatch) for (const tt of Object.values(valBatch)) tt.dispose();
+  const summary: TrainSummary = {
+    head: "liverstiff",
+    seed,
+    nTrain,
+    nVal,
+    featureDim,
+    slices,
+    models,
+    metric: t.earlyStopping,
+    seconds: (performance.now() - started) / 1000,
+    steps,
+  };
+  return { state: { nets, head, featureDim, slices }, summary };
+}
+
+function keepBatch(b: Batch): Batch {
+  b.x.keep();
+  b.mask.keep();
+  b.clinical.keep();
+  return b;
+}
+
+/**
+ * Validation: the early-stopping metric (AUROC at 3.0 kPa, accuracy at 3.0 kPa, or minus the BCE sum;
+ * larger is better) and the unweighted loss (tie-breaker).
+ */
+function evaluateVal(
+  net: LiverstiffNet,
+  b: Batch,
+  yVal: Float32Array,
+  nVal: number,
+  metric: Recipe["training"]["earlyStopping"],
+  valHasBoth: boolean,
+): { auc: number; loss: number } {
+  net.eval();
+  const logits = tidy(() =>
+    noGrad(() => net.forward(b.x, b.mask, b.clinical).logits.contiguous().toFloat32Array()),
+  );
+  let loss = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const z = logits[i]!;
+    loss += Math.max(z, 0) - z * yVal[i]! + Math.log1p(Math.exp(-Math.abs(z)));
+  }
+  loss /= nVal;
+  const k = PRIMARY_THRESHOLD_INDEX;
+  const z3 = Array.from({ length: nVal }, (_, i) => logits[i * N_THRESHOLDS + k]!);
+  const y3 = Array.from({ length: nVal }, (_, i) => yVal[i * N_THRESHOLDS + k]!);
+  let value: number;
+  if (metric === "val_auroc_3_0" && valHasBoth) value = auroc(y3, z3);
+  else if (metric === "val_accuracy") value = z3.filter((z, i) => (z > 0 ? 1 : 0) === y3[i]).length / nVal;
+  else value = -loss;
+  return { auc: value, loss };
+}

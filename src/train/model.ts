@@ -1,0 +1,174 @@
+// trainModel / TrainedModel / loadTrainedModel: the small face validate/ and bundles use. A saved model is
+// one safetensors file: the weights, plus metadata holding the resolved recipe, the training summary and
+// the input shape, so that loading needs nothing else.
+import { LiverstiffError } from "../core/index.ts";
+import type { ExamFeatures } from "../features/types.ts";
+import { loadTensors, type StateDict, saveTensors } from "../nn/index.ts";
+import { tidy } from "../torch/index.ts";
+import { Deepliver2Net, type Deepliver2State, predictDeepliver2, trainDeepliver2 } from "./deepliver2.ts";
+import { LiverstiffNet, type LiverstiffState, predictLiverstiff, trainLiverstiff } from "./liverstiff.ts";
+import { type Deepliver2Head, type LiverstiffHead, parseRecipe, type Recipe } from "./recipe.ts";
+import type { ExamPrediction, TrainedModel, TrainOptions, TrainSummary } from "./types.ts";
+
+export const MODEL_FORMAT = "liverstiff-head/1";
+const META_FORMAT = "liverstiff.format";
+const META_RECIPE = "liverstiff.recipe";
+const META_SUMMARY = "liverstiff.summary";
+const META_SHAPE = "liverstiff.shape";
+
+interface ShapeInfo {
+  featureDim: number;
+  slices: number;
+  inputDim?: number;
+  members?: number;
+}
+
+class Deepliver2Model implements TrainedModel {
+  constructor(
+    readonly recipe: Recipe,
+    readonly summary: TrainSummary,
+    private readonly state: Deepliver2State,
+  ) {}
+
+  predict(exams: readonly ExamFeatures[]): ExamPrediction[] {
+    return predictDeepliver2(this.state, exams);
+  }
+
+  stateDict(): StateDict {
+    const out: StateDict = new Map();
+    for (const [k, v] of this.state.net.namedParameters()) out.set(`net.${k}`, v);
+    return out;
+  }
+
+  shape(): ShapeInfo {
+    return {
+      featureDim: this.state.featureDim,
+      slices: this.state.slices,
+      inputDim: this.state.net.inputDim,
+    };
+  }
+
+  save(path: string): void {
+    saveModel(path, this.recipe, this.summary, this.shape(), this.stateDict());
+  }
+
+  dispose(): void {
+    this.state.net.dispose();
+  }
+}
+
+class LiverstiffModel implements TrainedModel {
+  constructor(
+    readonly recipe: Recipe,
+    readonly summary: TrainSummary,
+    private readonly state: LiverstiffState,
+  ) {}
+
+  predict(exams: readonly ExamFeatures[]): ExamPrediction[] {
+    return predictLiverstiff(this.state, exams);
+  }
+
+  stateDict(): StateDict {
+    const out: StateDict = new Map();
+    this.state.nets.forEach((net, m) => {
+      for (const [k, v] of net.namedParameters()) out.set(`m${m}.${k}`, v);
+      for (const [k, v] of net.namedBuffers()) out.set(`m${m}.${k}`, v);
+    });
+    return out;
+  }
+
+  save(path: string): void {
+    const shape: ShapeInfo = {
+      featureDim: this.state.featureDim,
+      slices: this.state.slices,
+      members: this.state.nets.length,
+    };
+    saveModel(path, this.recipe, this.summary, shape, this.stateDict());
+  }
+
+  dispose(): void {
+    for (const n of this.state.nets) n.dispose();
+  }
+}
+
+function saveModel(path: string, recipe: Recipe, summary: TrainSummary, shape: ShapeInfo, sd: StateDict) {
+  tidy(() =>
+    saveTensors(path, sd, {
+      format: "pt",
+      [META_FORMAT]: MODEL_FORMAT,
+      [META_RECIPE]: JSON.stringify(recipe),
+      [META_SUMMARY]: JSON.stringify(summary),
+      [META_SHAPE]: JSON.stringify(shape),
+    }),
+  );
+}
+
+/**
+ * Trains the recipe's head on frozen features. Deterministic: the same recipe, exams (in the same order)
+ * and seed give the same predictions.
+ */
+export function trainModel(recipe: Recipe, options: TrainOptions): TrainedModel {
+  if (recipe.encoder.finetune) {
+    throw new LiverstiffError(
+      `recipe ${recipe.name}: encoder.finetune is set, but train/ trains heads on cached (frozen) features; fine-tuning runs in features/`,
+      { recipe: recipe.name, field: "encoder.finetune" },
+    );
+  }
+  if (recipe.head.kind === "deepliver2") {
+    const { state, summary } = trainDeepliver2(recipe, options);
+    return new Deepliver2Model(recipe, summary, state);
+  }
+  const { state, summary } = trainLiverstiff(recipe, options);
+  return new LiverstiffModel(recipe, summary, state);
+}
+
+/** Loads a model written by TrainedModel.save. */
+export function loadTrainedModel(path: string): TrainedModel {
+  const { tensors, metadata } = loadTensors(path);
+  try {
+    if (metadata[META_FORMAT] !== MODEL_FORMAT) {
+      throw new LiverstiffError(
+        `${path} is not a liverstiff head (format ${metadata[META_FORMAT] ?? "none"})`,
+        {
+          file: path,
+        },
+      );
+    }
+    const recipe = parseRecipe(JSON.parse(metadata[META_RECIPE] ?? "null"), `${path} (embedded recipe)`);
+    const summary = JSON.parse(metadata[META_SUMMARY] ?? "{}") as TrainSummary;
+    const shape = JSON.parse(metadata[META_SHAPE] ?? "{}") as ShapeInfo;
+    const pick = (prefix: string) => {
+      const m = new Map();
+      for (const [k, v] of tensors) if (k.startsWith(prefix)) m.set(k.slice(prefix.length), v);
+      return m;
+    };
+    if (recipe.head.kind === "deepliver2") {
+      const head = recipe.head as Deepliver2Head;
+      const net = new Deepliver2Net(shape.inputDim!, head.hidden, undefined, head.init);
+      net.loadStateDict(pick("net."), { source: path });
+      net.eval();
+      return new Deepliver2Model(recipe, summary, {
+        net,
+        head,
+        featureDim: shape.featureDim,
+        slices: shape.slices,
+      });
+    }
+    const head = recipe.head as LiverstiffHead;
+    const nets: LiverstiffNet[] = [];
+    for (let m = 0; m < (shape.members ?? head.ensemble); m++) {
+      const net = new LiverstiffNet(shape.featureDim, head.roles, shape.slices, head);
+      net.loadStateDict(pick(`m${m}.`), { source: path });
+      net.eval();
+      nets.push(net);
+    }
+    return new LiverstiffModel(recipe, summary, {
+      nets,
+      head,
+      featureDim: shape.featureDim,
+      slices: shape.slices,
+    });
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+}
