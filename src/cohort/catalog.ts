@@ -370,6 +370,17 @@ export class Catalog {
     return r && { examId: r.exam_id, prepName: r.prep_name, fingerprint: r.fingerprint, path: r.path };
   }
 
+  /** Every preparation cached for an exam. */
+  preparedFor(examId: string): PreparedRecord[] {
+    return (
+      this.db
+        .prepare(
+          "SELECT exam_id, prep_name, fingerprint, path FROM prepared WHERE exam_id = ? ORDER BY prep_name",
+        )
+        .all(examId) as { exam_id: string; prep_name: string; fingerprint: string; path: string }[]
+    ).map((r) => ({ examId: r.exam_id, prepName: r.prep_name, fingerprint: r.fingerprint, path: r.path }));
+  }
+
   startRun(): number {
     return Number(
       this.db.prepare("INSERT INTO runs (started_at) VALUES (?)").run(new Date().toISOString())

@@ -94,6 +94,7 @@ describe("CLI", { skip: have ? false : `sample folder absent: ${SAMPLES}` }, () 
     assert.match(t2line, /yes/);
     assert.match(t2line, /TE 90 ms/);
     assert.match(one.out, /kPa 3\.1/);
+    assert.match(one.out, /prepared inputs:\n {2}s5-48-mm400-zscore-f32 {2}.*\.safetensors/);
     const json = JSON.parse(cli("inspect", work, "A1", "--json").out);
     assert.deepEqual(json.series.map((s: { role: string }) => s.role).sort(), ["t1_in", "t1_opp", "t2"]);
   });

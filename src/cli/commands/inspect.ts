@@ -64,7 +64,9 @@ export function register(program: Command): void {
         const series = cat.series(exam.examId);
         const excl = cat.exclusions({ examId: exam.examId });
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ exam, series, exclusions: excl })}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ exam, series, exclusions: excl, prepared: cat.preparedFor(exam.examId) })}\n`,
+          );
           return;
         }
         const out: string[] = [];
@@ -97,6 +99,11 @@ export function register(program: Command): void {
         if (other.length > 0) {
           out.push("", "problems:");
           for (const x of other) out.push(`  ${x.scope} ${x.ref}: ${x.reason}`);
+        }
+        const prepared = cat.preparedFor(exam.examId);
+        if (prepared.length > 0) {
+          out.push("", "prepared inputs:");
+          for (const p of prepared) out.push(`  ${p.prepName}  ${p.path}`);
         }
         process.stdout.write(`${out.join("\n")}\n`);
       } finally {
