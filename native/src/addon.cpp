@@ -6,8 +6,8 @@
 #include <ATen/Parallel.h>
 #include <ATen/ScalarOps.h>
 #include <ATen/core/dispatch/Dispatcher.h>
-#include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/GradMode.h>
+#include <torch/csrc/api/include/torch/cuda.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
@@ -841,10 +841,13 @@ static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 
 static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
 
-static Napi::Value CudaAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), at::hasCUDA()); }
+// torch::cuda (the C++ frontend's API) is stable across libtorch versions, unlike ATen's CUDA hooks.
+static Napi::Value CudaAvailable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), torch::cuda::is_available());
+}
 
 static Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), at::hasCUDA() ? static_cast<double>(at::detail::getCUDAHooks().getNumGPUs()) : 0);
+  return Napi::Number::New(info.Env(), static_cast<double>(torch::cuda::device_count()));
 }
 
 // ---------------------------------------------------------------------------------------------------
