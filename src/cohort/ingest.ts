@@ -531,9 +531,8 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
         );
       }
       bytes = r.voxels * 2;
-      if (r.status === "computed") {
-        ctx.catalog.setPrepared({ examId, prepName: ctx.prepName, fingerprint: r.fingerprint, path: r.path });
-      }
+      // Recorded on reuse too: a catalog rebuilt next to an existing cache must still list it.
+      ctx.catalog.setPrepared({ examId, prepName: ctx.prepName, fingerprint: r.fingerprint, path: r.path });
       prepared = r.status;
     } catch (err) {
       prepared = "failed";

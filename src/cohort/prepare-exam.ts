@@ -128,8 +128,6 @@ export async function prepareExam(
   const config = resolvePrep(prep);
   const sources = catalog.roleSources(examId);
   const r = await buildPrepared(catalog.workdir, examId, sources, config, readPixels);
-  if (r.status === "computed") {
-    catalog.setPrepared({ examId, prepName: prepName(config), fingerprint: r.fingerprint, path: r.path });
-  }
+  catalog.setPrepared({ examId, prepName: prepName(config), fingerprint: r.fingerprint, path: r.path });
   return readPrepared(r.path);
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -287,6 +287,29 @@ describe("ingest pipeline (hand-built series, real classifier and picker)", () =
     assert.deepEqual(again.prepared, { computed: 0, reused: 3, failed: 0 });
     assert.equal(counter.pixels, before);
     assert.equal(again.usable, 2);
+    // A catalog rebuilt next to the cache lists the reused files.
+    const fresh = join(tmp, "work-fresh-catalog");
+    cpSync(join(workdir, "prepared"), join(fresh, "prepared"), { recursive: true });
+    const rebuilt = await ingest({
+      roots: [tmp],
+      labelsCsv: labels,
+      workdir: fresh,
+      dicom: fakeApi(series, counter),
+      prep: { slices: 5, size: 32, fovMm: 300 },
+      idSalt: "site-secret",
+    });
+    assert.deepEqual(rebuilt.prepared, { computed: 0, reused: 3, failed: 0 });
+    const cat = openCatalog(fresh);
+    try {
+      for (const e of cat.usableExams({ requireLabel: false })) {
+        assert.equal(
+          cat.prepared(e.examId, rebuilt.prepName)?.path,
+          join(fresh, "prepared", rebuilt.prepName, `${e.examId}.safetensors`),
+        );
+      }
+    } finally {
+      cat.close();
+    }
   });
 
   it("a new exam is the only new work", async () => {
