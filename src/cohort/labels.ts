@@ -81,6 +81,14 @@ function canon(h: string): string {
 
 /** Reads a labels CSV (comma, semicolon or tab separated; UTF-8, BOM tolerated). */
 export function readLabelsCsv(path: string, options: LabelOptions = {}): LabelTable {
+  if (/\.(xlsx|xlsm|xls|ods)$/i.test(path)) {
+    throw new LiverstiffError(
+      "spreadsheets are not read directly: save the sheet as CSV (UTF-8) and pass that",
+      {
+        file: path,
+      },
+    );
+  }
   let text: string;
   try {
     text = readFileSync(path, "utf8");

@@ -64,6 +64,16 @@ describe("labels CSV", () => {
     );
   });
 
+  it("asks for CSV when given a spreadsheet file", () => {
+    assert.throws(
+      () => readLabelsCsv("/data/mre.xlsx"),
+      (e: unknown) =>
+        e instanceof LiverstiffError &&
+        e.context.file === "/data/mre.xlsx" &&
+        /save the sheet as CSV/.test(e.message),
+    );
+  });
+
   it("refuses a sheet with no stiffness column, naming the file", () => {
     assert.throws(
       () => parseLabelsCsv("accession,value\nA,3\n", {}, "mre.csv"),
