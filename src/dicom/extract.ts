@@ -92,6 +92,12 @@ function fieldStrengthT(raw: number | undefined): number | undefined {
   return t >= 0.1 && t <= 12 ? t : undefined;
 }
 
+/** Tesla from the proton ImagingFrequency (MHz), for headers that lack MagneticFieldStrength. */
+function fieldFromFrequency(mhz: number | undefined): number | undefined {
+  if (mhz === undefined || !(mhz > 4) || mhz > 520) return undefined;
+  return Math.round((mhz / 42.577478) * 100) / 100;
+}
+
 function isoDate(da: string | undefined): string | undefined {
   if (!da || !/^\d{8}$/.test(da)) return undefined;
   return `${da.slice(0, 4)}-${da.slice(4, 6)}-${da.slice(6, 8)}`;
@@ -322,7 +328,7 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
     manufacturerModelName: str(ds, "x00081090"),
     institutionName: str(ds, "x00080080"),
     stationName: str(ds, "x00081010"),
-    magneticFieldStrengthT: fieldStrengthT(num(ds, "x00180087")),
+    magneticFieldStrengthT: fieldStrengthT(num(ds, "x00180087")) ?? fieldFromFrequency(num(ds, "x00180084")),
     seriesNumber: num(ds, "x00200011"),
     seriesDescription: str(ds, "x0008103e"),
     protocolName: str(ds, "x00181030"),

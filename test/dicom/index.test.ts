@@ -183,6 +183,11 @@ test("vendor conventions in headers: UTF-8 text, GE private complex component an
   assert.equal(s.seriesDescription, "Leber T2 Übersicht");
   assert.equal(s.vendor, "GE");
   assert.equal(s.magneticFieldStrengthT, 1.5, "15000 gauss");
+  // Without MagneticFieldStrength, the field comes from the proton imaging frequency.
+  const freqDir = join(work, "frequency");
+  mkdirSync(freqDir, { recursive: true });
+  writeDicom(join(freqDir, "a.dcm"), mrSlice([[0x00180084, "DS", 123.25]]));
+  assert.equal((await indexDicom([freqDir])).series[0]!.magneticFieldStrengthT, 2.89);
   assert.equal(s.pulseSequenceName, "ssfse");
   assert.equal(s.complexComponent, "PHASE");
   assert.match(classifySeries(s)[0]!.reasons.at(-1)!, /phase image, not magnitude/);
