@@ -116,10 +116,11 @@ napi_value wrapTensor(napi_env env, Instance& inst, at::Tensor t) {
 }
 
 static bool decodeId(Instance& inst, double id, uint32_t& slot) {
-  if (!(id >= 0)) return false;
-  double gen = std::floor(id / kSlotSpan);
-  slot = static_cast<uint32_t>(id - gen * kSlotSpan);
-  return slot < inst.slots.size() && inst.gens[slot] == static_cast<uint32_t>(gen) && inst.slots[slot].defined();
+  if (!(id >= 0 && id < 9007199254740992.0)) return false;
+  uint64_t bits = static_cast<uint64_t>(id);
+  if (static_cast<double>(bits) != id) return false;
+  slot = static_cast<uint32_t>(bits & 0xFFFFFFu);
+  return slot < inst.slots.size() && inst.gens[slot] == static_cast<uint32_t>(bits >> 24) && inst.slots[slot].defined();
 }
 
 const at::Tensor& tensorArg(napi_env env, Instance& inst, napi_value v) {
@@ -741,6 +742,24 @@ static Napi::Value Dispose(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, freed);
 }
 
+// disposeMany(ids): frees several tensors in one call (scopes closing); stale ids are skipped.
+static Napi::Value DisposeMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance& inst = instance(env);
+  Napi::Array ids = info[0].As<Napi::Array>();
+  uint32_t n = ids.Length();
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    double id = -1;
+    napi_get_element(env, ids, i, &e);
+    napi_get_value_double(env, e, &id);
+    uint32_t slot;
+    if (decodeId(inst, id, slot)) freeSlot(env, inst, slot);
+  }
+  drainPending(env, inst);
+  return env.Undefined();
+}
+
 static Napi::Value IsAlive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t slot;
@@ -1073,6 +1092,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   LT_EXPORT("grad", Grad);
   LT_EXPORT("setGrad", SetGrad);
   LT_EXPORT("dispose", Dispose);
+  LT_EXPORT("disposeMany", DisposeMany);
   LT_EXPORT("isAlive", IsAlive);
   LT_EXPORT("stats", Stats);
   LT_EXPORT("backward", Backward);

@@ -30,6 +30,7 @@ export interface NativeBinding {
   grad(id: TensorId): TensorId | null;
   setGrad(id: TensorId, grad: TensorId | null): void;
   dispose(id: TensorId): boolean;
+  disposeMany(ids: TensorId[]): void;
   isAlive(id: TensorId): boolean;
   stats(): { liveTensors: number; externalBytes: number; slots: number };
   backward(id: TensorId, grad: TensorId | null, retainGraph: boolean, createGraph: boolean): void;

@@ -2,6 +2,7 @@
 // ends, it frees them all except those it returns (which move to the enclosing scope, or become owned by
 // the caller when there is none) and those marked with keep(). Tensors made outside any scope live until
 // dispose() or, as a safety net, until the garbage collector finalizes them.
+import { native } from "./native.ts";
 
 /** What the scope machinery needs from a tensor (implemented by Tensor). */
 export interface ScopedResource {
@@ -9,6 +10,8 @@ export interface ScopedResource {
   /** Set by keep(): never freed by a scope. */
   kept: boolean;
   dispose(): void;
+  /** Marks the resource disposed and returns its native id, for freeing many in one native call. */
+  takeId(): number;
   /** Called when the resource leaves the last scope: from now on the GC finalizer is its safety net. */
   escapeScopes(): void;
 }
@@ -68,6 +71,7 @@ function close(scope: ScopedResource[], result: unknown): void {
     keepers = found;
   }
   const parent = stack.length > 0 ? stack[stack.length - 1]! : undefined;
+  const ids: number[] = [];
   for (const r of scope) {
     if (r.isDisposed) continue;
     if (r.kept || keepers.has(r)) {
@@ -75,9 +79,11 @@ function close(scope: ScopedResource[], result: unknown): void {
       if (parent) parent.push(r);
       else r.escapeScopes();
     } else {
-      r.dispose();
+      ids.push(r.takeId());
     }
   }
+  if (ids.length === 1) native.dispose(ids[0]!);
+  else if (ids.length > 1) native.disposeMany(ids);
 }
 
 /**

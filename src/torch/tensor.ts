@@ -56,6 +56,12 @@ export class Tensor implements ScopedResource {
     native.dispose(id);
   }
 
+  takeId(): TensorId {
+    const id = this._id;
+    this._id = -1;
+    return id;
+  }
+
   escapeScopes(): void {
     if (this._id >= 0) finalizer.register(this, this._id);
   }
