@@ -35,8 +35,8 @@ export const PRETRAIN_COHORT_SEED = "liverstiff-pretrain-v1";
 export const PRETRAIN_DEFAULTS = {
   exams: 240,
   seed: 1,
-  steps: 300,
-  batch: 32,
+  steps: 200,
+  batch: 24,
   slices: 9,
   lr: 2e-3,
   weightDecay: 1e-4,
@@ -52,7 +52,7 @@ export interface PretrainOptions {
   exams?: number;
   /** Training seed (initialisation, sampling, augmentation); default 1. */
   seed?: number;
-  /** Optimisation steps (default 300) and exams per step (default 32; two views each). */
+  /** Optimisation steps (default 200) and exams per step (default 24; two views each). */
   steps?: number;
   batch?: number;
   /** Where the synthetic cohort and its catalog go (default: a temporary folder, removed afterwards). */

@@ -32,8 +32,8 @@ export function register(program: Command): void {
     )
     .option("--exams <n>", "exams in the pretraining cohort (default 240)")
     .option("--seed <n>", "training seed: initialisation, sampling, augmentation (default 1)")
-    .option("--steps <n>", "optimisation steps (default 300)")
-    .option("--batch <n>", "exams per step, two views each (default 32)")
+    .option("--steps <n>", "optimisation steps (default 200)")
+    .option("--batch <n>", "exams per step, two views each (default 24)")
     .option(
       "--workdir <dir>",
       "keep the pretraining cohort and its catalog here (default: a temporary folder)",
