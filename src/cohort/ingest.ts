@@ -33,6 +33,7 @@ import {
 } from "../volume/index.ts";
 import { Catalog, type ExamRecord, type ExclusionRecord, type SeriesRecord } from "./catalog.ts";
 import { examIdFor, ID_SALT_ENV, patientKey } from "./ids.ts";
+import { loadIndexCache, saveIndexCache, stampFiles } from "./index-cache.ts";
 import { type ExamKeys, type LabelIssue, type LabelMatch, matchLabels, readLabelsCsv } from "./labels.ts";
 import { clearNiftiCache, isNiftiFrame, NIFTI_FILE, niftiSeries, readNiftiFrame } from "./nifti-input.ts";
 import { type PrepConfig, prepName, resolvePrep } from "./prepare.ts";
@@ -71,6 +72,8 @@ export interface IngestOptions {
   requiredRoles?: { all: SeriesRole[]; anyOf: SeriesRole[] };
   onProgress?: ProgressSink;
   dicom?: DicomApi;
+  /** Reuse the previous run's DICOM index when no file under the roots changed (default true). */
+  indexCache?: boolean;
   /**
    * Worker threads that assemble and prepare exams in parallel (default 0: in-process). Each costs
    * 0.5-2 s to start; worth it on many cores and large cohorts. Ignored with an injected `dicom`.
@@ -100,6 +103,8 @@ export interface IngestSummary {
   bytesAssembled: number;
   durationMs: number;
   timingsMs: { index: number; assemblePrepare: number };
+  /** True when the DICOM index of the previous run was reused (no file changed). */
+  indexReused: boolean;
 }
 
 const DEFAULT_REQUIRED = { all: ["t2"] as SeriesRole[], anyOf: ["t1_in", "t1_opp"] as SeriesRole[] };
@@ -138,8 +143,23 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const rules = options.rulesPath ? loadRules(dicom, options.rulesPath) : undefined;
 
   let index: DicomIndex;
+  let indexReused = false;
   try {
-    index = await dicom.indexDicom(options.roots, { onProgress: progress });
+    // Reuse the previous run's index when no file under the roots changed (not with an injected API).
+    const useCache = !options.dicom && options.indexCache !== false;
+    const workAbs = resolve(options.workdir);
+    const stamps = useCache
+      ? stampFiles(options.roots).filter((s) => s[0] !== workAbs && !s[0].startsWith(workAbs + sep))
+      : [];
+    const cached = useCache ? loadIndexCache(options.workdir, options.roots, stamps) : undefined;
+    if (cached) {
+      index = cached;
+      indexReused = true;
+      progress({ stage: "dicom-index", done: index.filesSeen, total: index.filesSeen, message: "unchanged" });
+    } else {
+      index = await dicom.indexDicom(options.roots, { onProgress: progress });
+      if (useCache) saveIndexCache(options.workdir, options.roots, stamps, index);
+    }
   } catch (err) {
     await pool?.close();
     throw err;
@@ -210,6 +230,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       bytesAssembled: 0,
       durationMs: 0,
       timingsMs: { index: tIndex - t0, assemblePrepare: 0 },
+      indexReused,
     };
 
     let done = 0;

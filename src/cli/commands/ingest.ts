@@ -157,7 +157,7 @@ export function register(program: Command): void {
         ["preparation", summary.prepName],
         [
           "time",
-          `${(summary.durationMs / 1000).toFixed(1)} s (index ${(summary.timingsMs.index / 1000).toFixed(1)} s)`,
+          `${(summary.durationMs / 1000).toFixed(1)} s (index ${(summary.timingsMs.index / 1000).toFixed(1)} s${summary.indexReused ? ", unchanged files: previous index reused" : ""})`,
         ],
       ];
       const w = Math.max(...lines.map(([k]) => k.length));
