@@ -113,6 +113,33 @@ describe("creation and transfer", () => {
     });
   });
 
+  test("typed-array views with a byte offset, copied and shared", () => {
+    torch.tidy(() => {
+      const buffer = new Float32Array([9, 9, 1, 2, 3, 4, 9]).buffer;
+      const view = new Float32Array(buffer, 8, 4);
+      assert.deepEqual(torch.tensor(view, { shape: [2, 2] }).toArray(), [1, 2, 3, 4]);
+      const shared = torch.fromBuffer(view, [4]);
+      shared.add_(10);
+      assert.deepEqual(Array.from(new Float32Array(buffer)), [9, 9, 11, 12, 13, 14, 9]);
+    });
+  });
+
+  test("callOp reaches any ATen operator, with tuple and list results", () => {
+    torch.tidy(() => {
+      const x = torch.tensor([1, 2, 3, 4], { dtype: "float64" });
+      const [std, mean] = torch.callOp("aten::std_mean.dim", x, [0], true, false) as torch.Tensor[];
+      assert.equal(mean!.item(), 2.5);
+      assertClose([std!.item()], [Math.sqrt(5 / 3)]);
+      const parts = torch.callOp("aten::split.Tensor", x, 3) as torch.Tensor[];
+      assert.deepEqual(
+        parts.map((p) => p.toArray()),
+        [[1, 2, 3], [4]],
+      );
+      assert.deepEqual((torch.callOp("aten::cumprod", x, 0) as torch.Tensor).toArray(), [1, 2, 6, 24]);
+      assert.match(torch.opSchema("aten::cumprod"), /^aten::cumprod\(Tensor self, int dim/);
+    });
+  });
+
   test("factories", () => {
     torch.tidy(() => {
       assert.deepEqual(torch.zeros([2, 2]).toArray(), [0, 0, 0, 0]);
