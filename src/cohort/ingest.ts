@@ -169,7 +169,11 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const sidecars = new Set(niftiFiles.map((f) => sidecarPath(f)));
   const nifti = niftiSeries(niftiFiles, (f) => rootOf(options.roots, f));
   const allSeries = [...index.series, ...nifti.series];
-  const skipped = index.skipped.filter((s) => !NIFTI_FILE.test(s.file) && !sidecars.has(s.file));
+  // Our own outputs, when the work directory lies under a root, are not "skipped input".
+  const workAbs = resolve(options.workdir);
+  const skipped = index.skipped.filter(
+    (s) => !NIFTI_FILE.test(s.file) && !sidecars.has(s.file) && !resolve(s.file).startsWith(workAbs + sep),
+  );
   const tIndex = Date.now();
 
   let catalog: Catalog;
