@@ -286,7 +286,7 @@ async function readInWorkers(
 ): Promise<FileOutcome[]> {
   const outcomes = new Array<FileOutcome>(files.length);
   const pool = Array.from({ length: count }, () =>
-    spawnWorker(new URL("./index-worker-boot.mjs", import.meta.url)),
+    spawnWorker(new URL("./index-worker.ts", import.meta.url)),
   );
   let next = 0;
   let done = 0;

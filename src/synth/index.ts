@@ -283,7 +283,7 @@ async function renderAll(
   let next = 0;
   let done = 0;
   const workers = Array.from({ length: Math.min(nWorkers, exams.length) }, () =>
-    spawnWorker(new URL("./worker-boot.mjs", import.meta.url)),
+    spawnWorker(new URL("./worker.ts", import.meta.url)),
   );
   try {
     await Promise.all(

@@ -58,3 +58,28 @@ test("describeError names the context of a LiverstiffError", () => {
   const err = new LiverstiffError("no T2w series", { exam: "ACC123" });
   assert.equal(describeError(err), "no T2w series (exam=ACC123)");
 });
+
+test("spawnWorker runs a TypeScript worker and passes workerData through", async () => {
+  const { mkdtempSync: mk, writeFileSync } = await import("node:fs");
+  const { pathToFileURL } = await import("node:url");
+  const { spawnWorker } = await import("../../src/core/index.ts");
+  const dir = mk(join(tmpdir(), "ls-worker-"));
+  try {
+    // As in the project, the module is an ES module (package type "module").
+    writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
+    const file = join(dir, "double.ts");
+    writeFileSync(
+      file,
+      'import { parentPort, workerData } from "node:worker_threads";\nconst n: number = workerData.n;\nparentPort?.postMessage(n * 2);\n',
+    );
+    const worker = spawnWorker(pathToFileURL(file), { workerData: { n: 21 } });
+    const answer = await new Promise((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+    await worker.terminate();
+    assert.equal(answer, 42);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
