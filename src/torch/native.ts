@@ -115,6 +115,11 @@ export interface NativeBinding {
 const addonPath = fileURLToPath(new URL("../../native/build/Release/liverstiff_torch.node", import.meta.url));
 
 function load(): NativeBinding {
+  // OpenMP threads that spin between parallel regions (libgomp's default) collapse when other processes
+  // hold the cores: measured here, a conv-net step took 290-377 ms with 2 spinning threads against 33-46 ms
+  // with passive waiting. libgomp reads this once, when libtorch is loaded, so it is set before that;
+  // OMP_WAIT_POLICY=ACTIVE in the environment restores spinning.
+  process.env.OMP_WAIT_POLICY ??= "PASSIVE";
   if (!existsSync(addonPath)) {
     throw new Error(
       `the libtorch addon is not built (${addonPath} is missing): run \`node scripts/build-native.mjs\` ` +
