@@ -16,12 +16,13 @@ import { basename, dirname, join } from "node:path";
 import { ingest, loadPrepared, openCatalog } from "../cohort/index.ts";
 import { LiverstiffError, type ProgressSink, Rng, silentProgress, writeJsonAtomic } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
-import { AdamW, cosineWithWarmupSchedule, Linear, LrScheduler, Module } from "../nn/index.ts";
+import { AdamW, Conv2d, cosineWithWarmupSchedule, Linear, LrScheduler, Module } from "../nn/index.ts";
 import {
   eye,
   functional as F,
   getNumThreads,
   manualSeed,
+  rand,
   randn,
   type Tensor,
   tensor,
@@ -43,7 +44,18 @@ export const PRETRAIN_DEFAULTS = {
   temperature: 0.2,
   crossRole: 0.5,
   shiftPx: 10,
+  objective: "contrastive" as PretrainObjective,
+  maskRatio: 0.3,
+  maskPatch: 8,
+  reconWeight: 1,
 } as const;
+
+/**
+ * "contrastive": NT-Xent only. "contrastive+masked": also masks 8x8 patches of every view (30%) and
+ * reconstructs them from the third block's map (a 3x3 conv to 64 = 8x8 pixels per location), which
+ * weighs local texture and organ outlines more than instance discrimination alone does.
+ */
+export type PretrainObjective = "contrastive" | "contrastive+masked";
 
 export interface PretrainOptions {
   /** Weights file to write (safetensors); a manifest <name>.json is written beside it. */
@@ -61,6 +73,7 @@ export interface PretrainOptions {
   cohortSeed?: string | number;
   /** Synth worker threads (default 2). */
   workers?: number;
+  objective?: PretrainObjective;
   onProgress?: ProgressSink;
 }
 
@@ -206,14 +219,19 @@ export function trainContrastive(
     temperature?: number;
     crossRole?: number;
     shiftPx?: number;
+    objective?: PretrainObjective;
     onProgress?: ProgressSink;
   },
 ): number[] {
+  const objective = o.objective ?? PRETRAIN_DEFAULTS.objective;
+  const masked = objective === "contrastive+masked";
   const progress = o.onProgress ?? silentProgress;
   const rng = Rng.derive(o.seed, "pretrain-sampling");
   manualSeed(o.seed + 1);
   const head = new Projection(model.featureDim, 256, 128);
-  const params = [...model.parameters(), ...head.parameters()];
+  const P = PRETRAIN_DEFAULTS.maskPatch;
+  const decoder = masked ? new Conv2d(model.config.channels[2], P * P, 3, { padding: 1 }) : undefined;
+  const params = [...model.parameters(), ...head.parameters(), ...(decoder?.parameters() ?? [])];
   const opt = new AdamW(params, {
     lr: o.lr ?? PRETRAIN_DEFAULTS.lr,
     weightDecay: o.weightDecay ?? PRETRAIN_DEFAULTS.weightDecay,
@@ -237,9 +255,30 @@ export function trainContrastive(
         opt.zeroGrad();
         const x0 = tensor(values, { shape: [2 * batch, 1, S, S] });
         const sd = tensor(noise, { shape: [2 * batch, 1, 1, 1] });
-        const x = x0.add(randn([2 * batch, 1, S, S]).mul(sd));
-        const z = head.forward(model.forward(x));
-        const l = ntXent(z, o.temperature ?? PRETRAIN_DEFAULTS.temperature);
+        let x = x0.add(randn([2 * batch, 1, S, S]).mul(sd));
+        let mask: Tensor | undefined;
+        if (decoder) {
+          const g = S / P;
+          const m16 = rand([2 * batch, 1, g, g])
+            .lt(PRETRAIN_DEFAULTS.maskRatio)
+            .float();
+          mask = F.interpolate(m16, { size: [S, S], mode: "nearest" });
+          x = x.mul(mask.rsub(1));
+        }
+        const { features, maps } = model.forwardMaps(x);
+        let l = ntXent(head.forward(features), o.temperature ?? PRETRAIN_DEFAULTS.temperature);
+        if (decoder && mask) {
+          const h = maps[2];
+          const g = h.shape[2];
+          // [N, P*P, g, g] -> [N, 1, g*P, g*P] (pixel shuffle: channel dy*P+dx is pixel (dy, dx) of a patch).
+          const pred = decoder
+            .forward(h)
+            .reshape([2 * batch, P, P, g, g])
+            .permute([0, 3, 1, 4, 2])
+            .reshape([2 * batch, 1, g * P, g * P]);
+          const err = pred.sub(x0).square().mul(mask).sum().div(mask.sum().clampMin(1));
+          l = l.add(err.mul(PRETRAIN_DEFAULTS.reconWeight));
+        }
         l.backward();
         opt.step();
         return l.item();
@@ -251,6 +290,7 @@ export function trainContrastive(
   } finally {
     opt.zeroGrad();
     head.dispose();
+    decoder?.dispose();
   }
   model.eval();
   return losses;
@@ -265,6 +305,9 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   const steps = options.steps ?? PRETRAIN_DEFAULTS.steps;
   const batch = options.batch ?? PRETRAIN_DEFAULTS.batch;
   const cohortSeed = options.cohortSeed ?? PRETRAIN_COHORT_SEED;
+  const objective = options.objective ?? PRETRAIN_DEFAULTS.objective;
+  if (objective !== "contrastive" && objective !== "contrastive+masked")
+    throw new LiverstiffError("--objective must be contrastive or contrastive+masked", { objective });
   for (const [k, v] of Object.entries({ exams, steps, batch }))
     if (!Number.isInteger(v) || v < 1)
       throw new LiverstiffError(`--${k} must be a positive integer`, { [k]: v });
@@ -302,11 +345,11 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     const model = new LiverCnn(CNN_V1_CONFIG);
     let losses: number[];
     try {
-      losses = trainContrastive(model, bank, { seed, steps, batch, onProgress: progress });
+      losses = trainContrastive(model, bank, { seed, steps, batch, objective, onProgress: progress });
       const t3 = performance.now();
       const info = {
-        command: `liverstiff pretrain --out ${basename(options.out)} --exams ${exams} --seed ${seed} --steps ${steps} --batch ${batch}`,
-        objective: "contrastive NT-Xent, positives = same exam (nearby slice, same or other series)",
+        command: `liverstiff pretrain --out ${options.out} --exams ${exams} --seed ${seed} --steps ${steps} --batch ${batch} --objective ${objective}`,
+        objective: `${objective}: NT-Xent, positives = same exam (nearby slice, same or other series)${objective === "contrastive+masked" ? "; plus masked 8x8 patch reconstruction" : ""}`,
         cohort: {
           generator: "liverstiff synth",
           seed: cohortSeed,

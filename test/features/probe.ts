@@ -2,7 +2,7 @@
 // the hidden truth never enters pretraining). Per exam: slice-averaged features of each role,
 // concatenated (missing role = zeros); standardised; ridge regression (dual form) with 10 patient-grouped
 // folds; out-of-fold AUROC at 3.0 kPa (score = predicted log kPa) beside the oracle's AUROC on the same
-// exams, and out-of-fold R^2 for the latent severity and each image cue.
+// exams, and out-of-fold R^2 for the latent severity and each image cue (best over the ridge grid).
 //
 //   npx tsx test/features/probe.ts --cohort DIR --workdir WORKDIR [--prep s5-128-mm400-zscore-f32]
 //       [--weights FILE.safetensors | --random SEED]
@@ -172,7 +172,7 @@ function r2(pred: number[], y: number[]): number {
   return 1 - pred.reduce((s, v, i) => s + (v - y[i]) ** 2, 0) / ss;
 }
 
-const lambdas = [0.01, 0.1, 1, 10];
+const lambdas = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1];
 const pos = info.map((i) => i.kpa >= 3);
 const logk = info.map((i) => Math.log(i.kpa));
 const predK = oof(logk, lambdas);
@@ -201,8 +201,8 @@ const targets: Record<string, number[]> = {
 };
 const r2s: Record<string, number> = {};
 for (const [k, y] of Object.entries(targets)) {
-  const pr = oof(y, [1]);
-  r2s[k] = Math.round(r2(pr[0], y) * 1000) / 1000;
+  const pr = oof(y, lambdas);
+  r2s[k] = Math.round(Math.max(...pr.map((q) => r2(q, y))) * 1000) / 1000;
 }
 out.r2 = r2s;
 const best = Math.max(...Object.values(out.probeAuroc30 as Record<string, number>));

@@ -9,6 +9,7 @@ interface PretrainCliOptions {
   batch?: string;
   workdir?: string;
   workers?: string;
+  objective?: string;
 }
 
 function integer(name: string, raw: string | undefined): number | undefined {
@@ -39,6 +40,7 @@ export function register(program: Command): void {
       "keep the pretraining cohort and its catalog here (default: a temporary folder)",
     )
     .option("--workers <n>", "synth worker threads (default 2)")
+    .option("--objective <name>", "contrastive, or contrastive+masked (adds masked-patch reconstruction)")
     .action(async (opts: PretrainCliOptions) => {
       const options = {
         out: opts.out,
@@ -48,6 +50,7 @@ export function register(program: Command): void {
         batch: integer("--batch", opts.batch),
         workdir: opts.workdir,
         workers: integer("--workers", opts.workers),
+        objective: opts.objective as "contrastive" | "contrastive+masked" | undefined,
       };
       const { pretrain } = await import("../../features/pretrain.ts");
       let last = "";
