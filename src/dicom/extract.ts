@@ -215,7 +215,9 @@ function checkPixelData(h: ParsedHeader, file: string, frameBytes: number, nFram
   if (h.transferSyntaxUid === DEFLATED_LE || !pd.hadUndefinedLength) {
     // Native pixel data: its declared length, and the bytes the frames need, must all be present.
     const available =
-      (h.transferSyntaxUid === DEFLATED_LE ? h.dataSet.byteArray.length : h.fileSize) - pd.dataOffset;
+      h.transferSyntaxUid === DEFLATED_LE
+        ? h.dataSet.byteArray.length - pd.dataOffset
+        : h.fileSize - (pd.dataOffset - h.fileOffsetShift);
     const need = pd.hadUndefinedLength ? 0 : Math.min(pd.length, frameBytes * nFrames);
     if (pd.length === 0) throw new DicomFileError("no-pixel-data", "pixel data element is empty");
     if (available < need) {
@@ -233,7 +235,7 @@ function checkPixelData(h: ParsedHeader, file: string, frameBytes: number, nFram
     return;
   }
   // Encapsulated: every fragment must be present, up to the sequence delimitation item.
-  const problem = checkFragments(file, pd.dataOffset);
+  const problem = checkFragments(file, pd.dataOffset - h.fileOffsetShift);
   if (problem)
     throw new DicomFileError(problem.startsWith("truncated") ? "truncated" : "no-pixel-data", problem);
 }

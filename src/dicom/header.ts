@@ -27,6 +27,11 @@ export interface ParsedHeader {
   bytesRead: number;
   /** The pixel data element (its data may lie beyond the bytes read). */
   pixelData?: Element;
+  /**
+   * How far offsets in `dataSet` lie ahead of the same bytes in the file: 132 when a preamble-less file
+   * was parsed behind a synthetic preamble, else 0. Subtract it before seeking in the file.
+   */
+  fileOffsetShift: number;
 }
 
 // Most classic MR headers fit in 16 KiB; longer ones (Siemens CSA, overlays, enhanced functional groups)
@@ -198,6 +203,7 @@ export function readHeader(path: string, wholeFile = false): ParsedHeader {
   const transferSyntaxUid = transferSyntaxOf(ds, layout);
   const pixelData = ds.elements[PIXEL_DATA];
   return {
+    fileOffsetShift: layout.kind === "meta-without-preamble" ? 132 : 0,
     dataSet: ds,
     transferSyntaxUid: transferSyntaxUid || EXPLICIT_LE,
     part10: layout.kind === "part10",

@@ -82,7 +82,13 @@ describe("bad inputs: the run completes and each case is reported", {
     assert.equal(summary.filesSkipped, 1); // notes.txt
   });
   it("truncated file", () => assert.equal(fileReason(bad.truncated)?.code, "truncated"));
-  it("file without preamble", () => assert.ok(fileReason(bad.noPreamble)?.reason));
+  it("file without preamble: read as dcmtk reads it, not excluded", () => {
+    // Part 10 allows readers to accept a meta header without the 128-byte preamble; dcmtk and pydicom do.
+    assert.equal(fileReason(bad.noPreamble), undefined);
+    const errors = Object.values(summary.fileErrors).reduce((a, b) => a + b, 0);
+    assert.equal(summary.filesIndexed, summary.filesSeen - summary.filesSkipped - errors);
+    assert.ok(!exclusions.some((x) => x.ref === bad.noPreamble));
+  });
   it("missing pixel data", () => assert.equal(fileReason(bad.noPixels)?.code, "no-pixel-data"));
   it("unsupported transfer syntax", () => {
     const r = fileReason(bad.unsupportedSyntax);
