@@ -14,12 +14,8 @@ export class WorkerPool<J, R> {
   private closed = false;
 
   constructor(moduleUrl: URL, size: number) {
-    const boot = new URL("./worker-boot.mjs", import.meta.url);
     for (let i = 0; i < size; i++) {
-      // A .ts worker goes through a small .mjs boot file that registers tsx inside the thread.
-      const w = moduleUrl.pathname.endsWith(".ts")
-        ? spawnWorker(boot, { workerData: { liverstiffWorker: moduleUrl.href } })
-        : spawnWorker(moduleUrl);
+      const w = spawnWorker(moduleUrl);
       w.on("message", (msg: R) => {
         const p = this.pending.get(w);
         this.pending.delete(w);

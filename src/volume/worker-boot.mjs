@@ -1,7 +1,0 @@
-// Worker entry: registers tsx inside the worker thread (loader hooks given through execArgv do not reach
-// a worker started on a .ts URL under Node 20), then loads the TypeScript worker named in workerData.
-import { workerData } from "node:worker_threads";
-import { register } from "tsx/esm/api";
-
-register();
-await import(workerData.liverstiffWorker);
