@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { openCatalog, type PrepConfig, prepName, resolvePrep } from "../cohort/index.ts";
+import { openCatalog, type PrepConfig, prepareExam, prepName, resolvePrep } from "../cohort/index.ts";
 import { LiverstiffError, type ProgressSink, silentProgress } from "../core/index.ts";
 import {
   computeFeatures,
@@ -65,6 +65,30 @@ export function prepareRecipe(nameOrPath: string, encoderOverride?: string): Pre
     size: recipe.preparation.size ?? encoder.identity.inputSize,
   });
   return { recipe: resolved, encoder, prep, prepName: prepName(prep) };
+}
+
+/**
+ * Prepares, from the catalogued series, every usable labelled exam that lacks this preparation (e.g. a
+ * recipe for Swin-B at 224 px on a work folder ingested at 128 px), so that no re-ingest is needed.
+ */
+export async function ensurePrepared(
+  workdir: string,
+  prep: PrepConfig,
+  onProgress: ProgressSink,
+): Promise<number> {
+  const name = prepName(prep);
+  const catalog = openCatalog(workdir, { readonly: false });
+  try {
+    const missing = catalog.usableExams().filter((e) => !catalog.prepared(e.examId, name));
+    for (const [i, e] of missing.entries()) {
+      onProgress({ stage: "prepare", done: i, total: missing.length, message: e.examId });
+      await prepareExam(catalog, e.examId, prep);
+    }
+    if (missing.length > 0) onProgress({ stage: "prepare", done: missing.length, total: missing.length });
+    return missing.length;
+  } finally {
+    catalog.close();
+  }
 }
 
 /** A stable numeric seed for the engine from a fold's seed string. */
@@ -155,6 +179,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
     const key = `${p.encoder.identity.name}/${p.encoder.identity.weightsSha256}/${p.prepName}`;
     let set = featureSets.get(key);
     if (!set) {
+      await ensurePrepared(options.workdir, p.prep, progress);
       set = await computeFeatures({
         workdir: options.workdir,
         prep: p.prepName,
@@ -193,7 +218,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
     onProgress: progress,
     oracle,
     manifest: {
-      code: codeVersion(),
+      codeVersion: codeVersion(),
       workdir: options.workdir,
       recipesResolved: prepared.map((p) => ({
         recipe: p.recipe,
@@ -201,11 +226,11 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
         preparation: p.prep,
         prepName: p.prepName,
       })),
+      dataFingerprint: sha256(labelled.map((e) => [e.examId, e.patientKey, e.site, e.studyDate, e.kpa])),
       data: {
         exams: labelled.length,
         patients: new Set(labelled.map((e) => e.patientKey)).size,
         sites: [...new Set(labelled.map((e) => e.site))].sort(),
-        fingerprint: sha256(labelled.map((e) => [e.examId, e.patientKey, e.site, e.studyDate, e.kpa])),
       },
       libraries: { node: process.version, libtorch: buildInfo() },
       timings: { featuresSeconds: featureSeconds },
