@@ -136,6 +136,9 @@ export const OP = table({
   cumsum: "aten::cumsum",
   topk: "aten::topk",
   sort: "aten::sort",
+  argsort: "aten::argsort",
+  nonzero: "aten::nonzero",
+  maskedSelect: "aten::masked_select",
   // linear algebra
   matmul: "aten::matmul",
   mm: "aten::mm",

@@ -595,6 +595,21 @@ export class Tensor implements ScopedResource {
     return { values: new Tensor(v), indices: new Tensor(i) };
   }
 
+  /** Indices that sort along dim (int64). */
+  argsort(dim = -1, descending = false): Tensor {
+    return new Tensor(call(OP.argsort, this.id, dim, descending) as TensorId);
+  }
+
+  /** Indices of non-zero elements, [count, ndim] (int64). */
+  nonzero(): Tensor {
+    return new Tensor(call(OP.nonzero, this.id) as TensorId);
+  }
+
+  /** The elements where mask is true, as a 1-d tensor. */
+  maskedSelect(mask: Tensor): Tensor {
+    return new Tensor(call(OP.maskedSelect, this.id, mask.id) as TensorId);
+  }
+
   // ---- linear algebra -------------------------------------------------------------------------------
 
   matmul(other: Tensor): Tensor {

@@ -84,6 +84,7 @@ const reductions: Case[] = [
   ["cumsum", (x) => x.cumsum(1), () => [a23()]],
   ["topk values", (x) => x.topk(2, 1).values, () => [seq([3, 5])]],
   ["sort values", (x) => x.sort(1, true).values, () => [seq([3, 5])]],
+  ["maskedSelect", (x) => x.maskedSelect(x.gt(0.1)), () => [seq([3, 5])]],
 ];
 
 const linalg: Case[] = [

@@ -263,6 +263,9 @@ describe("math", () => {
       assert.deepEqual(x.topk(2, 1).values.toArray(), [5, 3, 6, 4]);
       assertClose(x.norm().toFloat32Array(), [Math.sqrt(91)]);
       assert.equal(x.gt(0).all().item(), 1);
+      assert.deepEqual(x.argsort(1).toArray(), [0, 2, 1, 1, 0, 2]);
+      assert.deepEqual(x.gt(4).nonzero().toArray(), [0, 1, 1, 2]);
+      assert.deepEqual(x.maskedSelect(x.gt(4)).toArray(), [5, 6]);
     });
   });
 
