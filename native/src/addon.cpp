@@ -550,6 +550,8 @@ static napi_value callOp(napi_env env, napi_callback_info cbinfo, bool keepResul
     error = cleanMessage(e.what_without_backtrace());
   } catch (const std::exception& e) {
     error = cleanMessage(e.what());
+  } catch (...) {
+    error = "unknown native error";
   }
   inst.stack.clear();
   napi_throw_error(env, nullptr, error.c_str());
@@ -1070,7 +1072,7 @@ static void addRaw(napi_env env, Napi::Object exports, const char* name, napi_ca
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* inst = new Instance();
   napi_set_instance_data(env, inst, cleanupInstance, nullptr);
-#define LT_EXPORT(name, fn) exports.Set(name, Napi::Function::New(env, fn, name))
+#define LT_EXPORT(name, fn) exports.Set(name, Napi::Function::New(env, guarded<fn>, name))
   LT_EXPORT("opId", OpId);
   LT_EXPORT("opSchema", OpSchema);
   LT_EXPORT("opReturnTypes", OpReturnTypes);

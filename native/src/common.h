@@ -56,6 +56,25 @@ void initJit(Napi::Env env, Napi::Object exports);
 
 // Every binding body runs inside LT_TRY/LT_CATCH so that libtorch errors reach JS as Errors with
 // libtorch's message and never abort the process.
+namespace lt {
+// Wraps every exported binding: whatever escapes it (a libtorch error in a metadata call included) becomes
+// a JS Error instead of std::terminate.
+template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  try {
+    return Fn(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(info.Env(), cleanMessage(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), cleanMessage(e.what()));
+  } catch (...) {
+    throw Napi::Error::New(info.Env(), "unknown native error");
+  }
+}
+}  // namespace lt
+
 #define LT_TRY try {
 #define LT_CATCH(env)                                                        \
   }                                                                          \

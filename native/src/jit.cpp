@@ -121,15 +121,15 @@ Napi::Value ModuleDispose(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void initJit(Napi::Env env, Napi::Object exports) {
-  exports.Set("moduleLoad", Napi::Function::New(env, ModuleLoad, "moduleLoad"));
-  exports.Set("moduleCall", Napi::Function::New(env, ModuleCall, "moduleCall"));
-  exports.Set("moduleParameters", Napi::Function::New(env, ModuleParameters, "moduleParameters"));
-  exports.Set("moduleBuffers", Napi::Function::New(env, ModuleBuffers, "moduleBuffers"));
-  exports.Set("moduleTrain", Napi::Function::New(env, ModuleTrain, "moduleTrain"));
-  exports.Set("moduleIsTraining", Napi::Function::New(env, ModuleIsTraining, "moduleIsTraining"));
-  exports.Set("moduleTo", Napi::Function::New(env, ModuleTo, "moduleTo"));
-  exports.Set("moduleSave", Napi::Function::New(env, ModuleSave, "moduleSave"));
-  exports.Set("moduleDispose", Napi::Function::New(env, ModuleDispose, "moduleDispose"));
+  exports.Set("moduleLoad", Napi::Function::New(env, guarded<ModuleLoad>, "moduleLoad"));
+  exports.Set("moduleCall", Napi::Function::New(env, guarded<ModuleCall>, "moduleCall"));
+  exports.Set("moduleParameters", Napi::Function::New(env, guarded<ModuleParameters>, "moduleParameters"));
+  exports.Set("moduleBuffers", Napi::Function::New(env, guarded<ModuleBuffers>, "moduleBuffers"));
+  exports.Set("moduleTrain", Napi::Function::New(env, guarded<ModuleTrain>, "moduleTrain"));
+  exports.Set("moduleIsTraining", Napi::Function::New(env, guarded<ModuleIsTraining>, "moduleIsTraining"));
+  exports.Set("moduleTo", Napi::Function::New(env, guarded<ModuleTo>, "moduleTo"));
+  exports.Set("moduleSave", Napi::Function::New(env, guarded<ModuleSave>, "moduleSave"));
+  exports.Set("moduleDispose", Napi::Function::New(env, guarded<ModuleDispose>, "moduleDispose"));
 }
 
 }  // namespace lt

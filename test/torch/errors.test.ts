@@ -89,6 +89,14 @@ test("garbage passed to the raw binding is an Error", async () => {
   assert.throws(() => native.moduleCall(42, "forward", []), /used after it was disposed/);
 });
 
+test("a libtorch error inside a metadata call is an Error too (sparse tensors have no strides)", () => {
+  torch.tidy(() => {
+    const sparse = torch.callOp("aten::to_sparse", torch.eye(3)) as torch.Tensor;
+    assert.throws(() => sparse.strides, /strides/i);
+    assert.deepEqual(sparse.shape, [3, 3]);
+  });
+});
+
 test("autograd misuse", () => {
   torch.tidy(() => {
     assert.throws(() => torch.ones([2]).sum().backward(), /does not require grad/);
