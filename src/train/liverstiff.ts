@@ -11,6 +11,7 @@ import { AdamW, Embedding, LayerNorm, Linear, Module } from "../nn/index.ts";
 import { Adam, Adamax } from "../nn/optim/optimizers.ts";
 import {
   arange,
+  callOp,
   cat,
   functional as F,
   manualSeed,
@@ -63,6 +64,9 @@ export class LiverstiffNet extends Module {
   readonly score: Linear;
   readonly kpa: Linear;
   readonly clinicalDim: number;
+  /** Width of a token after the (optional) PCA reduction. */
+  readonly tokenDim: number;
+  readonly usePca: boolean;
 
   constructor(
     readonly featureDim: number,
@@ -75,10 +79,13 @@ export class LiverstiffNet extends Module {
     this.clinicalDim = cfg.clinical ? CLINICAL_DIM : 0;
     this.registerBuffer("feat_mean", zeros([featureDim]));
     this.registerBuffer("feat_sd", ones([featureDim]));
+    this.usePca = cfg.pca > 0 && cfg.pca < featureDim;
+    this.tokenDim = this.usePca ? cfg.pca : featureDim;
+    if (this.usePca) this.registerBuffer("pca", zeros([featureDim, this.tokenDim]));
     this.registerBuffer("age_stats", tensor([0, 1]));
     this.registerBuffer("logkpa_stats", tensor([0, 1]));
-    this.norm = this.registerModule("norm", new LayerNorm(featureDim));
-    this.proj = this.registerModule("proj", new Linear(featureDim, d));
+    this.norm = this.registerModule("norm", new LayerNorm(this.tokenDim));
+    this.proj = this.registerModule("proj", new Linear(this.tokenDim, d));
     this.roleEmb = this.registerModule("role_emb", new Embedding(roles.length, d));
     this.posEmb = this.registerModule("pos_emb", new Embedding(slices, d));
     noGrad(() => {
@@ -101,11 +108,22 @@ export class LiverstiffNet extends Module {
     return cat([this.tensor("cut_first")!, this.tensor("cut_first")!.add(inc.cumsum(0))], 0);
   }
 
-  /** Sets the standardisation statistics and the initial cut-points from the training part. */
-  initFromData(featMean: Float32Array, featSd: Float32Array, age: AgeStats, logk: AgeStats, prev: number[]) {
+  /** Sets the standardisation statistics, PCA basis and initial cut-points from the training part. */
+  initFromData(
+    featMean: Float32Array,
+    featSd: Float32Array,
+    pca: Tensor | null,
+    age: AgeStats,
+    logk: AgeStats,
+    prev: number[],
+  ) {
     noGrad(() => {
       this.tensor("feat_mean")!.copy_(tensor(featMean));
       this.tensor("feat_sd")!.copy_(tensor(featSd));
+      if (this.usePca) {
+        if (!pca) throw new Error("LiverstiffNet: a PCA basis is required");
+        this.tensor("pca")!.copy_(pca);
+      }
       this.tensor("age_stats")!.copy_(tensor([age.mean, age.sd]));
       this.tensor("logkpa_stats")!.copy_(tensor([logk.mean, logk.sd]));
       // With s ~ 0 at the start, b_k = -logit(prevalence_k) gives the training prevalences.
@@ -130,17 +148,27 @@ export class LiverstiffNet extends Module {
     return { mean: mean!, sd: sd! };
   }
 
+  /** Raw features [..., D] -> standardised (and PCA-reduced) tokens [..., tokenDim]; no parameters. */
+  reduce(x: Tensor): Tensor {
+    const xs = x.sub(this.tensor("feat_mean")!).div(this.tensor("feat_sd")!);
+    return this.usePca ? xs.matmul(this.tensor("pca")!) : xs;
+  }
+
   /**
    * x [B, R, S, D] (zeros where a role is missing), mask [B, R] (1 = present), clinical [B, C].
    */
   forward(x: Tensor, mask: Tensor, clinical: Tensor | null): LiverstiffOutput {
-    const B = x.size(0);
+    return this.forwardReduced(this.reduce(x), mask, clinical);
+  }
+
+  /** forward() on tokens already passed through reduce() (training precomputes them once). */
+  forwardReduced(xr: Tensor, mask: Tensor, clinical: Tensor | null): LiverstiffOutput {
+    const B = xr.size(0);
     const R = this.roles.length;
     const S = this.slices;
     const d = this.cfg.dim;
     const T = R * S;
-    const xs = x.sub(this.tensor("feat_mean")!).div(this.tensor("feat_sd")!);
-    let h = this.proj.forward(this.norm.forward(xs));
+    let h = this.proj.forward(this.norm.forward(xr));
     h = h
       .add(this.roleEmb.forward(arange(R, undefined, 1, { dtype: "int64" })).view([1, R, 1, d]))
       .add(this.posEmb.forward(arange(S, undefined, 1, { dtype: "int64" })).view([1, 1, S, d]));
@@ -270,6 +298,49 @@ function featureStats(x: Float32Array, mask: Uint8Array, slices: number, feature
   return { mean: m, sd };
 }
 
+/**
+ * The top-k principal axes of the standardised tokens of the training part (present roles only),
+ * scaled to whiten: [D, k] (k < D), or null when no reduction is asked for.
+ */
+function fitPca(
+  x: Float32Array,
+  mask: Uint8Array,
+  slices: number,
+  featureDim: number,
+  stats: { mean: Float32Array; sd: Float32Array },
+  k: number,
+): Tensor | null {
+  if (!(k > 0 && k < featureDim)) return null;
+  return tidy(() =>
+    noGrad(() => {
+      const rows: number[] = [];
+      for (let t = 0; t < mask.length; t++)
+        if (mask[t]) for (let s = 0; s < slices; s++) rows.push(t * slices + s);
+      const all = tensor(x, { shape: [x.length / featureDim, featureDim] });
+      const z = all
+        .indexSelect(0, tensor(rows, { dtype: "int64" }))
+        .sub(tensor(stats.mean))
+        .div(tensor(stats.sd))
+        .double();
+      const cov = z
+        .t()
+        .matmul(z)
+        .div(Math.max(rows.length - 1, 1));
+      const [values, vectors] = callOp("aten::linalg_eigh", cov, "L") as [Tensor, Tensor];
+      // eigh returns ascending eigenvalues: take the last k, largest first.
+      const idx = tensor(
+        Array.from({ length: k }, (_, i) => featureDim - 1 - i),
+        { dtype: "int64" },
+      );
+      const top = vectors.indexSelect(1, idx);
+      const scale = values.indexSelect(0, idx).clampMin(1e-6).rsqrt();
+      // Fix each axis' sign (largest |loading| positive) so the basis does not depend on LAPACK's choice.
+      const sign = top.gather(0, top.abs().argmax(0, true)).sign();
+      return top.mul(scale.unsqueeze(0)).mul(sign).float().contiguous();
+    }),
+  );
+}
+
 function makeOptimizer(net: Module, t: Recipe["training"]) {
   const o = { lr: t.lr, betas: t.betas, eps: t.eps, weightDecay: t.weightDecay };
   if (t.optimizer === "adamw") return new AdamW(net.parameters(), o);
@@ -314,7 +385,8 @@ export function trainLiverstiff(
     : [];
   const valHasBoth = yVal3.some((y) => y === 1) && yVal3.some((y) => y === 0);
 
-  const X = tensor(tok.x, { shape: [nTrain, R, slices, featureDim] }).keep();
+  const pca = fitPca(tok.x, tok.mask, slices, featureDim, fstats, head.pca);
+  const XRAW = tensor(tok.x, { shape: [nTrain, R, slices, featureDim] });
   const MASK = tensor(Float32Array.from(tok.mask), { shape: [nTrain, R] }).keep();
   const CLIN = tensor(clinicalFeatures(options.train, age), { shape: [nTrain, CLINICAL_DIM] }).keep();
   const Y = tensor(yTrain, { shape: [nTrain, N_THRESHOLDS] }).keep();
@@ -330,7 +402,10 @@ export function trainLiverstiff(
     manualSeed(seed + m);
     const rng = Rng.derive(seed, "liverstiff", m);
     const net = new LiverstiffNet(featureDim, head.roles, slices, head);
-    net.initFromData(fstats.mean, fstats.sd, age, logkStats, prev);
+    net.initFromData(fstats.mean, fstats.sd, pca, age, logkStats, prev);
+    // Standardisation and PCA have no parameters: reduce the training tokens once per member.
+    const X = noGrad(() => net.reduce(XRAW)).keep();
+    const valReduced = valBatch ? noGrad(() => net.reduce(valBatch.x)).keep() : null;
     const opt = makeOptimizer(net, t);
     let best = Number.NEGATIVE_INFINITY;
     let bestLoss = Number.POSITIVE_INFINITY;
@@ -347,7 +422,7 @@ export function trainLiverstiff(
         const idx = order.slice(i, i + batch);
         tidy(() => {
           const index = tensor(idx, { dtype: "int64" });
-          const o = net.forward(
+          const o = net.forwardReduced(
             X.indexSelect(0, index),
             MASK.indexSelect(0, index),
             CLIN.indexSelect(0, index),
@@ -369,7 +444,14 @@ export function trainLiverstiff(
         steps++;
       }
       if (!valBatch) continue;
-      const { auc, loss } = evaluateVal(net, valBatch, yVal!, nVal, t.earlyStopping, valHasBoth);
+      const { auc, loss } = evaluateVal(
+        net,
+        { ...valBatch, x: valReduced! },
+        yVal!,
+        nVal,
+        t.earlyStopping,
+        valHasBoth,
+      );
       const better = auc > best + 1e-9 || (auc >= best - 1e-9 && loss < bestLoss);
       if (better) {
         best = auc;
@@ -397,6 +479,8 @@ export function trainLiverstiff(
       for (const p of bestState) p.dispose();
     }
     opt.dispose();
+    X.dispose();
+    valReduced?.dispose();
     net.eval();
     nets.push(net);
     models.push({
@@ -406,7 +490,8 @@ export function trainLiverstiff(
       stoppedEarly: stopped,
     });
   }
-  for (const tt of [X, MASK, CLIN, Y, W, LOGK]) tt.dispose();
+  for (const tt of [XRAW, MASK, CLIN, Y, W, LOGK]) tt.dispose();
+  pca?.dispose();
   if (valBatch) for (const tt of Object.values(valBatch)) tt.dispose();
   const summary: TrainSummary = {
     head: "liverstiff",
@@ -444,7 +529,7 @@ function evaluateVal(
 ): { auc: number; loss: number } {
   net.eval();
   const logits = tidy(() =>
-    noGrad(() => net.forward(b.x, b.mask, b.clinical).logits.contiguous().toFloat32Array()),
+    noGrad(() => net.forwardReduced(b.x, b.mask, b.clinical).logits.contiguous().toFloat32Array()),
   );
   let loss = 0;
   for (let i = 0; i < logits.length; i++) {

@@ -57,6 +57,11 @@ const deepliver2HeadSchema = z
 const liverstiffHeadSchema = z
   .object({
     kind: z.literal("liverstiff"),
+    /**
+     * Principal components kept from the standardised per-slice features (fitted on the training part,
+     * whitened); 0 = no reduction. Cuts the cost and the noise of 512-d (or 1024-d) features.
+     */
+    pca: z.number().int().min(0).default(64),
     /** Width of the per-slice token after LayerNorm + Linear projection. */
     dim: z.number().int().positive().default(64),
     /** Width of the gated-attention scorer (tanh(V h) * sigmoid(U h)). */

@@ -110,7 +110,7 @@ test("deepliver2 learns the synthetic signal (held-out AUROC at 3.0 kPa)", () =>
 });
 
 test("liverstiff learns the synthetic signal: five monotone probabilities and a kPa", () => {
-  const m = trainModel(smallLiverstiff({}, { ensemble: 2 }), { train, val });
+  const m = trainModel(smallLiverstiff({}, { ensemble: 2, pca: 8 }), { train, val });
   try {
     const p = m.predict(held);
     for (let k = 0; k < 5; k++) {
@@ -255,7 +255,9 @@ test("deepliver2 uses t1_in when present, else t1_opp, and names an exam without
 for (const kind of ["deepliver2", "liverstiff"] as const) {
   test(`${kind}: same inputs + seed give the same predictions; save/load round trip is exact`, () => {
     const recipe =
-      kind === "deepliver2" ? smallDeepliver2({ maxEpochs: 4 }) : smallLiverstiff({ maxEpochs: 6 });
+      kind === "deepliver2"
+        ? smallDeepliver2({ maxEpochs: 4 })
+        : smallLiverstiff({ maxEpochs: 6 }, { pca: 8 });
     const sub = train.slice(0, 120);
     const m1 = trainModel(recipe, { train: sub, val, seed: 5 });
     const m2 = trainModel(recipe, { train: sub, val, seed: 5 });
