@@ -13,7 +13,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { ingest, loadPrepared, openCatalog } from "../cohort/index.ts";
+import { ingest, loadPrepared, openCatalog, type PrepConfig } from "../cohort/index.ts";
 import { LiverstiffError, type ProgressSink, Rng, silentProgress, writeJsonAtomic } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
 import { AdamW, Conv2d, cosineWithWarmupSchedule, Linear, LrScheduler, Module } from "../nn/index.ts";
@@ -48,6 +48,7 @@ export const PRETRAIN_DEFAULTS = {
   maskRatio: 0.3,
   maskPatch: 8,
   reconWeight: 1,
+  planes: "mm+pixels" as "mm" | "mm+pixels",
 } as const;
 
 /**
@@ -74,6 +75,11 @@ export interface PretrainOptions {
   /** Synth worker threads (default 2). */
   workers?: number;
   objective?: PretrainObjective;
+  /**
+   * In-plane preparations the slices come from: "mm" (400 mm field of view) or "mm+pixels" (also the
+   * published 256-pixel crop, so that the encoder knows both scales; pairs never mix them).
+   */
+  planes?: "mm" | "mm+pixels";
   onProgress?: ProgressSink;
 }
 
@@ -319,7 +325,17 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   const root = options.workdir ?? mkdtempSync(join(tmpdir(), "liverstiff-pretrain-"));
   const cohortDir = join(root, "cohort");
   const workdir = join(root, "work");
-  const prep = { slices: PRETRAIN_DEFAULTS.slices, size: CNN_V1_CONFIG.inputSize };
+  const planes = options.planes ?? PRETRAIN_DEFAULTS.planes;
+  if (planes !== "mm" && planes !== "mm+pixels")
+    throw new LiverstiffError("--planes must be mm or mm+pixels", { planes });
+  const base = { slices: PRETRAIN_DEFAULTS.slices, size: CNN_V1_CONFIG.inputSize };
+  const preps: Partial<PrepConfig>[] =
+    planes === "mm"
+      ? [{ ...base, inPlane: "mm", fovMm: 400 }]
+      : [
+          { ...base, inPlane: "mm", fovMm: 400 },
+          { ...base, inPlane: "pixels", cropPx: 256 },
+        ];
   try {
     // 1. The independent cohort (reused when the folder already holds the same one).
     const { synthesize } = await import("../synth/index.ts");
@@ -337,9 +353,19 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     }
     const t1 = performance.now();
     // 2. Ingest without labels: catalog + prepared slices (9 central slices, 128 px).
-    const summary = await ingest({ roots: [join(cohortDir, "dicom")], workdir, prep, onProgress: progress });
+    const prepNames: string[] = [];
+    for (const prep of preps) {
+      const summary = await ingest({
+        roots: [join(cohortDir, "dicom")],
+        workdir,
+        prep,
+        onProgress: progress,
+      });
+      prepNames.push(summary.prepName);
+    }
     const t2 = performance.now();
-    const bank = loadSliceBank(workdir, summary.prepName);
+    const banks = prepNames.map((name) => loadSliceBank(workdir, name));
+    const bank: SliceBank = { ...banks[0], exams: banks.flatMap((b) => b.exams) };
     // 3. Train.
     manualSeed(seed);
     const model = new LiverCnn(CNN_V1_CONFIG);
@@ -348,19 +374,19 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       losses = trainContrastive(model, bank, { seed, steps, batch, objective, onProgress: progress });
       const t3 = performance.now();
       const info = {
-        command: `liverstiff pretrain --out ${options.out} --exams ${exams} --seed ${seed} --steps ${steps} --batch ${batch} --objective ${objective}`,
+        command: `liverstiff pretrain --out ${options.out} --exams ${exams} --seed ${seed} --steps ${steps} --batch ${batch} --objective ${objective} --planes ${planes}`,
         objective: `${objective}: NT-Xent, positives = same exam (nearby slice, same or other series)${objective === "contrastive+masked" ? "; plus masked 8x8 patch reconstruction" : ""}`,
         cohort: {
           generator: "liverstiff synth",
           seed: cohortSeed,
           exams,
-          usableExams: bank.exams.length,
-          prep: summary.prepName,
+          usableExams: banks[0].exams.length,
+          preps: prepNames,
         },
         seed,
         steps,
         batch,
-        hyper: { ...PRETRAIN_DEFAULTS, exams, seed, steps, batch },
+        hyper: { ...PRETRAIN_DEFAULTS, exams, seed, steps, batch, objective, planes },
         threads: getNumThreads(),
         seconds: {
           synth: reuse ? 0 : Math.round((t1 - t0) / 100) / 10,

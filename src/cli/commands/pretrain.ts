@@ -10,6 +10,7 @@ interface PretrainCliOptions {
   workdir?: string;
   workers?: string;
   objective?: string;
+  planes?: string;
 }
 
 function integer(name: string, raw: string | undefined): number | undefined {
@@ -41,6 +42,10 @@ export function register(program: Command): void {
     )
     .option("--workers <n>", "synth worker threads (default 2)")
     .option("--objective <name>", "contrastive, or contrastive+masked (adds masked-patch reconstruction)")
+    .option(
+      "--planes <which>",
+      "slices prepared at mm (400 mm field of view) or mm+pixels (also 256-px crops)",
+    )
     .action(async (opts: PretrainCliOptions) => {
       const options = {
         out: opts.out,
@@ -51,6 +56,7 @@ export function register(program: Command): void {
         workdir: opts.workdir,
         workers: integer("--workers", opts.workers),
         objective: opts.objective as "contrastive" | "contrastive+masked" | undefined,
+        planes: opts.planes as "mm" | "mm+pixels" | undefined,
       };
       const { pretrain } = await import("../../features/pretrain.ts");
       let last = "";
