@@ -1,5 +1,6 @@
 // Encoders: prepared slices (z-scored, inputSize x inputSize) -> one feature vector per slice. Frozen:
 // they run in evaluation mode under noGrad, in batches, and free every intermediate tensor per batch.
+import type { PrepConfig } from "../cohort/index.ts";
 import { LiverstiffError } from "../core/index.ts";
 import type { Module } from "../nn/index.ts";
 import { functional as F, noGrad, type Tensor, tensor, tidy } from "../torch/index.ts";
@@ -120,6 +121,11 @@ export interface EncoderFactory {
   description: string;
   /** Input size the encoder expects (the preparation should match it; other sizes are resized). */
   inputSize: number;
+  /**
+   * The preparation the encoder was pretrained for and works best with (recipes may override it):
+   * e.g. liverstiff-cnn-v1 wants a fixed physical scale (inPlane "mm", 400 mm field of view).
+   */
+  recommendedPrep?: Partial<PrepConfig>;
   create(options?: EncoderFactoryOptions): Encoder;
 }
 

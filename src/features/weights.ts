@@ -176,6 +176,7 @@ registerEncoder({
   name: DEFAULT_ENCODER_NAME,
   description: "the project's small CNN (5 conv blocks, 512 features), self-supervised on a synthetic cohort",
   inputSize: CNN_V1_CONFIG.inputSize,
+  recommendedPrep: { size: CNN_V1_CONFIG.inputSize, inPlane: "mm", fovMm: 400, normalize: "zscore" },
   create: (o = {}) =>
     o.weights ? loadCnnEncoder(o.weights, { batchSize: o.batchSize }) : loadDefaultEncoder(o),
 });
