@@ -32,6 +32,8 @@ import type {
 /** What validation needs of a trained model. */
 export interface ValidationModel {
   predict(exams: ExamFeatures[]): { examId: string; probabilities: number[]; kpaPred?: number }[];
+  /** Frees the model's native memory once the fold is done. */
+  dispose?(): void;
 }
 
 /**
@@ -99,10 +101,13 @@ function chooseCutoffs(val: ExamFeatures[], probs: number[][]): [number, number,
     const labels = val.map((e) => (e.kpa! >= tKpa ? 1 : 0));
     const pos = labels.reduce((a: number, b) => a + b, 0);
     if (pos === 0 || pos === labels.length) return 0.5;
-    return youden(
+    // pROC reports -Inf / +Inf when calling every exam positive / negative is best; as probabilities
+    // those are 0 and 1 (a case is positive when p > cut-off), which JSON and CSV carry unchanged.
+    const cut = youden(
       labels,
       probs.map((p) => p[t]!),
     ).threshold;
+    return Math.min(1, Math.max(0, cut));
   }) as [number, number, number, number, number];
 }
 
@@ -127,12 +132,18 @@ async function runFold(
   const test = pick(fold.test);
   const started = performance.now();
   const model = await runner.train(train, val, `${options.seed}/${runner.name}/${fold.scheme}/${fold.name}`);
-  const valPred = model.predict(val);
+  let valPred: ReturnType<ValidationModel["predict"]>;
+  let testPred: ReturnType<ValidationModel["predict"]>;
+  try {
+    valPred = model.predict(val);
+    testPred = model.predict(test);
+  } finally {
+    model.dispose?.();
+  }
   const cutoffs = chooseCutoffs(
     val,
     valPred.map((p) => p.probabilities),
   );
-  const testPred = model.predict(test);
   const rows: PredictionRow[] = testPred.map((p, i) => {
     const e = test[i]!;
     if (p.examId !== e.examId)
@@ -174,6 +185,7 @@ async function runFold(
  */
 export async function runValidation(options: ValidationOptions): Promise<ValidationResult> {
   const progress = options.onProgress ?? silentProgress;
+  const started = performance.now();
   const bootstrapResamples = options.bootstrapResamples ?? 2000;
   if (options.recipes.length === 0) throw new LiverstiffError("no recipe to validate");
   // Splits come from the first recipe's exam list: every recipe must see the same exams.
@@ -306,6 +318,10 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
     recipes: options.recipes.map((r) => ({ name: r.name, fingerprint: r.fingerprint })),
     splitFingerprint: sha256(plans.map((p) => p.folds)),
     folds: { trained: trainedFolds, resumed: resumedFolds },
+    timings: {
+      ...((options.manifest?.timings as Record<string, number> | undefined) ?? {}),
+      validationSeconds: (performance.now() - started) / 1000,
+    },
     finishedAt: metrics.createdAt,
   });
   return { metrics, rows, outDir: options.outDir, resumedFolds, trainedFolds };

@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .option("--exams <n>", "exams in the synthetic cohort", "600")
     .option("--seed <n>", "cohort seed (the splits and training use 42)", "20240601")
     .option("--scheme <scheme>", "cv10, temporal, loso, all, or a comma list", "all")
-    .option("--recipe <name...>", "recipes to compare", ["liverstiff", "deepliver2"])
+    .option("--recipe <name...>", "recipes to compare", ["liverstiff", "deepliver2-fast"])
     .option("--resamples <n>", "bootstrap resamples for the AUROC CIs", "2000")
     .action(async (opts: DemoCliOptions) => {
       const out = resolve(opts.out);

@@ -40,7 +40,7 @@ export function register(program: Command): void {
     .option(
       "--recipe <name-or-file...>",
       "recipes to validate on identical splits (built-in: liverstiff, deepliver2, deepliver2-fast)",
-      ["liverstiff", "deepliver2"],
+      ["liverstiff", "deepliver2-fast"],
     )
     .option("--scheme <scheme>", "cv10, temporal, loso, all, or a comma list", "all")
     .option("--out <dir>", "run folder (default WORKDIR/runs/<recipes>-seed<seed>)")
