@@ -63,6 +63,7 @@ export class LiverstiffNet extends Module {
   readonly fc: Linear;
   readonly score: Linear;
   readonly kpa: Linear;
+  readonly skip: Linear | null;
   readonly clinicalDim: number;
   /** Width of a token after the (optional) PCA reduction. */
   readonly tokenDim: number;
@@ -98,6 +99,9 @@ export class LiverstiffNet extends Module {
     this.fc = this.registerModule("fc", new Linear(cfg.heads * d + this.clinicalDim, cfg.hidden));
     this.score = this.registerModule("score", new Linear(cfg.hidden, 1));
     this.kpa = this.registerModule("kpa", new Linear(cfg.hidden, 1));
+    this.skip = cfg.linearSkip
+      ? this.registerModule("skip", new Linear(this.tokenDim * roles.length, 2))
+      : null;
     this.registerParameter("cut_first", zeros([1]));
     this.registerParameter("cut_deltas", zeros([N_THRESHOLDS - 1]));
   }
@@ -190,10 +194,21 @@ export class LiverstiffNet extends Module {
     z = F.dropout(z, this.cfg.dropout, this.training);
     z = F.gelu(this.fc.forward(z));
     z = F.dropout(z, this.cfg.dropout, this.training);
-    const s = this.score.forward(z); // [B, 1]
+    let s = this.score.forward(z); // [B, 1]
+    let k = this.kpa.forward(z); // [B, 1]
+    if (this.skip) {
+      // A linear path from each role's slice-mean token (zero for a missing role) to score and log kPa.
+      const m = xr
+        .mean(2)
+        .mul(mask.unsqueeze(2))
+        .reshape([B, R * this.tokenDim]);
+      const lin = this.skip!.forward(F.dropout(m, this.cfg.dropout, this.training));
+      s = s.add(lin.narrow(1, 0, 1));
+      k = k.add(lin.narrow(1, 1, 1));
+    }
     const logits = s.sub(this.cutPoints().view([1, N_THRESHOLDS]));
     const [mu, sd] = this.tensor("logkpa_stats")!.toArray();
-    const logKpa = this.kpa.forward(z).squeeze(1).mul(sd!).add(mu!);
+    const logKpa = k.squeeze(1).mul(sd!).add(mu!);
     return { logits, logKpa, attention: attn.mean(2).view([B, R, S]) };
   }
 }

@@ -77,6 +77,8 @@ const liverstiffHeadSchema = z
     roles: z.array(role).min(1).default(["t1_in", "t1_opp", "t2"]),
     /** Fuse standardised age, sex one-hot and missing indicators. */
     clinical: z.boolean().default(true),
+    /** Add a linear path from each role's slice-mean token to the score and log kPa (a ridge-like skip). */
+    linearSkip: z.boolean().default(false),
     /** Weight of the log-kPa regression loss beside the sum of the five BCEs. */
     regressionWeight: z.number().min(0).default(1),
     /** Independently seeded models averaged at prediction (seed, seed+1, ...). */
