@@ -3,6 +3,8 @@
 // agree with finite differences (float64); DropPath acts only in training.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { Linear } from "../../src/nn/index.ts";
+import { DnnLinear } from "../../src/nn/models/dnn-linear.ts";
 import { resnet, SwinTransformer } from "../../src/nn/models/index.ts";
 import { manualSeed, noGrad, randn, type Tensor, tidy } from "../../src/torch/index.ts";
 
@@ -78,5 +80,38 @@ test("DropPath acts only in training; a ResNet trains with batch statistics", ()
   } finally {
     model.dispose();
     r.dispose();
+  }
+});
+
+test("DnnLinear (oneDNN) equals Linear in value and gradients, for 2-d to 4-d inputs", () => {
+  manualSeed(5);
+  const fast = new DnnLinear(24, 40);
+  const plain = new Linear(24, 40);
+  try {
+    plain.loadStateDict(fast.stateDict());
+    for (const shape of [
+      [7, 24],
+      [3, 5, 24],
+      [2, 3, 4, 24],
+    ]) {
+      tidy(() => {
+        const x = randn(shape);
+        const a = fast.forward(x);
+        const b = plain.forward(x);
+        assert.deepEqual(a.shape, [...shape.slice(0, -1), 40]);
+        assert.ok(a.sub(b).abs().max().item() < 1e-5, `forward ${shape}`);
+        fast.zeroGrad();
+        plain.zeroGrad();
+        a.pow(2).sum().backward();
+        b.pow(2).sum().backward();
+        const gw = fast.weight.grad!.sub(plain.weight.grad!).abs().max().item();
+        const gb = fast.bias!.grad!.sub(plain.bias!.grad!).abs().max().item();
+        assert.ok(gw < 1e-4 && gb < 1e-4, `gradients ${shape}: ${gw}, ${gb}`);
+        assert.ok(plain.weight.grad!.abs().max().item() > 1e-2, "gradients are not trivially zero");
+      });
+    }
+  } finally {
+    fast.dispose();
+    plain.dispose();
   }
 });

@@ -15,6 +15,7 @@ export {
   type WeightsCheck,
   WeightsMismatchError,
 } from "./checkpoint.ts";
+export { DnnLinear } from "./dnn-linear.ts";
 export {
   BasicBlock,
   Bottleneck,
