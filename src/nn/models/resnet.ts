@@ -105,7 +105,7 @@ export class BasicBlock extends ResBlock {
   }
 
   forward(x: Tensor): Tensor {
-    const y = F.relu(this.folded.apply(this.conv1, this.bn1, x));
+    const y = this.folded.apply(this.conv1, this.bn1, x).relu_();
     const z = this.folded.apply(this.conv2, this.bn2, y);
     return z.add_(this.shortcut(x)).relu_();
   }
@@ -141,8 +141,8 @@ export class Bottleneck extends ResBlock {
   }
 
   forward(x: Tensor): Tensor {
-    const y = F.relu(this.folded.apply(this.conv1, this.bn1, x));
-    const z = F.relu(this.folded.apply(this.conv2, this.bn2, y));
+    const y = this.folded.apply(this.conv1, this.bn1, x).relu_();
+    const z = this.folded.apply(this.conv2, this.bn2, y).relu_();
     const w = this.folded.apply(this.conv3, this.bn3, z);
     return w.add_(this.shortcut(x)).relu_();
   }
@@ -204,7 +204,7 @@ export class ResNet extends Module {
     if (x.ndim !== 4 || x.size(1) !== this.config.inChans) {
       throw new Error(`ResNet expects [B, ${this.config.inChans}, H, W], got [${x.shape.join(", ")}]`);
     }
-    let y = F.relu(this.folded.apply(this.conv1, this.bn1, x));
+    let y = this.folded.apply(this.conv1, this.bn1, x).relu_();
     y = F.maxPool2d(y, 3, { stride: 2, padding: 1 });
     const maps: Tensor[] = [];
     for (const stage of this.stages) {
