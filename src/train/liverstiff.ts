@@ -324,23 +324,26 @@ function fitPca(
   featureDim: number,
   stats: { mean: Float32Array; sd: Float32Array },
   k: number,
+  on: "tokens" | "slice-means",
 ): Tensor | null {
   if (!(k > 0 && k < featureDim)) return null;
   return tidy(() =>
     noGrad(() => {
-      const rows: number[] = [];
-      for (let t = 0; t < mask.length; t++)
-        if (mask[t]) for (let s = 0; s < slices; s++) rows.push(t * slices + s);
-      const all = tensor(x, { shape: [x.length / featureDim, featureDim] });
-      const z = all
-        .indexSelect(0, tensor(rows, { dtype: "int64" }))
+      const present: number[] = [];
+      for (let t = 0; t < mask.length; t++) if (mask[t]) present.push(t);
+      // [exam*role, slices, D] of the present roles, standardised.
+      let z = tensor(x, { shape: [mask.length, slices, featureDim] })
+        .indexSelect(0, tensor(present, { dtype: "int64" }))
         .sub(tensor(stats.mean))
         .div(tensor(stats.sd))
         .double();
+      // Axes of exam-level variation (a role's slice mean) or of slice-level variation (every token).
+      z = on === "slice-means" ? z.mean(1) : z.reshape([present.length * slices, featureDim]);
+      const rows = z.size(0);
       const cov = z
         .t()
         .matmul(z)
-        .div(Math.max(rows.length - 1, 1));
+        .div(Math.max(rows - 1, 1));
       const [values, vectors] = callOp("aten::linalg_eigh", cov, "L") as [Tensor, Tensor];
       // eigh returns ascending eigenvalues: take the last k, largest first.
       const idx = tensor(
@@ -348,7 +351,10 @@ function fitPca(
         { dtype: "int64" },
       );
       const top = vectors.indexSelect(1, idx);
-      const scale = values.indexSelect(0, idx).clampMin(1e-6).rsqrt();
+      // Whitening; eigenvalues floored at 1e-4 of the largest so that near-null axes (fewer rows than
+      // axes) are not blown up.
+      const floor = Math.max(1e-8, 1e-4 * values.select(0, featureDim - 1).item());
+      const scale = values.indexSelect(0, idx).clampMin(floor).rsqrt();
       // Fix each axis' sign (largest |loading| positive) so the basis does not depend on LAPACK's choice.
       const sign = top.gather(0, top.abs().argmax(0, true)).sign();
       return top.mul(scale.unsqueeze(0)).mul(sign).float().contiguous();
@@ -400,7 +406,7 @@ export function trainLiverstiff(
     : [];
   const valHasBoth = yVal3.some((y) => y === 1) && yVal3.some((y) => y === 0);
 
-  const pca = fitPca(tok.x, tok.mask, slices, featureDim, fstats, head.pca);
+  const pca = fitPca(tok.x, tok.mask, slices, featureDim, fstats, head.pca, head.pcaOn);
   const XRAW = tensor(tok.x, { shape: [nTrain, R, slices, featureDim] });
   const MASK = tensor(Float32Array.from(tok.mask), { shape: [nTrain, R] }).keep();
   const CLIN = tensor(clinicalFeatures(options.train, age), { shape: [nTrain, CLINICAL_DIM] }).keep();

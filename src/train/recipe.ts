@@ -62,6 +62,8 @@ const liverstiffHeadSchema = z
      * whitened); 0 = no reduction. Cuts the cost and the noise of 512-d (or 1024-d) features.
      */
     pca: z.number().int().min(0).default(64),
+    /** Fit the PCA on every slice token, or on each (exam, role)'s slice mean (exam-level variation). */
+    pcaOn: z.enum(["tokens", "slice-means"]).default("tokens"),
     /** Width of the per-slice token after LayerNorm + Linear projection. */
     dim: z.number().int().positive().default(64),
     /** Width of the gated-attention scorer (tanh(V h) * sigmoid(U h)). */
