@@ -10,9 +10,11 @@
 // and no flips, because organ size and left-right anatomy carry stiffness information. Cross-series
 // positives push the features towards what T1w and T2w share (anatomy, fibrotic septa) rather than a
 // vendor's contrast. It needs no decoder and converges in a few hundred steps: cheap on 2 CPU cores.
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ingest, loadPrepared, openCatalog, type PrepConfig } from "../cohort/index.ts";
 import { LiverstiffError, type ProgressSink, Rng, silentProgress, writeJsonAtomic } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
@@ -395,8 +397,12 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         },
         loss: { first10: mean(losses.slice(0, 10)), last10: mean(losses.slice(-10)) },
         labelsUsed: false,
+        codeVersion: codeVersion(),
       };
-      saveCnnWeights(model, options.out, { metadata: { "liverstiff.pretrain": JSON.stringify(info) } });
+      // The file's own metadata holds only what determines the weights (no timings), so that the same
+      // code, cohort and seed give the same bytes; the manifest beside it adds timings and the code version.
+      const { seconds: _s, threads: _t, ...stable } = info;
+      saveCnnWeights(model, options.out, { metadata: { "liverstiff.pretrain": JSON.stringify(stable) } });
       const manifest: EncoderManifest = {
         name: DEFAULT_ENCODER_NAME,
         file: basename(options.out),
@@ -420,6 +426,20 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     }
   } finally {
     if (temp) rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** The git commit of this checkout (with "+dirty" when tracked files differ), or "unknown". */
+function codeVersion(): string {
+  try {
+    const root = fileURLToPath(new URL("../..", import.meta.url));
+    const commit = execFileSync("git", ["-C", root, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["-C", root, "status", "--porcelain", "--untracked-files=no"], {
+      encoding: "utf8",
+    }).trim();
+    return dirty ? `${commit}+dirty` : commit;
+  } catch {
+    return "unknown";
   }
 }
 
