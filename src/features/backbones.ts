@@ -206,6 +206,9 @@ for (const s of BACKBONES) {
     name: s.name,
     description: `${s.description}; pretrained weights: --encoder-weights FILE.safetensors or \`liverstiff weights install ${s.name} FILE\``,
     inputSize: s.inputSize,
+    // DeepLiverNet 2.0's preparation: z-score over the volume, field of view unified to 256 x 256
+    // pixels, resized to 224; 5 central slices.
+    recommendedPrep: { size: s.inputSize, inPlane: "pixels", cropPx: 256, normalize: "zscore", slices: 5 },
     create: (o = {}) => createBackboneEncoder(s.name, { weights: o.weights, batchSize: o.batchSize }),
   });
 }

@@ -16,6 +16,7 @@ import {
 } from "../../src/features/backbones.ts";
 import {
   createEncoder,
+  encoderFactory,
   encoderNames,
   IMAGENET_NORMALIZE,
   loadTorchScriptEncoder,
@@ -51,6 +52,14 @@ function writeResnet18(path: string): void {
 test("the backbones are registered encoders (swin_t/s/b, resnet18/50) and say how to get weights", () => {
   for (const name of ["swin_b", "swin_s", "swin_t", "resnet18", "resnet50"])
     assert.ok(encoderNames().includes(name), name);
+  // The published preparation: z-score, 256-pixel field of view, 224 input, 5 central slices.
+  assert.deepEqual(encoderFactory("swin_b")?.recommendedPrep, {
+    size: 224,
+    inPlane: "pixels",
+    cropPx: 256,
+    normalize: "zscore",
+    slices: 5,
+  });
   const dir = join(tmp, "empty-cache");
   assert.throws(
     () => createBackboneEncoder("swin_b", { dir }),
