@@ -2,6 +2,18 @@
 // small CNN, pretrained self-supervised; TorchScript backbones; a registry by name) and the feature
 // cache that train/ and validate/ read through computeFeatures(). See docs/features.md.
 
+// Importing backbones.ts registers the Swin and ResNet encoders (issue 7's src/nn/models/) by name.
+export {
+  type BackboneEncoderOptions,
+  createBackboneEncoder,
+  type InstalledWeights,
+  installedPaths,
+  installWeights,
+  randomBackboneEncoder,
+  readInstalled,
+  verifyWeights,
+  weightsCacheDir,
+} from "./backbones.ts";
 export {
   type ComputeFeaturesOptions,
   computeFeatures,
