@@ -1,6 +1,7 @@
 import { LiverstiffError, Rng } from "../core/index.ts";
 import { pnorm, qnorm } from "./distributions.ts";
 import { checkLevel, type Labels, type Scores, splitByClass } from "./input.ts";
+import { lowerBound } from "./roc.ts";
 
 /**
  * A statistic of a resample, given as the indices (0..n-1, repeats allowed) of the cases drawn. It may
@@ -329,15 +330,4 @@ function uniqueSorted(values: Float64Array): Float64Array {
   let k = 0;
   for (let i = 0; i < s.length; i++) if (i === 0 || s[i] !== s[k - 1]) s[k++] = s[i];
   return s.slice(0, k);
-}
-
-function lowerBound(a: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

@@ -1,6 +1,7 @@
 import { LiverstiffError } from "../core/index.ts";
 import type { Labels } from "./input.ts";
 import { checkLengths, splitByClass } from "./input.ts";
+import { lowerBound } from "./roc.ts";
 import { checkProbabilities } from "./threshold.ts";
 
 export interface NetBenefitRow {
@@ -51,15 +52,4 @@ export function netBenefit(
       treat_none: 0,
     };
   });
-}
-
-function lowerBound(a: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

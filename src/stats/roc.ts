@@ -77,8 +77,8 @@ function orderedPlacements(pos: Float64Array, neg: Float64Array): Placements {
   return { auc: sum / m, v10, v01 };
 }
 
-/** First index whose value is >= x. */
-function lowerBound(a: Float64Array, x: number): number {
+/** First index whose value is >= x (a sorted ascending). */
+export function lowerBound(a: Float64Array, x: number): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {
