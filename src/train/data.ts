@@ -34,6 +34,21 @@ export function featureShape(
   return { featureDim, slices };
 }
 
+/** The shape of the training features, checked against the validation part's (which may be empty). */
+export function trainValShape(
+  train: readonly ExamFeatures[],
+  val: readonly ExamFeatures[],
+): { featureDim: number; slices: number } {
+  const { featureDim, slices } = featureShape(train, "training exams");
+  if (val.length > 0) {
+    const v = featureShape(val, "validation exams");
+    if (v.featureDim !== featureDim || v.slices !== slices) {
+      throw new LiverstiffError("training and validation features differ in shape", { featureDim });
+    }
+  }
+  return { featureDim, slices };
+}
+
 /** Every training exam must carry a finite, positive kPa. */
 export function requireLabels(exams: readonly ExamFeatures[], part: string): number[] {
   return exams.map((e) => {

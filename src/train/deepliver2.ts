@@ -26,6 +26,7 @@ import {
   N_THRESHOLDS,
   requireLabels,
   thresholdLabels,
+  trainValShape,
 } from "./data.ts";
 import type { Deepliver2Head, Recipe } from "./recipe.ts";
 import type { ExamPrediction, TrainOptions, TrainSummary } from "./types.ts";
@@ -169,13 +170,7 @@ export function trainDeepliver2(
   const t = recipe.training;
   const seed = options.seed ?? t.seed;
   const started = performance.now();
-  const { featureDim, slices } = featureShape(options.train, "training exams");
-  if (options.val.length > 0) {
-    const v = featureShape(options.val, "validation exams");
-    if (v.featureDim !== featureDim || v.slices !== slices) {
-      throw new LiverstiffError("training and validation features differ in shape", { featureDim });
-    }
-  }
+  const { featureDim, slices } = trainValShape(options.train, options.val);
   const nTrain = options.train.length;
   const nVal = options.val.length;
   const xTrain = concatFeatures(options.train, head.inputs, head.slices, featureDim, slices);

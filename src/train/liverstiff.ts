@@ -37,6 +37,7 @@ import {
   requireLabels,
   thresholdLabels,
   tokenFeatures,
+  trainValShape,
 } from "./data.ts";
 import type { LiverstiffHead, Recipe } from "./recipe.ts";
 import type { ExamPrediction, TrainOptions, TrainSummary } from "./types.ts";
@@ -377,13 +378,7 @@ export function trainLiverstiff(
   const t = recipe.training;
   const seed = options.seed ?? t.seed;
   const started = performance.now();
-  const { featureDim, slices } = featureShape(options.train, "training exams");
-  if (options.val.length > 0) {
-    const v = featureShape(options.val, "validation exams");
-    if (v.featureDim !== featureDim || v.slices !== slices) {
-      throw new LiverstiffError("training and validation features differ in shape", { featureDim });
-    }
-  }
+  const { featureDim, slices } = trainValShape(options.train, options.val);
   const nTrain = options.train.length;
   const nVal = options.val.length;
   const R = head.roles.length;
