@@ -79,7 +79,8 @@ interface FoldFile {
   summary: Omit<FoldSummary, "auc">;
 }
 
-function sha256(value: unknown): string {
+/** sha256 (hex) of a value's JSON form: the fingerprints of folds, recipes and data. */
+export function sha256Json(value: unknown): string {
   return createHash("sha256").update(JSON.stringify(value)).digest("hex");
 }
 
@@ -229,7 +230,7 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
       const rows: PredictionRow[] = [];
       const folds: Omit<FoldSummary, "auc">[] = [];
       for (const fold of plan.folds) {
-        const fingerprint = sha256({
+        const fingerprint = sha256Json({
           recipe: runner.fingerprint,
           seed: options.seed,
           train: fold.train,
@@ -316,7 +317,7 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
     seed: options.seed,
     schemes: options.schemes,
     recipes: options.recipes.map((r) => ({ name: r.name, fingerprint: r.fingerprint })),
-    splitFingerprint: sha256(plans.map((p) => p.folds)),
+    splitFingerprint: sha256Json(plans.map((p) => p.folds)),
     folds: { trained: trainedFolds, resumed: resumedFolds },
     timings: {
       ...((options.manifest?.timings as Record<string, number> | undefined) ?? {}),

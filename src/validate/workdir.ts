@@ -16,7 +16,7 @@ import {
 import { auroc } from "../stats/index.ts";
 import { buildInfo } from "../torch/index.ts";
 import { loadRecipe, type Recipe, trainModel } from "../train/index.ts";
-import { type RecipeRunner, runValidation, type ValidationResult } from "./run.ts";
+import { type RecipeRunner, runValidation, sha256Json, type ValidationResult } from "./run.ts";
 import type { SchemeName } from "./types.ts";
 
 export interface WorkdirValidationOptions {
@@ -96,14 +96,10 @@ function numericSeed(seed: string): number {
   return createHash("sha256").update(seed).digest().readUInt32LE(0) % 2147483647;
 }
 
-function sha256(value: unknown): string {
-  return createHash("sha256").update(JSON.stringify(value)).digest("hex");
-}
-
 export function recipeRunner(p: PreparedRecipe): RecipeRunner {
   return {
     name: p.recipe.name,
-    fingerprint: sha256({ recipe: p.recipe, encoder: p.encoder.identity, prep: p.prepName }),
+    fingerprint: sha256Json({ recipe: p.recipe, encoder: p.encoder.identity, prep: p.prepName }),
     train(train, val, seed) {
       return trainModel(p.recipe, { train, val, seed: numericSeed(seed) });
     },
@@ -226,7 +222,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
         preparation: p.prep,
         prepName: p.prepName,
       })),
-      dataFingerprint: sha256(labelled.map((e) => [e.examId, e.patientKey, e.site, e.studyDate, e.kpa])),
+      dataFingerprint: sha256Json(labelled.map((e) => [e.examId, e.patientKey, e.site, e.studyDate, e.kpa])),
       data: {
         exams: labelled.length,
         patients: new Set(labelled.map((e) => e.patientKey)).size,
