@@ -17,6 +17,11 @@ const addon = join(buildDir, "Release", "liverstiff_torch.node");
 const stampFile = join(buildDir, "liverstiff-libtorch.txt");
 const force = process.argv.includes("--force");
 const libtorch = process.env.LIBTORCH ?? "";
+// The addon links OpenBLAS when it is installed (native/CMakeLists.txt): installing it later must rebuild.
+const openblas = ["x86_64", "aarch64"].some((arch) =>
+  existsSync(`/usr/lib/${arch}-linux-gnu/openblas-openmp/libblas.so.3`),
+);
+const buildKey = `${libtorch}\nopenblas=${openblas}`;
 
 function newestSource(dir) {
   let newest = 0;
@@ -31,7 +36,7 @@ function newestSource(dir) {
 
 function upToDate() {
   if (force || !existsSync(addon) || !existsSync(stampFile)) return false;
-  if (readFileSync(stampFile, "utf8") !== libtorch) return false;
+  if (readFileSync(stampFile, "utf8") !== buildKey) return false;
   return statSync(addon).mtimeMs > newestSource(nativeDir);
 }
 
@@ -41,7 +46,7 @@ if (upToDate()) {
 }
 
 // CMake caches where it found Torch: a different LIBTORCH needs a fresh configure.
-if (existsSync(stampFile) && readFileSync(stampFile, "utf8") !== libtorch) {
+if (existsSync(stampFile) && readFileSync(stampFile, "utf8") !== buildKey) {
   rmSync(join(buildDir, "CMakeCache.txt"), { force: true });
   rmSync(join(buildDir, "CMakeFiles"), { recursive: true, force: true });
 }
@@ -73,5 +78,5 @@ if (!existsSync(addon)) {
   console.error(`build-native: build finished but ${addon} is missing`);
   process.exit(1);
 }
-writeFileSync(stampFile, libtorch);
+writeFileSync(stampFile, buildKey);
 console.log(`build-native: built in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -14,8 +14,9 @@ for arg in "$@"; do
   esac
 done
 
-# libtorch for the engine; cmake + g++ to build the addon.
-packages=(libtorch-dev cmake g++ make)
+# libtorch for the engine; OpenBLAS for its dense layers (Debian's default BLAS is the slow reference one;
+# the addon links OpenBLAS explicitly, see native/CMakeLists.txt); cmake + g++ to build the addon.
+packages=(libtorch-dev libopenblas0-openmp cmake g++ make)
 if [ "$want_test" = 1 ]; then
   # Independent DICOM tools the tests check our files and volumes against, and Chromium to open the
   # report as a reader would (never used at run time).

@@ -3,7 +3,8 @@
 
     /usr/bin/python3 scripts/parity/engine_fixtures.py [OUT_DIR]   # default: test/fixtures/nn
 
-Needs Debian's python3-torch (1.13). Writes, with fixed seeds:
+Needs Debian's python3-torch (1.13) on OpenBLAS (libopenblas0-openmp installed, the libblas.so.3 alternative
+in auto mode): the engine links OpenBLAS, and the replays expect the same BLAS. Writes, with fixed seeds:
   layers.safetensors        default initialisations + forward outputs of single layers (init/forward parity)
   conv_*.safetensors        small conv net on 2x128x128 inputs: initial state, batches, step-0 grads, final state
   head_*.safetensors        attention-pooling head over [batch, 22, 1024] features: same

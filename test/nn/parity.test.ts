@@ -1,6 +1,8 @@
 // Replays the PyTorch fixtures (scripts/parity/engine_fixtures.py) with the TypeScript engine: same
 // initial weights (from the same seed), same batches, 20 Adam steps; losses, step-0 gradients and final
-// weights must match PyTorch to 1e-5 relative.
+// weights must match PyTorch to 1e-5 relative. The fixtures were made by PyTorch on OpenBLAS, the BLAS
+// the engine links (native/CMakeLists.txt); a different BLAS rounds its blocked sums differently, and Adam
+// turns that into ~1e-3 differences in the final weights of elements whose gradients are near zero.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,6 +34,12 @@ function relDiff(actual: Tensor, expected: Tensor): number {
     den = Math.max(den, Math.abs(b[i]));
   }
   return den === 0 ? num : num / den;
+}
+
+function maxAbs(t: Tensor): number {
+  let m = 0;
+  for (const v of t.toFloat64Array()) m = Math.max(m, Math.abs(v));
+  return m;
 }
 
 function assertStateMatches(model: Module, reference: Map<string, Tensor>, what: string): number {
@@ -74,9 +82,16 @@ function replay(r: Replay): { lossRel: number; weightRel: number; gradRel: numbe
         const l = r.loss(model.forward(xs[step % xs.length]) as Tensor, ys[step % ys.length]);
         l.backward();
         if (step === 0) {
+          // Some gradients are zero in exact arithmetic (a conv bias before BatchNorm, a bias under a
+          // softmax) and hold only rounding noise (~1e-7 of the others), which differs with the BLAS
+          // build; those are compared against the scale of the model's whole gradient instead.
+          let gradScale = 0;
+          for (const [name] of model.namedParameters())
+            gradScale = Math.max(gradScale, maxAbs(final.get(`grad.${name}`)!));
           for (const [name, p] of model.namedParameters()) {
             const g = p.grad!;
-            const d = relDiff(g, final.get(`grad.${name}`)!);
+            const ref = final.get(`grad.${name}`)!;
+            const d = maxAbs(ref) < 1e-4 * gradScale ? maxAbs(g.sub(ref)) / gradScale : relDiff(g, ref);
             gradRel = Math.max(gradRel, d);
             assert.ok(d <= REL, `${prefix}: step-0 gradient of ${name} differs by ${d} relative`);
           }
