@@ -3,6 +3,7 @@
 // metrics every number in the report comes from.
 export { compareRecipes, PRIMARY_INDEX, schemeMetrics } from "./metrics.ts";
 export {
+  foldFilePaths,
   PREDICTION_COLUMNS,
   predictionsCsv,
   type RecipeRunner,

@@ -34,6 +34,8 @@ export interface ValidationModel {
   predict(exams: ExamFeatures[]): { examId: string; probabilities: number[]; kpaPred?: number }[];
   /** Frees the model's native memory once the fold is done. */
   dispose?(): void;
+  /** Writes the model to one file (atomically); needed for ValidationOptions.saveModels. */
+  save?(path: string): void;
 }
 
 /**
@@ -62,6 +64,12 @@ export interface ValidationOptions {
   oracle?: ValidationMetrics["oracle"];
   /** Extra manifest fields: code version, recipes, data fingerprint, library versions. */
   manifest?: Record<string, unknown>;
+  /**
+   * Also keep each fold's trained model, as `<fold>.safetensors` next to its fold JSON (written first,
+   * atomically; its sha256 goes into the fold JSON). A finished fold whose model file is missing or does
+   * not match is trained again. Default false: fold files as before.
+   */
+  saveModels?: boolean;
 }
 
 export interface ValidationResult {
@@ -77,6 +85,27 @@ interface FoldFile {
   fingerprint: string;
   rows: PredictionRow[];
   summary: Omit<FoldSummary, "auc">;
+  /** With saveModels: sha256 (hex) of the fold's model file. */
+  modelSha256?: string;
+}
+
+/** Where runValidation keeps a fold's result (and, with saveModels, its model). */
+export function foldFilePaths(
+  outDir: string,
+  recipe: string,
+  scheme: SchemeName,
+  fold: string,
+): { json: string; model: string } {
+  const base = join(outDir, "folds", recipe, scheme, safeName(fold));
+  return { json: `${base}.json`, model: `${base}.safetensors` };
+}
+
+function sha256File(path: string): string | undefined {
+  try {
+    return createHash("sha256").update(readFileSync(path)).digest("hex");
+  } catch {
+    return undefined;
+  }
 }
 
 /** sha256 (hex) of a value's JSON form: the fingerprints of folds, recipes and data. */
@@ -126,6 +155,7 @@ async function runFold(
   fold: Fold,
   byId: Map<string, ExamFeatures>,
   options: ValidationOptions,
+  modelPath?: string,
 ): Promise<FoldFile> {
   const pick = (ids: string[]) => ids.map((id) => byId.get(id)!);
   const train = pick(fold.train);
@@ -138,6 +168,11 @@ async function runFold(
   try {
     valPred = model.predict(val);
     testPred = model.predict(test);
+    if (modelPath) {
+      if (!model.save)
+        throw new LiverstiffError("the recipe's model cannot be saved", { recipe: runner.name });
+      model.save(modelPath);
+    }
   } finally {
     model.dispose?.();
   }
@@ -173,11 +208,13 @@ async function runFold(
     return row;
   });
   const seconds = (performance.now() - started) / 1000;
-  return {
+  const out: FoldFile = {
     fingerprint: "",
     rows,
     summary: { fold: fold.name, nTrain: train.length, nVal: val.length, nTest: test.length, seconds },
   };
+  if (modelPath) out.modelSha256 = sha256File(modelPath);
+  return out;
 }
 
 /**
@@ -238,12 +275,16 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
           test: fold.test,
           kpa: [...fold.train, ...fold.val, ...fold.test].map((id) => byId.get(id)!.kpa),
         });
-        const file = join(options.outDir, "folds", runner.name, plan.scheme, `${safeName(fold.name)}.json`);
+        const paths = foldFilePaths(options.outDir, runner.name, plan.scheme, fold.name);
+        const file = paths.json;
+        const modelPath = options.saveModels ? paths.model : undefined;
         let result: FoldFile | undefined;
         if (existsSync(file)) {
           try {
             const saved = JSON.parse(readFileSync(file, "utf8")) as FoldFile;
-            if (saved.fingerprint === fingerprint) result = saved;
+            const modelOk =
+              !modelPath || (saved.modelSha256 !== undefined && sha256File(modelPath) === saved.modelSha256);
+            if (saved.fingerprint === fingerprint && modelOk) result = saved;
           } catch {
             // A fold file that does not parse is retrained; writes are atomic, so this is rare.
           }
@@ -256,7 +297,7 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
             total,
             message: `${runner.name} ${plan.scheme} fold ${fold.name}: training`,
           });
-          result = await runFold(runner, fold, byId, options);
+          result = await runFold(runner, fold, byId, options, modelPath);
           result.fingerprint = fingerprint;
           writeJsonAtomic(file, result);
           trainedFolds++;

@@ -33,6 +33,8 @@ export interface WorkdirValidationOptions {
   truthJsonl?: string;
   bootstrapResamples?: number;
   onProgress?: ProgressSink;
+  /** Keep each fold's trained model next to its fold file (see ValidationOptions.saveModels). */
+  saveModels?: boolean;
 }
 
 export interface PreparedRecipe {
@@ -139,7 +141,7 @@ export function oracleAuc(
   });
 }
 
-function codeVersion(): { version: string; commit?: string } {
+export function codeVersion(): { version: string; commit?: string } {
   const root = fileURLToPath(new URL("../../", import.meta.url));
   const pkg = JSON.parse(readFileSync(`${root}package.json`, "utf8")) as { version: string };
   try {
@@ -210,6 +212,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
     seed,
     splitDate: options.splitDate,
     bootstrapResamples: options.bootstrapResamples,
+    saveModels: options.saveModels,
     accessionOf,
     onProgress: progress,
     oracle,
