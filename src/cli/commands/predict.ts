@@ -1,0 +1,74 @@
+import { dirname, join, resolve } from "node:path";
+import type { Command } from "commander";
+import { writeJsonAtomic } from "../../core/index.ts";
+import { progressReporter } from "../progress.ts";
+
+interface PredictCliOptions {
+  model: string;
+  json?: string;
+  png?: string;
+  figures: boolean;
+  keepWork?: string;
+  quiet?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command("predict")
+    .description(
+      "Predict liver stiffness categories for new exams with a bundle made by `liverstiff train`: each exam is " +
+        "ingested with the same rules as `ingest` and gets, per threshold, the probability with the fold " +
+        "models' range, the category and its cut-off, the predicted kPa, the series used, warnings, and a PNG " +
+        "of the slices used with the model's attention. Research use only; not a medical device. Exits 1 when " +
+        "an exam or input could not be used (the others are still predicted).",
+    )
+    .argument("<inputs...>", "exam folders and/or DICOM files")
+    .requiredOption("--model <bundle>", "model bundle folder (from `liverstiff train`)")
+    .option("--json <file>", "write the full report as JSON (use - for stdout)")
+    .option("--png <dir>", "folder for the figures (default: next to --json, else ./liverstiff-predict)")
+    .option("--no-figures", "skip the PNG figures")
+    .option("--keep-work <dir>", "ingest into this folder and keep it (default: a temporary folder)")
+    .action(async (inputs: string[], opts: PredictCliOptions) => {
+      const { formatPredictions, loadBundle, predictExams } = await import("../../deploy/index.ts");
+      const bundle = loadBundle(opts.model);
+      const progress = progressReporter();
+      try {
+        const pngDir = !opts.figures
+          ? undefined
+          : resolve(
+              opts.png ??
+                (opts.json && opts.json !== "-" ? join(dirname(opts.json), "figures") : "liverstiff-predict"),
+            );
+        const report = await predictExams({
+          inputs,
+          bundle,
+          pngDir,
+          workdir: opts.keepWork,
+          onProgress: progress.sink,
+        });
+        progress.stop();
+        if (opts.json === "-") process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        else {
+          if (opts.json) writeJsonAtomic(opts.json, report);
+          process.stdout.write(`${formatPredictions(report)}\n`);
+          if (opts.json) process.stdout.write(`report: ${opts.json}\n`);
+        }
+        const failed = report.counts.unusable > 0 || report.inputs.some((i) => i.problem);
+        if (failed) {
+          const reasons = [
+            ...report.exams
+              .filter((e) => e.status !== "predicted")
+              .map((e) => `exam ${e.accession ?? e.examId}: ${e.reason}`),
+            ...report.inputs.filter((i) => i.problem).map((i) => `input ${i.path}: ${i.problem}`),
+          ];
+          process.stderr.write(
+            `liverstiff: ${reasons.length} not predicted:\n${reasons.map((r) => `  ${r}`).join("\n")}\n`,
+          );
+          process.exitCode = 1;
+        }
+      } finally {
+        progress.stop();
+        bundle.dispose();
+      }
+    });
+}

@@ -1,0 +1,50 @@
+// The terminal form of a prediction report: one block per exam, readable without the JSON.
+import type { PredictReport } from "./predict.ts";
+
+const pct = (p: number) => `${(p * 100).toFixed(0)}%`;
+
+export function formatPredictions(report: PredictReport): string {
+  const lines: string[] = [];
+  const b = report.bundle;
+  lines.push(
+    `model: ${b.recipe} (${b.members} fold models, encoder ${b.encoder}${b.cv10Auc3_0 !== undefined ? `, cv10 AUROC at 3.0 kPa ${b.cv10Auc3_0.toFixed(3)}` : ""})`,
+  );
+  lines.push(`${report.intendedUse}`);
+  for (const e of report.exams) {
+    lines.push("");
+    const id = e.accession ? `${e.accession} (${e.examId})` : e.examId;
+    const scanner = [
+      e.scanner.vendor,
+      e.scanner.model,
+      e.scanner.fieldStrengthT !== undefined ? `${e.scanner.fieldStrengthT} T` : undefined,
+    ]
+      .filter(Boolean)
+      .join(" ");
+    lines.push(`exam ${id}${e.studyDate ? `, ${e.studyDate}` : ""}${scanner ? `, ${scanner}` : ""}`);
+    for (const [role, s] of Object.entries(e.series))
+      lines.push(
+        `  ${role.padEnd(7)} series ${s.seriesNumber ?? "?"} ${s.description ?? ""}${s.dims ? ` ${s.dims.join("x")}` : ""}`,
+      );
+    if (e.status !== "predicted") {
+      lines.push(`  NOT PREDICTED: ${e.reason}`);
+      continue;
+    }
+    lines.push("  threshold   P(>= t)  interval     cut-off  call");
+    for (const t of e.thresholds ?? [])
+      lines.push(
+        `  >= ${t.thresholdKpa.toFixed(1)} kPa  ${pct(t.probability).padStart(6)}   ${`${pct(t.interval[0])}-${pct(t.interval[1])}`.padEnd(11)}  ${t.cutoff.toFixed(3).padStart(7)}  ${t.positive ? "above" : "below"}`,
+      );
+    const c = e.category!;
+    lines.push(
+      `  category: ${c.label} (P ${pct(c.probability)} vs cut-off ${c.cutoff.toFixed(3)})${e.kpaPred ? `; predicted ${e.kpaPred.value.toFixed(2)} kPa (fold models ${e.kpaPred.interval[0].toFixed(2)}-${e.kpaPred.interval[1].toFixed(2)})` : ""}`,
+    );
+    for (const w of e.warnings) lines.push(`  warning [${w.code}]: ${w.message}`);
+    if (e.png) lines.push(`  figure: ${e.png}`);
+  }
+  for (const i of report.inputs) if (i.problem) lines.push("", `input ${i.path}: ${i.problem}`);
+  lines.push(
+    "",
+    `${report.counts.predicted} of ${report.counts.exams} exams predicted${report.counts.unusable ? `, ${report.counts.unusable} not usable` : ""} in ${report.timings.totalSeconds.toFixed(1)} s`,
+  );
+  return lines.join("\n");
+}

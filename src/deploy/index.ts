@@ -1,0 +1,40 @@
+// deploy/: a validated recipe as a model a site can run. `trainBundle` turns the recipe's cv10 run (fold
+// models kept) into a self-describing, versioned bundle folder; `loadBundle` checks and loads one;
+// `predictExams` takes new exams from DICOM through ingest's rules to per-exam probabilities with
+// intervals, category, kPa, series used, warnings and an attention figure. See docs/deploy.md.
+export {
+  BUNDLE_FORMAT,
+  BUNDLE_FORMAT_VERSION,
+  BUNDLE_MANIFEST,
+  type BundleManifest,
+  type BundleMember,
+  type LoadedBundle,
+  loadBundle,
+  readBundleManifest,
+} from "./bundle.ts";
+export {
+  categoryOf,
+  combine,
+  type EnsemblePrediction,
+  predictEnsemble,
+  type ThresholdResult,
+} from "./ensemble.ts";
+export { formatPredictions } from "./format.ts";
+export { attentionFigure } from "./png.ts";
+export {
+  type ExamReport,
+  INTENDED_USE,
+  type InputReport,
+  PREDICTIONS_FORMAT,
+  type PredictOptions,
+  type PredictReport,
+  predictExams,
+} from "./predict.ts";
+export type { TrainingSetSummary, Warning } from "./summary.ts";
+export {
+  pooledCutoffs,
+  REQUIRED_ROLES,
+  type TrainBundleOptions,
+  type TrainBundleResult,
+  trainBundle,
+} from "./train.ts";

@@ -1,0 +1,353 @@
+// `liverstiff predict`: new exams from DICOM (or NIfTI) through the same ingest rules, the bundle's
+// preparation and encoder, and its ensemble, to one report per exam. An exam that cannot be used gets a
+// reason; the others are predicted.
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve, sep } from "node:path";
+import {
+  DEFAULT_DICOM_API,
+  type ExamRecord,
+  ingest,
+  loadPrepared,
+  openCatalog,
+  type SeriesRecord,
+} from "../cohort/index.ts";
+import {
+  describeError,
+  LiverstiffError,
+  type ProgressSink,
+  silentProgress,
+  writeFileAtomic,
+} from "../core/index.ts";
+import { type DicomIndex, indexDicom, SERIES_ROLES, type SeriesRole } from "../dicom/index.ts";
+import { computeFeatures, type ExamFeatures } from "../features/index.ts";
+import type { BundleManifest, LoadedBundle } from "./bundle.ts";
+import { type EnsemblePrediction, predictEnsemble } from "./ensemble.ts";
+import { attentionFigure } from "./png.ts";
+import { distributionWarnings, volumeWarnings, type Warning } from "./summary.ts";
+
+export const PREDICTIONS_FORMAT = "liverstiff-predictions";
+export const INTENDED_USE =
+  "Research use only. liverstiff is not a medical device; its output must not be used for diagnosis or treatment decisions.";
+
+export interface PredictOptions {
+  /** Exam folders and/or DICOM (or NIfTI) files. */
+  inputs: string[];
+  bundle: LoadedBundle;
+  /** Where to write one PNG per predicted exam (default: none). */
+  pngDir?: string;
+  /** Ingest into this folder and keep it (default: a temporary folder, removed afterwards). */
+  workdir?: string;
+  onProgress?: ProgressSink;
+}
+
+export interface SeriesUsed {
+  seriesInstanceUid: string;
+  seriesNumber?: number;
+  description?: string;
+  echoTimeMs?: number;
+  dims?: [number, number, number];
+  spacingMm?: [number, number, number];
+  orientation?: string;
+}
+
+export interface ExamReport {
+  examId: string;
+  accession?: string;
+  studyInstanceUid: string;
+  studyDate?: string;
+  /** The inputs (as given) that hold the exam's files. */
+  inputs: string[];
+  scanner: { vendor?: string; manufacturer?: string; model?: string; fieldStrengthT?: number };
+  ageYears?: number;
+  sex?: string;
+  status: "predicted" | "unusable";
+  /** Why the exam could not be used (status "unusable"). */
+  reason?: string;
+  /** The series chosen for each role, by the same rules as ingest. */
+  series: Partial<Record<SeriesRole, SeriesUsed>>;
+  thresholds?: EnsemblePrediction["thresholds"];
+  category?: EnsemblePrediction["category"];
+  kpaPred?: EnsemblePrediction["kpaPred"];
+  attention?: EnsemblePrediction["attention"];
+  members?: EnsemblePrediction["members"];
+  warnings: Warning[];
+  /** The PNG of the slices used and the attention over them. */
+  png?: string;
+}
+
+export interface InputReport {
+  path: string;
+  filesSeen: number;
+  exams: string[];
+  /** Why the input gave no exam (e.g. no MR image in it). */
+  problem?: string;
+}
+
+export interface PredictReport {
+  format: typeof PREDICTIONS_FORMAT;
+  formatVersion: 1;
+  createdAt: string;
+  intendedUse: string;
+  bundle: {
+    path: string;
+    recipe: string;
+    createdAt: string;
+    codeVersion: BundleManifest["codeVersion"];
+    encoder: string;
+    members: number;
+    cutoffMethod: string;
+    cv10Auc3_0?: number;
+  };
+  inputs: InputReport[];
+  exams: ExamReport[];
+  counts: { exams: number; predicted: number; unusable: number };
+  timings: { indexSeconds: number; ingestSeconds: number; predictSeconds: number; totalSeconds: number };
+}
+
+const NIFTI = /\.nii(\.gz)?$/i;
+
+function under(file: string, root: string): boolean {
+  const f = resolve(file);
+  const r = resolve(root);
+  return f === r || f.startsWith(r.endsWith(sep) ? r : r + sep);
+}
+
+function describeNoMr(index: DicomIndex, root: string): string {
+  const skipped = index.skipped.filter((s) => under(s.file, root));
+  const errors = index.errors.filter((s) => under(s.file, root));
+  const seen = skipped.length + errors.length;
+  if (seen === 0) return "no files in it";
+  const byCode = new Map<string, number>();
+  for (const e of [...skipped, ...errors]) byCode.set(e.code, (byCode.get(e.code) ?? 0) + 1);
+  const parts = [...byCode.entries()].map(([code, n]) => `${n} ${code}`).join(", ");
+  return `no MR image in it (${seen} file${seen > 1 ? "s" : ""}: ${parts})`;
+}
+
+function seriesUsed(records: readonly SeriesRecord[]): Partial<Record<SeriesRole, SeriesUsed>> {
+  const out: Partial<Record<SeriesRole, SeriesUsed>> = {};
+  for (const s of records) {
+    if (!s.chosen || !s.role) continue;
+    const u: SeriesUsed = { seriesInstanceUid: s.seriesInstanceUid };
+    if (s.seriesNumber !== undefined) u.seriesNumber = s.seriesNumber;
+    if (s.description !== undefined) u.description = s.description;
+    if (s.echoTimeMs !== undefined) u.echoTimeMs = s.echoTimeMs;
+    if (s.dims) u.dims = s.dims;
+    if (s.spacingMm) u.spacingMm = s.spacingMm;
+    if (s.orientation) u.orientation = s.orientation;
+    out[s.role] = u;
+  }
+  // In role order (t1_in, t1_opp, t2), whatever order the catalog listed the series in.
+  return Object.fromEntries(SERIES_ROLES.filter((r) => out[r]).map((r) => [r, out[r]!]));
+}
+
+function baseReport(e: ExamRecord, inputs: string[], series: readonly SeriesRecord[]): ExamReport {
+  const r: ExamReport = {
+    examId: e.examId,
+    studyInstanceUid: e.studyInstanceUid,
+    inputs,
+    scanner: {},
+    status: "unusable",
+    series: seriesUsed(series),
+    warnings: [],
+  };
+  if (e.accessionNumber) r.accession = e.accessionNumber;
+  if (e.studyDate) r.studyDate = e.studyDate;
+  if (e.vendor) r.scanner.vendor = e.vendor;
+  if (e.manufacturer) r.scanner.manufacturer = e.manufacturer;
+  if (e.model) r.scanner.model = e.model;
+  if (e.fieldStrengthT !== undefined) r.scanner.fieldStrengthT = e.fieldStrengthT;
+  if (e.ageYears !== undefined) r.ageYears = e.ageYears;
+  if (e.sex) r.sex = e.sex;
+  return r;
+}
+
+function safeFileName(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+/** The roles a recipe's model reads (the preparation's roles that its head uses). */
+function modelRoles(manifest: BundleManifest): SeriesRole[] {
+  const head = manifest.recipe.head as { roles?: SeriesRole[] };
+  const fromHead = head.roles ?? SERIES_ROLES;
+  return SERIES_ROLES.filter((r) => manifest.preparation.roles.includes(r) && fromHead.includes(r));
+}
+
+/**
+ * Predicts every exam found under the inputs. Throws (a LiverstiffError) only when nothing can be done at
+ * all: an input that does not exist, or no MR exam anywhere in the inputs.
+ */
+export async function predictExams(options: PredictOptions): Promise<PredictReport> {
+  const t0 = performance.now();
+  const progress = options.onProgress ?? silentProgress;
+  const { manifest, encoder, members } = options.bundle;
+  if (options.inputs.length === 0) throw new LiverstiffError("no input: give exam folders or DICOM files");
+  for (const input of options.inputs)
+    if (!existsSync(input)) throw new LiverstiffError("input folder or file does not exist", { path: input });
+
+  const index = await indexDicom(options.inputs, { onProgress: progress });
+  const tIndex = performance.now();
+  const inputs: InputReport[] = options.inputs.map((path) => ({
+    path,
+    filesSeen: [
+      ...index.series.flatMap((s) => s.frames.map((f) => f.file)),
+      ...index.skipped.map((s) => s.file),
+      ...index.errors.map((s) => s.file),
+    ]
+      .filter((f, i, all) => all.indexOf(f) === i)
+      .filter((f) => under(f, path)).length,
+    exams: [],
+  }));
+  const hasNifti = index.skipped.some((s) => NIFTI.test(s.file));
+  if (index.series.length === 0 && !hasNifti)
+    throw new LiverstiffError(
+      `no MR exam found: ${options.inputs.map((p) => `${p}: ${describeNoMr(index, p)}`).join("; ")}`,
+      { inputs: options.inputs.length },
+    );
+
+  const workdir = options.workdir ?? mkdtempSync(join(tmpdir(), "liverstiff-predict-"));
+  try {
+    await ingest({
+      roots: options.inputs,
+      workdir,
+      prep: manifest.preparation,
+      requiredRoles: manifest.requiredRoles,
+      dicom: { ...DEFAULT_DICOM_API, indexDicom: async () => index },
+      onProgress: progress,
+    });
+    const tIngest = performance.now();
+    // Which input each study came from.
+    const studyInputs = new Map<string, Set<string>>();
+    for (const s of index.series)
+      for (const input of options.inputs)
+        if (s.frames.some((f) => under(f.file, input))) {
+          const set = studyInputs.get(s.studyInstanceUid) ?? new Set<string>();
+          set.add(input);
+          studyInputs.set(s.studyInstanceUid, set);
+        }
+
+    const catalog = openCatalog(workdir);
+    let exams: ExamRecord[];
+    const series = new Map<string, SeriesRecord[]>();
+    try {
+      exams = catalog.exams();
+      for (const e of exams) series.set(e.examId, catalog.series(e.examId));
+    } finally {
+      catalog.close();
+    }
+    const reports: ExamReport[] = [];
+    const ready: { report: ExamReport; exam: ExamRecord; features: ExamFeatures }[] = [];
+    for (const [i, e] of exams.entries()) {
+      progress({ stage: "predict", done: i, total: exams.length, message: e.accessionNumber ?? e.examId });
+      const given = [...(studyInputs.get(e.studyInstanceUid) ?? [])];
+      for (const input of inputs) if (given.includes(input.path)) input.exams.push(e.examId);
+      const report = baseReport(e, given, series.get(e.examId) ?? []);
+      reports.push(report);
+      if (!e.usable) {
+        report.reason = e.exclusionReason ?? "the exam's images cannot be used";
+        continue;
+      }
+      try {
+        const [features] = await computeFeatures({
+          workdir,
+          prep: manifest.prepName,
+          encoder,
+          examIds: [e.examId],
+          requireLabel: false,
+        });
+        ready.push({ report, exam: e, features: features! });
+      } catch (err) {
+        report.reason = `the exam's images could not be encoded: ${describeError(err)}`;
+      }
+    }
+    const predictions = predictEnsemble(
+      members.map((m) => ({ fold: m.info.fold, model: m.model })),
+      ready.map((r) => r.features),
+      manifest.cutoffs.values,
+    );
+    const roles = modelRoles(manifest);
+    for (const [k, { report, exam, features }] of ready.entries()) {
+      const p = predictions[k]!;
+      report.status = "predicted";
+      report.thresholds = p.thresholds;
+      report.category = p.category;
+      report.kpaPred = p.kpaPred;
+      report.attention = p.attention;
+      report.members = p.members;
+      report.warnings.push(
+        ...distributionWarnings(exam, series.get(exam.examId) ?? [], features, manifest.trainingSet, roles),
+      );
+      try {
+        const prepared = loadPrepared(workdir, exam.examId, manifest.prepName);
+        for (const role of SERIES_ROLES) {
+          const v = prepared.roles[role];
+          if (v) report.warnings.push(...volumeWarnings(role, v, prepared.slices));
+        }
+        if (options.pngDir) {
+          const name = `${safeFileName(exam.accessionNumber ?? exam.examId)}.png`;
+          const path = join(options.pngDir, name);
+          writeFileAtomic(
+            path,
+            attentionFigure({
+              slices: prepared.slices,
+              size: prepared.height,
+              roles: prepared.roles,
+              attention: p.attention,
+            }),
+          );
+          report.png = path;
+        }
+      } catch (err) {
+        report.warnings.push({
+          code: "suspicious_volume",
+          message: `the prepared slices could not be read back for checks and the figure: ${describeError(err)}`,
+        });
+      }
+    }
+    for (const input of inputs)
+      if (input.exams.length === 0)
+        input.problem = index.series.some((s) => s.frames.some((f) => under(f.file, input.path)))
+          ? "its series belong to no usable exam"
+          : describeNoMr(index, input.path);
+    progress({ stage: "predict", done: exams.length, total: exams.length });
+    const t1 = performance.now();
+    const auc3 = manifest.validation?.auc?.find((a) => a.thresholdKpa === 3.0)?.auc;
+    return {
+      format: PREDICTIONS_FORMAT,
+      formatVersion: 1,
+      createdAt: new Date().toISOString(),
+      intendedUse: INTENDED_USE,
+      bundle: {
+        path: options.bundle.path,
+        recipe: manifest.recipe.name,
+        createdAt: manifest.createdAt,
+        codeVersion: manifest.codeVersion,
+        encoder: `${manifest.encoder.name} (sha256 ${manifest.encoder.weightsSha256.slice(0, 12)})`,
+        members: members.length,
+        cutoffMethod: manifest.cutoffs.method,
+        ...(auc3 !== undefined ? { cv10Auc3_0: auc3 } : {}),
+      },
+      inputs,
+      exams: reports,
+      counts: {
+        exams: reports.length,
+        predicted: reports.filter((r) => r.status === "predicted").length,
+        unusable: reports.filter((r) => r.status === "unusable").length,
+      },
+      timings: {
+        indexSeconds: (tIndex - t0) / 1000,
+        ingestSeconds: (tIngest - tIndex) / 1000,
+        predictSeconds: (t1 - tIngest) / 1000,
+        totalSeconds: (t1 - t0) / 1000,
+      },
+    };
+  } finally {
+    if (!options.workdir) rmSync(workdir, { recursive: true, force: true });
+  }
+}
+
+/** Relative form of a path for the terminal table, when shorter. */
+export function shortPath(p: string): string {
+  const rel = relative(process.cwd(), p);
+  return rel && rel.length < p.length && !rel.startsWith("..") ? rel : p;
+}

@@ -1,0 +1,159 @@
+// `liverstiff train`: the recipe's cv10 validation run, with every fold's model kept, becomes the bundle.
+// The ten fold models are the ensemble (together they were trained on every labelled, usable exam; each
+// exam was held out of exactly one), and the validation run that trained them is the bundle's estimate.
+import { join } from "node:path";
+import { type ExamRecord, openCatalog, type SeriesRecord } from "../cohort/index.ts";
+import { LiverstiffError, type ProgressSink, silentProgress } from "../core/index.ts";
+import type { SeriesRole } from "../dicom/index.ts";
+import { computeFeatures, THRESHOLDS_KPA } from "../features/index.ts";
+import { youden } from "../stats/index.ts";
+import { foldFilePaths, type PredictionRow } from "../validate/index.ts";
+import { codeVersion, prepareRecipe, validateWorkdir } from "../validate/workdir.ts";
+import {
+  BUNDLE_FORMAT,
+  BUNDLE_FORMAT_VERSION,
+  type BundleManifest,
+  type Five,
+  writeBundle,
+} from "./bundle.ts";
+import { summarizeTrainingSet } from "./summary.ts";
+
+export interface TrainBundleOptions {
+  workdir: string;
+  /** Built-in recipe name or recipe file. */
+  recipe: string;
+  /** The bundle folder to write. */
+  out: string;
+  /** Seed of the cv10 splits and training (default 42, as validate). */
+  seed?: number;
+  /** The validation run folder (default WORKDIR/runs/bundle-<recipe>-seed<seed>); finished folds resume. */
+  runDir?: string;
+  /** Run the recipe on this encoder instead of its own. */
+  encoder?: string;
+  bootstrapResamples?: number;
+  onProgress?: ProgressSink;
+}
+
+export interface TrainBundleResult {
+  bundleDir: string;
+  runDir: string;
+  manifest: BundleManifest;
+  trainedFolds: number;
+  resumedFolds: number;
+}
+
+/** Required roles as ingest applies them by default (a T2w and one T1w). */
+export const REQUIRED_ROLES: { all: SeriesRole[]; anyOf: SeriesRole[] } = {
+  all: ["t2"],
+  anyOf: ["t1_in", "t1_opp"],
+};
+
+/**
+ * Youden cut-off per threshold on the pooled out-of-fold predictions (one per exam); 0.5 where a
+ * threshold has one class only. Clamped to [0, 1] as validate/ does.
+ */
+export function pooledCutoffs(rows: readonly PredictionRow[]): Five {
+  return THRESHOLDS_KPA.map((t, k) => {
+    const labels = rows.map((r) => (r.kpa >= t ? 1 : 0));
+    const pos = labels.reduce((a: number, b) => a + b, 0);
+    if (pos === 0 || pos === labels.length) return 0.5;
+    const cut = youden(
+      labels,
+      rows.map((r) => r.probabilities[k]),
+    ).threshold;
+    return Math.min(1, Math.max(0, cut));
+  }) as Five;
+}
+
+export async function trainBundle(options: TrainBundleOptions): Promise<TrainBundleResult> {
+  const progress = options.onProgress ?? silentProgress;
+  const seed = options.seed ?? 42;
+  const p = prepareRecipe(options.recipe, options.encoder);
+  const name = p.recipe.name;
+  const runDir = options.runDir ?? join(options.workdir, "runs", `bundle-${name}-seed${seed}`);
+  const result = await validateWorkdir({
+    workdir: options.workdir,
+    recipes: [options.recipe],
+    schemes: ["cv10"],
+    outDir: runDir,
+    seed,
+    encoder: options.encoder,
+    bootstrapResamples: options.bootstrapResamples,
+    saveModels: true,
+    onProgress: progress,
+  });
+  const metrics = result.metrics.schemes.find((s) => s.scheme === "cv10" && s.recipe === name);
+  if (!metrics) throw new LiverstiffError("the cv10 run produced no metrics", { recipe: name, run: runDir });
+  const rows = result.rows.filter((r) => r.recipe === name && r.scheme === "cv10");
+
+  progress({ stage: "bundle", done: 0, message: "training-set summary" });
+  const catalog = openCatalog(options.workdir);
+  let exams: ExamRecord[];
+  const series = new Map<string, SeriesRecord[]>();
+  try {
+    exams = rows.map((r) => {
+      const e = catalog.exam(r.examId);
+      if (!e) throw new LiverstiffError("a validated exam is missing from the catalog", { exam: r.examId });
+      series.set(e.examId, catalog.series(e.examId));
+      return e;
+    });
+  } finally {
+    catalog.close();
+  }
+  const features = await computeFeatures({
+    workdir: options.workdir,
+    prep: p.prepName,
+    encoder: p.encoder,
+    examIds: exams.map((e) => e.examId),
+  });
+  const trainingSet = summarizeTrainingSet(exams, (id) => series.get(id) ?? [], features);
+
+  const members = metrics.folds.map((f) => {
+    const foldRows = rows.filter((r) => r.fold === f.fold);
+    return {
+      info: {
+        fold: f.fold,
+        nTrain: f.nTrain,
+        nVal: f.nVal,
+        nTest: f.nTest,
+        cutoffs: (foldRows[0]?.cutoffs ?? [0.5, 0.5, 0.5, 0.5, 0.5]) as Five,
+      },
+      sourceFile: foldFilePaths(runDir, name, "cv10", f.fold).model,
+    };
+  });
+  const manifest: Omit<BundleManifest, "members"> = {
+    format: BUNDLE_FORMAT,
+    formatVersion: BUNDLE_FORMAT_VERSION,
+    createdAt: new Date().toISOString(),
+    codeVersion: codeVersion(),
+    recipe: p.recipe,
+    preparation: p.prep,
+    prepName: p.prepName,
+    encoder: p.encoder.identity,
+    thresholdsKpa: [...THRESHOLDS_KPA],
+    cutoffs: { method: "youden-pooled-out-of-fold-cv10", values: pooledCutoffs(rows) },
+    validation: {
+      scheme: "cv10",
+      seed,
+      runDir,
+      nExams: metrics.nExams,
+      nPatients: metrics.nPatients,
+      auc: metrics.thresholds.map((t) => ({
+        thresholdKpa: t.thresholdKpa,
+        auc: t.auc,
+        ci95: t.aucDelongCi95,
+      })),
+    },
+    trainingSet,
+    requiredRoles: REQUIRED_ROLES,
+  };
+  const written = writeBundle(options.out, manifest, members);
+  progress({ stage: "bundle", done: 1, total: 1, message: options.out });
+  return {
+    bundleDir: options.out,
+    runDir,
+    manifest: written,
+    trainedFolds: result.trainedFolds,
+    resumedFolds: result.resumedFolds,
+  };
+}
