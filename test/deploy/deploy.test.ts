@@ -1,0 +1,267 @@
+// `liverstiff train` and `liverstiff predict` end to end through the CLI, as a site runs them, on a small
+// synthetic cohort: the bundle's layout and summary, predictions from DICOM that equal the validated fold
+// models' predictions for the same exams, the report and figure, and every kind of bad input.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { PNG } from "pngjs";
+import type { BundleManifest, PredictReport } from "../../src/deploy/index.ts";
+import { mrSlice, writeDicom } from "../dicom/write-dicom.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const CLI = join(ROOT, "bin", "liverstiff.mjs");
+
+function run(args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: ROOT, timeout: 600_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function ok(r: ReturnType<typeof run>): void {
+  assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
+}
+
+function noStack(r: ReturnType<typeof run>): void {
+  assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
+  assert.doesNotMatch(r.stderr, /unexpected error/);
+}
+
+interface TruthSeries {
+  accession: string;
+  site: string;
+  series_number: number;
+  role: string;
+  files: string[];
+}
+
+describe("train a bundle and predict new exams from DICOM", () => {
+  let dir = "";
+  let cohort = "";
+  let work = "";
+  let bundle = "";
+  let runDir = "";
+  let examDirs: string[] = [];
+  let report: PredictReport;
+  let manifest: BundleManifest;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "ls-deploy-"));
+    cohort = join(dir, "cohort");
+    work = join(dir, "work");
+    bundle = join(dir, "bundle");
+    runDir = join(dir, "run");
+    ok(run(["synth", "--out", cohort, "--exams", "40", "--seed", "11"]));
+    // A small copy of the shipped recipe (fewer epochs, one ensemble member), as users are told to.
+    const recipe = JSON.parse(readFileSync(join(ROOT, "recipes", "liverstiff.json"), "utf8"));
+    recipe.name = "ours-small";
+    recipe.training = { ...recipe.training, maxEpochs: 30, patience: 8 };
+    recipe.head = { ...recipe.head, ensemble: 1 };
+    writeFileSync(join(dir, "ours-small.json"), JSON.stringify(recipe));
+    ok(run(["ingest", join(cohort, "dicom"), "--labels", join(cohort, "labels.csv"), "--out", work]));
+    const trained = run([
+      "train",
+      work,
+      "--recipe",
+      join(dir, "ours-small.json"),
+      "--out",
+      bundle,
+      "--run",
+      runDir,
+      "--resamples",
+      "200",
+    ]);
+    ok(trained);
+    assert.match(trained.stdout, /10 fold models/);
+    manifest = JSON.parse(readFileSync(join(bundle, "bundle.json"), "utf8"));
+    const sites = readdirSync(join(cohort, "dicom")).sort();
+    examDirs = sites.flatMap((s) =>
+      readdirSync(join(cohort, "dicom", s))
+        .sort()
+        .slice(0, 2)
+        .map((e) => join(cohort, "dicom", s, e)),
+    );
+    const predicted = run([
+      "predict",
+      ...examDirs,
+      "--model",
+      bundle,
+      "--json",
+      join(dir, "pred", "out.json"),
+    ]);
+    ok(predicted);
+    assert.match(predicted.stdout, /not a medical device/);
+    assert.match(predicted.stdout, /category: (>=|<) \d\.\d kPa/);
+    report = JSON.parse(readFileSync(join(dir, "pred", "out.json"), "utf8"));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("writes a versioned bundle: ten checksummed fold models, recipe, preparation, encoder, cut-offs, training set", () => {
+    assert.equal(manifest.format, "liverstiff-bundle");
+    assert.equal(manifest.formatVersion, 1);
+    assert.equal(manifest.members.length, 10);
+    for (const m of manifest.members) {
+      assert.ok(existsSync(join(bundle, m.file)), m.file);
+      assert.match(m.sha256, /^[0-9a-f]{64}$/);
+      assert.equal(m.nTrain + m.nVal + m.nTest, manifest.trainingSet.exams);
+    }
+    assert.equal(manifest.recipe.name, "ours-small");
+    assert.equal(manifest.recipe.training.maxEpochs, 30);
+    assert.equal(manifest.preparation.slices, manifest.recipe.preparation.slices ?? 5);
+    assert.match(manifest.encoder.weightsSha256, /^[0-9a-f]{64}$/);
+    assert.equal(manifest.cutoffs.values.length, 5);
+    for (const c of manifest.cutoffs.values) assert.ok(c >= 0 && c <= 1);
+    const t = manifest.trainingSet;
+    assert.ok(t.exams >= 36 && t.exams <= 40, `${t.exams} exams`);
+    assert.equal(
+      Object.values(t.vendors).reduce((a, b) => a + b, 0),
+      t.exams,
+    );
+    assert.equal(Object.keys(t.sites).length, 4);
+    assert.ok(t.kpa.min <= t.kpa.quantiles.median && t.kpa.quantiles.median <= t.kpa.max);
+    assert.ok(t.ageYears && t.ageYears.min < t.ageYears.max);
+    assert.ok(t.protocol.t2 && t.protocol.t2.sliceStepMm.min > 0);
+    assert.equal(t.features.t2?.mean.length, manifest.encoder.featureDim);
+    const auc3 = manifest.validation.auc.find((a) => a.thresholdKpa === 3);
+    assert.ok(auc3 && auc3.auc >= 0 && auc3.auc <= 1);
+  });
+
+  it("predicts every exam it was given, with intervals, category, kPa, series per role and a figure", () => {
+    assert.equal(report.counts.exams, examDirs.length);
+    assert.equal(report.counts.predicted, examDirs.length);
+    for (const e of report.exams) {
+      assert.equal(e.status, "predicted");
+      assert.equal(e.inputs.length, 1);
+      assert.ok(e.series.t2 && (e.series.t1_in || e.series.t1_opp));
+      const thresholds = e.thresholds!;
+      assert.equal(thresholds.length, 5);
+      for (const [k, t] of thresholds.entries()) {
+        const ps = e.members!.map((m) => m.probabilities[k]!);
+        const mean = ps.reduce((a, b) => a + b, 0) / ps.length;
+        assert.ok(Math.abs(t.probability - mean) < 1e-12);
+        assert.deepEqual(t.interval, [Math.min(...ps), Math.max(...ps)]);
+        assert.equal(t.cutoff, manifest.cutoffs.values[k]);
+        assert.equal(t.positive, t.probability > t.cutoff);
+      }
+      // The category is the highest threshold whose probability exceeds its cut-off.
+      const above = thresholds.filter((t) => t.positive).map((t) => t.thresholdKpa);
+      assert.equal(e.category!.thresholdKpa, above.length ? Math.max(...above) : null);
+      assert.ok(e.kpaPred && e.kpaPred.value > 0);
+      assert.ok(e.kpaPred.interval[0] <= e.kpaPred.value && e.kpaPred.value <= e.kpaPred.interval[1]);
+      const att = Object.values(e.attention!).flat();
+      assert.equal(att.length, Object.keys(e.attention!).length * manifest.preparation.slices);
+      assert.ok(Math.abs(att.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+      const png = PNG.sync.read(readFileSync(e.png!));
+      assert.ok(png.width > manifest.preparation.slices * manifest.preparation.size);
+      assert.ok(png.height > Object.keys(e.attention!).length * manifest.preparation.size);
+    }
+  });
+
+  it("gives the same probabilities as the validated fold models for the same exams", () => {
+    // Each exam was in exactly one cv10 fold's test part; that fold's model in the bundle must give the
+    // probabilities validation wrote for it (same weights, same preparation, features recomputed from DICOM).
+    const folds = join(runDir, "folds", "ours-small", "cv10");
+    const validated = new Map<string, { fold: string; probabilities: number[] }>();
+    for (const f of readdirSync(folds).filter((x) => x.endsWith(".json")))
+      for (const r of JSON.parse(readFileSync(join(folds, f), "utf8")).rows)
+        validated.set(r.accession, { fold: r.fold, probabilities: r.probabilities });
+    let compared = 0;
+    for (const e of report.exams) {
+      const v = validated.get(e.accession!);
+      assert.ok(v, `exam ${e.accession} not in the validation run`);
+      const member = e.members!.find((m) => m.fold === v.fold)!;
+      for (let k = 0; k < 5; k++)
+        assert.ok(
+          Math.abs(member.probabilities[k]! - v.probabilities[k]!) < 1e-6,
+          `${e.accession} fold ${v.fold} threshold ${k}: ${member.probabilities[k]} vs ${v.probabilities[k]}`,
+        );
+      compared++;
+    }
+    assert.equal(compared, examDirs.length);
+  });
+
+  it("refuses a folder with no MR images with one clear line and a non-zero exit", () => {
+    const empty = join(dir, "no-mr");
+    mkdirSync(empty);
+    writeFileSync(join(empty, "notes.txt"), "not an image\n");
+    writeDicom(join(empty, "ct.dcm"), mrSlice([[0x00080060, "CS", "CT"]]));
+    const r = run(["predict", empty, "--model", bundle]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /no MR exam found/);
+    assert.ok(r.stderr.includes(empty), r.stderr);
+    noStack(r);
+  });
+
+  it("reports an exam without T2w as not predicted, still predicts the others, and exits non-zero", () => {
+    const truth: TruthSeries[] = readFileSync(join(cohort, "truth-series.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    const exam = examDirs[0]!;
+    const accession = exam.split("/").pop()!;
+    const copy = join(dir, "no-t2", accession);
+    cpSync(exam, copy, { recursive: true });
+    const t2 = truth.filter((s) => s.accession === accession && s.role === "t2");
+    assert.ok(t2.length > 0);
+    for (const s of t2) rmSync(join(copy, String(s.series_number)), { recursive: true, force: true });
+    const r = run(["predict", copy, examDirs[1]!, "--model", bundle, "--json", join(dir, "no-t2.json")]);
+    assert.equal(r.status, 1);
+    noStack(r);
+    assert.match(r.stdout, /NOT PREDICTED: no T2w series/);
+    assert.match(r.stderr, new RegExp(`exam ${accession}: no T2w series`));
+    const j: PredictReport = JSON.parse(readFileSync(join(dir, "no-t2.json"), "utf8"));
+    assert.equal(j.counts.predicted, 1);
+    assert.equal(j.counts.unusable, 1);
+    const bad = j.exams.find((e) => e.accession === accession)!;
+    assert.equal(bad.status, "unusable");
+    assert.equal(bad.thresholds, undefined);
+  });
+
+  it("refuses a corrupt bundle, naming the file", () => {
+    const copy = join(dir, "corrupt");
+    cpSync(bundle, copy, { recursive: true });
+    const member = join(copy, manifest.members[2]!.file);
+    truncateSync(member, 1000);
+    const r = run(["predict", examDirs[0]!, "--model", copy]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /corrupt model bundle.*checksum/);
+    assert.ok(r.stderr.includes(manifest.members[2]!.file));
+    noStack(r);
+    writeFileSync(join(copy, "bundle.json"), "{ not json");
+    const r2 = run(["predict", examDirs[0]!, "--model", copy]);
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, /corrupt model bundle: bundle\.json is not valid JSON/);
+    noStack(r2);
+    const r3 = run(["predict", examDirs[0]!, "--model", join(dir, "nowhere")]);
+    assert.equal(r3.status, 1);
+    assert.match(r3.stderr, /model bundle not found/);
+  });
+
+  it("refuses a bundle of another format version, saying which version it reads", () => {
+    const copy = join(dir, "future");
+    cpSync(bundle, copy, { recursive: true });
+    const m = JSON.parse(readFileSync(join(copy, "bundle.json"), "utf8"));
+    m.formatVersion = 2;
+    m.codeVersion = { version: "9.0.0" };
+    writeFileSync(join(copy, "bundle.json"), JSON.stringify(m));
+    const r = run(["predict", examDirs[0]!, "--model", copy]);
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      /format version 2 \(written by liverstiff 9\.0\.0\) cannot be read.*reads version 1/,
+    );
+    noStack(r);
+  });
+});
