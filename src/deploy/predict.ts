@@ -166,11 +166,31 @@ function safeFileName(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, "_");
 }
 
-/** The roles a recipe's model reads (the preparation's roles that its head uses). */
-function modelRoles(manifest: BundleManifest): SeriesRole[] {
-  const head = manifest.recipe.head as { roles?: SeriesRole[] };
-  const fromHead = head.roles ?? SERIES_ROLES;
-  return SERIES_ROLES.filter((r) => manifest.preparation.roles.includes(r) && fromHead.includes(r));
+/**
+ * The roles the recipe's model reads for an exam with these roles present, and the optional ones it would
+ * read if present (for the missing-role warning). liverstiff heads read every role of `head.roles` that is
+ * present; deepliver2 heads read their `inputs`, "t1" being t1_in when present, else t1_opp.
+ */
+export function modelRoles(
+  manifest: BundleManifest,
+  present: readonly SeriesRole[],
+): { used: SeriesRole[]; optional: SeriesRole[] } {
+  const prepared = (r: SeriesRole) => manifest.preparation.roles.includes(r);
+  const head = manifest.recipe.head as { kind: string; roles?: SeriesRole[]; inputs?: string[] };
+  if (head.kind === "deepliver2") {
+    const used = new Set<SeriesRole>();
+    for (const input of head.inputs ?? ["t2", "t1"]) {
+      if (input === "t1") used.add(present.includes("t1_in") ? "t1_in" : "t1_opp");
+      else used.add(input as SeriesRole);
+    }
+    const explicit = (head.inputs ?? []).filter((i): i is SeriesRole => i !== "t1");
+    return {
+      used: SERIES_ROLES.filter((r) => used.has(r) && present.includes(r)),
+      optional: explicit.filter((r) => r !== "t2" && prepared(r)),
+    };
+  }
+  const optional = SERIES_ROLES.filter((r) => prepared(r) && (head.roles ?? SERIES_ROLES).includes(r));
+  return { used: optional.filter((r) => present.includes(r)), optional };
 }
 
 /**
@@ -265,7 +285,6 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
       ready.map((r) => r.features),
       manifest.cutoffs.values,
     );
-    const roles = modelRoles(manifest);
     for (const [k, { report, exam, features }] of ready.entries()) {
       const p = predictions[k]!;
       report.status = "predicted";
@@ -275,11 +294,18 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
       report.attention = p.attention;
       report.members = p.members;
       report.warnings.push(
-        ...distributionWarnings(exam, series.get(exam.examId) ?? [], features, manifest.trainingSet, roles),
+        ...distributionWarnings(
+          exam,
+          series.get(exam.examId) ?? [],
+          features,
+          manifest.trainingSet,
+          modelRoles(manifest, exam.roles).optional,
+        ),
       );
       try {
         const prepared = loadPrepared(workdir, exam.examId, manifest.prepName);
-        for (const role of SERIES_ROLES) {
+        const used = modelRoles(manifest, exam.roles).used;
+        for (const role of used) {
           const v = prepared.roles[role];
           if (v) report.warnings.push(...volumeWarnings(role, v, prepared.slices));
         }
@@ -291,7 +317,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
             attentionFigure({
               slices: prepared.slices,
               size: prepared.height,
-              roles: prepared.roles,
+              roles: Object.fromEntries(used.map((r) => [r, prepared.roles[r]])),
               attention: p.attention,
             }),
           );

@@ -7,7 +7,14 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { ExamRecord, SeriesRecord } from "../../src/cohort/index.ts";
 import { Rng, writeFileAtomic } from "../../src/core/index.ts";
-import { categoryOf, combine, pooledCutoffs, readBundleManifest } from "../../src/deploy/index.ts";
+import {
+  type BundleManifest,
+  categoryOf,
+  combine,
+  pooledCutoffs,
+  readBundleManifest,
+} from "../../src/deploy/index.ts";
+import { modelRoles } from "../../src/deploy/predict.ts";
 import { distributionWarnings, summarizeTrainingSet, volumeWarnings } from "../../src/deploy/summary.ts";
 import { type ExamFeatures, THRESHOLDS_KPA } from "../../src/features/types.ts";
 import { youden } from "../../src/stats/index.ts";
@@ -283,5 +290,24 @@ describe("bundle checks", () => {
     writeFileSync(join(d, "b", "bundle.json"), JSON.stringify({ format: "something-else" }));
     assert.throws(() => readBundleManifest(join(d, "b")), /not a liverstiff model bundle/);
     assert.throws(() => readBundleManifest(d), /bundle\.json is missing/);
+  });
+});
+
+describe("roles a bundle's model reads", () => {
+  const manifest = (head: Record<string, unknown>) =>
+    ({ recipe: { head }, preparation: { roles: ["t1_in", "t1_opp", "t2"] } }) as unknown as BundleManifest;
+
+  it("liverstiff: every role of head.roles present; the absent ones are optional", () => {
+    const m = manifest({ kind: "liverstiff", roles: ["t1_in", "t1_opp", "t2"] });
+    assert.deepEqual(modelRoles(m, ["t1_opp", "t2"]), {
+      used: ["t1_opp", "t2"],
+      optional: ["t1_in", "t1_opp", "t2"],
+    });
+  });
+
+  it("deepliver2: t2 and t1 = t1_in when present, else t1_opp; nothing optional", () => {
+    const m = manifest({ kind: "deepliver2", inputs: ["t2", "t1"] });
+    assert.deepEqual(modelRoles(m, ["t1_in", "t1_opp", "t2"]), { used: ["t1_in", "t2"], optional: [] });
+    assert.deepEqual(modelRoles(m, ["t1_opp", "t2"]).used, ["t1_opp", "t2"]);
   });
 });
