@@ -126,13 +126,19 @@ export function attentionFigure(input: AttentionFigureInput): Uint8Array {
   const cellW = size + 2 * border + gap;
   const cellH = size + 2 * border + bar + 4 + label;
   const title = 24;
-  const canvas = new Canvas(left + slices * cellW, title + Math.max(1, roles.length) * cellH);
-  canvas.text(
-    gap,
-    6,
-    input.attention ? "ATTENTION OVER SLICES AND ROLES" : "SLICES USED - NO ATTENTION IN THIS RECIPE",
+  // Colour and bar length are relative to uniform attention: red = every slice of every role weighted
+  // equally, yellow and a full bar = twice the uniform weight or more, dark blue = none.
+  const tokens = roles.reduce((a, r) => a + (input.attention?.[r]?.length ?? 0), 0);
+  const uniform = tokens > 0 ? 1 / tokens : 1;
+  const maxW = 2 * uniform;
+  const heading = input.attention
+    ? `ATTENTION OVER SLICES AND ROLES - UNIFORM = ${(uniform * 100).toFixed(1)}% - FULL BAR = 2X UNIFORM`
+    : "SLICES USED - NO ATTENTION IN THIS RECIPE";
+  const canvas = new Canvas(
+    Math.max(left + slices * cellW, 2 * gap + heading.length * CHAR_W),
+    title + Math.max(1, roles.length) * cellH,
   );
-  const maxW = input.attention ? Math.max(1e-12, ...roles.flatMap((r) => input.attention![r] ?? [])) : 1;
+  canvas.text(gap, 6, heading);
   roles.forEach((role, row) => {
     const values = input.roles[role]!;
     const [lo, hi] = windowOf(values);
