@@ -185,6 +185,33 @@ export function clinicalFeatures(exams: readonly ExamFeatures[], stats: AgeStats
   return out;
 }
 
+/** The sites of a training part, sorted: the one-hot order of the site covariate. */
+export function trainingSites(exams: readonly ExamFeatures[]): string[] {
+  return [...new Set(exams.map((e) => e.site))].sort();
+}
+
+/**
+ * The liverstiff head's covariates [n x (CLINICAL_DIM if clinical) + sites.length]: clinical features,
+ * then the site one-hot (all zeros for a site not in `sites`).
+ */
+export function covariates(
+  exams: readonly ExamFeatures[],
+  clinical: boolean,
+  stats: AgeStats,
+  sites: readonly string[],
+): Float32Array {
+  const c = clinical ? CLINICAL_DIM : 0;
+  const width = c + sites.length;
+  const out = new Float32Array(exams.length * width);
+  const clin = clinical ? clinicalFeatures(exams, stats) : null;
+  exams.forEach((e, i) => {
+    if (clin) out.set(clin.subarray(i * c, (i + 1) * c), i * width);
+    const s = sites.indexOf(e.site);
+    if (s >= 0) out[i * width + c + s] = 1;
+  });
+  return out;
+}
+
 /**
  * Per-slice tokens for the liverstiff head: [n x roles x slices x featureDim] (zeros for a missing role)
  * and the role mask [n x roles] (1 = present).

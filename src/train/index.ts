@@ -4,9 +4,11 @@ export {
   auroc,
   centralStart,
   classWeights,
+  covariates,
   N_THRESHOLDS,
   PRIMARY_THRESHOLD_INDEX,
   thresholdLabels,
+  trainingSites,
 } from "./data.ts";
 export { Deepliver2Net } from "./deepliver2.ts";
 export { LiverstiffNet } from "./liverstiff.ts";

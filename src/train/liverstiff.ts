@@ -29,7 +29,7 @@ import {
   auroc,
   CLINICAL_DIM,
   classWeights,
-  clinicalFeatures,
+  covariates,
   featureShape,
   meanSd,
   N_THRESHOLDS,
@@ -37,6 +37,7 @@ import {
   requireLabels,
   thresholdLabels,
   tokenFeatures,
+  trainingSites,
   trainValShape,
 } from "./data.ts";
 import type { LiverstiffHead, Recipe } from "./recipe.ts";
@@ -75,10 +76,12 @@ export class LiverstiffNet extends Module {
     readonly roles: readonly SeriesRole[],
     readonly slices: number,
     readonly cfg: LiverstiffHead,
+    /** The training part's sites (the site covariate's one-hot order); empty without it. */
+    readonly sites: readonly string[] = [],
   ) {
     super();
     const d = cfg.dim;
-    this.clinicalDim = cfg.clinical ? CLINICAL_DIM : 0;
+    this.clinicalDim = (cfg.clinical ? CLINICAL_DIM : 0) + sites.length;
     this.registerBuffer("feat_mean", zeros([featureDim]));
     this.registerBuffer("feat_sd", ones([featureDim]));
     this.usePca = cfg.pca > 0 && cfg.pca < featureDim;
@@ -191,7 +194,15 @@ export class LiverstiffNet extends Module {
       .transpose(1, 2)
       .bmm(tokens)
       .reshape([B, this.cfg.heads * d]);
-    let z = clinical && this.clinicalDim > 0 ? cat([pooled, clinical], 1) : pooled;
+    let cov = clinical;
+    if (cov && this.training && this.sites.length > 0 && this.cfg.siteDropout > 0) {
+      // Show a share of the training exams as "unknown site" (all-zero one-hot), as an unseen site is.
+      const c0 = this.clinicalDim - this.sites.length;
+      const known = rand([B, 1]).ge(this.cfg.siteDropout).float();
+      const site = cov.narrow(1, c0, this.sites.length).mul(known);
+      cov = c0 > 0 ? cat([cov.narrow(1, 0, c0), site], 1) : site;
+    }
+    let z = cov && this.clinicalDim > 0 ? cat([pooled, cov], 1) : pooled;
     z = F.dropout(z, this.cfg.dropout, this.training);
     z = F.gelu(this.fc.forward(z));
     z = F.dropout(z, this.cfg.dropout, this.training);
@@ -233,14 +244,25 @@ function toTensors(
   slices: number,
   featureDim: number,
   age: AgeStats,
+  sites: readonly string[],
 ): Batch {
   const { x, mask } = tokenFeatures(exams, head.roles, slices, featureDim);
   const R = head.roles.length;
   return {
     x: tensor(x, { shape: [exams.length, R, slices, featureDim] }),
     mask: tensor(Float32Array.from(mask), { shape: [exams.length, R] }),
-    clinical: tensor(clinicalFeatures(exams, age), { shape: [exams.length, CLINICAL_DIM] }),
+    clinical: covariateTensor(exams, head, age, sites),
   };
+}
+
+function covariateTensor(
+  exams: readonly ExamFeatures[],
+  head: LiverstiffHead,
+  age: AgeStats,
+  sites: readonly string[],
+): Tensor {
+  const width = (head.clinical ? CLINICAL_DIM : 0) + sites.length;
+  return tensor(covariates(exams, head.clinical, age, sites), { shape: [exams.length, width] });
 }
 
 export function predictLiverstiff(s: LiverstiffState, exams: readonly ExamFeatures[]): ExamPrediction[] {
@@ -261,7 +283,7 @@ export function predictLiverstiff(s: LiverstiffState, exams: readonly ExamFeatur
     net.eval();
     const out = tidy(() =>
       noGrad(() => {
-        const b = toTensors(exams, s.head, slices, featureDim, net.ageStats());
+        const b = toTensors(exams, s.head, slices, featureDim, net.ageStats(), net.sites);
         const o = net.forward(b.x, b.mask, b.clinical);
         return {
           p: o.logits.sigmoid().contiguous().toFloat32Array(),
@@ -404,11 +426,12 @@ export function trainLiverstiff(
   const pca = fitPca(tok.x, tok.mask, slices, featureDim, fstats, head.pca, head.pcaOn);
   const XRAW = tensor(tok.x, { shape: [nTrain, R, slices, featureDim] });
   const MASK = tensor(Float32Array.from(tok.mask), { shape: [nTrain, R] }).keep();
-  const CLIN = tensor(clinicalFeatures(options.train, age), { shape: [nTrain, CLINICAL_DIM] }).keep();
+  const sites = head.site ? trainingSites(options.train) : [];
+  const CLIN = covariateTensor(options.train, head, age, sites).keep();
   const Y = tensor(yTrain, { shape: [nTrain, N_THRESHOLDS] }).keep();
   const W = tensor(wTrain, { shape: [nTrain, N_THRESHOLDS] }).keep();
   const LOGK = tensor(Float32Array.from(logk, (v) => (v - logkStats.mean) / logkStats.sd)).keep();
-  const valBatch = nVal > 0 ? keepBatch(toTensors(options.val, head, slices, featureDim, age)) : null;
+  const valBatch = nVal > 0 ? keepBatch(toTensors(options.val, head, slices, featureDim, age, sites)) : null;
   const batch = t.batchSize === "full" ? nTrain : Math.min(t.batchSize, nTrain);
 
   const nets: LiverstiffNet[] = [];
@@ -417,7 +440,7 @@ export function trainLiverstiff(
   for (let m = 0; m < head.ensemble; m++) {
     manualSeed(seed + m);
     const rng = Rng.derive(seed, "liverstiff", m);
-    const net = new LiverstiffNet(featureDim, head.roles, slices, head);
+    const net = new LiverstiffNet(featureDim, head.roles, slices, head, sites);
     net.initFromData(fstats.mean, fstats.sd, pca, age, logkStats, prev);
     // Standardisation and PCA have no parameters: reduce the training tokens once per member.
     const X = noGrad(() => net.reduce(XRAW)).keep();

@@ -21,6 +21,8 @@ interface ShapeInfo {
   slices: number;
   inputDim?: number;
   members?: number;
+  /** The liverstiff head's site covariate order. */
+  sites?: string[];
 }
 
 class Deepliver2Model implements TrainedModel {
@@ -82,6 +84,7 @@ class LiverstiffModel implements TrainedModel {
       featureDim: this.state.featureDim,
       slices: this.state.slices,
       members: this.state.nets.length,
+      sites: [...(this.state.nets[0]?.sites ?? [])],
     };
     saveModel(path, this.recipe, this.summary, shape, this.stateDict());
   }
@@ -157,7 +160,7 @@ export function loadTrainedModel(path: string): TrainedModel {
     const head = recipe.head as LiverstiffHead;
     const nets: LiverstiffNet[] = [];
     for (let m = 0; m < (shape.members ?? head.ensemble); m++) {
-      const net = new LiverstiffNet(shape.featureDim, head.roles, shape.slices, head);
+      const net = new LiverstiffNet(shape.featureDim, head.roles, shape.slices, head, shape.sites ?? []);
       net.loadStateDict(pick(`m${m}.`), { source: path });
       net.eval();
       nets.push(net);

@@ -79,6 +79,13 @@ const liverstiffHeadSchema = z
     roles: z.array(role).min(1).default(["t1_in", "t1_opp", "t2"]),
     /** Fuse standardised age, sex one-hot and missing indicators. */
     clinical: z.boolean().default(true),
+    /**
+     * Fuse the exam's site (one-hot over the training part's sites): sites differ in prevalence, which
+     * the header shows. An exam from a site not seen in training gets the all-zero "unknown site", which
+     * training learns through siteDropout (that share of training exams is shown as unknown).
+     */
+    site: z.boolean().default(false),
+    siteDropout: z.number().min(0).max(1).default(0.3),
     /** Add a linear path from each role's slice-mean token to the score and log kPa (a ridge-like skip). */
     linearSkip: z.boolean().default(false),
     /** Weight of the log-kPa regression loss beside the sum of the five BCEs. */

@@ -10,6 +10,7 @@ import type { ExamFeatures } from "../../src/features/types.ts";
 import { manualSeed, noGrad, rand, randn, setNumThreads, tensor, tidy } from "../../src/torch/index.ts";
 import {
   auroc,
+  covariates,
   Deepliver2Net,
   type ExamPrediction,
   LiverstiffNet,
@@ -17,6 +18,7 @@ import {
   loadTrainedModel,
   parseRecipe,
   type Recipe,
+  trainingSites,
   trainModel,
 } from "../../src/train/index.ts";
 import { synthExams } from "./synthetic.ts";
@@ -291,4 +293,57 @@ test("training exams without a kPa label are rejected by name", () => {
     () => trainModel(smallLiverstiff({ maxEpochs: 1 }), { train: bad, val: [] }),
     (err: unknown) => err instanceof LiverstiffError && /unlabelled/.test(err.message),
   );
+});
+
+test("site covariate: one-hot over the training sites, all zeros for an unseen site", () => {
+  const exams = [
+    { ...train[0]!, site: "b" },
+    { ...train[1]!, site: "a" },
+    { ...train[2]!, site: "z" },
+  ];
+  const sites = trainingSites(exams.slice(0, 2));
+  assert.deepEqual(sites, ["a", "b"]);
+  const cov = covariates(exams, false, { mean: 0, sd: 1 }, sites);
+  assert.deepEqual(Array.from(cov), [0, 1, 1, 0, 0, 0]);
+  const withClinical = covariates(exams, true, { mean: 50, sd: 10 }, sites);
+  assert.equal(withClinical.length, 3 * (5 + 2));
+  assert.deepEqual(Array.from(withClinical.subarray(5, 7)), [0, 1]);
+});
+
+test("liverstiff with the site covariate learns a site's prevalence; an unseen site still predicts", () => {
+  // Sites decide prevalence: "hi" holds most stiff livers. Identical features must then score higher
+  // at "hi" than at "lo"; an unseen site sits on the site-free path that site dropout trained.
+  const rng = {
+    s: 7,
+    next() {
+      this.s = (this.s * 16807) % 2147483647;
+      return this.s / 2147483647;
+    },
+  };
+  const withSites = (xs: ExamFeatures[]) =>
+    xs.map((e) => ({ ...e, site: e.kpa! >= 3 === rng.next() < 0.85 ? "hi" : "lo" }));
+  const recipe = smallLiverstiff({ maxEpochs: 20 }, { pca: 8, site: true, siteDropout: 0.3 });
+  const m = trainModel(recipe, { train: withSites(train), val: withSites(val), seed: 3 });
+  const path = join(dir, "site.safetensors");
+  try {
+    const probe = held.slice(0, 40);
+    const at = (site: string, model = m) =>
+      model.predict(probe.map((e) => ({ ...e, site }))).map((p) => p.probabilities[1]!);
+    const hi = at("hi");
+    const lo = at("lo");
+    const unseen = at("elsewhere");
+    const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
+    assert.ok(mean(hi) > mean(lo) + 0.05, `hi ${mean(hi)} vs lo ${mean(lo)}`);
+    assert.ok(unseen.every((p) => p > 0 && p < 1));
+    m.save(path);
+    const loaded = loadTrainedModel(path);
+    try {
+      assert.deepEqual(at("hi", loaded), hi);
+      assert.deepEqual(at("elsewhere", loaded), unseen);
+    } finally {
+      loaded.dispose();
+    }
+  } finally {
+    m.dispose();
+  }
 });
