@@ -12,7 +12,7 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): {
   const tty = stream.isTTY === true;
   let stage = "";
   let stageStart = 0;
-  let lastPlain = 0;
+  let lastPlain = Number.NEGATIVE_INFINITY;
   let open = false;
   const finishLine = () => {
     if (tty && open) stream.write("\n");
@@ -24,11 +24,12 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): {
       finishLine();
       stage = e.stage;
       stageStart = now;
-      lastPlain = 0;
+      lastPlain = Number.NEGATIVE_INFINITY;
     }
     const elapsed = (now - stageStart) / 1000;
     let eta = "";
-    if (e.total && e.done > 0 && e.done < e.total) {
+    // No ETA from the first items of a long stage: they carry its start-up cost (e.g. indexing).
+    if (e.total && e.done >= Math.max(1, Math.ceil(e.total * 0.02)) && e.done < e.total) {
       const remaining = (elapsed / e.done) * (e.total - e.done);
       eta = ` ETA ${formatSeconds(remaining)}`;
     }
@@ -52,7 +53,8 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): {
 }
 
 export function formatSeconds(s: number): string {
-  if (s < 60) return `${s.toFixed(0)}s`;
-  const m = Math.floor(s / 60);
-  return `${m}m${String(Math.round(s - 60 * m)).padStart(2, "0")}s`;
+  const whole = Math.round(s); // round once, so that 119.6 s reads 2m00s, not 1m60s
+  if (whole < 60) return `${whole}s`;
+  const m = Math.floor(whole / 60);
+  return `${m}m${String(whole - 60 * m).padStart(2, "0")}s`;
 }

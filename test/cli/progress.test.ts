@@ -1,0 +1,34 @@
+// The progress lines the CLI prints: durations and the ETA rule.
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { test } from "node:test";
+import { formatSeconds, progressReporter } from "../../src/cli/progress.ts";
+
+test("formatSeconds rounds once: 59.6 s is 1m00s and 119.6 s is 2m00s, never 1m60s", () => {
+  assert.equal(formatSeconds(0.4), "0s");
+  assert.equal(formatSeconds(59.4), "59s");
+  assert.equal(formatSeconds(59.6), "1m00s");
+  assert.equal(formatSeconds(119.6), "2m00s");
+  assert.equal(formatSeconds(3725), "62m05s");
+});
+
+test("no ETA from the first 2% of a stage's items; an ETA after, and none at the end", () => {
+  let out = "";
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      out += String(chunk);
+      done();
+    },
+  });
+  const { sink, stop } = progressReporter(stream as unknown as NodeJS.WriteStream);
+  sink({ stage: "prepare", done: 1, total: 600 });
+  assert.match(out, /^prepare: 1\/600 \(\d+s\)\n$/);
+  out = "";
+  // A new stage prints its first event at once: 5 of 10 is past 2%, so it has an ETA.
+  sink({ stage: "validate", done: 5, total: 10 });
+  assert.match(out, /^validate: 5\/10 \(\d+s ETA \d+s\)\n$/);
+  out = "";
+  sink({ stage: "validate", done: 10, total: 10 });
+  assert.match(out, /^validate: 10\/10 \(\d+s\)\n$/);
+  stop();
+});
