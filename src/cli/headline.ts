@@ -12,6 +12,8 @@ export interface HeadlineRow {
   sensitivity: number;
   specificity: number;
   fraction_of_oracle?: number;
+  /** The oracle AUROC at 3.0 kPa on this scheme's test exams. */
+  oracle_auc?: number;
 }
 
 export interface Headline {
@@ -39,7 +41,11 @@ export function headlineTable(metrics: ValidationMetrics, format: "json" | "text
       sensitivity: t.atCutoff.sensitivity,
       specificity: t.atCutoff.specificity,
     };
-    if (oracle !== undefined) row.fraction_of_oracle = t.auc / oracle;
+    const own = metrics.oracle?.byScheme?.[s.scheme]?.[1] ?? oracle;
+    if (own !== undefined) {
+      row.oracle_auc = own;
+      row.fraction_of_oracle = t.auc / own;
+    }
     rows.push(row);
   }
   const comparisons = metrics.comparisons
@@ -62,7 +68,13 @@ export function headlineTable(metrics: ValidationMetrics, format: "json" | "text
     lines.push(
       `${r.recipe.padEnd(16)}${r.scheme.padEnd(10)}${String(r.n).padStart(6)}  ${f3(r.auc).padEnd(7)}${`(${f3(r.auc_ci95[0])}, ${f3(r.auc_ci95[1])})`.padEnd(17)}${`(${f3(r.auc_bootstrap_ci95[0])}, ${f3(r.auc_bootstrap_ci95[1])})`.padEnd(17)}${f3(r.sensitivity).padEnd(7)}${f3(r.specificity).padEnd(7)}${r.fraction_of_oracle !== undefined ? f3(r.fraction_of_oracle) : ""}`,
     );
-  if (oracle !== undefined) lines.push(`oracle AUROC (hidden truth, same exams): ${f3(oracle)}`);
+  if (oracle !== undefined) {
+    const by = metrics.oracle?.byScheme ?? {};
+    const parts = Object.entries(by).map(([scheme, v]) => `${scheme} ${f3(v![1]!)}`);
+    lines.push(
+      `oracle AUROC (hidden truth, same exams): ${parts.length > 0 ? parts.join(", ") : f3(oracle)}`,
+    );
+  }
   for (const c of comparisons)
     lines.push(
       `paired DeLong, ${c.scheme}: ${c.recipes}: ΔAUROC ${c.delta_auc >= 0 ? "+" : ""}${f3(c.delta_auc)}, p = ${c.p < 1e-4 ? c.p.toExponential(1) : c.p.toFixed(4)}`,

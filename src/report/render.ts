@@ -4,6 +4,7 @@ import { THRESHOLDS_KPA } from "../features/types.ts";
 import type {
   RecipeComparison,
   SchemeMetrics,
+  SchemeName,
   SubgroupMetrics,
   ThresholdMetrics,
   ValidationMetrics,
@@ -81,9 +82,11 @@ function rank(order: string[], x: string): number {
   return i < 0 ? order.length : i;
 }
 
-function oracleAuc(metrics: ValidationMetrics, t: number): number | undefined {
+/** The oracle AUROC at t, on the scheme's own test exams when known, else on the whole cohort. */
+function oracleAuc(metrics: ValidationMetrics, t: number, scheme?: string): number | undefined {
   const k = THRESHOLDS_KPA.findIndex((x) => sameKpa(x, t));
-  const v = k >= 0 ? metrics.oracle?.aucByThreshold?.[k] : undefined;
+  const own = scheme ? metrics.oracle?.byScheme?.[scheme as SchemeName] : undefined;
+  const v = k >= 0 ? (own ?? metrics.oracle?.aucByThreshold)?.[k] : undefined;
   return typeof v === "number" && Number.isFinite(v) ? v : undefined;
 }
 
@@ -106,7 +109,7 @@ function headlineSection(metrics: ValidationMetrics, L: Layout, forestSvg: strin
       const m = L.get(r, s);
       const t = thresholdOf(m, PRIMARY_KPA);
       if (!t) return `<td data-col="${esc(s)}">\u2014</td>`;
-      const oracle = oracleAuc(metrics, PRIMARY_KPA);
+      const oracle = oracleAuc(metrics, PRIMARY_KPA, s);
       const ratio = oracle ? `<div class="sub">${num(t.auc / oracle, 2)} \u00d7 oracle</div>` : "";
       return (
         `<td data-col="${esc(s)}"><span class="v">${withCi(t.auc, t.aucDelongCi95)}</span>` +
@@ -119,7 +122,12 @@ function headlineSection(metrics: ValidationMetrics, L: Layout, forestSvg: strin
   if (oracle !== undefined) {
     rows.push(
       `<tr class="oracle" data-recipe="oracle"><th scope="row">${swatch(ORACLE_COLOR)}Oracle ceiling<div class="sub">${esc(metrics.oracle?.source ?? "")}</div></th>` +
-        L.schemes.map((s) => `<td data-col="${esc(s)}"><span class="v">${num(oracle)}</span></td>`).join("") +
+        L.schemes
+          .map(
+            (s) =>
+              `<td data-col="${esc(s)}"><span class="v">${num(oracleAuc(metrics, PRIMARY_KPA, s))}</span></td>`,
+          )
+          .join("") +
         "</tr>",
     );
   }
@@ -617,8 +625,9 @@ async function makeForest(metrics: ValidationMetrics, L: Layout): Promise<string
         hi: p.ci95[1],
       });
     }
-    if (oracle !== undefined)
-      rows.push({ group: s, label: "Oracle ceiling", color: ORACLE_COLOR, auc: oracle, lo: null, hi: null });
+    const own = oracleAuc(metrics, PRIMARY_KPA, s);
+    if (oracle !== undefined && own !== undefined)
+      rows.push({ group: s, label: "Oracle ceiling", color: ORACLE_COLOR, auc: own, lo: null, hi: null });
   }
   if (rows.length === 0) return "";
   const title = `AUROC at ${kpa(PRIMARY_KPA)} kPa by validation scheme`;
@@ -729,7 +738,8 @@ export function headlineText(metrics: ValidationMetrics): string {
       ),
     ]);
   }
-  if (oracle !== undefined) rows.push(["oracle", ...L.schemes.map(() => num(oracle))]);
+  if (oracle !== undefined)
+    rows.push(["oracle", ...L.schemes.map((s) => num(oracleAuc(metrics, PRIMARY_KPA, s)))]);
   rows.push([
     "DeepLiverNet 2.0 (published, other data)",
     ...L.schemes.map((s) => {

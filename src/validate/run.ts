@@ -62,6 +62,8 @@ export interface ValidationOptions {
   onProgress?: ProgressSink;
   /** Written into metrics.json when the cohort's hidden truth is known (synthetic cohorts). */
   oracle?: ValidationMetrics["oracle"];
+  /** The oracle AUROC per threshold on given exams (synthetic cohorts): metrics.oracle.byScheme. */
+  oracleOf?: (examIds: string[]) => number[];
   /** Extra manifest fields: code version, recipes, data fingerprint, library versions. */
   manifest?: Record<string, unknown>;
   /**
@@ -349,7 +351,18 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
     schemes,
     comparisons,
   };
-  if (options.oracle) metrics.oracle = options.oracle;
+  if (options.oracle) {
+    metrics.oracle = { ...options.oracle };
+    if (options.oracleOf) {
+      const byScheme: Partial<Record<SchemeName, number[]>> = {};
+      const first = options.recipes[0]!.name;
+      for (const plan of plans) {
+        const ids = rowsByRecipeScheme.get(`${first}/${plan.scheme}`)!.map((r) => r.examId);
+        byScheme[plan.scheme] = options.oracleOf(ids);
+      }
+      metrics.oracle.byScheme = byScheme;
+    }
+  }
   const rows = [...rowsByRecipeScheme.values()].flat();
   writeFileAtomic(join(options.outDir, "predictions.csv"), predictionsCsv(rows));
   writeJsonAtomic(join(options.outDir, "metrics.json"), metrics);

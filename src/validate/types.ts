@@ -104,5 +104,10 @@ export interface ValidationMetrics {
   schemes: SchemeMetrics[];
   comparisons: RecipeComparison[];
   /** When the cohort is synthetic and its hidden truth is at hand: the oracle AUROC per threshold. */
-  oracle?: { aucByThreshold: number[]; source: string };
+  oracle?: {
+    aucByThreshold: number[];
+    source: string;
+    /** The oracle on each scheme's test exams (the temporal test part is a subset of the cohort). */
+    byScheme?: Partial<Record<SchemeName, number[]>>;
+  };
 }

@@ -216,6 +216,16 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
     accessionOf,
     onProgress: progress,
     oracle,
+    oracleOf: options.truthJsonl
+      ? (ids) => {
+          const wanted = new Set(ids);
+          return oracleAuc(
+            options.truthJsonl!,
+            labelled.filter((e) => wanted.has(e.examId)),
+            accessionOf,
+          );
+        }
+      : undefined,
     manifest: {
       codeVersion: codeVersion(),
       workdir: options.workdir,

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { headlineTable } from "../../src/cli/headline.ts";
 import { Rng } from "../../src/core/index.ts";
 import { type ExamFeatures, THRESHOLDS_KPA } from "../../src/features/types.ts";
 import { auroc } from "../../src/stats/index.ts";
@@ -196,6 +197,37 @@ test("validation end to end: outputs, determinism, resume after an interruption"
     const strip = (x: typeof first.metrics) =>
       JSON.parse(JSON.stringify({ ...x, createdAt: "" }, (k, v) => (k === "seconds" ? 0 : v)));
     assert.deepEqual(strip(resumed.metrics), strip(first.metrics));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the oracle is reported on each scheme's own test exams (temporal tests a subset)", async () => {
+  const exams = cohort(120, 3);
+  const dir = mkdtempSync(join(tmpdir(), "ls-validate-oracle-"));
+  try {
+    // A stand-in oracle whose value encodes how many exams it was asked about.
+    const oracleOf = (ids: string[]) => [0, ids.length / 1000, 0, 0, 0];
+    const result = await runValidation({
+      examsFor: () => exams,
+      recipes: [fakeRunner("good", 0)],
+      schemes: ["cv10", "temporal"],
+      outDir: dir,
+      seed: 42,
+      bootstrapResamples: 50,
+      oracle: { aucByThreshold: oracleOf(exams.map((e) => e.examId)), source: "test" },
+      oracleOf,
+    });
+    const nTemporal = result.rows.filter((r) => r.scheme === "temporal").length;
+    assert.ok(nTemporal > 0 && nTemporal < exams.length);
+    assert.deepEqual(result.metrics.oracle?.byScheme, {
+      cv10: [0, exams.length / 1000, 0, 0, 0],
+      temporal: [0, nTemporal / 1000, 0, 0, 0],
+    });
+    const table = headlineTable(result.metrics, "json");
+    const temporal = table.rows.find((r) => r.scheme === "temporal")!;
+    assert.equal(temporal.oracle_auc, nTemporal / 1000);
+    assert.equal(temporal.fraction_of_oracle, temporal.auc / (nTemporal / 1000));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
