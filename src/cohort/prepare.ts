@@ -33,7 +33,12 @@ export interface PrepConfig {
   fovMm: number;
   /** Crop/pad size for "pixels" mode (default 256). */
   cropPx: number;
-  normalize: "zscore" | "percentile";
+  /**
+   * "zscore": mean and SD of the whole volume (as published; the air around the body counts, so the
+   * scale depends on the field of view); "zscore-body": mean and SD of the voxels above the volume's Otsu
+   * threshold (the body), the same tissue scale whatever the field of view; "percentile": lo..hi -> 0..1.
+   */
+  normalize: "zscore" | "zscore-body" | "percentile";
   /** Percentiles for "percentile" mode, mapped to 0 and 1 (default 1, 99). */
   percentiles: [number, number];
   /** Cache element type: f32, or f16 to halve the cache. */
@@ -69,7 +74,12 @@ export function resolvePrep(p: Partial<PrepConfig> = {}): PrepConfig {
 /** A short, stable name for a preparation, used for cache folders: e.g. "s5-224-mm400-zscore-f32". */
 export function prepName(p: PrepConfig): string {
   const plane = p.inPlane === "mm" ? `mm${p.fovMm}` : `px${p.cropPx}`;
-  const norm = p.normalize === "zscore" ? "zscore" : `pct${p.percentiles[0]}-${p.percentiles[1]}`;
+  const norm =
+    p.normalize === "zscore"
+      ? "zscore"
+      : p.normalize === "zscore-body"
+        ? "zbody"
+        : `pct${p.percentiles[0]}-${p.percentiles[1]}`;
   return `s${p.slices}-${p.size}-${plane}-${norm}-${p.dtype}`;
 }
 
@@ -125,7 +135,7 @@ export function prepareVolume(vol: Volume, prep: PrepConfig): Float32Array {
     }
     const slice = resampleToGrid(v, target, [n, n, 1], { oversample, fill: 0 });
     const dst = out.subarray(s * n * n, (s + 1) * n * n);
-    if (prep.normalize === "zscore") {
+    if (prep.normalize === "zscore" || prep.normalize === "zscore-body") {
       for (let i = 0; i < dst.length; i++) dst[i] = (slice.data[i] - mean) / sd;
     } else {
       const r = hi - lo || 1;
@@ -164,11 +174,27 @@ export function intensityStats(
   }
   const mean = sum / data.length;
   const sd = Math.sqrt(Math.max(0, sum2 / data.length - mean * mean)) || 1;
-  if (prep.normalize !== "percentile") return [mean, sd, min, max];
+  if (prep.normalize === "zscore") return [mean, sd, min, max];
   const bins = 4096;
   const hist = new Float64Array(bins);
   const w = (max - min) / bins || 1;
   for (let i = 0; i < data.length; i++) hist[Math.min(bins - 1, Math.floor((data[i] - min) / w))]++;
+  if (prep.normalize === "zscore-body") {
+    const t = min + otsuBin(hist) * w;
+    let n = 0;
+    let s = 0;
+    let s2 = 0;
+    for (let i = 0; i < data.length; i++) {
+      const x = data[i];
+      if (x < t) continue;
+      n++;
+      s += x;
+      s2 += x * x;
+    }
+    if (n < 2) return [mean, sd, min, max];
+    const m = s / n;
+    return [m, Math.sqrt(Math.max(0, s2 / n - m * m)) || 1, min, max];
+  }
   const at = (p: number) => {
     const target = (p / 100) * data.length;
     let acc = 0;
@@ -179,6 +205,35 @@ export function intensityStats(
     return max;
   };
   return [mean, sd, at(prep.percentiles[0]), at(prep.percentiles[1])];
+}
+
+/** Otsu's threshold on a histogram: the first bin of the upper class (maximal between-class variance). */
+export function otsuBin(hist: Float64Array): number {
+  let total = 0;
+  let sumAll = 0;
+  for (let b = 0; b < hist.length; b++) {
+    total += hist[b];
+    sumAll += b * hist[b];
+  }
+  let wB = 0;
+  let sumB = 0;
+  let best = -1;
+  let at = 1;
+  for (let b = 0; b < hist.length - 1; b++) {
+    wB += hist[b];
+    if (wB === 0) continue;
+    const wF = total - wB;
+    if (wF === 0) break;
+    sumB += b * hist[b];
+    const mB = sumB / wB;
+    const mF = (sumAll - sumB) / wF;
+    const between = wB * wF * (mB - mF) * (mB - mF);
+    if (between > best) {
+      best = between;
+      at = b + 1;
+    }
+  }
+  return at;
 }
 
 /** The cache fingerprint: what the prepared tensors depend on (source instances + preparation + code). */

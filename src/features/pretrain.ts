@@ -82,6 +82,8 @@ export interface PretrainOptions {
    * published 256-pixel crop, so that the encoder knows both scales; pairs never mix them).
    */
   planes?: "mm" | "mm+pixels";
+  /** Intensity normalisation of the prepared slices (default "zscore", as published). */
+  normalize?: PrepConfig["normalize"];
   onProgress?: ProgressSink;
 }
 
@@ -330,7 +332,8 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   const planes = options.planes ?? PRETRAIN_DEFAULTS.planes;
   if (planes !== "mm" && planes !== "mm+pixels")
     throw new LiverstiffError("--planes must be mm or mm+pixels", { planes });
-  const base = { slices: PRETRAIN_DEFAULTS.slices, size: CNN_V1_CONFIG.inputSize };
+  const normalize = options.normalize ?? "zscore";
+  const base = { slices: PRETRAIN_DEFAULTS.slices, size: CNN_V1_CONFIG.inputSize, normalize };
   const preps: Partial<PrepConfig>[] =
     planes === "mm"
       ? [{ ...base, inPlane: "mm", fovMm: 400 }]
@@ -376,7 +379,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       losses = trainContrastive(model, bank, { seed, steps, batch, objective, onProgress: progress });
       const t3 = performance.now();
       const info = {
-        command: `liverstiff pretrain --out ${options.out} --exams ${exams} --seed ${seed} --steps ${steps} --batch ${batch} --objective ${objective} --planes ${planes}`,
+        command: `liverstiff pretrain --out ${options.out} --exams ${exams} --seed ${seed} --steps ${steps} --batch ${batch} --objective ${objective} --planes ${planes}${normalize === "zscore" ? "" : ` --normalize ${normalize}`}`,
         objective: `${objective}: NT-Xent, positives = same exam (nearby slice, same or other series)${objective === "contrastive+masked" ? "; plus masked 8x8 patch reconstruction" : ""}`,
         cohort: {
           generator: "liverstiff synth",
@@ -388,7 +391,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         seed,
         steps,
         batch,
-        hyper: { ...PRETRAIN_DEFAULTS, exams, seed, steps, batch, objective, planes },
+        hyper: { ...PRETRAIN_DEFAULTS, exams, seed, steps, batch, objective, planes, normalize },
         threads: getNumThreads(),
         seconds: {
           synth: reuse ? 0 : Math.round((t1 - t0) / 100) / 10,

@@ -14,7 +14,7 @@ import {
   sourceFingerprint,
   writePrepared,
 } from "../../src/cohort/index.ts";
-import { fromHalf, toHalf } from "../../src/cohort/prepare.ts";
+import { fromHalf, intensityStats, otsuBin, toHalf } from "../../src/cohort/prepare.ts";
 import { readSafetensors } from "../../src/nn/safetensors.ts";
 import { makeVolume } from "../../src/volume/index.ts";
 
@@ -163,5 +163,36 @@ describe("prepared cache format (safetensors layout)", () => {
       fp: "abc",
       aligned: 0,
     });
+  });
+});
+
+describe("zscore-body normalisation", () => {
+  it("Otsu splits a two-level histogram between the levels", () => {
+    const hist = new Float64Array(100);
+    hist[10] = 700; // air
+    hist[80] = 300; // body
+    const t = otsuBin(hist);
+    assert.ok(t > 10 && t <= 80, `threshold bin ${t}`);
+  });
+
+  it("the body's scale does not depend on how much air surrounds it (whole-volume zscore does)", () => {
+    // The same 8x8 'body' (values 100..163) centred in 16x16 and in 48x48 fields of air (noise ~2).
+    const body = (n: number) => {
+      const data = new Float32Array(n * n);
+      for (let i = 0; i < data.length; i++) data[i] = ((i * 7919) % 5) * 0.5;
+      const o = (n - 8) / 2;
+      for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) data[(o + y) * n + o + x] = 100 + y * 8 + x;
+      return data;
+    };
+    const stats = (n: number, normalize: "zscore" | "zscore-body") =>
+      intensityStats(body(n), { normalize, percentiles: [1, 99] });
+    const [mSmall, sSmall] = stats(16, "zscore-body");
+    const [mLarge, sLarge] = stats(48, "zscore-body");
+    assert.ok(Math.abs(mSmall - 131.5) < 1e-9 && Math.abs(mLarge - 131.5) < 1e-9, `${mSmall} ${mLarge}`);
+    assert.ok(Math.abs(sSmall - sLarge) < 1e-9);
+    const [zSmall] = stats(16, "zscore");
+    const [zLarge] = stats(48, "zscore");
+    assert.ok(Math.abs(zSmall - zLarge) > 10, "the whole-volume mean moves with the field of view");
+    assert.equal(prepName(resolvePrep({ normalize: "zscore-body" })), "s5-224-mm400-zbody-f32");
   });
 });

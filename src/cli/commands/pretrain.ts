@@ -11,6 +11,7 @@ interface PretrainCliOptions {
   workers?: string;
   objective?: string;
   planes?: string;
+  normalize?: string;
 }
 
 function integer(name: string, raw: string | undefined): number | undefined {
@@ -46,6 +47,7 @@ export function register(program: Command): void {
       "--planes <which>",
       "slices prepared at mm (400 mm field of view) or mm+pixels (also 256-px crops)",
     )
+    .option("--normalize <mode>", "intensity normalisation: zscore (default), zscore-body or percentile")
     .action(async (opts: PretrainCliOptions) => {
       const options = {
         out: opts.out,
@@ -57,6 +59,7 @@ export function register(program: Command): void {
         workers: integer("--workers", opts.workers),
         objective: opts.objective as "contrastive" | "contrastive+masked" | undefined,
         planes: opts.planes as "mm" | "mm+pixels" | undefined,
+        normalize: normalizeOption(opts.normalize),
       };
       const { pretrain } = await import("../../features/pretrain.ts");
       let last = "";
@@ -90,4 +93,11 @@ export function register(program: Command): void {
 
 function mean(a: number[]): number {
   return a.reduce((s, x) => s + x, 0) / Math.max(1, a.length);
+}
+
+function normalizeOption(v: string | undefined): "zscore" | "zscore-body" | "percentile" | undefined {
+  if (v === undefined || v === "zscore" || v === "zscore-body" || v === "percentile") return v;
+  throw new LiverstiffError(`--normalize must be zscore, zscore-body or percentile, got ${v}`, {
+    normalize: v,
+  });
 }
