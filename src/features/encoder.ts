@@ -65,16 +65,8 @@ export class ModuleEncoder implements Encoder {
       const b = Math.min(this.batchSize, n - start);
       const values = noGrad(() =>
         tidy(() => {
-          let x = tensor(slices.subarray(start * s * s, (start + b) * s * s), { shape: [b, 1, s, s] });
-          if (this.channels !== 1) x = x.expand([b, this.channels, s, s]).contiguous();
-          const norm = this.options.normalize;
-          if (norm) {
-            const mean = tensor(Float32Array.from(norm.mean), { shape: [1, this.channels, 1, 1] });
-            const std = tensor(Float32Array.from(norm.std), { shape: [1, this.channels, 1, 1] });
-            x = x.sub(mean).div(std);
-          }
-          let y = this.module.forward(x) as Tensor;
-          if (y.ndim === 4) y = y.mean([2, 3]);
+          const x = tensor(slices.subarray(start * s * s, (start + b) * s * s), { shape: [b, 1, s, s] });
+          const y = this.forward(x);
           if (y.ndim !== 2 || y.shape[0] !== b || y.shape[1] !== d) {
             throw new LiverstiffError(
               `encoder ${this.identity.name} returned shape [${y.shape.join(", ")}], expected [${b}, ${d}]`,
@@ -87,6 +79,27 @@ export class ModuleEncoder implements Encoder {
       out.set(values, start * d);
     }
     return out;
+  }
+
+  /**
+   * The differentiable path encode() runs: grey slices [N, 1, S, S] -> channel repetition and
+   * normalisation -> module -> [N, D] (a feature map is globally average pooled). Fine-tuning (train/)
+   * calls it with gradients on; the input may live on any device the module lives on.
+   */
+  forward(x: Tensor): Tensor {
+    const b = x.size(0);
+    const s = x.size(2);
+    if (this.channels !== 1) x = x.expand([b, this.channels, s, s]).contiguous();
+    const norm = this.options.normalize;
+    if (norm) {
+      const dev = x.device === "cpu" ? {} : { device: x.device };
+      const mean = tensor(Float32Array.from(norm.mean), { shape: [1, this.channels, 1, 1], ...dev });
+      const std = tensor(Float32Array.from(norm.std), { shape: [1, this.channels, 1, 1], ...dev });
+      x = x.sub(mean).div(std);
+    }
+    let y = this.module.forward(x) as Tensor;
+    if (y.ndim === 4) y = y.mean([2, 3]);
+    return y;
   }
 
   dispose(): void {

@@ -12,10 +12,11 @@ export {
 } from "./data.ts";
 export { Deepliver2Net } from "./deepliver2.ts";
 export { LiverstiffNet } from "./liverstiff.ts";
-export { loadTrainedModel, MODEL_FORMAT, trainModel } from "./model.ts";
+export { FINETUNED_FORMAT, loadTrainedModel, MODEL_FORMAT, trainModel } from "./model.ts";
 export {
   BUILTIN_RECIPES,
   type Deepliver2Head,
+  FINETUNE_DEFAULTS,
   type HeadConfig,
   type LiverstiffHead,
   loadRecipe,
@@ -27,4 +28,11 @@ export {
   recipeSchema,
   type TrainingConfig,
 } from "./recipe.ts";
-export type { ExamPrediction, TrainedModel, TrainOptions, TrainSummary } from "./types.ts";
+export type {
+  ExamPrediction,
+  PreparedSlices,
+  SliceLoader,
+  TrainedModel,
+  TrainOptions,
+  TrainSummary,
+} from "./types.ts";

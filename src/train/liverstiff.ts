@@ -176,17 +176,19 @@ export class LiverstiffNet extends Module {
     const S = this.slices;
     const d = this.cfg.dim;
     const T = R * S;
+    // Index and noise tensors follow the input's device (fine-tuning may run on CUDA).
+    const dev = xr.device === "cpu" ? {} : { device: xr.device };
     let h = this.proj.forward(this.norm.forward(xr));
     h = h
-      .add(this.roleEmb.forward(arange(R, undefined, 1, { dtype: "int64" })).view([1, R, 1, d]))
-      .add(this.posEmb.forward(arange(S, undefined, 1, { dtype: "int64" })).view([1, 1, S, d]));
+      .add(this.roleEmb.forward(arange(R, undefined, 1, { dtype: "int64", ...dev })).view([1, R, 1, d]))
+      .add(this.posEmb.forward(arange(S, undefined, 1, { dtype: "int64", ...dev })).view([1, 1, S, d]));
     let tokens = h.view([B, T, d]);
     tokens = F.dropout(tokens, this.cfg.dropout, this.training);
     const gate = this.attnV.forward(tokens).tanh().mul(this.attnU.forward(tokens).sigmoid());
     let scores = this.attnW.forward(gate); // [B, T, H]
     let keep = mask.view([B, R, 1]).expand([B, R, S]).reshape([B, T]);
     if (this.training && this.cfg.tokenDropout > 0) {
-      keep = keep.mul(rand([B, T]).ge(this.cfg.tokenDropout).float());
+      keep = keep.mul(rand([B, T], dev).ge(this.cfg.tokenDropout).float());
     }
     scores = scores.add(keep.rsub(1).mul(MASK_OFF).unsqueeze(2));
     const attn = F.softmax(scores, 1); // over tokens
@@ -198,7 +200,7 @@ export class LiverstiffNet extends Module {
     if (cov && this.training && this.sites.length > 0 && this.cfg.siteDropout > 0) {
       // Show a share of the training exams as "unknown site" (all-zero one-hot), as an unseen site is.
       const c0 = this.clinicalDim - this.sites.length;
-      const known = rand([B, 1]).ge(this.cfg.siteDropout).float();
+      const known = rand([B, 1], dev).ge(this.cfg.siteDropout).float();
       const site = cov.narrow(1, c0, this.sites.length).mul(known);
       cov = c0 > 0 ? cat([cov.narrow(1, 0, c0), site], 1) : site;
     }
@@ -232,7 +234,7 @@ export interface LiverstiffState {
   slices: number;
 }
 
-interface Batch {
+export interface Batch {
   x: Tensor;
   mask: Tensor;
   clinical: Tensor;
@@ -255,7 +257,7 @@ function toTensors(
   };
 }
 
-function covariateTensor(
+export function covariateTensor(
   exams: readonly ExamFeatures[],
   head: LiverstiffHead,
   age: AgeStats,
@@ -310,7 +312,7 @@ export function predictLiverstiff(s: LiverstiffState, exams: readonly ExamFeatur
   });
 }
 
-function featureStats(x: Float32Array, mask: Uint8Array, slices: number, featureDim: number) {
+export function featureStats(x: Float32Array, mask: Uint8Array, slices: number, featureDim: number) {
   const mean = new Float64Array(featureDim);
   const sq = new Float64Array(featureDim);
   let count = 0;
@@ -340,7 +342,7 @@ function featureStats(x: Float32Array, mask: Uint8Array, slices: number, feature
  * The top-k principal axes of the standardised tokens of the training part (present roles only),
  * scaled to whiten: [D, k] (k < D), or null when no reduction is asked for.
  */
-function fitPca(
+export function fitPca(
   x: Float32Array,
   mask: Uint8Array,
   slices: number,
@@ -385,7 +387,7 @@ function fitPca(
   );
 }
 
-function makeOptimizer(net: Module, t: Recipe["training"]) {
+export function makeOptimizer(net: Module, t: Recipe["training"]) {
   const o = { lr: t.lr, betas: t.betas, eps: t.eps, weightDecay: t.weightDecay };
   if (t.optimizer === "adamw") return new AdamW(net.parameters(), o);
   if (t.optimizer === "adam") return new Adam(net.parameters(), o);
@@ -558,7 +560,7 @@ function keepBatch(b: Batch): Batch {
  * Validation: the early-stopping metric (AUROC at 3.0 kPa, accuracy at 3.0 kPa, or minus the BCE sum;
  * larger is better) and the unweighted loss (tie-breaker).
  */
-function evaluateVal(
+export function evaluateVal(
   net: LiverstiffNet,
   b: Batch,
   yVal: Float32Array,

@@ -3,18 +3,30 @@
 // the input shape, so that loading needs nothing else.
 import { LiverstiffError } from "../core/index.ts";
 import type { ExamFeatures } from "../features/types.ts";
-import { loadTensors, type StateDict, saveTensors } from "../nn/index.ts";
-import { tidy } from "../torch/index.ts";
+import { loadTensors, type StateDict } from "../nn/index.ts";
+import type { Tensor } from "../torch/index.ts";
 import { Deepliver2Net, type Deepliver2State, predictDeepliver2, trainDeepliver2 } from "./deepliver2.ts";
+import {
+  type FinetunedModel,
+  type FinetunedShape,
+  finetunedShape,
+  restoreFinetuned,
+  trainFinetuned,
+} from "./finetune.ts";
 import { LiverstiffNet, type LiverstiffState, predictLiverstiff, trainLiverstiff } from "./liverstiff.ts";
 import { type Deepliver2Head, type LiverstiffHead, parseRecipe, type Recipe } from "./recipe.ts";
-import type { ExamPrediction, TrainedModel, TrainOptions, TrainSummary } from "./types.ts";
+import {
+  FINETUNED_FORMAT,
+  META_FORMAT,
+  META_RECIPE,
+  META_SHAPE,
+  META_SUMMARY,
+  MODEL_FORMAT,
+  saveModel,
+} from "./saved.ts";
+import type { ExamPrediction, SliceLoader, TrainedModel, TrainOptions, TrainSummary } from "./types.ts";
 
-export const MODEL_FORMAT = "liverstiff-head/1";
-const META_FORMAT = "liverstiff.format";
-const META_RECIPE = "liverstiff.recipe";
-const META_SUMMARY = "liverstiff.summary";
-const META_SHAPE = "liverstiff.shape";
+export { FINETUNED_FORMAT, MODEL_FORMAT };
 
 interface ShapeInfo {
   featureDim: number;
@@ -94,29 +106,47 @@ class LiverstiffModel implements TrainedModel {
   }
 }
 
-function saveModel(path: string, recipe: Recipe, summary: TrainSummary, shape: ShapeInfo, sd: StateDict) {
-  tidy(() =>
-    saveTensors(path, sd, {
-      format: "pt",
-      [META_FORMAT]: MODEL_FORMAT,
-      [META_RECIPE]: JSON.stringify(recipe),
-      [META_SUMMARY]: JSON.stringify(summary),
-      [META_SHAPE]: JSON.stringify(shape),
-    }),
-  );
+/** A fine-tuned encoder + head as a TrainedModel (predict reads prepared slices). */
+class FinetunedTrainedModel implements TrainedModel {
+  constructor(private readonly inner: FinetunedModel) {}
+
+  get recipe(): Recipe {
+    return this.inner.recipe;
+  }
+
+  get summary(): TrainSummary {
+    return this.inner.summary;
+  }
+
+  predict(exams: readonly ExamFeatures[]): ExamPrediction[] {
+    return this.inner.predict(exams);
+  }
+
+  stateDict(): StateDict {
+    return this.inner.stateDict();
+  }
+
+  save(path: string): void {
+    const shape = finetunedShape(this.inner);
+    saveModel(path, this.recipe, this.summary, shape, this.stateDict(), FINETUNED_FORMAT);
+  }
+
+  useSlices(loader: SliceLoader): void {
+    this.inner.useSlices(loader);
+  }
+
+  dispose(): void {
+    this.inner.dispose();
+  }
 }
 
 /**
- * Trains the recipe's head on frozen features. Deterministic: the same recipe, exams (in the same order)
- * and seed give the same predictions.
+ * Trains the recipe's head on frozen features, or, when the recipe sets encoder.finetune, the encoder and
+ * the head together on prepared slices (options.slices; see finetune.ts). Deterministic: the same recipe,
+ * exams (in the same order) and seed give the same predictions.
  */
 export function trainModel(recipe: Recipe, options: TrainOptions): TrainedModel {
-  if (recipe.encoder.finetune) {
-    throw new LiverstiffError(
-      `recipe ${recipe.name}: encoder.finetune is set, but train/ trains heads on cached (frozen) features; fine-tuning runs in features/`,
-      { recipe: recipe.name, field: "encoder.finetune" },
-    );
-  }
+  if (recipe.encoder.finetune) return new FinetunedTrainedModel(trainFinetuned(recipe, options));
   if (recipe.head.kind === "deepliver2") {
     const { state, summary } = trainDeepliver2(recipe, options);
     return new Deepliver2Model(recipe, summary, state);
@@ -125,11 +155,15 @@ export function trainModel(recipe: Recipe, options: TrainOptions): TrainedModel 
   return new LiverstiffModel(recipe, summary, state);
 }
 
-/** Loads a model written by TrainedModel.save. */
-export function loadTrainedModel(path: string): TrainedModel {
+/**
+ * Loads a model written by TrainedModel.save. A fine-tuned model reads prepared slices: pass `slices` here
+ * or later through the model's useSlices().
+ */
+export function loadTrainedModel(path: string, options: { slices?: SliceLoader } = {}): TrainedModel {
   const { tensors, metadata } = loadTensors(path);
   try {
-    if (metadata[META_FORMAT] !== MODEL_FORMAT) {
+    const format = metadata[META_FORMAT];
+    if (format !== MODEL_FORMAT && format !== FINETUNED_FORMAT) {
       throw new LiverstiffError(
         `${path} is not a liverstiff head (format ${metadata[META_FORMAT] ?? "none"})`,
         {
@@ -141,10 +175,15 @@ export function loadTrainedModel(path: string): TrainedModel {
     const summary = JSON.parse(metadata[META_SUMMARY] ?? "{}") as TrainSummary;
     const shape = JSON.parse(metadata[META_SHAPE] ?? "{}") as ShapeInfo;
     const pick = (prefix: string) => {
-      const m = new Map();
+      const m = new Map<string, Tensor>();
       for (const [k, v] of tensors) if (k.startsWith(prefix)) m.set(k.slice(prefix.length), v);
       return m;
     };
+    if (format === FINETUNED_FORMAT) {
+      return new FinetunedTrainedModel(
+        restoreFinetuned(recipe, summary, shape as unknown as FinetunedShape, pick, path, options.slices),
+      );
+    }
     if (recipe.head.kind === "deepliver2") {
       const head = recipe.head as Deepliver2Head;
       const net = new Deepliver2Net(shape.inputDim!, head.hidden, undefined, head.init);

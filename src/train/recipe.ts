@@ -18,7 +18,7 @@ export const preparationSchema = z
     inPlane: z.enum(["mm", "pixels"]).optional(),
     fovMm: z.number().positive().optional(),
     cropPx: z.number().int().min(8).optional(),
-    normalize: z.enum(["zscore", "percentile"]).optional(),
+    normalize: z.enum(["zscore", "zscore-body", "percentile"]).optional(),
     percentiles: z.tuple([z.number().min(0).max(100), z.number().min(0).max(100)]).optional(),
     dtype: z.enum(["f32", "f16"]).optional(),
     roles: z.array(role).min(1).optional(),
@@ -32,8 +32,18 @@ export const encoderSchema = z
     /** Frozen encoder (features cached once); finetune = train the encoder too (GPU users). */
     frozen: z.boolean().default(true),
     finetune: z.boolean().default(false),
+    /**
+     * Fine-tuning only (filled with FINETUNE_DEFAULTS when finetune is set, absent otherwise, so that a
+     * frozen recipe resolves exactly as before): the encoder's learning rate (the head keeps training.lr).
+     */
+    lr: z.number().positive().optional(),
+    /** Fine-tuning only: BatchNorm running statistics "frozen" (eval mode, default) or updated ("train"). */
+    batchNorm: z.enum(["frozen", "train"]).optional(),
   })
   .strict();
+
+/** What a fine-tuned encoder trains with when the recipe leaves it unset. */
+export const FINETUNE_DEFAULTS = { lr: 1e-4, batchNorm: "frozen" } as const;
 
 const deepliver2HeadSchema = z
   .object({
@@ -172,6 +182,10 @@ export function parseRecipe(value: unknown, source = "recipe"): Recipe {
   if (r.encoder.finetune && r.encoder.frozen) {
     // finetune implies an unfrozen encoder; record it consistently.
     r.encoder.frozen = false;
+  }
+  if (r.encoder.finetune) {
+    r.encoder.lr ??= FINETUNE_DEFAULTS.lr;
+    r.encoder.batchNorm ??= FINETUNE_DEFAULTS.batchNorm;
   }
   if (r.head.kind === "deepliver2" && r.head.slices > r.preparation.slices) {
     throw new LiverstiffError(

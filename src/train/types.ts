@@ -14,6 +14,17 @@ export interface ExamPrediction {
   attention?: Partial<Record<SeriesRole, number[]>>;
 }
 
+/** One exam's prepared slices (cohort/'s PreparedExam has this shape): per role, slices x height x width. */
+export interface PreparedSlices {
+  slices: number;
+  height: number;
+  width: number;
+  roles: Partial<Record<SeriesRole, Float32Array>>;
+}
+
+/** Where a fine-tuned model finds an exam's prepared slices (e.g. a work folder's prepared/ files). */
+export type SliceLoader = (examId: string) => PreparedSlices;
+
 export interface TrainOptions {
   train: readonly ExamFeatures[];
   /** The inner validation part (early stopping); may be empty (then training runs maxEpochs). */
@@ -21,6 +32,11 @@ export interface TrainOptions {
   /** Overrides recipe.training.seed. */
   seed?: number;
   onProgress?: ProgressSink;
+  /**
+   * Prepared slices by exam id: required when the recipe fine-tunes its encoder (encoder.finetune), which
+   * trains on slices instead of cached features; the trained model keeps it for predict().
+   */
+  slices?: SliceLoader;
 }
 
 /** What happened while training, for manifests and docs. */
@@ -32,7 +48,16 @@ export interface TrainSummary {
   featureDim: number;
   slices: number;
   /** Per sub-model (deepliver2: one per threshold; liverstiff: one per ensemble member). */
-  models: { epochs: number; bestEpoch: number; bestValMetric: number | null; stoppedEarly: boolean }[];
+  models: {
+    epochs: number;
+    bestEpoch: number;
+    bestValMetric: number | null;
+    stoppedEarly: boolean;
+    /** Fine-tuning: mean training loss of the first and of the last epoch. */
+    trainLoss?: { first: number; last: number };
+  }[];
+  /** Present when the encoder was fine-tuned with the head. */
+  finetune?: { encoder: string; encoderLr: number; batchNorm: "frozen" | "train"; device: string };
   metric: string;
   seconds: number;
   steps: number;
@@ -48,4 +73,9 @@ export interface TrainedModel {
   save(path: string): void;
   /** Frees the native tensors. */
   dispose(): void;
+  /**
+   * Fine-tuned models only (absent otherwise): sets where predict() reads the exams' prepared slices,
+   * since such a model runs its own encoder on them.
+   */
+  useSlices?(loader: SliceLoader): void;
 }
