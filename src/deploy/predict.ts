@@ -236,6 +236,8 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
       onProgress: progress,
     });
     const tIngest = performance.now();
+    // Members that fine-tuned their encoder run it on the prepared slices of this work folder.
+    for (const m of members) m.model.useSlices?.((id) => loadPrepared(workdir, id, manifest.prepName));
     // Which input each study came from.
     const studyInputs = new Map<string, Set<string>>();
     for (const s of index.series)

@@ -2,7 +2,14 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { openCatalog, type PrepConfig, prepareExam, prepName, resolvePrep } from "../cohort/index.ts";
+import {
+  loadPrepared,
+  openCatalog,
+  type PrepConfig,
+  prepareExam,
+  prepName,
+  resolvePrep,
+} from "../cohort/index.ts";
 import { LiverstiffError, type ProgressSink, silentProgress } from "../core/index.ts";
 import {
   computeFeatures,
@@ -15,7 +22,7 @@ import {
 } from "../features/index.ts";
 import { auroc } from "../stats/index.ts";
 import { buildInfo } from "../torch/index.ts";
-import { loadRecipe, type Recipe, trainModel } from "../train/index.ts";
+import { loadRecipe, parseRecipe, type Recipe, trainModel } from "../train/index.ts";
 import { type RecipeRunner, runValidation, sha256Json, type ValidationResult } from "./run.ts";
 import type { SchemeName } from "./types.ts";
 
@@ -35,6 +42,8 @@ export interface WorkdirValidationOptions {
   onProgress?: ProgressSink;
   /** Keep each fold's trained model next to its fold file (see ValidationOptions.saveModels). */
   saveModels?: boolean;
+  /** Sets encoder.finetune on every recipe: each fold trains the encoder with the head (docs/train.md). */
+  finetune?: boolean;
 }
 
 export interface PreparedRecipe {
@@ -53,8 +62,18 @@ export function encoderNameOf(recipe: Recipe, override?: string): string {
 }
 
 /** Loads a recipe and resolves what it needs from the earlier stages: its encoder and its preparation. */
-export function prepareRecipe(nameOrPath: string, encoderOverride?: string): PreparedRecipe {
-  const recipe = loadRecipe(nameOrPath);
+export function prepareRecipe(
+  nameOrPath: string,
+  encoderOverride?: string,
+  finetune?: boolean,
+): PreparedRecipe {
+  let recipe = loadRecipe(nameOrPath);
+  if (finetune && !recipe.encoder.finetune) {
+    recipe = parseRecipe(
+      { ...recipe, encoder: { ...recipe.encoder, finetune: true, frozen: false } },
+      `${nameOrPath} (--finetune)`,
+    );
+  }
   const encoderName = encoderNameOf(recipe, encoderOverride);
   let encoder = encoders.get(encoderName);
   if (!encoder) {
@@ -98,12 +117,20 @@ function numericSeed(seed: string): number {
   return createHash("sha256").update(seed).digest().readUInt32LE(0) % 2147483647;
 }
 
-export function recipeRunner(p: PreparedRecipe): RecipeRunner {
+/**
+ * The recipe as validate/ runs it. With a work folder, a recipe that fine-tunes its encoder reads each
+ * exam's prepared slices from it (the fold's model keeps that loader for predict()).
+ */
+export function recipeRunner(p: PreparedRecipe, workdir?: string): RecipeRunner {
+  const slices =
+    workdir !== undefined && p.recipe.encoder.finetune
+      ? (examId: string) => loadPrepared(workdir, examId, p.prepName)
+      : undefined;
   return {
     name: p.recipe.name,
     fingerprint: sha256Json({ recipe: p.recipe, encoder: p.encoder.identity, prep: p.prepName }),
     train(train, val, seed) {
-      return trainModel(p.recipe, { train, val, seed: numericSeed(seed) });
+      return trainModel(p.recipe, { train, val, seed: numericSeed(seed), ...(slices ? { slices } : {}) });
     },
   };
 }
@@ -164,7 +191,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
   const progress = options.onProgress ?? silentProgress;
   const seed = options.seed ?? 42;
   const started = performance.now();
-  const prepared = options.recipes.map((r) => prepareRecipe(r, options.encoder));
+  const prepared = options.recipes.map((r) => prepareRecipe(r, options.encoder, options.finetune));
   const names = prepared.map((p) => p.recipe.name);
   if (new Set(names).size !== names.length)
     throw new LiverstiffError("two recipes share a name; give each recipe file its own name", {
@@ -206,7 +233,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
 
   const result = await runValidation({
     examsFor: (recipe) => featuresFor.get(recipe)!,
-    recipes: prepared.map(recipeRunner),
+    recipes: prepared.map((p) => recipeRunner(p, options.workdir)),
     schemes: options.schemes,
     outDir: options.outDir,
     seed,

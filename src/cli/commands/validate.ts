@@ -14,6 +14,7 @@ interface ValidateCliOptions {
   resamples: string;
   report: boolean;
   json?: boolean;
+  finetune?: boolean;
 }
 
 export function parseSchemes(value: string): ("cv10" | "temporal" | "loso")[] {
@@ -50,6 +51,11 @@ export function register(program: Command): void {
       "temporal cut-off (default: leaves the latest 20% of exams for testing)",
     )
     .option("--encoder <name>", "run every recipe on this encoder (default: each recipe's own)")
+    .option(
+      "--finetune",
+      "train each recipe's encoder with its head on the prepared slices (encoder.finetune; liverstiff head " +
+        "with an engine encoder; slow on CPU, for users with a GPU; see docs/train.md)",
+    )
     .option("--truth <truth.jsonl>", "synthetic cohort's hidden truth: adds the oracle AUROC to the report")
     .option("--resamples <n>", "bootstrap resamples for the AUROC CIs", "2000")
     .option("--no-report", "skip report.html")
@@ -64,7 +70,11 @@ export function register(program: Command): void {
       const schemes = parseSchemes(opts.scheme);
       const outDir =
         opts.out ??
-        join(workdir, "runs", `${opts.recipe.map((r) => r.replace(/[^\w.-]/g, "_")).join("+")}-seed${seed}`);
+        join(
+          workdir,
+          "runs",
+          `${opts.recipe.map((r) => r.replace(/[^\w.-]/g, "_")).join("+")}${opts.finetune ? "-finetune" : ""}-seed${seed}`,
+        );
       const { validateWorkdir } = await import("../../validate/workdir.ts");
       const progress = progressReporter();
       try {
@@ -76,6 +86,7 @@ export function register(program: Command): void {
           seed,
           splitDate: opts.splitDate,
           encoder: opts.encoder,
+          finetune: opts.finetune,
           truthJsonl: opts.truth,
           bootstrapResamples: resamples,
           onProgress: progress.sink,
