@@ -1,0 +1,25 @@
+// validate's --finetune: every recipe gets encoder.finetune (with the fine-tuning defaults), a fingerprint
+// of its own (folds of a frozen run are never reused for a fine-tuned one), and the frozen recipe is
+// untouched without it.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { FINETUNE_DEFAULTS } from "../../src/train/index.ts";
+import { prepareRecipe, recipeRunner } from "../../src/validate/workdir.ts";
+
+test("--finetune sets encoder.finetune on a recipe and gives it its own fingerprint", () => {
+  const frozen = prepareRecipe("liverstiff");
+  const tuned = prepareRecipe("liverstiff", undefined, true);
+  assert.deepEqual(frozen.recipe.encoder, { name: "liverstiff-cnn-v1", frozen: true, finetune: false });
+  assert.deepEqual(tuned.recipe.encoder, {
+    name: "liverstiff-cnn-v1",
+    frozen: false,
+    finetune: true,
+    lr: FINETUNE_DEFAULTS.lr,
+    batchNorm: FINETUNE_DEFAULTS.batchNorm,
+  });
+  assert.equal(tuned.prepName, frozen.prepName, "the same prepared slices");
+  const a = recipeRunner(frozen, "/nonexistent");
+  const b = recipeRunner(tuned, "/nonexistent");
+  assert.notEqual(a.fingerprint, b.fingerprint);
+  assert.equal(a.name, b.name);
+});
