@@ -18,7 +18,15 @@ import {
   ModuleEncoder,
   resizeSlices,
 } from "../features/index.ts";
-import { AdamW, BatchNorm2d, type Module, ScriptModule, type StateDict } from "../nn/index.ts";
+import {
+  AdamW,
+  BatchNorm1d,
+  BatchNorm2d,
+  BatchNorm3d,
+  type Module,
+  ScriptModule,
+  type StateDict,
+} from "../nn/index.ts";
 import { Adam, Adamax } from "../nn/optim/optimizers.ts";
 import {
   cat,
@@ -100,7 +108,7 @@ export function finetuneDevice(): Device {
 /** Evaluation mode for BatchNorm layers only (frozen running statistics); other layers keep theirs. */
 function freezeBatchNorm(m: Module): void {
   m.apply((c) => {
-    if (c instanceof BatchNorm2d) c.eval();
+    if (c instanceof BatchNorm1d || c instanceof BatchNorm2d || c instanceof BatchNorm3d) c.eval();
   });
 }
 

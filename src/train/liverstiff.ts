@@ -570,7 +570,10 @@ export function evaluateVal(
 ): { auc: number; loss: number } {
   net.eval();
   const logits = tidy(() =>
-    noGrad(() => net.forwardReduced(b.x, b.mask, b.clinical).logits.contiguous().toFloat32Array()),
+    noGrad(() => {
+      const l = net.forwardReduced(b.x, b.mask, b.clinical).logits;
+      return (l.device === "cpu" ? l : l.cpu()).contiguous().toFloat32Array();
+    }),
   );
   let loss = 0;
   for (let i = 0; i < logits.length; i++) {
