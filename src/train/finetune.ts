@@ -62,12 +62,23 @@ export function finetuneEncoderName(recipe: Recipe): string {
   return recipe.encoder.name === "default" ? DEFAULT_ENCODER_NAME : recipe.encoder.name;
 }
 
-/** Throws, naming the recipe and field, when the recipe's head cannot be fine-tuned with its encoder. */
-export function checkFinetunable(recipe: Recipe): void {
+/**
+ * Throws, naming the recipe and field, when the recipe cannot be fine-tuned: a head other than liverstiff,
+ * or (when given) an encoder that is not an engine Module (TorchScript, or another Encoder). validate/
+ * calls it before any fold runs.
+ */
+export function checkFinetunable(recipe: Recipe, encoder?: Encoder): void {
   if (recipe.head.kind !== "liverstiff") {
     throw new LiverstiffError(
       `recipe ${recipe.name}: field "encoder.finetune": fine-tuning supports the liverstiff head only, not head.kind "${recipe.head.kind}"; set encoder.finetune to false to train this head on cached features`,
       { recipe: recipe.name, field: "encoder.finetune" },
+    );
+  }
+  if (encoder && (!(encoder instanceof ModuleEncoder) || encoder.module instanceof ScriptModule)) {
+    const what = encoder instanceof ModuleEncoder ? "a TorchScript module" : "not an engine Module (src/nn/)";
+    throw new LiverstiffError(
+      `recipe ${recipe.name}: field "encoder.finetune": encoder "${encoder.identity.name}" is ${what} and cannot be fine-tuned; fine-tuning needs an engine Module encoder (liverstiff-cnn-v1, swin_*, resnet*). Set encoder.finetune to false`,
+      { recipe: recipe.name, field: "encoder.finetune", encoder: encoder.identity.name },
     );
   }
 }
@@ -85,15 +96,13 @@ function trainableEncoder(recipe: Recipe): ModuleEncoder {
       { cause: err },
     );
   }
-  if (!(enc instanceof ModuleEncoder) || enc.module instanceof ScriptModule) {
-    const what = enc instanceof ModuleEncoder ? "a TorchScript module" : "not an engine Module (src/nn/)";
+  try {
+    checkFinetunable(recipe, enc);
+  } catch (err) {
     enc.dispose();
-    throw new LiverstiffError(
-      `recipe ${recipe.name}: field "encoder.finetune": encoder "${name}" is ${what} and cannot be fine-tuned; fine-tuning needs an engine Module encoder (liverstiff-cnn-v1, swin_*, resnet*). Set encoder.finetune to false`,
-      { recipe: recipe.name, field: "encoder.finetune", encoder: name },
-    );
+    throw err;
   }
-  return enc;
+  return enc as ModuleEncoder;
 }
 
 /** The engine's device: CUDA when the linked libtorch has it, else the CPU. */

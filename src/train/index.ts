@@ -11,6 +11,7 @@ export {
   trainingSites,
 } from "./data.ts";
 export { Deepliver2Net } from "./deepliver2.ts";
+export { checkFinetunable } from "./finetune.ts";
 export { LiverstiffNet } from "./liverstiff.ts";
 export { FINETUNED_FORMAT, loadTrainedModel, MODEL_FORMAT, trainModel } from "./model.ts";
 export {

@@ -22,7 +22,7 @@ import {
 } from "../features/index.ts";
 import { auroc } from "../stats/index.ts";
 import { buildInfo } from "../torch/index.ts";
-import { loadRecipe, parseRecipe, type Recipe, trainModel } from "../train/index.ts";
+import { checkFinetunable, loadRecipe, parseRecipe, type Recipe, trainModel } from "../train/index.ts";
 import { type RecipeRunner, runValidation, sha256Json, type ValidationResult } from "./run.ts";
 import type { SchemeName } from "./types.ts";
 
@@ -81,6 +81,8 @@ export function prepareRecipe(
     encoders.set(encoderName, encoder);
   }
   const resolved: Recipe = { ...recipe, encoder: { ...recipe.encoder, name: encoderName } };
+  // A recipe that cannot be fine-tuned fails here, before any fold of any recipe has run.
+  if (resolved.encoder.finetune) checkFinetunable(resolved, encoder);
   const prep = resolvePrep({
     ...recipe.preparation,
     size: recipe.preparation.size ?? encoder.identity.inputSize,

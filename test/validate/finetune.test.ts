@@ -23,3 +23,10 @@ test("--finetune sets encoder.finetune on a recipe and gives it its own fingerpr
   assert.notEqual(a.fingerprint, b.fingerprint);
   assert.equal(a.name, b.name);
 });
+
+test("--finetune refuses a recipe whose head cannot be fine-tuned before any fold runs", () => {
+  assert.throws(
+    () => prepareRecipe("deepliver2-fast", undefined, true),
+    /recipe deepliver2-fast: field "encoder\.finetune": fine-tuning supports the liverstiff head only/,
+  );
+});
