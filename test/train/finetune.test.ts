@@ -312,7 +312,9 @@ test("clear errors: unsupported head, TorchScript or non-Module encoder, no slic
   );
   assert.throws(
     () => trainModel(recipe({ encoder: { name: "test-torchscript" } }), { train, val, slices: loader }),
-    isErr(/recipe ft-test: field "encoder\.finetune": encoder "torchscript:ts_encoder\.pt" is a TorchScript module/),
+    isErr(
+      /recipe ft-test: field "encoder\.finetune": encoder "torchscript:ts_encoder\.pt" is a TorchScript module/,
+    ),
   );
   assert.throws(
     () => trainModel(recipe({ encoder: { name: "test-not-a-module" } }), { train, val, slices: loader }),
