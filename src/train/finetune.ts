@@ -469,9 +469,12 @@ export function trainFinetuned(recipe: Recipe, options: TrainOptions): Finetuned
   const models: TrainSummary["models"] = [];
   let steps = 0;
   let stats: { mean: Float32Array; sd: Float32Array; pca: Tensor | null } | null = null;
+  /** The encoder being set up, until a member owns it (disposed on error). */
+  let pending: ModuleEncoder | undefined;
   try {
     for (let m = 0; m < head.ensemble; m++) {
       const enc = trainableEncoder(recipe);
+      pending = enc;
       if (device !== "cpu") enc.module.to(device);
       const featureDim = enc.identity.featureDim;
       if (!stats) {
@@ -492,6 +495,7 @@ export function trainFinetuned(recipe: Recipe, options: TrainOptions): Finetuned
       net.initFromData(stats.mean, stats.sd, stats.pca, age, logkStats, prev);
       if (device !== "cpu") net.to(device);
       members.push({ enc, net });
+      pending = undefined;
       enc.module.requiresGrad_(true);
       const opt = makeOptimizer(net, enc, recipe);
       let best = Number.NEGATIVE_INFINITY;
@@ -600,6 +604,7 @@ export function trainFinetuned(recipe: Recipe, options: TrainOptions): Finetuned
       });
     }
   } catch (err) {
+    pending?.dispose();
     for (const { enc, net } of members) {
       net.dispose();
       enc.dispose();
