@@ -41,7 +41,8 @@ export function headlineTable(metrics: ValidationMetrics, format: "json" | "text
       sensitivity: t.atCutoff.sensitivity,
       specificity: t.atCutoff.specificity,
     };
-    const own = metrics.oracle?.byScheme?.[s.scheme]?.[1] ?? oracle;
+    const byScheme = metrics.oracle?.byScheme?.[s.scheme]?.[1];
+    const own = Number.isFinite(byScheme) ? byScheme : oracle;
     if (own !== undefined) {
       row.oracle_auc = own;
       row.fraction_of_oracle = t.auc / own;
@@ -70,7 +71,9 @@ export function headlineTable(metrics: ValidationMetrics, format: "json" | "text
     );
   if (oracle !== undefined) {
     const by = metrics.oracle?.byScheme ?? {};
-    const parts = Object.entries(by).map(([scheme, v]) => `${scheme} ${f3(v![1]!)}`);
+    const parts = Object.entries(by)
+      .filter(([, v]) => Number.isFinite(v?.[1]))
+      .map(([scheme, v]) => `${scheme} ${f3(v![1]!)}`);
     lines.push(
       `oracle AUROC (hidden truth, same exams): ${parts.length > 0 ? parts.join(", ") : f3(oracle)}`,
     );

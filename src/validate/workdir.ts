@@ -166,6 +166,9 @@ export function oracleAuc(
         covered: labels.length,
         exams: exams.length,
       });
+    // A threshold with one class only among these exams (e.g. no exam >= 5.0 kPa in a small temporal
+    // test part) has no AUROC: NaN, written as null.
+    if (!labels.includes(0) || !labels.includes(1)) return Number.NaN;
     return auroc(labels, scores);
   });
 }
