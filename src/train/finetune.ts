@@ -40,17 +40,15 @@ import {
   tidy,
   zeros,
 } from "../torch/index.ts";
+import { N_THRESHOLDS } from "./data.ts";
 import {
-  ageStats,
-  classWeights,
-  meanSd,
-  N_THRESHOLDS,
-  PRIMARY_THRESHOLD_INDEX,
-  requireLabels,
-  thresholdLabels,
-  trainingSites,
-} from "./data.ts";
-import { covariateTensor, evaluateVal, featureStats, fitPca, LiverstiffNet } from "./liverstiff.ts";
+  covariateTensor,
+  evaluateVal,
+  featureStats,
+  fitPca,
+  headTargets,
+  LiverstiffNet,
+} from "./liverstiff.ts";
 import type { LiverstiffHead, Recipe } from "./recipe.ts";
 import type { ExamPrediction, SliceLoader, TrainOptions, TrainSummary } from "./types.ts";
 
@@ -437,23 +435,11 @@ export function trainFinetuned(recipe: Recipe, options: TrainOptions): Finetuned
       { cause: err },
     );
   }
-  const kpaTrain = requireLabels(options.train, "training");
-  const yTrain = thresholdLabels(kpaTrain);
-  const wTrain = classWeights(yTrain, nTrain, t.classWeighting, t.negativeWeightOffset);
-  const logk = kpaTrain.map(Math.log);
-  const logkStats = meanSd(logk);
-  const age = ageStats(options.train);
-  const prev = Array.from({ length: N_THRESHOLDS }, (_, k) => {
-    let p = 0;
-    for (let i = 0; i < nTrain; i++) p += yTrain[i * N_THRESHOLDS + k]!;
-    return p / nTrain;
-  });
-  const yVal = nVal > 0 ? thresholdLabels(requireLabels(options.val, "validation")) : null;
-  const yVal3 = yVal
-    ? Array.from({ length: nVal }, (_, i) => yVal[i * N_THRESHOLDS + PRIMARY_THRESHOLD_INDEX]!)
-    : [];
-  const valHasBoth = yVal3.some((y) => y === 1) && yVal3.some((y) => y === 0);
-  const sites = head.site ? trainingSites(options.train) : [];
+  const { yTrain, wTrain, logk, logkStats, age, prev, yVal, valHasBoth, sites } = headTargets(
+    options,
+    head,
+    t,
+  );
   const CLIN = onDevice(covariateTensor(options.train, head, age, sites), device).keep();
   const Y = onDevice(tensor(yTrain, { shape: [nTrain, N_THRESHOLDS] }), device).keep();
   const W = onDevice(tensor(wTrain, { shape: [nTrain, N_THRESHOLDS] }), device).keep();

@@ -394,6 +394,52 @@ export function makeOptimizer(net: Module, t: Recipe["training"]) {
   return new Adamax(net.parameters(), o);
 }
 
+/** What both liverstiff training paths (frozen features, fine-tuned encoder) derive from the labels. */
+export interface HeadTargets {
+  yTrain: Float32Array;
+  wTrain: Float32Array;
+  /** log kPa of the training exams and its mean/SD (the regression target is standardised). */
+  logk: number[];
+  logkStats: AgeStats;
+  age: AgeStats;
+  /** Training prevalence per threshold (initial cut-points). */
+  prev: number[];
+  yVal: Float32Array | null;
+  /** Both classes at 3.0 kPa in the validation part (else AUROC early stopping falls back to the loss). */
+  valHasBoth: boolean;
+  /** The site covariate's order (empty without it). */
+  sites: string[];
+}
+
+export function headTargets(options: TrainOptions, head: LiverstiffHead, t: Recipe["training"]): HeadTargets {
+  const nTrain = options.train.length;
+  const nVal = options.val.length;
+  const kpaTrain = requireLabels(options.train, "training");
+  const yTrain = thresholdLabels(kpaTrain);
+  const wTrain = classWeights(yTrain, nTrain, t.classWeighting, t.negativeWeightOffset);
+  const logk = kpaTrain.map(Math.log);
+  const prev = Array.from({ length: N_THRESHOLDS }, (_, k) => {
+    let p = 0;
+    for (let i = 0; i < nTrain; i++) p += yTrain[i * N_THRESHOLDS + k]!;
+    return p / nTrain;
+  });
+  const yVal = nVal > 0 ? thresholdLabels(requireLabels(options.val, "validation")) : null;
+  const yVal3 = yVal
+    ? Array.from({ length: nVal }, (_, i) => yVal[i * N_THRESHOLDS + PRIMARY_THRESHOLD_INDEX]!)
+    : [];
+  return {
+    yTrain,
+    wTrain,
+    logk,
+    logkStats: meanSd(logk),
+    age: ageStats(options.train),
+    prev,
+    yVal,
+    valHasBoth: yVal3.some((y) => y === 1) && yVal3.some((y) => y === 0),
+    sites: head.site ? trainingSites(options.train) : [],
+  };
+}
+
 export function trainLiverstiff(
   recipe: Recipe,
   options: TrainOptions,
@@ -406,29 +452,17 @@ export function trainLiverstiff(
   const nTrain = options.train.length;
   const nVal = options.val.length;
   const R = head.roles.length;
-  const kpaTrain = requireLabels(options.train, "training");
-  const yTrain = thresholdLabels(kpaTrain);
-  const wTrain = classWeights(yTrain, nTrain, t.classWeighting, t.negativeWeightOffset);
-  const logk = kpaTrain.map(Math.log);
-  const logkStats = meanSd(logk);
-  const age = ageStats(options.train);
+  const { yTrain, wTrain, logk, logkStats, age, prev, yVal, valHasBoth, sites } = headTargets(
+    options,
+    head,
+    t,
+  );
   const tok = tokenFeatures(options.train, head.roles, slices, featureDim);
   const fstats = featureStats(tok.x, tok.mask, slices, featureDim);
-  const prev = Array.from({ length: N_THRESHOLDS }, (_, k) => {
-    let p = 0;
-    for (let i = 0; i < nTrain; i++) p += yTrain[i * N_THRESHOLDS + k]!;
-    return p / nTrain;
-  });
-  const yVal = nVal > 0 ? thresholdLabels(requireLabels(options.val, "validation")) : null;
-  const yVal3 = yVal
-    ? Array.from({ length: nVal }, (_, i) => yVal[i * N_THRESHOLDS + PRIMARY_THRESHOLD_INDEX]!)
-    : [];
-  const valHasBoth = yVal3.some((y) => y === 1) && yVal3.some((y) => y === 0);
 
   const pca = fitPca(tok.x, tok.mask, slices, featureDim, fstats, head.pca, head.pcaOn);
   const XRAW = tensor(tok.x, { shape: [nTrain, R, slices, featureDim] });
   const MASK = tensor(Float32Array.from(tok.mask), { shape: [nTrain, R] }).keep();
-  const sites = head.site ? trainingSites(options.train) : [];
   const CLIN = covariateTensor(options.train, head, age, sites).keep();
   const Y = tensor(yTrain, { shape: [nTrain, N_THRESHOLDS] }).keep();
   const W = tensor(wTrain, { shape: [nTrain, N_THRESHOLDS] }).keep();
