@@ -43,6 +43,7 @@ import {
 import { N_THRESHOLDS } from "./data.ts";
 import {
   covariateTensor,
+  EarlyStopping,
   evaluateVal,
   featureStats,
   fitPca,
@@ -484,13 +485,9 @@ export function trainFinetuned(recipe: Recipe, options: TrainOptions): Finetuned
       pending = undefined;
       enc.module.requiresGrad_(true);
       const opt = makeOptimizer(net, enc, recipe);
-      let best = Number.NEGATIVE_INFINITY;
-      let bestLoss = Number.POSITIVE_INFINITY;
-      let bestEpoch = 0;
-      let wait = 0;
+      const stopping = new EarlyStopping(t.patience);
       let bestState: Tensor[] | null = null;
       let epoch = 0;
-      let stopped = false;
       let firstLoss = Number.NaN;
       let lastLoss = Number.NaN;
       const snapshot = () =>
@@ -546,20 +543,11 @@ export function trainFinetuned(recipe: Recipe, options: TrainOptions): Finetuned
           valHasBoth,
         );
         for (const tt of [v.x, v.mask, reduced]) tt.dispose();
-        const better = auc > best + 1e-9 || (auc >= best - 1e-9 && loss < bestLoss);
-        if (better) {
-          best = auc;
-          bestLoss = loss;
-          bestEpoch = epoch;
-          wait = 0;
-          if (t.restoreBest) {
-            for (const p of bestState ?? []) p.dispose();
-            bestState = snapshot();
-          }
-        } else if (++wait >= t.patience) {
-          stopped = true;
-          break;
-        }
+        const step = stopping.update(auc, loss, epoch);
+        if (step === "improved" && t.restoreBest) {
+          for (const p of bestState ?? []) p.dispose();
+          bestState = snapshot();
+        } else if (step === "stop") break;
         options.onProgress?.({
           stage: "train",
           done: m * t.maxEpochs + epoch,
@@ -582,10 +570,7 @@ export function trainFinetuned(recipe: Recipe, options: TrainOptions): Finetuned
       enc.module.eval();
       net.eval();
       models.push({
-        epochs: Math.min(epoch, t.maxEpochs),
-        bestEpoch,
-        bestValMetric: Number.isFinite(best) ? best : null,
-        stoppedEarly: stopped,
+        ...stopping.summary(Math.min(epoch, t.maxEpochs)),
         trainLoss: { first: firstLoss, last: lastLoss },
       });
     }

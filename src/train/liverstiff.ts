@@ -394,6 +394,46 @@ export function makeOptimizer(net: Module, t: Recipe["training"]) {
   return new Adamax(net.parameters(), o);
 }
 
+/**
+ * Early stopping on a validation metric (larger is better), ties broken by the lower validation loss;
+ * `patience` epochs without improvement stop training.
+ */
+export class EarlyStopping {
+  best = Number.NEGATIVE_INFINITY;
+  bestLoss = Number.POSITIVE_INFINITY;
+  bestEpoch = 0;
+  stopped = false;
+  private wait = 0;
+
+  constructor(private readonly patience: number) {}
+
+  /** "improved" (snapshot the weights), "waiting", or "stop". */
+  update(metric: number, loss: number, epoch: number): "improved" | "waiting" | "stop" {
+    if (metric > this.best + 1e-9 || (metric >= this.best - 1e-9 && loss < this.bestLoss)) {
+      this.best = metric;
+      this.bestLoss = loss;
+      this.bestEpoch = epoch;
+      this.wait = 0;
+      return "improved";
+    }
+    if (++this.wait >= this.patience) {
+      this.stopped = true;
+      return "stop";
+    }
+    return "waiting";
+  }
+
+  /** The summary fields of a trained sub-model. */
+  summary(epochs: number) {
+    return {
+      epochs,
+      bestEpoch: this.bestEpoch,
+      bestValMetric: Number.isFinite(this.best) ? this.best : null,
+      stoppedEarly: this.stopped,
+    };
+  }
+}
+
 /** What both liverstiff training paths (frozen features, fine-tuned encoder) derive from the labels. */
 export interface HeadTargets {
   yTrain: Float32Array;
@@ -482,13 +522,9 @@ export function trainLiverstiff(
     const X = noGrad(() => net.reduce(XRAW)).keep();
     const valReduced = valBatch ? noGrad(() => net.reduce(valBatch.x)).keep() : null;
     const opt = makeOptimizer(net, t);
-    let best = Number.NEGATIVE_INFINITY;
-    let bestLoss = Number.POSITIVE_INFINITY;
-    let bestEpoch = 0;
-    let wait = 0;
+    const stopping = new EarlyStopping(t.patience);
     let bestState: Tensor[] | null = null;
     let epoch = 0;
-    let stopped = false;
     const order = Array.from({ length: nTrain }, (_, i) => i);
     for (epoch = 1; epoch <= t.maxEpochs; epoch++) {
       net.train();
@@ -527,20 +563,11 @@ export function trainLiverstiff(
         t.earlyStopping,
         valHasBoth,
       );
-      const better = auc > best + 1e-9 || (auc >= best - 1e-9 && loss < bestLoss);
-      if (better) {
-        best = auc;
-        bestLoss = loss;
-        bestEpoch = epoch;
-        wait = 0;
-        if (t.restoreBest) {
-          for (const p of bestState ?? []) p.dispose();
-          bestState = noGrad(() => [...net.stateDict().values()].map((p) => p.clone().keep()));
-        }
-      } else if (++wait >= t.patience) {
-        stopped = true;
-        break;
-      }
+      const step = stopping.update(auc, loss, epoch);
+      if (step === "improved" && t.restoreBest) {
+        for (const p of bestState ?? []) p.dispose();
+        bestState = noGrad(() => [...net.stateDict().values()].map((p) => p.clone().keep()));
+      } else if (step === "stop") break;
       options.onProgress?.({
         stage: "train",
         done: m * t.maxEpochs + epoch,
@@ -558,12 +585,7 @@ export function trainLiverstiff(
     valReduced?.dispose();
     net.eval();
     nets.push(net);
-    models.push({
-      epochs: Math.min(epoch, t.maxEpochs),
-      bestEpoch,
-      bestValMetric: Number.isFinite(best) ? best : null,
-      stoppedEarly: stopped,
-    });
+    models.push(stopping.summary(Math.min(epoch, t.maxEpochs)));
   }
   for (const tt of [XRAW, MASK, CLIN, Y, W, LOGK]) tt.dispose();
   pca?.dispose();
