@@ -1,10 +1,11 @@
 // Cost of fine-tuning: one fold of the shipped liverstiff recipe with encoder.finetune (the default CNN,
 // 9 slices x 3 roles at 128 px) on N exams of random slices, for E epochs, no validation part, ensemble 1.
 // Prints wall and process CPU seconds; per-epoch cost is linear in N (docs/train.md, "Fine-tuning").
-//   npx tsx test/train/bench-finetune.ts [N=64] [epochs=1] [threads=1]
-import type { ExamFeatures } from "../../src/features/types.ts";
-import { setNumThreads } from "../../src/torch/index.ts";
-import { loadRecipe, type PreparedSlices, parseRecipe, trainModel } from "../../src/train/index.ts";
+//   npm run bench -- finetune [N=64] [epochs=1] [threads=1]
+// No peer: the figure is the cost per epoch (docs/train.md). Last line: one JSON object.
+import type { ExamFeatures } from "../src/features/types.ts";
+import { setNumThreads } from "../src/torch/index.ts";
+import { loadRecipe, type PreparedSlices, parseRecipe, trainModel } from "../src/train/index.ts";
 
 const n = Number(process.argv[2] ?? 64);
 const epochs = Number(process.argv[3] ?? 1);
@@ -46,6 +47,7 @@ const wall = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
 console.log(
   JSON.stringify({
+    bench: "finetune",
     exams: n,
     epochs,
     slicesPerEpoch: n * 3 * S,
