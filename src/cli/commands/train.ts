@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { LiverstiffError } from "../../core/index.ts";
+import { seedAndResamples } from "../options.ts";
 import { progressReporter } from "../progress.ts";
 
 interface TrainCliOptions {
@@ -32,12 +32,7 @@ export function register(program: Command): void {
     .option("--resamples <n>", "bootstrap resamples for the cv10 AUROC CIs", "2000")
     .option("--json", "print the bundle's summary as JSON")
     .action(async (workdir: string, opts: TrainCliOptions) => {
-      const seed = Number(opts.seed);
-      if (!Number.isInteger(seed) || seed < 0)
-        throw new LiverstiffError("--seed must be an integer >= 0", { seed: opts.seed });
-      const resamples = Number(opts.resamples);
-      if (!Number.isInteger(resamples) || resamples < 100)
-        throw new LiverstiffError("--resamples must be an integer >= 100", { resamples: opts.resamples });
+      const { seed, resamples } = seedAndResamples(opts);
       const { trainBundle } = await import("../../deploy/index.ts");
       const progress = progressReporter();
       try {

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
+import { seedAndResamples } from "../options.ts";
 import { progressReporter } from "../progress.ts";
 
 interface ValidateCliOptions {
@@ -61,12 +62,7 @@ export function register(program: Command): void {
     .option("--no-report", "skip report.html")
     .option("--json", "print metrics.json's headline as JSON")
     .action(async (workdir: string, opts: ValidateCliOptions) => {
-      const seed = Number(opts.seed);
-      if (!Number.isInteger(seed) || seed < 0)
-        throw new LiverstiffError("--seed must be an integer >= 0", { seed: opts.seed });
-      const resamples = Number(opts.resamples);
-      if (!Number.isInteger(resamples) || resamples < 100)
-        throw new LiverstiffError("--resamples must be an integer >= 100", { resamples: opts.resamples });
+      const { seed, resamples } = seedAndResamples(opts);
       const schemes = parseSchemes(opts.scheme);
       const outDir =
         opts.out ??

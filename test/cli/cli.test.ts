@@ -1,7 +1,8 @@
-// The progress lines the CLI prints: durations and the ETA rule.
+// The CLI's shared pieces: progress lines (durations, the ETA rule) and numeric option checks.
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { test } from "node:test";
+import { seedAndResamples } from "../../src/cli/options.ts";
 import { formatSeconds, progressReporter } from "../../src/cli/progress.ts";
 
 test("formatSeconds rounds once: 59.6 s is 1m00s and 119.6 s is 2m00s, never 1m60s", () => {
@@ -31,4 +32,14 @@ test("no ETA from the first 2% of a stage's items; an ETA after, and none at the
   sink({ stage: "validate", done: 10, total: 10 });
   assert.match(out, /^validate: 10\/10 \(\d+s\)\n$/);
   stop();
+});
+
+test("seed and resamples: integers in range, else an error naming the option", () => {
+  assert.deepEqual(seedAndResamples({ seed: "42", resamples: "2000" }), { seed: 42, resamples: 2000 });
+  assert.throws(() => seedAndResamples({ seed: "-1", resamples: "2000" }), /--seed must be an integer >= 0/);
+  assert.throws(() => seedAndResamples({ seed: "1.5", resamples: "2000" }), /--seed/);
+  assert.throws(
+    () => seedAndResamples({ seed: "1", resamples: "99" }),
+    /--resamples must be an integer >= 100/,
+  );
 });
