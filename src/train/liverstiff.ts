@@ -6,7 +6,7 @@
 // weighted MSE on standardised log kPa. Early stopping on validation AUROC at 3.0 kPa; a few seeds averaged.
 import { LiverstiffError, Rng } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
-import type { ExamFeatures } from "../features/types.ts";
+import { type ExamFeatures, THRESHOLDS_KPA } from "../features/types.ts";
 import { AdamW, Embedding, LayerNorm, Linear, Module } from "../nn/index.ts";
 import { Adam, Adamax } from "../nn/optim/optimizers.ts";
 import {
@@ -41,6 +41,7 @@ import {
   trainValShape,
 } from "./data.ts";
 import type { LiverstiffHead, Recipe } from "./recipe.ts";
+import { fitRidge, type RidgeMember, ridgeDesign, ridgePredict, ridgeProbabilities } from "./ridge.ts";
 import type { ExamPrediction, TrainOptions, TrainSummary } from "./types.ts";
 
 const MASK_OFF = -1e9;
@@ -232,6 +233,8 @@ export interface LiverstiffState {
   head: LiverstiffHead;
   featureDim: number;
   slices: number;
+  /** The ridge member (head.ridge > 0). */
+  ridge?: RidgeMember;
 }
 
 export interface Batch {
@@ -297,6 +300,20 @@ export function predictLiverstiff(s: LiverstiffState, exams: readonly ExamFeatur
     for (let i = 0; i < probs.length; i++) probs[i]! += out.p[i]! / s.nets.length;
     for (let i = 0; i < n; i++) logk[i]! += out.k[i]! / s.nets.length;
     for (let i = 0; i < attn.length; i++) attn[i]! += out.a[i]! / s.nets.length;
+  }
+  const w = s.ridge ? s.head.ridge : 0;
+  if (s.ridge && w > 0) {
+    // Average with the ridge member (the attention members' age statistics standardise its age too).
+    const { x, width } = ridgeDesign(exams, s.head.roles, featureDim, slices, s.nets[0]!.ageStats());
+    const mu = ridgePredict(s.ridge, x, n, width);
+    for (let i = 0; i < n; i++) {
+      const pr = ridgeProbabilities(mu[i]!, s.ridge.residualSd, THRESHOLDS_KPA);
+      for (let k = 0; k < N_THRESHOLDS; k++) {
+        const o = i * N_THRESHOLDS + k;
+        probs[o] = (1 - w) * probs[o]! + w * pr[k]!;
+      }
+      logk[i] = (1 - w) * logk[i]! + w * mu[i]!;
+    }
   }
   return exams.map((e, i) => {
     const attention: Partial<Record<SeriesRole, number[]>> = {};
@@ -602,7 +619,13 @@ export function trainLiverstiff(
     seconds: (performance.now() - started) / 1000,
     steps,
   };
-  return { state: { nets, head, featureDim, slices }, summary };
+  let ridge: RidgeMember | undefined;
+  if (head.ridge > 0) {
+    const { x, width } = ridgeDesign(options.train, head.roles, featureDim, slices, age);
+    ridge = fitRidge(x, nTrain, width, logk, head.ridgeLambda);
+  }
+  summary.seconds = (performance.now() - started) / 1000;
+  return { state: { nets, head, featureDim, slices, ridge }, summary };
 }
 
 function keepBatch(b: Batch): Batch {

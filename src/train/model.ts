@@ -4,7 +4,7 @@
 import { LiverstiffError } from "../core/index.ts";
 import type { ExamFeatures } from "../features/types.ts";
 import { loadTensors, type StateDict } from "../nn/index.ts";
-import type { Tensor } from "../torch/index.ts";
+import { type Tensor, tensor } from "../torch/index.ts";
 import { Deepliver2Net, type Deepliver2State, predictDeepliver2, trainDeepliver2 } from "./deepliver2.ts";
 import {
   type FinetunedModel,
@@ -15,6 +15,7 @@ import {
 } from "./finetune.ts";
 import { LiverstiffNet, type LiverstiffState, predictLiverstiff, trainLiverstiff } from "./liverstiff.ts";
 import { type Deepliver2Head, type LiverstiffHead, parseRecipe, type Recipe } from "./recipe.ts";
+import type { RidgeMember } from "./ridge.ts";
 import {
   FINETUNED_FORMAT,
   META_FORMAT,
@@ -88,8 +89,14 @@ class LiverstiffModel implements TrainedModel {
       for (const [k, v] of net.namedParameters()) out.set(`m${m}.${k}`, v);
       for (const [k, v] of net.namedBuffers()) out.set(`m${m}.${k}`, v);
     });
+    if (this.state.ridge) {
+      this.ridgeTensors ??= ridgeToTensors(this.state.ridge);
+      for (const [k, v] of this.ridgeTensors) out.set(k, v);
+    }
     return out;
   }
+
+  private ridgeTensors: StateDict | undefined;
 
   save(path: string): void {
     const shape: ShapeInfo = {
@@ -103,7 +110,38 @@ class LiverstiffModel implements TrainedModel {
 
   dispose(): void {
     for (const n of this.state.nets) n.dispose();
+    for (const t of this.ridgeTensors?.values() ?? []) t.dispose();
   }
+}
+
+/** The ridge member as float64 tensors (kept exactly through safetensors). */
+function ridgeToTensors(r: RidgeMember): StateDict {
+  const m: StateDict = new Map();
+  m.set("ridge.mean", tensor(r.mean).keep());
+  m.set("ridge.sd", tensor(r.sd).keep());
+  m.set("ridge.weights", tensor(r.weights).keep());
+  m.set("ridge.scalars", tensor(Float64Array.from([r.bias, r.residualSd])).keep());
+  return m;
+}
+
+function ridgeFromTensors(tensors: Map<string, Tensor>, path: string): RidgeMember | undefined {
+  const get = (k: string) => tensors.get(`ridge.${k}`)?.toFloat64Array();
+  const mean = get("mean");
+  const sd = get("sd");
+  const weights = get("weights");
+  const scalars = get("scalars");
+  if (!mean && !sd && !weights && !scalars) return undefined;
+  if (
+    !mean ||
+    !sd ||
+    !weights ||
+    !scalars ||
+    scalars.length !== 2 ||
+    sd.length !== mean.length ||
+    weights.length !== mean.length
+  )
+    throw new LiverstiffError(`${path}: the ridge member's tensors are incomplete`, { file: path });
+  return { mean, sd, weights, bias: scalars[0]!, residualSd: scalars[1]! };
 }
 
 /** A fine-tuned encoder + head as a TrainedModel (predict reads prepared slices). */
@@ -209,6 +247,7 @@ export function loadTrainedModel(path: string, options: { slices?: SliceLoader }
       head,
       featureDim: shape.featureDim,
       slices: shape.slices,
+      ridge: ridgeFromTensors(tensors, path),
     });
   } finally {
     for (const t of tensors.values()) t.dispose();

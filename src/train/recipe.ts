@@ -100,6 +100,14 @@ const liverstiffHeadSchema = z
     linearSkip: z.boolean().default(false),
     /** Weight of the log-kPa regression loss beside the sum of the five BCEs. */
     regressionWeight: z.number().min(0).default(1),
+    /**
+     * Weight of the ridge member (src/train/ridge.ts: ridge regression of log kPa on each role's
+     * slice-mean features and the clinical covariates, Gaussian predictive distribution) in the average
+     * with the attention members' probabilities and log kPa; 0 = attention only.
+     */
+    ridge: z.number().min(0).max(1).default(0),
+    /** The ridge penalty per training exam on standardised columns. */
+    ridgeLambda: z.number().positive().default(0.1),
     /** Independently seeded models averaged at prediction (seed, seed+1, ...). */
     ensemble: z.number().int().min(1).max(16).default(3),
   })
