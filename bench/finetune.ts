@@ -14,7 +14,7 @@ const base = loadRecipe("liverstiff");
 const recipe = parseRecipe({
   ...base,
   encoder: { ...base.encoder, finetune: true },
-  head: { ...base.head, ensemble: 1 },
+  head: { ...base.head, ensemble: 1, ridge: 0 },
   training: { ...base.training, maxEpochs: epochs },
 });
 const S = recipe.preparation.slices;

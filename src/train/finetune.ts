@@ -73,6 +73,12 @@ export function checkFinetunable(recipe: Recipe, encoder?: Encoder): void {
       { recipe: recipe.name, field: "encoder.finetune" },
     );
   }
+  if (recipe.head.ridge > 0) {
+    throw new LiverstiffError(
+      `recipe ${recipe.name}: field "head.ridge": the ridge member reads frozen features and cannot be fine-tuned; set head.ridge to 0 with encoder.finetune (liverstiff validate --finetune does)`,
+      { recipe: recipe.name, field: "head.ridge" },
+    );
+  }
   if (encoder && (!(encoder instanceof ModuleEncoder) || encoder.module instanceof ScriptModule)) {
     const what = encoder instanceof ModuleEncoder ? "a TorchScript module" : "not an engine Module (src/nn/)";
     throw new LiverstiffError(

@@ -69,8 +69,10 @@ export function prepareRecipe(
 ): PreparedRecipe {
   let recipe = loadRecipe(nameOrPath);
   if (finetune && !recipe.encoder.finetune) {
+    // The ridge member reads frozen slice-mean features: fine-tuning trains the attention members alone.
+    const head = recipe.head.kind === "liverstiff" ? { ...recipe.head, ridge: 0 } : recipe.head;
     recipe = parseRecipe(
-      { ...recipe, encoder: { ...recipe.encoder, finetune: true, frozen: false } },
+      { ...recipe, head, encoder: { ...recipe.encoder, finetune: true, frozen: false } },
       `${nameOrPath} (--finetune)`,
     );
   }
