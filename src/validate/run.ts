@@ -60,10 +60,11 @@ export interface ValidationOptions {
   bootstrapResamples?: number;
   accessionOf?: (examId: string) => string | undefined;
   onProgress?: ProgressSink;
-  /** Written into metrics.json when the cohort's hidden truth is known (synthetic cohorts). */
-  oracle?: ValidationMetrics["oracle"];
-  /** The oracle AUROC per threshold on given exams (synthetic cohorts): metrics.oracle.byScheme. */
-  oracleOf?: (examIds: string[]) => number[];
+  /**
+   * When the cohort's hidden truth is known (synthetic cohorts): the oracle AUROC per threshold on given
+   * exams; metrics.json gets it on all validated exams and on each scheme's test exams.
+   */
+  oracle?: { source: string; aucOf: (examIds: string[]) => number[] };
   /** Extra manifest fields: code version, recipes, data fingerprint, library versions. */
   manifest?: Record<string, unknown>;
   /**
@@ -352,16 +353,17 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
     comparisons,
   };
   if (options.oracle) {
-    metrics.oracle = { ...options.oracle };
-    if (options.oracleOf) {
-      const byScheme: Partial<Record<SchemeName, number[]>> = {};
-      const first = options.recipes[0]!.name;
-      for (const plan of plans) {
-        const ids = rowsByRecipeScheme.get(`${first}/${plan.scheme}`)!.map((r) => r.examId);
-        byScheme[plan.scheme] = options.oracleOf(ids);
-      }
-      metrics.oracle.byScheme = byScheme;
+    const byScheme: Partial<Record<SchemeName, number[]>> = {};
+    const first = options.recipes[0]!.name;
+    for (const plan of plans) {
+      const ids = rowsByRecipeScheme.get(`${first}/${plan.scheme}`)!.map((r) => r.examId);
+      byScheme[plan.scheme] = options.oracle.aucOf(ids);
     }
+    metrics.oracle = {
+      aucByThreshold: options.oracle.aucOf([...labelledIds]),
+      source: options.oracle.source,
+      byScheme,
+    };
   }
   const rows = [...rowsByRecipeScheme.values()].flat();
   writeFileAtomic(join(options.outDir, "predictions.csv"), predictionsCsv(rows));

@@ -139,12 +139,8 @@ export function recipeRunner(p: PreparedRecipe, workdir?: string): RecipeRunner 
   };
 }
 
-/** Oracle AUROC per threshold over the given exams, from a synthetic cohort's truth.jsonl. */
-export function oracleAuc(
-  truthJsonl: string,
-  exams: readonly ExamFeatures[],
-  accessionOf: (examId: string) => string | undefined,
-): number[] {
+/** A synthetic cohort's truth.jsonl, by accession number. */
+export function readTruth(truthJsonl: string): Map<string, Record<string, unknown>> {
   const byAccession = new Map<string, Record<string, unknown>>();
   for (const line of readFileSync(truthJsonl, "utf8").split("\n")) {
     if (!line.trim()) continue;
@@ -152,6 +148,16 @@ export function oracleAuc(
     const acc = o.accession ?? o.accessionNumber ?? o.accession_number;
     if (typeof acc === "string") byAccession.set(acc, o);
   }
+  return byAccession;
+}
+
+/** Oracle AUROC per threshold over the given exams, from a truth file read by readTruth. */
+export function oracleAuc(
+  truthJsonl: string,
+  byAccession: Map<string, Record<string, unknown>>,
+  exams: readonly ExamFeatures[],
+  accessionOf: (examId: string) => string | undefined,
+): number[] {
   return THRESHOLDS_KPA.map((t, k) => {
     const labels: number[] = [];
     const scores: number[] = [];
@@ -234,9 +240,22 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
   const accessionOf = (id: string) => accession.get(id);
   const reference = featuresFor.get(names[0]!)!;
   const labelled = reference.filter((e) => e.kpa !== undefined);
-  const oracle = options.truthJsonl
-    ? { aucByThreshold: oracleAuc(options.truthJsonl, labelled, accessionOf), source: "truth.jsonl" }
-    : undefined;
+  const truthFile = options.truthJsonl;
+  const truth = truthFile ? readTruth(truthFile) : undefined;
+  const byId = new Map(labelled.map((e) => [e.examId, e]));
+  const oracle =
+    truthFile && truth
+      ? {
+          source: "truth.jsonl",
+          aucOf: (ids: string[]) =>
+            oracleAuc(
+              truthFile,
+              truth,
+              ids.map((id) => byId.get(id)!),
+              accessionOf,
+            ),
+        }
+      : undefined;
 
   const result = await runValidation({
     examsFor: (recipe) => featuresFor.get(recipe)!,
@@ -250,16 +269,6 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
     accessionOf,
     onProgress: progress,
     oracle,
-    oracleOf: options.truthJsonl
-      ? (ids) => {
-          const wanted = new Set(ids);
-          return oracleAuc(
-            options.truthJsonl!,
-            labelled.filter((e) => wanted.has(e.examId)),
-            accessionOf,
-          );
-        }
-      : undefined,
     manifest: {
       codeVersion: codeVersion(),
       workdir: options.workdir,
