@@ -607,6 +607,11 @@ export function trainLiverstiff(
   for (const tt of [XRAW, MASK, CLIN, Y, W, LOGK]) tt.dispose();
   pca?.dispose();
   if (valBatch) for (const tt of Object.values(valBatch)) tt.dispose();
+  let ridge: RidgeMember | undefined;
+  if (head.ridge > 0) {
+    const { x, width } = ridgeDesign(options.train, head.roles, featureDim, slices, age);
+    ridge = fitRidge(x, nTrain, width, logk, head.ridgeLambda);
+  }
   const summary: TrainSummary = {
     head: "liverstiff",
     seed,
@@ -619,12 +624,6 @@ export function trainLiverstiff(
     seconds: (performance.now() - started) / 1000,
     steps,
   };
-  let ridge: RidgeMember | undefined;
-  if (head.ridge > 0) {
-    const { x, width } = ridgeDesign(options.train, head.roles, featureDim, slices, age);
-    ridge = fitRidge(x, nTrain, width, logk, head.ridgeLambda);
-  }
-  summary.seconds = (performance.now() - started) / 1000;
   return { state: { nets, head, featureDim, slices, ridge }, summary };
 }
 
