@@ -976,13 +976,12 @@ static Napi::Value AdamaxStep(const Napi::CallbackInfo& info) {
     at::Tensor grad = param.grad();
     if (!grad.defined()) continue;
     double step = steps.Get(static_cast<uint32_t>(i)).As<Napi::Number>().DoubleValue();
-    double clrFused = lr / (1 - std::pow(beta1, step));
-    if (adamaxFusedCpu(param, grad, expAvgs[i], expInfs[i], clrFused, beta1, beta2, eps, weightDecay)) continue;
+    double clr = lr / (1 - std::pow(beta1, step));
+    if (adamaxFusedCpu(param, grad, expAvgs[i], expInfs[i], clr, beta1, beta2, eps, weightDecay)) continue;
     if (weightDecay != 0) grad = grad.add(param, weightDecay);
     expAvgs[i].mul_(beta1).add_(grad, 1 - beta1);
     at::Tensor normBuf = at::cat({expInfs[i].mul_(beta2).unsqueeze(0), grad.abs().add_(eps).unsqueeze_(0)}, 0);
     at::amax_out(expInfs[i], normBuf, {0}, false);
-    double clr = lr / (1 - std::pow(beta1, step));
     param.addcdiv_(expAvgs[i], expInfs[i], -clr);
   }
   return env.Undefined();
