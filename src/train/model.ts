@@ -5,6 +5,14 @@ import { LiverstiffError } from "../core/index.ts";
 import type { ExamFeatures } from "../features/types.ts";
 import { loadTensors, type StateDict } from "../nn/index.ts";
 import { type Tensor, tensor } from "../torch/index.ts";
+import {
+  type BaselineClinicalState,
+  type LogisticSet,
+  predictBaselineClinical,
+  trainBaselineClinical,
+} from "./baseline-clinical.ts";
+import { type BaselineRidgeState, predictBaselineRidge, trainBaselineRidge } from "./baseline-ridge.ts";
+import { CLINICAL_DIM, N_THRESHOLDS } from "./data.ts";
 import { Deepliver2Net, type Deepliver2State, predictDeepliver2, trainDeepliver2 } from "./deepliver2.ts";
 import {
   type FinetunedModel,
@@ -14,7 +22,14 @@ import {
   trainFinetuned,
 } from "./finetune.ts";
 import { LiverstiffNet, type LiverstiffState, predictLiverstiff, trainLiverstiff } from "./liverstiff.ts";
-import { type Deepliver2Head, type LiverstiffHead, parseRecipe, type Recipe } from "./recipe.ts";
+import {
+  type BaselineClinicalHead,
+  type BaselineRidgeHead,
+  type Deepliver2Head,
+  type LiverstiffHead,
+  parseRecipe,
+  type Recipe,
+} from "./recipe.ts";
 import type { RidgeMember } from "./ridge.ts";
 import {
   FINETUNED_FORMAT,
@@ -34,7 +49,7 @@ interface ShapeInfo {
   slices: number;
   inputDim?: number;
   members?: number;
-  /** The liverstiff head's site covariate order. */
+  /** The liverstiff and baseline-clinical heads' site covariate order. */
   sites?: string[];
 }
 
@@ -144,6 +159,112 @@ function ridgeFromTensors(tensors: Map<string, Tensor>, path: string): RidgeMemb
   return { mean, sd, weights, bias: scalars[0]!, residualSd: scalars[1]! };
 }
 
+/** The baseline-ridge probe: its ridge fit as float64 tensors (ridgeToTensors). */
+class BaselineRidgeModel implements TrainedModel {
+  constructor(
+    readonly recipe: Recipe,
+    readonly summary: TrainSummary,
+    private readonly state: BaselineRidgeState,
+  ) {}
+
+  private tensors: StateDict | undefined;
+
+  predict(exams: readonly ExamFeatures[]): ExamPrediction[] {
+    return predictBaselineRidge(this.state, exams);
+  }
+
+  stateDict(): StateDict {
+    this.tensors ??= ridgeToTensors(this.state.member);
+    return this.tensors;
+  }
+
+  save(path: string): void {
+    const shape: ShapeInfo = { featureDim: this.state.featureDim, slices: this.state.slices };
+    saveModel(path, this.recipe, this.summary, shape, this.stateDict());
+  }
+
+  dispose(): void {
+    for (const t of this.tensors?.values() ?? []) t.dispose();
+    this.tensors = undefined;
+  }
+}
+
+/** The baseline-clinical logistic fits as float64 tensors: clinical.age, clinical.site, clinical.nosite. */
+class BaselineClinicalModel implements TrainedModel {
+  constructor(
+    readonly recipe: Recipe,
+    readonly summary: TrainSummary,
+    private readonly state: BaselineClinicalState,
+  ) {}
+
+  private tensors: StateDict | undefined;
+
+  predict(exams: readonly ExamFeatures[]): ExamPrediction[] {
+    return predictBaselineClinical(this.state, exams);
+  }
+
+  stateDict(): StateDict {
+    if (!this.tensors) {
+      const s = this.state;
+      const m: StateDict = new Map();
+      m.set("clinical.age", tensor(Float64Array.of(s.age.mean, s.age.sd)).keep());
+      const set = (l: LogisticSet) => tensor(l.coef, { shape: [N_THRESHOLDS, l.width + 1] }).keep();
+      if (s.withSite) m.set("clinical.site", set(s.withSite));
+      m.set("clinical.nosite", set(s.withoutSite));
+      this.tensors = m;
+    }
+    return this.tensors;
+  }
+
+  save(path: string): void {
+    const s = this.state;
+    const shape: ShapeInfo = { featureDim: s.featureDim, slices: s.slices, sites: [...s.sites] };
+    saveModel(path, this.recipe, this.summary, shape, this.stateDict());
+  }
+
+  dispose(): void {
+    for (const t of this.tensors?.values() ?? []) t.dispose();
+    this.tensors = undefined;
+  }
+}
+
+function clinicalFromTensors(
+  head: BaselineClinicalHead,
+  shape: ShapeInfo,
+  summary: TrainSummary,
+  tensors: Map<string, Tensor>,
+  path: string,
+): BaselineClinicalState {
+  const sites = shape.sites ?? [];
+  const read = (key: string, width: number): LogisticSet | null => {
+    const coef = tensors.get(key)?.toFloat64Array();
+    if (!coef) return null;
+    if (coef.length !== N_THRESHOLDS * (width + 1))
+      throw new LiverstiffError(
+        `${path}: tensor ${key} has ${coef.length} values, expected ${N_THRESHOLDS * (width + 1)}`,
+        { file: path },
+      );
+    return { width, coef, iterations: [] };
+  };
+  const age = tensors.get("clinical.age")?.toFloat64Array();
+  const withoutSite = read("clinical.nosite", CLINICAL_DIM);
+  const withSite = head.site ? read("clinical.site", CLINICAL_DIM + sites.length) : null;
+  if (age?.length !== 2 || !withoutSite || (head.site && !withSite))
+    throw new LiverstiffError(`${path}: the baseline-clinical fits are incomplete`, { file: path });
+  const fits = summary.models.map((m) => m.epochs);
+  if (withSite) withSite.iterations = fits.slice(0, N_THRESHOLDS);
+  withoutSite.iterations = fits.slice(withSite ? N_THRESHOLDS : 0);
+  return {
+    head,
+    age: { mean: age[0]!, sd: age[1]! },
+    sites,
+    withSite,
+    withoutSite,
+    featureDim: shape.featureDim,
+    slices: shape.slices,
+  };
+}
+
 /** A fine-tuned encoder + head as a TrainedModel (predict reads prepared slices). */
 class FinetunedTrainedModel implements TrainedModel {
   constructor(private readonly inner: FinetunedModel) {}
@@ -189,6 +310,14 @@ export function trainModel(recipe: Recipe, options: TrainOptions): TrainedModel 
     const { state, summary } = trainDeepliver2(recipe, options);
     return new Deepliver2Model(recipe, summary, state);
   }
+  if (recipe.head.kind === "baseline-ridge") {
+    const { state, summary } = trainBaselineRidge(recipe, options);
+    return new BaselineRidgeModel(recipe, summary, state);
+  }
+  if (recipe.head.kind === "baseline-clinical") {
+    const { state, summary } = trainBaselineClinical(recipe, options);
+    return new BaselineClinicalModel(recipe, summary, state);
+  }
   const { state, summary } = trainLiverstiff(recipe, options);
   return new LiverstiffModel(recipe, summary, state);
 }
@@ -233,6 +362,24 @@ export function loadTrainedModel(path: string, options: { slices?: SliceLoader }
         featureDim: shape.featureDim,
         slices: shape.slices,
       });
+    }
+    if (recipe.head.kind === "baseline-ridge") {
+      const member = ridgeFromTensors(tensors, path);
+      if (!member) throw new LiverstiffError(`${path}: the baseline-ridge fit is missing`, { file: path });
+      return new BaselineRidgeModel(recipe, summary, {
+        head: recipe.head as BaselineRidgeHead,
+        featureDim: shape.featureDim,
+        slices: shape.slices,
+        member,
+      });
+    }
+    if (recipe.head.kind === "baseline-clinical") {
+      const head = recipe.head as BaselineClinicalHead;
+      return new BaselineClinicalModel(
+        recipe,
+        summary,
+        clinicalFromTensors(head, shape, summary, tensors, path),
+      );
     }
     const head = recipe.head as LiverstiffHead;
     const nets: LiverstiffNet[] = [];

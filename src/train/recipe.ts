@@ -113,7 +113,44 @@ const liverstiffHeadSchema = z
   })
   .strict();
 
-export const headSchema = z.discriminatedUnion("kind", [deepliver2HeadSchema, liverstiffHeadSchema]);
+/** The default penalty grid of baseline-ridge: 10^-3 ... 10^3 per exam, four values a decade. */
+const RIDGE_GRID = Array.from({ length: 25 }, (_, i) => Number((10 ** (-3 + i / 4)).toPrecision(6)));
+
+/**
+ * Baseline: the standard linear probe. Ridge regression of log kPa on each role's slice-mean frozen
+ * features (standardised with the training part's statistics; a missing role sits at the training mean),
+ * no clinical covariates, penalty chosen by GCV inside the training part; Gaussian predictive distribution
+ * with the cross-fitted residual SD (src/train/ridge.ts, shared with the liverstiff head's ridge member).
+ */
+const baselineRidgeHeadSchema = z
+  .object({
+    kind: z.literal("baseline-ridge"),
+    roles: z.array(role).min(1).default(["t1_in", "t1_opp", "t2"]),
+    /** Candidate penalties per exam on standardised columns; GCV on the training part picks one. */
+    lambdaGrid: z.array(z.number().positive()).min(1).default(RIDGE_GRID),
+  })
+  .strict();
+
+/**
+ * Baseline: clinical-only logistic regression, one L2-penalised fit per threshold on standardised age, an
+ * age-missing indicator, sex one-hot and (site: true) the training part's site one-hot; exams of a site
+ * not seen in training are predicted by a second fit without the site columns. Reads no image feature.
+ */
+const baselineClinicalHeadSchema = z
+  .object({
+    kind: z.literal("baseline-clinical"),
+    /** Penalty on the coefficients (not the intercept): mean log-loss + l2 / 2 * sum(w^2). */
+    l2: z.number().positive().default(0.01),
+    site: z.boolean().default(true),
+  })
+  .strict();
+
+export const headSchema = z.discriminatedUnion("kind", [
+  deepliver2HeadSchema,
+  liverstiffHeadSchema,
+  baselineRidgeHeadSchema,
+  baselineClinicalHeadSchema,
+]);
 
 export const trainingSchema = z
   .object({
@@ -158,13 +195,21 @@ export type RecipeInput = z.input<typeof recipeSchema>;
 export type HeadConfig = Recipe["head"];
 export type Deepliver2Head = Extract<HeadConfig, { kind: "deepliver2" }>;
 export type LiverstiffHead = Extract<HeadConfig, { kind: "liverstiff" }>;
+export type BaselineRidgeHead = Extract<HeadConfig, { kind: "baseline-ridge" }>;
+export type BaselineClinicalHead = Extract<HeadConfig, { kind: "baseline-clinical" }>;
 export type TrainingConfig = Recipe["training"];
 
 /** The folder holding the shipped recipes (recipes/ at the repository root). */
 export const RECIPES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../recipes");
 
 /** Names of the shipped recipes (recipes/<name>.json). */
-export const BUILTIN_RECIPES = ["deepliver2", "deepliver2-fast", "liverstiff"] as const;
+export const BUILTIN_RECIPES = [
+  "deepliver2",
+  "deepliver2-fast",
+  "liverstiff",
+  "baseline-ridge",
+  "baseline-clinical",
+] as const;
 
 function fieldPath(path: readonly PropertyKey[]): string {
   return path.length === 0

@@ -41,13 +41,16 @@ export interface TrainOptions {
 
 /** What happened while training, for manifests and docs. */
 export interface TrainSummary {
-  head: "deepliver2" | "liverstiff";
+  head: "deepliver2" | "liverstiff" | "baseline-ridge" | "baseline-clinical";
   seed: number;
   nTrain: number;
   nVal: number;
   featureDim: number;
   slices: number;
-  /** Per sub-model (deepliver2: one per threshold; liverstiff: one per ensemble member). */
+  /**
+   * Per sub-model (deepliver2: one per threshold; liverstiff: one per ensemble member; baseline-clinical:
+   * one per threshold and covariate set, epochs = Newton iterations; baseline-ridge: one, no epochs).
+   */
   models: {
     epochs: number;
     bestEpoch: number;
@@ -56,6 +59,11 @@ export interface TrainSummary {
     /** Fine-tuning: mean training loss of the first and of the last epoch. */
     trainLoss?: { first: number; last: number };
   }[];
+  /**
+   * baseline-ridge: the penalty per exam chosen by GCV on the training part, the grid searched (ascending)
+   * with its GCV scores, and the cross-fitted residual SD of log kPa (the predictive spread).
+   */
+  penalty?: { lambda: number; grid: number[]; gcv: number[]; residualSd: number };
   /** Present when the encoder was fine-tuned with the head. */
   finetune?: { encoder: string; encoderLr: number; batchNorm: "frozen" | "train"; device: string };
   metric: string;
