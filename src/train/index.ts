@@ -1,5 +1,6 @@
 // train/: recipes (validated configs) and the heads that turn cached per-slice features into the five
-// threshold probabilities (and a kPa), with their training loops. See docs/train.md.
+// threshold probabilities (and a kPa), with their training loops, and the baselines (baseline-ridge,
+// baseline-clinical) every recipe is reported beside. See docs/train.md.
 export {
   auroc,
   centralStart,
@@ -15,6 +16,8 @@ export { checkFinetunable } from "./finetune.ts";
 export { LiverstiffNet } from "./liverstiff.ts";
 export { FINETUNED_FORMAT, loadTrainedModel, MODEL_FORMAT, trainModel } from "./model.ts";
 export {
+  type BaselineClinicalHead,
+  type BaselineRidgeHead,
   BUILTIN_RECIPES,
   type Deepliver2Head,
   FINETUNE_DEFAULTS,

@@ -41,7 +41,8 @@ export function register(program: Command): void {
     .argument("<workdir>", "work directory made by `liverstiff ingest`")
     .option(
       "--recipe <name-or-file...>",
-      "recipes to validate on identical splits (built-in: liverstiff, deepliver2, deepliver2-fast)",
+      "recipes to validate on identical splits (built-in: liverstiff, deepliver2, deepliver2-fast, " +
+        "baseline-ridge, baseline-clinical)",
       ["liverstiff", "deepliver2-fast"],
     )
     .option("--scheme <scheme>", "cv10, temporal, loso, all, or a comma list", "all")
