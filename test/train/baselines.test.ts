@@ -123,36 +123,40 @@ function withModel<T>(m: TrainedModel, f: (m: TrainedModel) => T): T {
   }
 }
 
-test("baseline-ridge: predictions equal the primal closed form at the penalty GCV chose, GCV as computed independently", () => {
-  // More columns (3 roles x 20) than exams (45): the dual form is the one that matters.
-  const train = synthExams({ n: 45, featureDim: 20, slices: 3, seed: 5, noise: 0.8, missingOpp: 0.3 });
-  const held = synthExams({ n: 12, featureDim: 20, slices: 3, seed: 6, prefix: "t", missingOpp: 0.3 });
-  const ref = referenceProbe(train);
-  withModel(trainModel(ridgeRecipe(), { train, val: [] }), (model) => {
-    const pen = model.summary.penalty!;
-    assert.deepEqual(pen.grid, GRID);
-    pen.gcv.forEach((g, i) => {
-      assert.ok(Math.abs(g - ref.gcv[i]!) < 1e-9 * ref.gcv[i]!, `GCV at ${GRID[i]}: ${g} vs ${ref.gcv[i]}`);
-    });
-    const best = GRID[ref.gcv.indexOf(Math.min(...ref.gcv))]!;
-    assert.equal(pen.lambda, best);
-    assert.ok(best > GRID[0]! && best < GRID.at(-1)!, `an interior penalty (${best}) tests the choice`);
-    const mu = ref.predict(best, held);
-    const preds = model.predict(held);
-    preds.forEach((p, i) => {
-      assert.ok(
-        Math.abs(Math.log(p.kpaPred!) - mu[i]!) < 1e-6,
-        `${p.examId}: ${Math.log(p.kpaPred!)} vs ${mu[i]}`,
-      );
-      // Monotone, and coherent with the predicted kPa: P(kPa >= t) > 1/2 exactly when t is below it.
-      for (let k = 1; k < 5; k++) assert.ok(p.probabilities[k]! < p.probabilities[k - 1]!);
-      [2.5, 3.0, 3.5, 4.0, 5.0].forEach((t, k) => {
-        assert.equal(p.probabilities[k]! > 0.5, p.kpaPred! > t);
+// More columns (3 roles x 20) than exams (45), where the dual form matters; and fewer (3 x 4 < 50).
+for (const [n, featureDim] of [
+  [45, 20],
+  [50, 4],
+] as const)
+  test(`baseline-ridge (${n} exams, ${3 * featureDim} columns): predictions equal the primal closed form at the penalty GCV chose, GCV as computed independently`, () => {
+    const train = synthExams({ n, featureDim, slices: 3, seed: 5, noise: 0.8, missingOpp: 0.3 });
+    const held = synthExams({ n: 12, featureDim, slices: 3, seed: 6, prefix: "t", missingOpp: 0.3 });
+    const ref = referenceProbe(train);
+    withModel(trainModel(ridgeRecipe(), { train, val: [] }), (model) => {
+      const pen = model.summary.penalty!;
+      assert.deepEqual(pen.grid, GRID);
+      pen.gcv.forEach((g, i) => {
+        assert.ok(Math.abs(g - ref.gcv[i]!) < 1e-9 * ref.gcv[i]!, `GCV at ${GRID[i]}: ${g} vs ${ref.gcv[i]}`);
       });
+      const best = GRID[ref.gcv.indexOf(Math.min(...ref.gcv))]!;
+      assert.equal(pen.lambda, best);
+      assert.ok(best > GRID[0]! && best < GRID.at(-1)!, `an interior penalty (${best}) tests the choice`);
+      const mu = ref.predict(best, held);
+      const preds = model.predict(held);
+      preds.forEach((p, i) => {
+        assert.ok(
+          Math.abs(Math.log(p.kpaPred!) - mu[i]!) < 1e-6,
+          `${p.examId}: ${Math.log(p.kpaPred!)} vs ${mu[i]}`,
+        );
+        // Monotone, and coherent with the predicted kPa: P(kPa >= t) > 1/2 exactly when t is below it.
+        for (let k = 1; k < 5; k++) assert.ok(p.probabilities[k]! < p.probabilities[k - 1]!);
+        [2.5, 3.0, 3.5, 4.0, 5.0].forEach((t, k) => {
+          assert.equal(p.probabilities[k]! > 0.5, p.kpaPred! > t);
+        });
+      });
+      assert.ok(pen.residualSd > 0.05 && pen.residualSd < 1, `residual SD ${pen.residualSd}`);
     });
-    assert.ok(pen.residualSd > 0.05 && pen.residualSd < 1, `residual SD ${pen.residualSd}`);
   });
-});
 
 test("baseline-ridge: the penalty depends on the training part only, and a missing role is the training mean", () => {
   const train = synthExams({ n: 60, featureDim: 12, seed: 7 });
