@@ -1,7 +1,8 @@
 // Cost of one fold of each baseline (docs/train.md, "Baselines") on synthetic features at the demo's size:
 // 540 training + 60 inner-validation exams, 3 roles x featureDim. Peer measured in the same run: the
 // liverstiff head's ridge member alone (fitRidge at a fixed penalty on the same design), which the
-// probe runs once more after choosing its penalty. Median of `reps` runs. Last line: one JSON object.
+// probe runs once more after choosing its penalty. CPU seconds, median of `reps` runs. Last line: one
+// JSON object.
 //   npm run bench -- baselines [featureDim] [nTrain] [reps]
 // e.g. npm run bench -- baselines 512 540 5
 import { loadRecipe, trainModel } from "../src/train/index.ts";
@@ -25,10 +26,12 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/** CPU seconds of f (single-threaded code: its wall time on an idle machine, less noisy on a busy one). */
 function seconds(f: () => void): number {
-  const t0 = performance.now();
+  const c0 = process.cpuUsage();
   f();
-  return (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
 }
 
 const fold = (name: string) =>
@@ -71,7 +74,7 @@ const clinicalFold = fold("baseline-clinical");
 const peerS = median(peer);
 const columns = roles.length * D;
 process.stdout.write(
-  `${n} training exams x ${columns} columns: baseline-ridge fold ${ridgeFold.toFixed(3)} s ` +
+  `${n} training exams x ${columns} columns, CPU seconds: baseline-ridge fold ${ridgeFold.toFixed(3)} s ` +
     `(design ${median(parts.design).toFixed(3)}, kernel ${median(parts.kernel).toFixed(3)}, GCV ${median(parts.gcv).toFixed(3)}, ` +
     `fit + cross-fitted SD ${median(parts.fit).toFixed(3)}), baseline-clinical fold ${clinicalFold.toFixed(3)} s; ` +
     `peer fitRidge alone ${peerS.toFixed(3)} s\n`,
@@ -83,13 +86,13 @@ console.log(
     val_exams: val.length,
     columns,
     reps,
-    baseline_ridge_fold_s: +ridgeFold.toFixed(3),
-    baseline_clinical_fold_s: +clinicalFold.toFixed(4),
-    ridge_design_s: +median(parts.design).toFixed(3),
-    ridge_kernel_s: +median(parts.kernel).toFixed(3),
-    ridge_gcv_s: +median(parts.gcv).toFixed(3),
-    ridge_fit_s: +median(parts.fit).toFixed(3),
-    peer_fit_ridge_s: +peerS.toFixed(3),
+    baseline_ridge_fold_cpu_s: +ridgeFold.toFixed(3),
+    baseline_clinical_fold_cpu_s: +clinicalFold.toFixed(4),
+    ridge_design_cpu_s: +median(parts.design).toFixed(3),
+    ridge_kernel_cpu_s: +median(parts.kernel).toFixed(3),
+    ridge_gcv_cpu_s: +median(parts.gcv).toFixed(3),
+    ridge_fit_cpu_s: +median(parts.fit).toFixed(3),
+    peer_fit_ridge_cpu_s: +peerS.toFixed(3),
     ridge_fold_over_peer: +(ridgeFold / peerS).toFixed(2),
   }),
 );
