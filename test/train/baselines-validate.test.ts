@@ -1,6 +1,7 @@
 // The two baselines end to end as a user runs them: a small synthetic cohort written as DICOM, ingested
 // into a work folder, validated by name (cv10 and leave-one-site-out) beside each other on identical
-// splits, each fold's model saved. Small on purpose (24 exams); the shipped recipes unchanged.
+// splits, each fold's model saved, and the report written. Small on purpose (24 exams); the shipped
+// recipes unchanged.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ingest } from "../../src/cohort/index.ts";
 import type { ExamFeatures } from "../../src/features/types.ts";
+import { writeReport } from "../../src/report/index.ts";
 import { synthesize } from "../../src/synth/index.ts";
 import { setNumThreads } from "../../src/torch/index.ts";
 import { loadTrainedModel } from "../../src/train/index.ts";
@@ -106,6 +108,12 @@ describe("baselines through validate on a small work folder", () => {
     } finally {
       cv.dispose();
     }
+  });
+
+  it("the report renders both baselines beside each other", async () => {
+    const { path } = await writeReport(join(tmp, "run"));
+    const html = readFileSync(path, "utf8");
+    for (const r of RECIPES) assert.ok(html.includes(r), `${r} in the report`);
   });
 
   it("reports both baselines in the metrics, with their recipes in the manifest", () => {
