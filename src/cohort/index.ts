@@ -34,6 +34,28 @@ export {
   readLabelsCsv,
 } from "./labels.ts";
 export {
+  type CachedOrganMeasures,
+  ensureOrganMeasures,
+  findMaskFile,
+  MASK_CONVENTIONS,
+  type MaskConvention,
+  type MaskSource,
+  type OrganMeasureSummary,
+  type OrganSegmenter,
+  organsPath,
+  readMaskFile,
+  readOrganMeasures,
+} from "./organ-cache.ts";
+export {
+  maskOnGrid,
+  measureOrgans,
+  ORGAN_LABEL,
+  ORGAN_MEASURES,
+  type OrganMask,
+  type OrganMeasureName,
+  type OrganMeasures,
+} from "./organs.ts";
+export {
   centralSlices,
   DEFAULT_PREP,
   intensityStats,

@@ -36,6 +36,7 @@ import { examIdFor, ID_SALT_ENV, patientKey } from "./ids.ts";
 import { loadIndexCache, saveIndexCache, stampFiles } from "./index-cache.ts";
 import { type ExamKeys, type LabelIssue, type LabelMatch, matchLabels, readLabelsCsv } from "./labels.ts";
 import { clearNiftiCache, isNiftiFrame, NIFTI_FILE, niftiSeries, readNiftiFrame } from "./nifti-input.ts";
+import { ensureOrganMeasures, type MaskSource, type OrganMeasureSummary } from "./organ-cache.ts";
 import { type PrepConfig, prepName, resolvePrep } from "./prepare.ts";
 import { type BuildResult, buildPrepared, type RoleSource, sourcesFingerprint } from "./prepare-exam.ts";
 import type { PrepareJob, PrepareJobResult } from "./worker.ts";
@@ -79,6 +80,11 @@ export interface IngestOptions {
    * 0.5-2 s to start; worth it on many cores and large cohorts. Ignored with an injected `dicom`.
    */
   workers?: number;
+  /**
+   * Where liver and spleen masks come from for the organ measures (cohort/organs.ts): a user's label-map
+   * files, a segmentation network, or none (no organ measures; heads that read them say so).
+   */
+  masks?: MaskSource;
 }
 
 export interface IngestSummary {
@@ -105,6 +111,8 @@ export interface IngestSummary {
   timingsMs: { index: number; assemblePrepare: number };
   /** True when the DICOM index of the previous run was reused (no file changed). */
   indexReused: boolean;
+  /** Organ measures of the usable exams (absent when no mask source was given). */
+  organs?: Omit<OrganMeasureSummary, "errors">;
 }
 
 const DEFAULT_REQUIRED = { all: ["t2"] as SeriesRole[], anyOf: ["t1_in", "t1_opp"] as SeriesRole[] };
@@ -282,6 +290,12 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     );
     // Summarise in exam order, so that exclusions and the summary do not depend on timing.
     for (const r of results) handle(r);
+    if (options.masks) {
+      const o = await ensureOrganMeasures(catalog, options.masks, progress);
+      for (const e of o.errors)
+        exclusions.push({ scope: "exam", ref: e.examId, code: "organ-error", reason: e.reason });
+      summary.organs = { measured: o.measured, reused: o.reused, missing: o.missing, source: o.source };
+    }
     summary.timingsMs.assemblePrepare = Date.now() - tIndex;
     summary.durationMs = Date.now() - t0;
     catalog.transaction(() => {

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type ExamRecord, loadPrepared, openCatalog } from "../cohort/index.ts";
+import { type ExamRecord, loadPrepared, openCatalog, readOrganMeasures } from "../cohort/index.ts";
 import { LiverstiffError, type ProgressSink, silentProgress } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
 import { parseSafetensors, type RawTensor, writeSafetensors } from "../nn/index.ts";
@@ -114,8 +114,10 @@ function writeCachedFeatures(
   });
 }
 
-function toExamFeatures(e: ExamRecord, f: CachedFeatures): ExamFeatures {
+function toExamFeatures(workdir: string, e: ExamRecord, f: CachedFeatures): ExamFeatures {
+  const organs = readOrganMeasures(workdir, e.examId)?.measures;
   return {
+    ...(organs ? { organs: { ...organs } } : {}),
     examId: e.examId,
     patientKey: e.patientKey,
     site: e.site,
@@ -192,7 +194,7 @@ export async function computeFeatures(
       st.computed++;
       st.slicesEncoded += f.slices * Object.keys(f.roles).length;
     }
-    out.push(toExamFeatures(e, f));
+    out.push(toExamFeatures(workdir, e, f));
     progress({ stage: "features", done: i + 1, total: exams.length });
     // Yield so that progress bars and signals get a turn between exams.
     if (i % 8 === 7) await new Promise((r) => setImmediate(r));

@@ -37,4 +37,9 @@ export interface ExamFeatures {
   slices: number;
   featureDim: number;
   roles: Partial<Record<SeriesRole, Float32Array>>;
+  /**
+   * Liver and spleen measures (cohort's ORGAN_MEASURES, NaN where one could not be computed), when the
+   * work folder has them for this exam; absent for an exam without masks.
+   */
+  organs?: Record<string, number>;
 }

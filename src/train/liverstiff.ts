@@ -40,6 +40,7 @@ import {
   trainingSites,
   trainValShape,
 } from "./data.ts";
+import { fitOrganMember, predictOrganMember } from "./organ-member.ts";
 import type { LiverstiffHead, Recipe } from "./recipe.ts";
 import { fitRidge, type RidgeMember, ridgeDesign, ridgePredict, ridgeProbabilities } from "./ridge.ts";
 import type { ExamPrediction, TrainOptions, TrainSummary } from "./types.ts";
@@ -235,6 +236,8 @@ export interface LiverstiffState {
   slices: number;
   /** The ridge member (head.ridge > 0). */
   ridge?: RidgeMember;
+  /** The organ member (head.organs > 0 and enough training exams with organ measures). */
+  organ?: RidgeMember;
 }
 
 export interface Batch {
@@ -315,6 +318,7 @@ export function predictLiverstiff(s: LiverstiffState, exams: readonly ExamFeatur
       logk[i] = (1 - w) * logk[i]! + w * mu[i]!;
     }
   }
+  const notes = mixOrganMember(s, exams, probs, logk);
   return exams.map((e, i) => {
     const attention: Partial<Record<SeriesRole, number[]>> = {};
     s.head.roles.forEach((role, r) => {
@@ -325,7 +329,42 @@ export function predictLiverstiff(s: LiverstiffState, exams: readonly ExamFeatur
     const p = Array.from(probs.subarray(i * N_THRESHOLDS, (i + 1) * N_THRESHOLDS));
     // Averaging monotone members keeps monotonicity; guard the last ulp anyway.
     for (let k = 1; k < p.length; k++) p[k] = Math.min(p[k]!, p[k - 1]!);
-    return { examId: e.examId, probabilities: p, kpaPred: Math.exp(logk[i]!), attention };
+    const note = notes[i];
+    return {
+      examId: e.examId,
+      probabilities: p,
+      kpaPred: Math.exp(logk[i]!),
+      attention,
+      ...(note ? { notes: [note] } : {}),
+    };
+  });
+}
+
+/**
+ * Averages the organ member into `probs` and `logk` (weight head.organs) for the exams with organ
+ * measures; returns, per exam, a note when the member was meant to be used and could not be.
+ */
+function mixOrganMember(
+  s: LiverstiffState,
+  exams: readonly ExamFeatures[],
+  probs: Float64Array,
+  logk: Float64Array,
+): (string | undefined)[] {
+  const w = s.head.organs;
+  if (w <= 0) return [];
+  if (!s.organ)
+    return exams.map(() => "organ member not trained (too few training exams with organ measures)");
+  const mu = predictOrganMember(s.organ, exams, s.nets[0]!.ageStats());
+  return exams.map((_, i) => {
+    if (Number.isNaN(mu[i]!))
+      return "no liver/spleen measures for this exam: predicted without the organ member";
+    const pr = ridgeProbabilities(mu[i]!, s.organ!.residualSd, THRESHOLDS_KPA);
+    for (let k = 0; k < N_THRESHOLDS; k++) {
+      const o = i * N_THRESHOLDS + k;
+      probs[o] = (1 - w) * probs[o]! + w * pr[k]!;
+    }
+    logk[i] = (1 - w) * logk[i]! + w * mu[i]!;
+    return undefined;
   });
 }
 
@@ -612,6 +651,7 @@ export function trainLiverstiff(
     const { x, width } = ridgeDesign(options.train, head.roles, featureDim, slices, age);
     ridge = fitRidge(x, nTrain, width, logk, head.ridgeLambda);
   }
+  const organ = head.organs > 0 ? fitOrganMember(options.train, logk, age, head.organLambda) : undefined;
   const summary: TrainSummary = {
     head: "liverstiff",
     seed,
@@ -624,7 +664,7 @@ export function trainLiverstiff(
     seconds: (performance.now() - started) / 1000,
     steps,
   };
-  return { state: { nets, head, featureDim, slices, ridge }, summary };
+  return { state: { nets, head, featureDim, slices, ridge, ...(organ ? { organ } : {}) }, summary };
 }
 
 function keepBatch(b: Batch): Batch {

@@ -108,10 +108,15 @@ class LiverstiffModel implements TrainedModel {
       this.ridgeTensors ??= ridgeToTensors(this.state.ridge);
       for (const [k, v] of this.ridgeTensors) out.set(k, v);
     }
+    if (this.state.organ) {
+      this.organTensors ??= ridgeToTensors(this.state.organ, "organ");
+      for (const [k, v] of this.organTensors) out.set(k, v);
+    }
     return out;
   }
 
   private ridgeTensors: StateDict | undefined;
+  private organTensors: StateDict | undefined;
 
   save(path: string): void {
     const shape: ShapeInfo = {
@@ -126,21 +131,26 @@ class LiverstiffModel implements TrainedModel {
   dispose(): void {
     for (const n of this.state.nets) n.dispose();
     for (const t of this.ridgeTensors?.values() ?? []) t.dispose();
+    for (const t of this.organTensors?.values() ?? []) t.dispose();
   }
 }
 
 /** The ridge member as float64 tensors (kept exactly through safetensors). */
-function ridgeToTensors(r: RidgeMember): StateDict {
+function ridgeToTensors(r: RidgeMember, prefix = "ridge"): StateDict {
   const m: StateDict = new Map();
-  m.set("ridge.mean", tensor(r.mean).keep());
-  m.set("ridge.sd", tensor(r.sd).keep());
-  m.set("ridge.weights", tensor(r.weights).keep());
-  m.set("ridge.scalars", tensor(Float64Array.from([r.bias, r.residualSd])).keep());
+  m.set(`${prefix}.mean`, tensor(r.mean).keep());
+  m.set(`${prefix}.sd`, tensor(r.sd).keep());
+  m.set(`${prefix}.weights`, tensor(r.weights).keep());
+  m.set(`${prefix}.scalars`, tensor(Float64Array.from([r.bias, r.residualSd])).keep());
   return m;
 }
 
-function ridgeFromTensors(tensors: Map<string, Tensor>, path: string): RidgeMember | undefined {
-  const get = (k: string) => tensors.get(`ridge.${k}`)?.toFloat64Array();
+function ridgeFromTensors(
+  tensors: Map<string, Tensor>,
+  path: string,
+  prefix = "ridge",
+): RidgeMember | undefined {
+  const get = (k: string) => tensors.get(`${prefix}.${k}`)?.toFloat64Array();
   const mean = get("mean");
   const sd = get("sd");
   const weights = get("weights");
@@ -155,7 +165,7 @@ function ridgeFromTensors(tensors: Map<string, Tensor>, path: string): RidgeMemb
     sd.length !== mean.length ||
     weights.length !== mean.length
   )
-    throw new LiverstiffError(`${path}: the ridge member's tensors are incomplete`, { file: path });
+    throw new LiverstiffError(`${path}: the ${prefix} member's tensors are incomplete`, { file: path });
   return { mean, sd, weights, bias: scalars[0]!, residualSd: scalars[1]! };
 }
 
@@ -395,6 +405,7 @@ export function loadTrainedModel(path: string, options: { slices?: SliceLoader }
       featureDim: shape.featureDim,
       slices: shape.slices,
       ridge: ridgeFromTensors(tensors, path),
+      organ: ridgeFromTensors(tensors, path, "organ"),
     });
   } finally {
     for (const t of tensors.values()) t.dispose();

@@ -108,6 +108,14 @@ const liverstiffHeadSchema = z
     ridge: z.number().min(0).max(1).default(0),
     /** The ridge penalty per training exam on standardised columns. */
     ridgeLambda: z.number().positive().default(0.1),
+    /**
+     * Weight of the organ member (src/train/organ-member.ts: ridge regression of log kPa on the exam's
+     * liver and spleen measures and the clinical covariates) in the average with the other members, for
+     * exams that have organ measures; 0 = not used. Exams without them are predicted by the other members.
+     */
+    organs: z.number().min(0).max(1).default(0),
+    /** The organ member's penalty per training exam on standardised columns. */
+    organLambda: z.number().positive().default(0.1),
     /** Independently seeded models averaged at prediction (seed, seed+1, ...). */
     ensemble: z.number().int().min(1).max(16).default(3),
   })

@@ -12,6 +12,8 @@ export interface ExamPrediction {
   kpaPred?: number;
   /** Attention weights per role present, per slice (heads with attention pooling); they sum to 1. */
   attention?: Partial<Record<SeriesRole, number[]>>;
+  /** What a reader of this prediction should know about how it was made (e.g. a member that was absent). */
+  notes?: string[];
 }
 
 /** One exam's prepared slices (cohort/'s PreparedExam has this shape): per role, slices x height x width. */

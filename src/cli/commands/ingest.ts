@@ -1,5 +1,12 @@
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
+import type { MaskConvention, MaskSource } from "../../cohort/index.ts";
 import { LiverstiffError, type ProgressSink } from "../../core/index.ts";
+
+/** The shipped segmentation network as a mask source (undefined until its weights are installed). */
+async function defaultSegmenterSource(): Promise<MaskSource | undefined> {
+  return undefined;
+}
 
 interface IngestCliOptions {
   labels?: string;
@@ -15,7 +22,33 @@ interface IngestCliOptions {
   windowDays: string;
   idSalt?: string;
   workers: string;
+  masks?: string;
+  maskLabels: string;
+  organs: boolean;
   json?: boolean;
+}
+
+/**
+ * Where ingest takes liver and spleen masks from: the user's label-map files (--masks), else the shipped
+ * segmentation network, or none with --no-organs.
+ */
+export async function maskSourceFrom(opts: {
+  masks?: string;
+  maskLabels: string;
+  organs: boolean;
+}): Promise<MaskSource | undefined> {
+  if (!opts.organs) return undefined;
+  if (opts.masks) {
+    const { MASK_CONVENTIONS } = await import("../../cohort/index.ts");
+    if (!(opts.maskLabels in MASK_CONVENTIONS))
+      throw new LiverstiffError(`--mask-labels must be one of ${Object.keys(MASK_CONVENTIONS).join(", ")}`, {
+        "mask-labels": opts.maskLabels,
+      });
+    if (!existsSync(opts.masks))
+      throw new LiverstiffError("mask folder does not exist", { masks: opts.masks });
+    return { kind: "files", dir: opts.masks, convention: opts.maskLabels as MaskConvention };
+  }
+  return defaultSegmenterSource();
 }
 
 const STAGE_NAMES: Record<string, string> = {
@@ -89,6 +122,20 @@ export function register(program: Command): void {
     .option("--window-days <days>", "label date window for patient id + date matching", "7")
     .option("--id-salt <salt>", "hash patient ids with this site-held salt (or set LIVERSTIFF_ID_SALT)")
     .option("--workers <n>", "worker threads for assembly and preparation (0 = in-process)", "0")
+    .option(
+      "--masks <dir>",
+      "liver/spleen label maps (NIfTI, one per exam: <accession>, <StudyInstanceUID> or a role series' " +
+        "SeriesInstanceUID .nii.gz) instead of the shipped segmentation network",
+    )
+    .option(
+      "--mask-labels <convention>",
+      "label codes of --masks: totalseg (TotalSegmentator MR) or synthetic",
+      "totalseg",
+    )
+    .option(
+      "--no-organs",
+      "no liver/spleen masks and organ measures (recipes that read them say so per exam)",
+    )
     .option("--json", "print the summary as one JSON object")
     .action(async (roots: string[], opts: IngestCliOptions) => {
       if (opts.inPlane !== "mm" && opts.inPlane !== "pixels") {
@@ -106,6 +153,7 @@ export function register(program: Command): void {
       if (!(windowDays >= 0))
         throw new LiverstiffError("--window-days must be >= 0", { "window-days": opts.windowDays });
       const { ingest } = await import("../../cohort/index.ts");
+      const masks = await maskSourceFrom(opts);
       const bars = await progressBars();
       let summary: Awaited<ReturnType<typeof ingest>>;
       try {
@@ -127,6 +175,7 @@ export function register(program: Command): void {
             dtype: opts.dtype,
           },
           onProgress: bars.sink,
+          ...(masks ? { masks } : {}),
         });
       } finally {
         bars.stop();
@@ -155,6 +204,14 @@ export function register(program: Command): void {
           `${summary.prepared.computed} / ${summary.prepared.reused} / ${summary.prepared.failed}`,
         ],
         ["preparation", summary.prepName],
+        ...(summary.organs
+          ? [
+              [
+                "organ measures (new / reused / missing)",
+                `${summary.organs.measured} / ${summary.organs.reused} / ${Object.values(summary.organs.missing).reduce((a, b) => a + b, 0)}  (${summary.organs.source})`,
+              ] as [string, string],
+            ]
+          : []),
         [
           "time",
           `${(summary.durationMs / 1000).toFixed(1)} s (index ${(summary.timingsMs.index / 1000).toFixed(1)} s${summary.indexReused ? ", unchanged files: previous index reused" : ""})`,
