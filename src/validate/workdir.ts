@@ -3,6 +3,8 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
+  type Catalog,
+  type IngestSummary,
   loadPrepared,
   openCatalog,
   type PrepConfig,
@@ -23,6 +25,7 @@ import {
 import { auroc } from "../stats/index.ts";
 import { buildInfo } from "../torch/index.ts";
 import { checkFinetunable, loadRecipe, parseRecipe, type Recipe, trainModel } from "../train/index.ts";
+import type { IngestFlow } from "./cohort.ts";
 import { type RecipeRunner, runValidation, sha256Json, type ValidationResult } from "./run.ts";
 import type { SchemeName } from "./types.ts";
 
@@ -181,6 +184,26 @@ export function oracleAuc(
   });
 }
 
+/** The flow's first steps as the catalog and the last ingest's summary know them. */
+export function catalogFlow(catalog: Catalog): IngestFlow {
+  const exams = catalog.exams();
+  const series = new Set<string>();
+  for (const e of exams) for (const x of catalog.series(e.examId)) series.add(x.seriesInstanceUid);
+  const summary = catalog.lastRunSummary<IngestSummary>();
+  const flow: IngestFlow = {
+    series: series.size,
+    examsFound: exams.length,
+    usableImages: exams.filter((e) => e.usable).length,
+    labelled: exams.filter((e) => e.usable && e.kpa !== undefined).length,
+  };
+  if (summary) {
+    flow.files = summary.filesSeen;
+    flow.dicomFiles = summary.filesIndexed;
+    flow.excludedByReason = summary.excludedByReason;
+  }
+  return flow;
+}
+
 export function codeVersion(): { version: string; commit?: string } {
   const root = fileURLToPath(new URL("../../", import.meta.url));
   const pkg = JSON.parse(readFileSync(`${root}package.json`, "utf8")) as { version: string };
@@ -232,8 +255,10 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
 
   const catalog = openCatalog(options.workdir);
   const accession = new Map<string, string | undefined>();
+  let ingestFlow: IngestFlow;
   try {
     for (const e of catalog.exams()) accession.set(e.examId, e.accessionNumber);
+    ingestFlow = catalogFlow(catalog);
   } finally {
     catalog.close();
   }
@@ -269,6 +294,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
     accessionOf,
     onProgress: progress,
     oracle,
+    ingestFlow,
     manifest: {
       codeVersion: codeVersion(),
       workdir: options.workdir,
