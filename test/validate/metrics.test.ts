@@ -2,7 +2,9 @@
 // comparisons clustered by patient, the share of attainable gain, counts behind proportions, decision
 // curves, subgroup confounding and the cohort table.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
+import { headlineTable } from "../../src/cli/headline.ts";
 import { delongPaired } from "../../src/stats/index.ts";
 import { cohortFlow, cohortSummaries } from "../../src/validate/cohort.ts";
 import {
@@ -12,7 +14,7 @@ import {
   schemeMetrics,
   subgroupConfounding,
 } from "../../src/validate/metrics.ts";
-import type { PredictionRow } from "../../src/validate/types.ts";
+import type { PredictionRow, ValidationMetrics } from "../../src/validate/types.ts";
 
 const close = (a: number, b: number, tol: number, what: string) =>
   assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
@@ -214,4 +216,30 @@ test("cohort table per site and overall, and the flow to each scheme's test part
     validatedPatients: 3,
     schemes: [{ scheme: "temporal", testExams: 2, testPatients: 1, droppedTestExams: 1 }],
   });
+});
+
+test("the printed headline leads with the share of attainable gain, counts beside sens/spec, clustered p", () => {
+  const metrics = JSON.parse(
+    readFileSync(new URL("../fixtures/report/run/metrics.json", import.meta.url), "utf8"),
+  ) as ValidationMetrics;
+  const json = headlineTable(metrics, "json");
+  const cv = json.rows.find((r) => r.recipe === "liverstiff" && r.scheme === "cv10")!;
+  const t = metrics.schemes
+    .find((s) => s.recipe === "liverstiff" && s.scheme === "cv10")!
+    .thresholds.find((x) => x.thresholdKpa === 3)!;
+  const oracle = metrics.oracle!.aucByThreshold[1]!;
+  close(cv.share_of_attainable_gain!, (t.auc - 0.5) / (oracle - 0.5), 1e-12, "share");
+  close(cv.fraction_of_oracle!, t.auc / oracle, 1e-12, "ratio");
+  assert.deepEqual(cv.sensitivity_counts, [t.atCutoff.tp, t.atCutoff.tp + t.atCutoff.fn]);
+  const c = metrics.comparisons.find((x) => x.scheme === "cv10" && x.thresholdKpa === 3)!;
+  const jc = json.comparisons.find((x) => x.scheme === "cv10")!;
+  assert.equal(jc.p, c.pClustered);
+  assert.equal(jc.p_unclustered, c.p);
+  const text = headlineTable(metrics, "text").split("\n");
+  const line = text.find((l) => l.startsWith("liverstiff") && l.includes("cv10"))!;
+  const [tp, nPos] = cv.sensitivity_counts;
+  assert.ok(line.includes(`${(tp / nPos).toFixed(3)} (${tp}/${nPos})`), line);
+  assert.ok(line.includes(`${cv.share_of_attainable_gain!.toFixed(2)}  `), line);
+  assert.match(text[1]!, /gain share\s+AUROC\/oracle/);
+  assert.ok(text.some((l) => l.startsWith("paired DeLong clustered by patient, cv10")));
 });
