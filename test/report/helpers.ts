@@ -74,7 +74,7 @@ export function ci3(x: number, ci: [number, number]): string {
   return `${x.toFixed(3)} (${ci[0].toFixed(3)}, ${ci[1].toFixed(3)})`;
 }
 
-/** "84.1% (78.0, 88.8)". */
-export function pct(x: number, ci: [number, number]): string {
-  return `${(100 * x).toFixed(1)}% (${(100 * ci[0]).toFixed(1)}, ${(100 * ci[1]).toFixed(1)})`;
+/** "84.1% (172/230) 78.0–88.8": a proportion, its counts and its interval. */
+export function pctCount(x: number, k: number, n: number, ci: [number, number]): string {
+  return `${(100 * x).toFixed(1)}% (${k}/${n}) ${(100 * ci[0]).toFixed(1)}\u2013${(100 * ci[1]).toFixed(1)}`;
 }
