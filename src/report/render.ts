@@ -268,7 +268,7 @@ function comparisonSection(comparisons: RecipeComparison[], L: Layout): string {
       const better = sig ? (diff > 0 ? c.recipeA : c.recipeB) : "";
       const ci = c.deltaAucCi95 ? `${signed(c.deltaAucCi95[0])}, ${signed(c.deltaAucCi95[1])}` : "\u2014";
       return `<tr data-scheme="${esc(c.scheme)}" data-threshold="${kpa(c.thresholdKpa)}" data-pair="${esc(`${c.recipeA} vs ${c.recipeB}`)}"${sig ? ' class="sig"' : ""}>
-<th scope="row">\u2265 ${kpa(c.thresholdKpa)} kPa</th><td class="num" data-col="n">${esc(c.n)}${c.nPatients !== undefined ? ` <span class="count">(${esc(c.nPatients)} patients)</span>` : ""}</td>
+<th scope="row" class="nw">\u2265 ${kpa(c.thresholdKpa)} kPa</th><td class="num" data-col="n">${esc(c.n)}${c.nPatients !== undefined ? ` <span class="count">(${esc(c.nPatients)} patients)</span>` : ""}</td>
 <td class="num" data-col="aucA">${num(c.aucA)}</td><td class="num" data-col="aucB">${num(c.aucB)}</td>
 <td class="num" data-col="diff">${signed(diff)}</td><td class="num" data-col="ci">${ci}</td>
 <td class="num" data-col="z">${num(c.zClustered ?? c.z, 2)}</td><td class="num" data-col="p">${pValue(p)}</td>
@@ -309,7 +309,7 @@ function paperTable(scheme: string, L: Layout): string {
       return [
         t.thresholdKpa,
         `<tr data-recipe="${esc(r)}" data-threshold="${kpa(t.thresholdKpa)}"${sameKpa(t.thresholdKpa, PRIMARY_KPA) ? ' class="primary"' : ""}>
-<th scope="row">\u2265 ${kpa(t.thresholdKpa)} kPa</th>
+<th scope="row" class="nw">\u2265 ${kpa(t.thresholdKpa)} kPa</th>
 <td class="num" data-col="n">${esc(t.nPos)} / ${esc(t.n)}</td>
 <td class="num" data-col="auc">${withCi(t.auc, t.aucDelongCi95)}</td>
 <td class="num" data-col="boot">${t.aucBootstrapCi95 ? `${num(t.aucBootstrapCi95[0])}, ${num(t.aucBootstrapCi95[1])}` : "\u2014"}</td>
@@ -323,7 +323,7 @@ function paperTable(scheme: string, L: Layout): string {
     for (const u of m.unevaluable ?? []) {
       rows.push([
         u.thresholdKpa,
-        `<tr data-recipe="${esc(r)}" data-threshold="${kpa(u.thresholdKpa)}" class="unevaluable"><th scope="row">\u2265 ${kpa(u.thresholdKpa)} kPa</th><td colspan="8" class="muted">not evaluable: ${esc(u.reason)}</td></tr>`,
+        `<tr data-recipe="${esc(r)}" data-threshold="${kpa(u.thresholdKpa)}" class="unevaluable"><th scope="row" class="nw">\u2265 ${kpa(u.thresholdKpa)} kPa</th><td colspan="8" class="muted">not evaluable: ${esc(u.reason)}</td></tr>`,
       ]);
     }
     rows.sort((a, b) => a[0] - b[0]);
@@ -359,7 +359,7 @@ function calibrationTable(scheme: string, L: Layout): string {
     });
     present.forEach(([r, c], i) => {
       rows.push(`<tr data-recipe="${esc(r)}" data-threshold="${kpa(t)}"${i === 0 ? ' class="first"' : ""}>
-${i === 0 ? `<th scope="rowgroup" rowspan="${present.length}">\u2265 ${kpa(t)} kPa</th>` : ""}<td>${swatch(L.color.get(r)!)}${esc(r)}</td>
+${i === 0 ? `<th class="nw" scope="rowgroup" rowspan="${present.length}">\u2265 ${kpa(t)} kPa</th>` : ""}<td>${swatch(L.color.get(r)!)}${esc(r)}</td>
 <td class="num" data-col="brier">${num(c.brier)}</td><td class="num" data-col="ece">${num(c.ece)}</td>
 <td class="num" data-col="intercept">${num(c.intercept, 2)}</td><td class="num" data-col="slope">${num(c.slope, 2)}</td>
 <td class="note">${esc(c.fit_note ?? "")}</td></tr>`);
@@ -384,7 +384,7 @@ function foldsTable(scheme: string, L: Layout): string {
       // The fold's time sits under its AUROC: one column per recipe keeps six recipes within the page.
       return `<td class="num" data-col="auc">${f ? num(f.auc) : "\u2014"}${f ? ` <span class="ci">${duration(f.seconds)}</span>` : ""}</td>`;
     });
-    return `<tr data-fold="${esc(name)}"><th scope="row">${esc(name)}</th><td class="num">${esc(first?.nTrain ?? "")}</td><td class="num">${esc(first?.nVal ?? "")}</td><td class="num">${esc(first?.nTest ?? "")}</td>${cells.join("")}</tr>`;
+    return `<tr data-fold="${esc(name)}"><th scope="row" class="nw">${esc(name)}</th><td class="num">${esc(first?.nTrain ?? "")}</td><td class="num">${esc(first?.nVal ?? "")}</td><td class="num">${esc(first?.nTest ?? "")}</td>${cells.join("")}</tr>`;
   });
   const summary = per.map((m) => `<td class="num" data-col="mean-sd">${meanSd(m?.foldAuc)}</td>`);
   const foot = per.some((m) => m?.foldAuc)

@@ -41,6 +41,7 @@ table.data tbody th { font-weight: 500; }
 .count { color: #4b5563; white-space: nowrap; }
 td .ci { display: block; font-size: 11.5px; color: var(--muted); white-space: nowrap; }
 td .p { display: block; font-size: 11.5px; color: #374151; white-space: nowrap; }
+table.matrix { width: auto; min-width: 50%; }
 table.matrix td { text-align: center; }
 table.matrix td.diag { color: var(--muted); text-align: center; background: var(--soft); }
 table.matrix td.sig { background: #ecfdf5; }
