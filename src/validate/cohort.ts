@@ -1,5 +1,6 @@
 // The validated cohort as a journal's Table 1 (per site and overall) and the STARD-style flow of exams
 // from files on disk to each scheme's test part.
+import type { Catalog, IngestSummary } from "../cohort/index.ts";
 import { THRESHOLDS_KPA } from "../features/types.ts";
 import type { CohortFlow, CohortSummary, PredictionRow, SchemeName } from "./types.ts";
 
@@ -102,4 +103,24 @@ export function cohortFlow(
       return out;
     }),
   };
+}
+
+/** The flow's first steps as the catalog and the last ingest's summary know them. */
+export function catalogFlow(catalog: Catalog): IngestFlow {
+  const exams = catalog.exams();
+  const series = new Set<string>();
+  for (const e of exams) for (const x of catalog.series(e.examId)) series.add(x.seriesInstanceUid);
+  const summary = catalog.lastRunSummary<IngestSummary>();
+  const flow: IngestFlow = {
+    series: series.size,
+    examsFound: exams.length,
+    usableImages: exams.filter((e) => e.usable).length,
+    labelled: exams.filter((e) => e.usable && e.kpa !== undefined).length,
+  };
+  if (summary) {
+    flow.files = summary.filesSeen;
+    flow.dicomFiles = summary.filesIndexed;
+    flow.excludedByReason = summary.excludedByReason;
+  }
+  return flow;
 }

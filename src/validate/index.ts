@@ -1,7 +1,7 @@
 // validate/: the paper's three validation schemes (cv10, temporal, leave-one-site-out) over identical,
 // patient-grouped splits, with cut-offs chosen inside each training part, resumable per fold, and the
 // metrics every number in the report comes from.
-export { type CohortExam, cohortFlow, cohortSummaries, type IngestFlow } from "./cohort.ts";
+export { type CohortExam, catalogFlow, cohortFlow, cohortSummaries, type IngestFlow } from "./cohort.ts";
 export {
   addOracleShares,
   compareRecipes,

@@ -3,8 +3,6 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
-  type Catalog,
-  type IngestSummary,
   loadPrepared,
   openCatalog,
   type PrepConfig,
@@ -25,7 +23,7 @@ import {
 import { auroc } from "../stats/index.ts";
 import { buildInfo } from "../torch/index.ts";
 import { checkFinetunable, loadRecipe, parseRecipe, type Recipe, trainModel } from "../train/index.ts";
-import type { IngestFlow } from "./cohort.ts";
+import { catalogFlow, type IngestFlow } from "./cohort.ts";
 import { type RecipeRunner, runValidation, sha256Json, type ValidationResult } from "./run.ts";
 import type { SchemeName } from "./types.ts";
 
@@ -182,26 +180,6 @@ export function oracleAuc(
     if (!labels.includes(0) || !labels.includes(1)) return Number.NaN;
     return auroc(labels, scores);
   });
-}
-
-/** The flow's first steps as the catalog and the last ingest's summary know them. */
-export function catalogFlow(catalog: Catalog): IngestFlow {
-  const exams = catalog.exams();
-  const series = new Set<string>();
-  for (const e of exams) for (const x of catalog.series(e.examId)) series.add(x.seriesInstanceUid);
-  const summary = catalog.lastRunSummary<IngestSummary>();
-  const flow: IngestFlow = {
-    series: series.size,
-    examsFound: exams.length,
-    usableImages: exams.filter((e) => e.usable).length,
-    labelled: exams.filter((e) => e.usable && e.kpa !== undefined).length,
-  };
-  if (summary) {
-    flow.files = summary.filesSeen;
-    flow.dicomFiles = summary.filesIndexed;
-    flow.excludedByReason = summary.excludedByReason;
-  }
-  return flow;
 }
 
 export function codeVersion(): { version: string; commit?: string } {

@@ -2,11 +2,14 @@
 // comparisons clustered by patient, the share of attainable gain, counts behind proportions, decision
 // curves, subgroup confounding and the cohort table.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { headlineTable } from "../../src/cli/headline.ts";
+import { Catalog, type ExamRecord, type SeriesRecord } from "../../src/cohort/index.ts";
 import { delongPaired } from "../../src/stats/index.ts";
-import { cohortFlow, cohortSummaries } from "../../src/validate/cohort.ts";
+import { catalogFlow, cohortFlow, cohortSummaries } from "../../src/validate/cohort.ts";
 import {
   compareRecipes,
   cutoffCounts,
@@ -242,4 +245,51 @@ test("the printed headline leads with the share of attainable gain, counts besid
   assert.ok(line.includes(`${cv.share_of_attainable_gain!.toFixed(2)}  `), line);
   assert.match(text[1]!, /gain share\s+AUROC\/oracle/);
   assert.ok(text.some((l) => l.startsWith("paired DeLong clustered by patient, cv10")));
+});
+
+test("the flow's ingest steps come from the work folder's catalog and its last ingest summary", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ls-flow-"));
+  const catalog = Catalog.open(dir);
+  try {
+    const exam = (id: string, usable: boolean, kpa?: number): ExamRecord => ({
+      examId: id,
+      patientKey: `p-${id}`,
+      site: "X",
+      siteSource: "labels",
+      studyInstanceUid: `1.2.${id.length}`,
+      usable,
+      roles: usable ? ["t1_in", "t2"] : ["t2"],
+      ...(kpa !== undefined ? { kpa } : {}),
+    });
+    const series = (examId: string, uid: string, echoTimeMs?: number): SeriesRecord => ({
+      examId,
+      seriesInstanceUid: uid,
+      role: "t2",
+      reasons: [],
+      chosen: true,
+      frames: 20,
+      ...(echoTimeMs !== undefined ? { echoTimeMs } : {}),
+    });
+    catalog.upsertExam(exam("a", true, 2.9));
+    catalog.upsertExam(exam("b", true));
+    catalog.upsertExam(exam("c", false, 3.3));
+    // One series split into two echoes counts once.
+    catalog.replaceSeries("a", [series("a", "1.1", 2.3), series("a", "1.1", 4.6), series("a", "1.2")]);
+    catalog.replaceSeries("c", [series("c", "1.3")]);
+    assert.deepEqual(catalogFlow(catalog), { series: 3, examsFound: 3, usableImages: 2, labelled: 1 });
+    const run = catalog.startRun();
+    catalog.finishRun(run, { filesSeen: 90, filesIndexed: 80, excludedByReason: { missing_t1: 1 } });
+    assert.deepEqual(catalogFlow(catalog), {
+      series: 3,
+      examsFound: 3,
+      usableImages: 2,
+      labelled: 1,
+      files: 90,
+      dicomFiles: 80,
+      excludedByReason: { missing_t1: 1 },
+    });
+  } finally {
+    catalog.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
