@@ -337,6 +337,10 @@ test("strings from the data are escaped: a site named <script> stays text", asyn
     if (s.recipe === "deepliver2") s.recipe = recipe;
   }
   for (const c of evil.comparisons) c.recipeB = recipe;
+  for (const g of evil.cohort ?? []) if (g.group === "site-B") g.group = site;
+  for (const s of evil.schemes)
+    for (const c of s.subgroupConfounding ?? []) for (const g of c.groups) g.within = site;
+  evil.flow!.excludedByReason = { [site]: 2 };
   const page = await renderReport(evil, { ...manifest, note: "</pre><script>alert(3)</script>" });
   assert.ok(!/<script/i.test(page), "no <script> tag anywhere");
   assert.ok(!/<img/i.test(page), "no <img> tag anywhere (also not in the SVG legends)");
@@ -428,6 +432,57 @@ test("partial runs render: one recipe, one scheme, an unevaluable threshold, no 
   // The published row is still there, beside a run that has only the temporal scheme.
   const published = findOne(doc, "tr", { "data-recipe": "published" });
   assert.equal(text(findOne(published, "td", { "data-col": "temporal" })), "0.82 (0.80, 0.84)");
+});
+
+test("a metrics.json from before the reviewer statistics still renders: counts from TP/TN/FP/FN, unclustered p", async () => {
+  const old = structuredClone(metrics) as ValidationMetrics;
+  delete old.cohort;
+  delete old.flow;
+  for (const s of old.schemes) {
+    delete s.decisionCurve;
+    delete s.subgroupConfounding;
+    for (const t of s.thresholds) {
+      delete (t as Partial<typeof t>).atCutoffCounts;
+      delete t.vsOracle;
+    }
+  }
+  for (const c of old.comparisons)
+    for (const k of [
+      "deltaAuc",
+      "deltaAucCi95",
+      "zClustered",
+      "pClustered",
+      "deltaAucCi95Unclustered",
+      "nPatients",
+    ])
+      delete (c as unknown as Record<string, unknown>)[k];
+  const doc = parseHtml(await renderReport(old, manifest));
+  assert.equal(findAll(doc, "section", { id: "cohort" }).length, 0);
+  assert.equal(findAll(doc, "figure", { "data-plot": "decision-cv10" }).length, 0);
+  const t = at("liverstiff", "cv10", 3.0);
+  const c = t.atCutoff;
+  const row = findOne(findOne(doc, "table", { "data-table": "paper-cv10" }), "tr", {
+    "data-recipe": "liverstiff",
+    "data-threshold": "3.0",
+  });
+  assert.equal(
+    text(findOne(row, "td", { "data-col": "npv" })),
+    pctCount(c.npv!, c.tn, c.tn + c.fn, c.npv_wilson95!),
+  );
+  const cmp = metrics.comparisons.find((x) => x.scheme === "loso" && x.thresholdKpa === 4)!;
+  const crow = findOne(findOne(doc, "table", { "data-table": "comparison" }), "tr", {
+    "data-scheme": "loso",
+    "data-threshold": "4.0",
+  });
+  assert.equal(text(findOne(crow, "td", { "data-col": "p" })), pFmt(cmp.p));
+  assert.equal(text(findOne(crow, "td", { "data-col": "z" })), cmp.z.toFixed(2));
+  // The headline still shows the share of attainable gain, computed from the oracle.
+  const shares = findAll(findOne(doc, "table", { "data-table": "headline" }), "div", { "data-col": "share" });
+  assert.equal(shares.length, 6);
+  const oracle = metrics.oracle!.aucByThreshold[1]!;
+  const headline = findOne(doc, "table", { "data-table": "headline" });
+  const cv = findOne(findOne(headline, "tr", { "data-recipe": "liverstiff" }), "td", { "data-col": "cv10" });
+  assert.ok(text(cv).includes(`${((t.auc - 0.5) / (oracle - 0.5)).toFixed(2)} of attainable gain`), text(cv));
 });
 
 test("kPa scatter plots of big cohorts are a systematic sample, and say so", async () => {
