@@ -72,3 +72,26 @@ export function meanSd(x: { mean: number; sd: number } | undefined, digits = 3):
   if (!x || !finite(x.mean)) return DASH;
   return finite(x.sd) ? `${num(x.mean, digits)} \u00b1 ${num(x.sd, digits)}` : num(x.mean, digits);
 }
+
+/**
+ * A proportion with the counts behind it and its interval on a second line:
+ * "74.8% (172/230)" then "68.8–80.0". Counts are left out when unknown (older metrics.json files).
+ */
+export function pctCount(
+  x: number | null | undefined,
+  counts: readonly [number, number] | null | undefined,
+  ci: readonly [number, number] | null | undefined,
+): string {
+  if (!finite(x)) return counts && counts[1] === 0 ? `${DASH} <span class="count">(0/0)</span>` : DASH;
+  const p = (v: number) => (100 * v).toFixed(1);
+  const c = counts ? ` <span class="count">(${esc(counts[0])}/${esc(counts[1])})</span>` : "";
+  const interval =
+    ci && finite(ci[0]) && finite(ci[1]) ? ` <span class="ci">${p(ci[0])}\u2013${p(ci[1])}</span>` : "";
+  return `${p(x)}%${c}${interval}`;
+}
+
+/** A signed difference: "+0.042" / "\u22120.013". */
+export function signed(x: number | null | undefined, digits = 3): string {
+  if (!finite(x)) return DASH;
+  return `${x < 0 ? "\u2212" : "+"}${Math.abs(x).toFixed(digits)}`;
+}

@@ -369,3 +369,94 @@ export function kpaScatterSpec(title: string, series: ScatterSeries[]): TopLevel
     ],
   } as TopLevelSpec;
 }
+
+export interface DecisionSeries extends Series {
+  points: { threshold: number; netBenefit: number }[];
+}
+
+/**
+ * Decision curves: net benefit against threshold probability per recipe, with the treat-all and
+ * treat-none references. The y axis runs from a little below 0 to a little above the prevalence (treat-all
+ * at p_t = 0); lines are cut where they leave it (here, not by vega's clip paths, whose ids are counted
+ * across renders and would make the page differ from one render to the next).
+ */
+export function decisionCurveSpec(
+  title: string,
+  series: DecisionSeries[],
+  treatAll: { threshold: number; netBenefit: number }[],
+): TopLevelSpec {
+  const refAll = "Treat all";
+  const refNone = "Treat none";
+  const prevalence = Math.max(0.01, ...treatAll.map((p) => p.netBenefit));
+  const top = Math.ceil(prevalence * 1.1 * 20) / 20;
+  const bottom = -Math.max(0.05, Math.ceil(top * 0.25 * 20) / 20);
+  const values = [
+    ...series.flatMap((s) => cutBelow(s.points, bottom, s.label)),
+    ...cutBelow(treatAll, bottom, refAll),
+    ...treatAll.map((p) => ({ threshold: p.threshold, netBenefit: 0, label: refNone, part: `${refNone}/0` })),
+  ];
+  const domain = [...series.map((s) => s.label), refAll, refNone];
+  const color = {
+    field: "label",
+    type: "nominal" as const,
+    scale: { domain, range: [...series.map((s) => s.color), "#9ca3af", "#111827"] },
+    legend: { title: null, orient: "bottom" as const, direction: "vertical" as const, offset: 6 },
+  };
+  return {
+    width: 300,
+    height: 200,
+    title,
+    data: { values },
+    mark: { type: "line", strokeWidth: 1.6 },
+    encoding: {
+      x: {
+        field: "threshold",
+        type: "quantitative",
+        scale: { domain: [0, 1], nice: false },
+        title: "Threshold probability",
+      },
+      y: {
+        field: "netBenefit",
+        type: "quantitative",
+        scale: { domain: [bottom, top], nice: false },
+        title: "Net benefit",
+      },
+      color,
+      strokeDash: {
+        field: "label",
+        type: "nominal",
+        scale: { domain, range: [...series.map(() => [1, 0]), [5, 3], [2, 2]] },
+        legend: null,
+      },
+      detail: { field: "part", type: "nominal" },
+      order: { field: "threshold", type: "quantitative" },
+    },
+  } as TopLevelSpec;
+}
+
+/**
+ * The parts of a curve at or above `bottom`, each crossing replaced by the point where it meets `bottom`;
+ * every stretch above gets its own `part` so that no line joins across a gap.
+ */
+export function cutBelow(
+  points: { threshold: number; netBenefit: number }[],
+  bottom: number,
+  label: string,
+): { threshold: number; netBenefit: number; label: string; part: string }[] {
+  const out: { threshold: number; netBenefit: number; label: string; part: string }[] = [];
+  let part = 0;
+  const at = (p: { threshold: number; netBenefit: number }) => ({ ...p, label, part: `${label}/${part}` });
+  points.forEach((p, i) => {
+    const prev = points[i - 1];
+    const above = p.netBenefit >= bottom;
+    const prevAbove = prev !== undefined && prev.netBenefit >= bottom;
+    if (prev !== undefined && above !== prevAbove) {
+      const f = (bottom - prev.netBenefit) / (p.netBenefit - prev.netBenefit);
+      const cross = { threshold: prev.threshold + f * (p.threshold - prev.threshold), netBenefit: bottom };
+      if (above) part++;
+      out.push(at(cross));
+    }
+    if (above) out.push(at(p));
+  });
+  return out;
+}

@@ -1,6 +1,7 @@
 // renderReport: a ValidationMetrics object (+ the run manifest) to one self-contained HTML page. No
 // scripts, no external resources: inline CSS and inline SVG only, so that it opens offline and prints.
 import { THRESHOLDS_KPA } from "../features/types.ts";
+import { oracleShare } from "../validate/metrics.ts";
 import type {
   RecipeComparison,
   SchemeMetrics,
@@ -9,12 +10,15 @@ import type {
   ThresholdMetrics,
   ValidationMetrics,
 } from "../validate/types.ts";
-import { duration, esc, kpa, meanSd, num, pctCi, pValue, withCi } from "./format.ts";
+import { cohortSection, confoundingNote, decisionNote } from "./cohort.ts";
+import { duration, esc, kpa, meanSd, num, pctCount, pValue, signed, withCi } from "./format.ts";
 import type { KpaPoint } from "./load.ts";
 import { numbers } from "./load.ts";
 import {
   type CalibrationSeries,
   calibrationSpec,
+  type DecisionSeries,
+  decisionCurveSpec,
   type ForestRow,
   foldStripSpec,
   forestSpec,
@@ -110,7 +114,10 @@ function headlineSection(metrics: ValidationMetrics, L: Layout, forestSvg: strin
       const t = thresholdOf(m, PRIMARY_KPA);
       if (!t) return `<td data-col="${esc(s)}">\u2014</td>`;
       const oracle = oracleAuc(metrics, PRIMARY_KPA, s);
-      const ratio = oracle ? `<div class="sub">${num(t.auc / oracle, 2)} \u00d7 oracle</div>` : "";
+      const share = t.vsOracle ?? (oracle ? oracleShare(t.auc, oracle) : undefined);
+      const ratio = oracle
+        ? `<div class="sub oracle-share" data-col="share"><strong>${share ? num(share.shareOfAttainableGain, 2) : "\u2014"}</strong> of attainable gain \u00b7 ${num(t.auc / oracle, 2)} \u00d7 oracle</div>`
+        : "";
       return (
         `<td data-col="${esc(s)}"><span class="v">${withCi(t.auc, t.aucDelongCi95)}</span>` +
         `<div class="sub">bootstrap ${num(t.aucBootstrapCi95?.[0])}\u2013${num(t.aucBootstrapCi95?.[1])} \u00b7 n = ${esc(t.n)} (${esc(t.nPos)} \u2265 3.0 kPa)</div>${ratio}</td>`
@@ -147,7 +154,12 @@ function headlineSection(metrics: ValidationMetrics, L: Layout, forestSvg: strin
 <h2>Headline: AUROC at ${kpa(PRIMARY_KPA)} kPa</h2>
 <p class="lead">Area under the ROC curve for detecting MRE liver stiffness \u2265 ${kpa(PRIMARY_KPA)} kPa (no/minimal vs
 moderate/severe stiffening), pooled over the out-of-fold test predictions of each validation scheme, with DeLong 95%
-confidence intervals; the second line gives the patient-clustered bootstrap interval.</p>
+confidence intervals; the second line gives the patient-clustered bootstrap interval.${
+    oracleAuc(metrics, PRIMARY_KPA) !== undefined
+      ? ` Against the oracle, the share of attainable gain is (AUROC \u2212 0.5) / (oracle \u2212 0.5): 0 for chance, 1 for the
+oracle; AUROC / oracle is shown beside it but flatters, since chance alone scores 0.5 / oracle.`
+      : ""
+  }</p>
 <table class="data headline" data-table="headline">
 <thead><tr><th scope="col">Recipe</th>${head.join("")}</tr></thead>
 <tbody>${rows.join("\n")}</tbody>
@@ -192,15 +204,52 @@ ours are DeLong intervals.</p>
 
 // ------------------------------------------------------------------------------------------ comparison
 
-function comparisonSection(comparisons: RecipeComparison[]): string {
+/** The primary p of a comparison: clustered by patient when the metrics have it (older files: unclustered). */
+function mainP(c: RecipeComparison): number {
+  return typeof c.pClustered === "number" ? c.pClustered : c.p;
+}
+
+/** Recipe x recipe at 3.0 kPa for one scheme: each cell is row minus column, clustered CI and p. */
+function comparisonMatrix(scheme: string, list: RecipeComparison[], L: Layout): string {
+  const at = list.filter((c) => c.scheme === scheme && sameKpa(c.thresholdKpa, PRIMARY_KPA));
+  const recipes = L.recipes.filter((r) => at.some((c) => c.recipeA === r || c.recipeB === r));
+  if (recipes.length < 2) return "";
+  const cell = (row: string, col: string): string => {
+    if (row === col) return '<td class="diag">\u2014</td>';
+    const c = at.find(
+      (x) => (x.recipeA === row && x.recipeB === col) || (x.recipeA === col && x.recipeB === row),
+    );
+    if (!c) return '<td class="num muted">not compared</td>';
+    const flip = c.recipeA !== row;
+    const delta = (flip ? -1 : 1) * (c.deltaAuc ?? c.aucA - c.aucB);
+    const ci = c.deltaAucCi95
+      ? flip
+        ? [-c.deltaAucCi95[1], -c.deltaAucCi95[0]]
+        : c.deltaAucCi95
+      : undefined;
+    const p = mainP(c);
+    const sig = p < 0.05;
+    return `<td class="num${sig ? " sig" : ""}" data-row="${esc(row)}" data-col="${esc(col)}"><span class="v">${signed(delta)}</span>${ci ? ` <span class="ci">${signed(ci[0])}, ${signed(ci[1])}</span>` : ""} <span class="p">p = ${pValue(p)}</span></td>`;
+  };
+  const rows = recipes.map(
+    (r) =>
+      `<tr data-recipe="${esc(r)}"><th scope="row">${swatch(L.color.get(r)!)}${esc(r)}</th>${recipes.map((c) => cell(r, c)).join("")}</tr>`,
+  );
+  return `<h3>${esc(schemeTitle(scheme))} <span class="tag">${esc(scheme)}</span> at ${kpa(PRIMARY_KPA)} kPa</h3>
+<table class="data matrix" data-table="comparison-matrix-${esc(scheme)}">
+<thead><tr><th scope="col">\u0394AUROC (row \u2212 column)</th>${recipes.map((r) => `<th scope="col">${swatch(L.color.get(r)!)}${esc(r)}</th>`).join("")}</tr></thead>
+<tbody>${rows.join("\n")}</tbody></table>`;
+}
+
+function comparisonSection(comparisons: RecipeComparison[], L: Layout): string {
   if (comparisons.length === 0) {
     return `<section id="comparison"><h2>Recipe comparison</h2><p class="note">No paired comparison in this run (it needs two recipes on identical splits).</p></section>`;
   }
   const sorted = [...comparisons].sort(
     (a, b) =>
       rank(SCHEME_ORDER, a.scheme) - rank(SCHEME_ORDER, b.scheme) ||
-      a.recipeA.localeCompare(b.recipeA) ||
-      a.recipeB.localeCompare(b.recipeB) ||
+      rank(L.recipes, a.recipeA) - rank(L.recipes, b.recipeA) ||
+      rank(L.recipes, a.recipeB) - rank(L.recipes, b.recipeB) ||
       a.thresholdKpa - b.thresholdKpa,
   );
   const groups = new Map<string, RecipeComparison[]>();
@@ -213,27 +262,36 @@ function comparisonSection(comparisons: RecipeComparison[]): string {
   const bodies = [...groups.values()].map((list) => {
     const { scheme, recipeA, recipeB } = list[0];
     const rows = list.map((c) => {
-      const sig = typeof c.p === "number" && c.p < 0.05;
-      const diff = c.aucA - c.aucB;
+      const p = mainP(c);
+      const sig = typeof p === "number" && p < 0.05;
+      const diff = c.deltaAuc ?? c.aucA - c.aucB;
       const better = sig ? (diff > 0 ? c.recipeA : c.recipeB) : "";
+      const ci = c.deltaAucCi95 ? `${signed(c.deltaAucCi95[0])}, ${signed(c.deltaAucCi95[1])}` : "\u2014";
       return `<tr data-scheme="${esc(c.scheme)}" data-threshold="${kpa(c.thresholdKpa)}" data-pair="${esc(`${c.recipeA} vs ${c.recipeB}`)}"${sig ? ' class="sig"' : ""}>
-<th scope="row">\u2265 ${kpa(c.thresholdKpa)} kPa</th><td class="num">${esc(c.n)}</td>
+<th scope="row" class="nw">\u2265 ${kpa(c.thresholdKpa)} kPa</th><td class="num" data-col="n">${esc(c.n)}${c.nPatients !== undefined ? ` <span class="count">(${esc(c.nPatients)} patients)</span>` : ""}</td>
 <td class="num" data-col="aucA">${num(c.aucA)}</td><td class="num" data-col="aucB">${num(c.aucB)}</td>
-<td class="num" data-col="diff">${diff >= 0 ? "+" : ""}${num(diff)}</td>
-<td class="num" data-col="z">${num(c.z, 2)}</td><td class="num" data-col="p">${pValue(c.p)}</td>
+<td class="num" data-col="diff">${signed(diff)}</td><td class="num" data-col="ci">${ci}</td>
+<td class="num" data-col="z">${num(c.zClustered ?? c.z, 2)}</td><td class="num" data-col="p">${pValue(p)}</td>
+<td class="num" data-col="p-unclustered">${typeof c.pClustered === "number" ? pValue(c.p) : "\u2014"}</td>
 <td>${sig ? `<span class="badge">${esc(better)} better</span>` : '<span class="muted">n.s.</span>'}</td></tr>`;
     });
-    return `<tbody><tr class="group"><th colspan="8" scope="rowgroup">${esc(schemeTitle(scheme))} <span class="tag">${esc(scheme)}</span>
+    return `<tbody><tr class="group"><th colspan="10" scope="rowgroup">${esc(schemeTitle(scheme))} <span class="tag">${esc(scheme)}</span>
 <span class="muted">\u00b7 A = ${esc(recipeA)}, B = ${esc(recipeB)}</span></th></tr>${rows.join("\n")}</tbody>`;
   });
+  const clustered = comparisons.some((c) => typeof c.pClustered === "number");
   return `<section id="comparison">
-<h2>Recipe comparison (paired DeLong test)</h2>
-<p class="lead">Both recipes scored the same test exams on identical splits; the paired DeLong test asks whether their
-AUROCs differ. z = (AUROC<sub>A</sub> \u2212 AUROC<sub>B</sub>) / SE of the difference; two-sided p. Rows with
-p &lt; 0.05 are highlighted. No correction for multiple testing (${comparisons.length} tests) is applied.</p>
-<table class="data compact" data-table="comparison">
+<h2>Recipe comparison (paired DeLong test${clustered ? ", clustered by patient" : ""})</h2>
+<p class="lead">Every pair of recipes scored the same test exams on identical splits; the paired DeLong test asks whether
+their AUROCs differ, on the exams both predicted. ${
+    clustered
+      ? "Repeat exams of a patient are one cluster (Obuchowski's variance), so a patient scanned twice does not count as two independent cases: \u0394AUROC with its patient-clustered 95% CI, z and two-sided p. The unclustered paired DeLong p (exams as independent) is shown beside it."
+      : "z = (AUROC<sub>A</sub> \u2212 AUROC<sub>B</sub>) / SE of the difference; two-sided p."
+  } Cells and rows with p &lt; 0.05 are highlighted. No correction for multiple testing (${comparisons.length} tests) is applied.</p>
+${L.schemes.map((s) => comparisonMatrix(s, comparisons, L)).join("\n")}
+<h3>All pairs and thresholds</h3>
+<table class="data" data-table="comparison">
 <thead><tr><th scope="col">Threshold</th><th scope="col">n</th><th scope="col">AUROC A</th><th scope="col">AUROC B</th>
-<th scope="col">\u0394 (A \u2212 B)</th><th scope="col">z</th><th scope="col">p</th><th scope="col"></th></tr></thead>
+<th scope="col">\u0394 (A \u2212 B)</th><th scope="col">95% CI of \u0394</th><th scope="col">z</th><th scope="col">p</th><th scope="col">p, unclustered</th><th scope="col"></th></tr></thead>
 ${bodies.join("\n")}
 </table>
 </section>`;
@@ -247,24 +305,25 @@ function paperTable(scheme: string, L: Layout): string {
     if (!m) return "";
     const rows = m.thresholds.map((t): [number, string] => {
       const c = t.atCutoff;
+      const k = countsOf(t);
       return [
         t.thresholdKpa,
         `<tr data-recipe="${esc(r)}" data-threshold="${kpa(t.thresholdKpa)}"${sameKpa(t.thresholdKpa, PRIMARY_KPA) ? ' class="primary"' : ""}>
-<th scope="row">\u2265 ${kpa(t.thresholdKpa)} kPa</th>
+<th scope="row" class="nw">\u2265 ${kpa(t.thresholdKpa)} kPa</th>
 <td class="num" data-col="n">${esc(t.nPos)} / ${esc(t.n)}</td>
 <td class="num" data-col="auc">${withCi(t.auc, t.aucDelongCi95)}</td>
 <td class="num" data-col="boot">${t.aucBootstrapCi95 ? `${num(t.aucBootstrapCi95[0])}, ${num(t.aucBootstrapCi95[1])}` : "\u2014"}</td>
-<td class="num" data-col="sensitivity">${pctCi(c?.sensitivity, c?.sensitivity_wilson95)}</td>
-<td class="num" data-col="specificity">${pctCi(c?.specificity, c?.specificity_wilson95)}</td>
-<td class="num" data-col="accuracy">${pctCi(c?.accuracy, c?.accuracy_wilson95)}</td>
-<td class="num" data-col="ppv">${pctCi(c?.ppv, c?.ppv_wilson95)}</td>
-<td class="num" data-col="npv">${pctCi(c?.npv, c?.npv_wilson95)}</td></tr>`,
+<td class="num" data-col="sensitivity">${pctCount(c?.sensitivity, k?.sensitivity, c?.sensitivity_wilson95)}</td>
+<td class="num" data-col="specificity">${pctCount(c?.specificity, k?.specificity, c?.specificity_wilson95)}</td>
+<td class="num" data-col="accuracy">${pctCount(c?.accuracy, k?.accuracy, c?.accuracy_wilson95)}</td>
+<td class="num" data-col="ppv">${pctCount(c?.ppv, k?.ppv, c?.ppv_wilson95)}</td>
+<td class="num" data-col="npv">${pctCount(c?.npv, k?.npv, c?.npv_wilson95)}</td></tr>`,
       ];
     });
     for (const u of m.unevaluable ?? []) {
       rows.push([
         u.thresholdKpa,
-        `<tr data-recipe="${esc(r)}" data-threshold="${kpa(u.thresholdKpa)}" class="unevaluable"><th scope="row">\u2265 ${kpa(u.thresholdKpa)} kPa</th><td colspan="8" class="muted">not evaluable: ${esc(u.reason)}</td></tr>`,
+        `<tr data-recipe="${esc(r)}" data-threshold="${kpa(u.thresholdKpa)}" class="unevaluable"><th scope="row" class="nw">\u2265 ${kpa(u.thresholdKpa)} kPa</th><td colspan="8" class="muted">not evaluable: ${esc(u.reason)}</td></tr>`,
       ]);
     }
     rows.sort((a, b) => a[0] - b[0]);
@@ -277,6 +336,20 @@ ${bodies.join("\n")}
 </table>`;
 }
 
+/** The counts behind the proportions; older metrics.json files carry only TP, TN, FP, FN. */
+function countsOf(t: ThresholdMetrics): ThresholdMetrics["atCutoffCounts"] | undefined {
+  if (t.atCutoffCounts) return t.atCutoffCounts;
+  const c = t.atCutoff;
+  if (!c || ![c.tp, c.tn, c.fp, c.fn].every((x) => typeof x === "number")) return undefined;
+  return {
+    sensitivity: [c.tp, c.tp + c.fn],
+    specificity: [c.tn, c.tn + c.fp],
+    ppv: [c.tp, c.tp + c.fp],
+    npv: [c.tn, c.tn + c.fn],
+    accuracy: [c.tp + c.tn, c.tp + c.tn + c.fp + c.fn],
+  };
+}
+
 function calibrationTable(scheme: string, L: Layout): string {
   const rows: string[] = [];
   for (const t of L.thresholds) {
@@ -286,7 +359,7 @@ function calibrationTable(scheme: string, L: Layout): string {
     });
     present.forEach(([r, c], i) => {
       rows.push(`<tr data-recipe="${esc(r)}" data-threshold="${kpa(t)}"${i === 0 ? ' class="first"' : ""}>
-${i === 0 ? `<th scope="rowgroup" rowspan="${present.length}">\u2265 ${kpa(t)} kPa</th>` : ""}<td>${swatch(L.color.get(r)!)}${esc(r)}</td>
+${i === 0 ? `<th class="nw" scope="rowgroup" rowspan="${present.length}">\u2265 ${kpa(t)} kPa</th>` : ""}<td>${swatch(L.color.get(r)!)}${esc(r)}</td>
 <td class="num" data-col="brier">${num(c.brier)}</td><td class="num" data-col="ece">${num(c.ece)}</td>
 <td class="num" data-col="intercept">${num(c.intercept, 2)}</td><td class="num" data-col="slope">${num(c.slope, 2)}</td>
 <td class="note">${esc(c.fit_note ?? "")}</td></tr>`);
@@ -308,18 +381,21 @@ function foldsTable(scheme: string, L: Layout): string {
     const first = per.map((m) => m?.folds.find((f) => f.fold === name)).find((f) => f);
     const cells = per.map((m) => {
       const f = m?.folds.find((x) => x.fold === name);
-      return `<td class="num" data-col="auc">${f ? num(f.auc) : "\u2014"}</td><td class="num muted">${f ? duration(f.seconds) : ""}</td>`;
+      // The fold's time sits under its AUROC: one column per recipe keeps six recipes within the page.
+      return `<td class="num" data-col="auc">${f ? num(f.auc) : "\u2014"}${f ? ` <span class="ci">${duration(f.seconds)}</span>` : ""}</td>`;
     });
-    return `<tr data-fold="${esc(name)}"><th scope="row">${esc(name)}</th><td class="num">${esc(first?.nTrain ?? "")}</td><td class="num">${esc(first?.nVal ?? "")}</td><td class="num">${esc(first?.nTest ?? "")}</td>${cells.join("")}</tr>`;
+    return `<tr data-fold="${esc(name)}"><th scope="row" class="nw">${esc(name)}</th><td class="num">${esc(first?.nTrain ?? "")}</td><td class="num">${esc(first?.nVal ?? "")}</td><td class="num">${esc(first?.nTest ?? "")}</td>${cells.join("")}</tr>`;
   });
-  const summary = per.map((m) => `<td class="num" data-col="mean-sd" colspan="2">${meanSd(m?.foldAuc)}</td>`);
+  const summary = per.map((m) => `<td class="num" data-col="mean-sd">${meanSd(m?.foldAuc)}</td>`);
   const foot = per.some((m) => m?.foldAuc)
     ? `<tfoot><tr data-fold="mean-sd"><th scope="row" colspan="4">Mean \u00b1 SD over ${scheme === "loso" ? "sites" : "folds"}</th>${summary.join("")}</tr></tfoot>`
     : "";
   const what = scheme === "loso" ? "Held-out site" : "Fold";
   return `<table class="data compact" data-table="folds-${esc(scheme)}">
 <thead><tr><th scope="col">${what}</th><th scope="col">Train</th><th scope="col">Val</th><th scope="col">Test</th>${L.recipes
-    .map((r) => `<th scope="col">${swatch(L.color.get(r)!)}${esc(r)} AUROC</th><th scope="col">time</th>`)
+    .map(
+      (r) => `<th scope="col">${swatch(L.color.get(r)!)}${esc(r)} AUROC <span class="sub">(time)</span></th>`,
+    )
     .join("")}</tr></thead>
 <tbody>${rows.join("\n")}</tbody>
 ${foot}
@@ -377,6 +453,7 @@ interface SchemePlots {
   calibration: string[];
   folds: string;
   kpa: string;
+  decision: string;
 }
 
 function schemeSection(scheme: string, L: Layout, plots: SchemePlots): string {
@@ -406,7 +483,9 @@ Brier score and expected calibration error (ECE): lower is better; calibration i
 ${calibrationTable(scheme, L)}
 ${kpaHtml ? `<h3>Predicted stiffness (kPa)</h3>${kpaHtml}${plots.kpa ? `<div class="plots">${plots.kpa}</div>` : ""}` : ""}
 ${folds ? `<h3>${scheme === "loso" ? "Per held-out site" : scheme === "cv10" ? "Per fold" : "The split"} (AUROC at ${kpa(PRIMARY_KPA)} kPa)</h3>${plots.folds}${folds}` : ""}
+${plots.decision ? `<h3>Decision curve at ${kpa(PRIMARY_KPA)} kPa</h3><div class="plots wide">${plots.decision}</div>${decisionNote()}` : ""}
 <h3>Subgroups (AUROC at ${kpa(PRIMARY_KPA)} kPa)</h3>
+${confoundingNote(L.recipes.map((r) => L.get(r, scheme)))}
 ${subgroupTable(scheme, L)}
 </section>`;
 }
@@ -594,7 +673,30 @@ async function makeSchemePlots(scheme: string, L: Layout, kpaPoints: KpaPoint[])
     calibration: await Promise.all(cal),
     folds: await folds,
     kpa: await kpaPlot,
+    decision: await decisionPlot(scheme, L),
   };
+}
+
+/** Every recipe's decision curve at 3.0 kPa on one scheme, with treat-all and treat-none. */
+async function decisionPlot(scheme: string, L: Layout): Promise<string> {
+  const series: DecisionSeries[] = [];
+  let treatAll: { threshold: number; netBenefit: number }[] = [];
+  for (const r of L.recipes) {
+    const curve = L.get(r, scheme)?.decisionCurve;
+    if (!curve || !sameKpa(curve.thresholdKpa, PRIMARY_KPA) || !Array.isArray(curve.rows)) continue;
+    series.push({
+      label: r,
+      color: L.color.get(r)!,
+      points: curve.rows.map((x) => ({ threshold: x.threshold, netBenefit: x.net_benefit })),
+    });
+    // Recipes of one scheme share the test exams, hence the prevalence and the treat-all line.
+    if (treatAll.length === 0)
+      treatAll = curve.rows.map((x) => ({ threshold: x.threshold, netBenefit: x.treat_all }));
+  }
+  if (series.length === 0) return "";
+  const title = `Net benefit, \u2265 ${kpa(PRIMARY_KPA)} kPa \u00b7 ${scheme}`;
+  const svg = await renderSvg(decisionCurveSpec(title, series, treatAll), `Decision curves, ${title}`);
+  return figure(svg, `decision-${scheme}`);
 }
 
 async function makeForest(metrics: ValidationMetrics, L: Layout): Promise<string> {
@@ -651,6 +753,7 @@ export async function renderReport(
   ]);
   const nav = [
     ["headline", "Headline"],
+    ...(metrics.cohort || metrics.flow ? [["cohort", "Cohort"]] : []),
     ["published", "Published vs ours"],
     ["comparison", "Recipe comparison"],
     ...L.schemes.map((s) => [`scheme-${s}`, schemeTitle(s)]),
@@ -682,8 +785,9 @@ export async function renderReport(
 </header>
 <main class="wrap">
 ${headlineSection(metrics, L, forest)}
+${cohortSection(metrics)}
 ${publishedSection(metrics, L)}
-${comparisonSection(metrics.comparisons ?? [])}
+${comparisonSection(metrics.comparisons ?? [], L)}
 ${L.schemes.map((s, i) => schemeSection(s, L, schemePlots[i])).join("\n")}
 ${manifestSection(manifest)}
 ${aboutSection()}
@@ -715,7 +819,13 @@ training patients) and applies it unchanged to its test exams, as a deployed mod
 <li><strong>Calibration.</strong> Intercept (calibration-in-the-large) and slope from logistic recalibration on the logit of
 the predicted probability; ECE is the exam-weighted mean gap between the reliability points and the diagonal.</li>
 <li><strong>Oracle ceiling.</strong> Only for synthetic cohorts: the AUROC of the hidden true stiffness against the measured
-(noisy) MRE label, the best any model could reach on those labels.</li>
+(noisy) MRE label, the best any model could reach on those labels. The share of attainable gain,
+(AUROC \u2212 0.5) / (oracle \u2212 0.5), says how much of the way from chance to that ceiling a recipe goes.</li>
+<li><strong>Paired comparisons.</strong> Recipes are compared on the exams both predicted with the paired DeLong test,
+clustered by patient: repeat exams of one patient are not independent, and treating them as such makes intervals too
+narrow. The unclustered p is shown beside the clustered one.</li>
+<li><strong>Decision curves.</strong> Net benefit weighs true positives against false positives at the odds a clinician
+would accept for calling an exam stiff; a recipe helps where its curve is above both treat-all and treat-none.</li>
 <li><strong>Published numbers.</strong> DeepLiverNet 2.0's AUROCs come from its authors' cohort, not from this run's data;
 they frame the order of magnitude, they are not a paired comparison.</li>
 </ul>

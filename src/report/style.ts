@@ -30,12 +30,34 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation M
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: baseline; }
 .table-wrap { overflow-x: auto; margin: 8px 0 14px; }
 .table-wrap table.data { margin: 0; }
-table.data { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-variant-numeric: tabular-nums; }
-table.data th, table.data td { padding: 5px 9px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
-table.data thead th { font-size: 12px; font-weight: 600; color: #374151; background: var(--soft); border-bottom: 2px solid #d1d5db; white-space: nowrap; }
+table.data { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-variant-numeric: tabular-nums; table-layout: auto; }
+table.data th, table.data td { padding: 5px 9px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; overflow-wrap: break-word; }
+table.data thead th { font-size: 12px; font-weight: 600; color: #374151; background: var(--soft); border-bottom: 2px solid #d1d5db; }
 table.data thead th .sub { font-weight: 400; }
-table.data td.num { text-align: right; white-space: nowrap; }
-table.data tbody th { font-weight: 500; white-space: nowrap; }
+/* Numbers wrap between their parts (value, counts, interval), never inside one: tables fit their column. */
+table.data td.num { text-align: right; }
+table.data tbody th { font-weight: 500; }
+.nw { white-space: nowrap; }
+.count { color: #4b5563; white-space: nowrap; }
+td .ci { display: block; font-size: 11.5px; color: var(--muted); white-space: nowrap; }
+td .p { display: block; font-size: 11.5px; color: #374151; white-space: nowrap; }
+table.matrix { width: auto; min-width: 50%; }
+table.matrix td { text-align: center; }
+table.matrix td.diag { color: var(--muted); text-align: center; background: var(--soft); }
+table.matrix td.sig { background: #ecfdf5; }
+table.matrix td .v { font-weight: 600; }
+table.cohort td.num { text-align: left; }
+.sep { color: var(--muted); }
+ol.flow { list-style: none; margin: 8px 0 14px; padding: 0; max-width: 760px; }
+ol.flow > li { border: 1px solid #cbd5e1; border-radius: 4px; padding: 6px 12px; margin: 0 0 18px; background: var(--soft); position: relative; }
+ol.flow > li:not(:last-child)::after { content: "\\2193"; position: absolute; left: 24px; bottom: -18px; color: var(--muted); line-height: 18px; }
+ol.flow > li.split { border: none; background: none; padding: 0; }
+ol.flow .n { font-weight: 650; font-variant-numeric: tabular-nums; display: inline-block; min-width: 4.5em; }
+ol.flow .lost { color: var(--warn); }
+ol.flow-schemes { list-style: none; padding: 0; margin: 0; display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 8px; }
+ol.flow-schemes > li { border: 1px solid #cbd5e1; border-radius: 4px; padding: 6px 12px; background: #ffffff; }
+.callout ul { margin: 4px 0 0; padding-left: 20px; }
+.plots.wide { grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); }
 table.data tr.group th { background: #f1f5f9; font-weight: 600; padding-top: 7px; }
 table.data tr.primary { background: #fffbea; }
 table.data tr.sig { background: #ecfdf5; }
@@ -67,11 +89,26 @@ pre { background: #0f172a; color: #e2e8f0; padding: 12px; border-radius: 4px; ov
 ul.about li { margin-bottom: 6px; max-width: 980px; }
 footer { color: var(--muted); font-size: 12px; padding-top: 6px; padding-bottom: 30px; border-top: 1px solid var(--line); }
 a { color: var(--accent); }
+@page { size: A4; margin: 12mm; }
 @media print {
+  body { font-size: 10px; }
+  .wrap { max-width: none; padding: 0; }
   header.top { background: none; color: var(--ink); }
   header.top .meta, .disclaimer, .disclaimer strong, header.top .meta strong { color: var(--ink); }
   nav { display: none; }
-  section { break-inside: avoid-page; }
   figure.plot { break-inside: avoid; }
+  /* On paper nothing scrolls: tables must fit the page width, so they shrink their type and padding. */
+  .table-wrap { overflow: visible; }
+  table.data { font-size: 8.5px; }
+  table.data th, table.data td, table.paper th, table.paper td, table.compact th, table.compact td { padding: 2px 4px; font-size: 8.5px; }
+  table.data thead th { font-size: 8.5px; }
+  table.compact { min-width: 0; }
+  td .ci, td .p, .sub { font-size: 7.5px; }
+  table.headline td .v { font-size: 10px; }
+  thead { display: table-header-group; }
+  tr { break-inside: avoid; }
+  pre { white-space: pre-wrap; word-break: break-all; max-height: none; }
+  h2 { font-size: 14px; }
+  h3 { font-size: 11.5px; }
 }
 `;

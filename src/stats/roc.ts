@@ -381,22 +381,50 @@ function clusterIds(
 function clusterDeviations(split: SplitScores, pl: Placements, clusterOf: Uint32Array, k: number) {
   const a = new Float64Array(k);
   const b = new Float64Array(k);
+  const hasPos = new Uint8Array(k);
+  const hasNeg = new Uint8Array(k);
   for (let i = 0; i < clusterOf.length; i++) {
     const c = clusterOf[i];
-    if (split.labels[i]) a[c] += pl.v10[split.classIndex[i]] - pl.auc;
-    else b[c] += pl.v01[split.classIndex[i]] - pl.auc;
+    if (split.labels[i]) {
+      a[c] += pl.v10[split.classIndex[i]] - pl.auc;
+      hasPos[c] = 1;
+    } else {
+      b[c] += pl.v01[split.classIndex[i]] - pl.auc;
+      hasNeg[c] = 1;
+    }
   }
-  return { a, b };
+  return { a, b, hasPos, hasNeg };
 }
 
-/** Obuchowski's covariance of two AUROCs (or the variance, when both are the same) from cluster deviations. */
-function obuchowskiCovariance(
-  r: { a: Float64Array; b: Float64Array },
-  s: { a: Float64Array; b: Float64Array },
-  m: number,
-  n: number,
-): number {
+type Deviations = ReturnType<typeof clusterDeviations>;
+
+/** Clusters holding positives (k10) and negatives (k01); each needs two for a variance. */
+function classClusters(what: string, d: Deviations): { k10: number; k01: number } {
+  let k10 = 0;
+  let k01 = 0;
+  for (let c = 0; c < d.a.length; c++) {
+    k10 += d.hasPos[c];
+    k01 += d.hasNeg[c];
+  }
+  if (k10 < 2 || k01 < 2)
+    throw new LiverstiffError(`${what}: needs positives and negatives in at least 2 clusters each`, {
+      clustersWithPositives: k10,
+      clustersWithNegatives: k01,
+    });
+  return { k10, k01 };
+}
+
+/**
+ * Obuchowski's covariance of two AUROCs (or the variance, when both are the same) from cluster deviations.
+ * The sums of squares take the small-sample factor of the clusters that hold each class, k10/(k10-1) and
+ * k01/(k01-1), the cross term k/(k-1): the cluster analogue of DeLong's 1/(m-1) and 1/(n-1), so that with
+ * one case per cluster the result is DeLong's exactly (Obuchowski's paper uses k/(k-1) throughout, which
+ * differs from DeLong by a factor k(m-1)/((k-1)m) there). The matrix stays positive semi-definite since
+ * k/(k-1) <= min(k10/(k10-1), k01/(k01-1)).
+ */
+function obuchowskiCovariance(r: Deviations, s: Deviations, m: number, n: number, what: string): number {
   const k = r.a.length;
+  const { k10, k01 } = classClusters(what, r);
   let s10 = 0;
   let s01 = 0;
   let s11 = 0;
@@ -405,15 +433,17 @@ function obuchowskiCovariance(
     s01 += r.b[c] * s.b[c];
     s11 += r.a[c] * s.b[c] + s.a[c] * r.b[c];
   }
+  const f10 = k10 / (k10 - 1);
+  const f01 = k01 / (k01 - 1);
   const f = k / (k - 1);
-  return (f * s10) / (m * m) + (f * s01) / (n * n) + (f * s11) / (m * n);
+  return (f10 * s10) / (m * m) + (f01 * s01) / (n * n) + (f * s11) / (m * n);
 }
 
 /**
  * AUROC with a variance that respects clustering (several exams per patient): Obuchowski's nonparametric
  * method (Biometrics 1997), DeLong's placement values summed per cluster:
- * var = S10/M + S01/N + 2 S11/(MN). With one case per cluster it reduces to DeLong's variance up to
- * small-sample factors.
+ * var = S10/M + S01/N + 2 S11/(MN). With one case per cluster it equals DeLong's variance (see
+ * obuchowskiCovariance for the small-sample factors).
  */
 export function delongClustered(
   labels: Labels,
@@ -431,7 +461,7 @@ export function delongClustered(
   const dev = clusterDeviations(split, pl, clusterOf, k);
   const m = pl.v10.length;
   const n = pl.v01.length;
-  const variance = Math.max(0, obuchowskiCovariance(dev, dev, m, n));
+  const variance = Math.max(0, obuchowskiCovariance(dev, dev, m, n, what));
   const se = Math.sqrt(variance);
   const z = qnorm(1 - (1 - level) / 2);
   return {
@@ -475,9 +505,9 @@ export function delongPairedClustered(
   const d2 = clusterDeviations(s2, p2, clusterOf, k);
   const m = p1.v10.length;
   const n = p1.v01.length;
-  const variance1 = obuchowskiCovariance(d1, d1, m, n);
-  const variance2 = obuchowskiCovariance(d2, d2, m, n);
-  const cov = obuchowskiCovariance(d1, d2, m, n);
+  const variance1 = obuchowskiCovariance(d1, d1, m, n, what);
+  const variance2 = obuchowskiCovariance(d2, d2, m, n, what);
+  const cov = obuchowskiCovariance(d1, d2, m, n, what);
   const se = Math.sqrt(Math.max(0, variance1 + variance2 - 2 * cov));
   const difference = p1.auc - p2.auc;
   const z =

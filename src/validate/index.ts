@@ -1,7 +1,16 @@
 // validate/: the paper's three validation schemes (cv10, temporal, leave-one-site-out) over identical,
 // patient-grouped splits, with cut-offs chosen inside each training part, resumable per fold, and the
 // metrics every number in the report comes from.
-export { compareRecipes, PRIMARY_INDEX, schemeMetrics } from "./metrics.ts";
+export { type CohortExam, catalogFlow, cohortFlow, cohortSummaries, type IngestFlow } from "./cohort.ts";
+export {
+  addOracleShares,
+  compareRecipes,
+  cutoffCounts,
+  oracleShare,
+  PRIMARY_INDEX,
+  schemeMetrics,
+  subgroupConfounding,
+} from "./metrics.ts";
 export {
   foldFilePaths,
   PREDICTION_COLUMNS,

@@ -10,7 +10,8 @@ import {
 } from "../core/index.ts";
 import { type ExamFeatures, THRESHOLD_SUFFIXES, THRESHOLDS_KPA } from "../features/types.ts";
 import { youden } from "../stats/index.ts";
-import { compareRecipes, schemeMetrics } from "./metrics.ts";
+import { cohortFlow, cohortSummaries, type IngestFlow } from "./cohort.ts";
+import { addOracleShares, compareRecipes, schemeMetrics } from "./metrics.ts";
 import {
   assertPatientDisjoint,
   crossValidationFolds,
@@ -65,6 +66,8 @@ export interface ValidationOptions {
    * exams; metrics.json gets it on all validated exams and on each scheme's test exams.
    */
   oracle?: { source: string; aucOf: (examIds: string[]) => number[] };
+  /** What ingest counted before validation (files, series, exams, exclusions): the flow's first steps. */
+  ingestFlow?: IngestFlow;
   /** Extra manifest fields: code version, recipes, data fingerprint, library versions. */
   manifest?: Record<string, unknown>;
   /**
@@ -351,6 +354,16 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
     createdAt: new Date().toISOString(),
     schemes,
     comparisons,
+    cohort: cohortSummaries(labelled.map((e) => ({ ...e, kpa: e.kpa! }))),
+    flow: cohortFlow(
+      options.ingestFlow,
+      labelled,
+      plans.map((p) => ({
+        scheme: p.scheme,
+        rows: rowsByRecipeScheme.get(`${options.recipes[0]!.name}/${p.scheme}`)!,
+        droppedTestExams: p.temporal?.droppedTestExams,
+      })),
+    ),
   };
   if (options.oracle) {
     const byScheme: Partial<Record<SchemeName, number[]>> = {};
@@ -364,6 +377,7 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
       source: options.oracle.source,
       byScheme,
     };
+    addOracleShares(schemes, metrics.oracle);
   }
   const rows = [...rowsByRecipeScheme.values()].flat();
   writeFileAtomic(join(options.outDir, "predictions.csv"), predictionsCsv(rows));

@@ -23,6 +23,7 @@ import {
 import { auroc } from "../stats/index.ts";
 import { buildInfo } from "../torch/index.ts";
 import { checkFinetunable, loadRecipe, parseRecipe, type Recipe, trainModel } from "../train/index.ts";
+import { catalogFlow, type IngestFlow } from "./cohort.ts";
 import { type RecipeRunner, runValidation, sha256Json, type ValidationResult } from "./run.ts";
 import type { SchemeName } from "./types.ts";
 
@@ -232,8 +233,10 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
 
   const catalog = openCatalog(options.workdir);
   const accession = new Map<string, string | undefined>();
+  let ingestFlow: IngestFlow;
   try {
     for (const e of catalog.exams()) accession.set(e.examId, e.accessionNumber);
+    ingestFlow = catalogFlow(catalog);
   } finally {
     catalog.close();
   }
@@ -269,6 +272,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
     accessionOf,
     onProgress: progress,
     oracle,
+    ingestFlow,
     manifest: {
       codeVersion: codeVersion(),
       workdir: options.workdir,

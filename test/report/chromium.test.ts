@@ -1,7 +1,8 @@
 // Opens the fixture's report.html in headless Chromium (the Debian package, /usr/bin/chromium) with
 // every network request blocked, checks that it loads without console errors or requests, that its plots
 // are laid out, and takes a full-page PNG screenshot. Skipped, with the reason printed, without Chromium.
-// LIVERSTIFF_REPORT_SCREENSHOT=path keeps the screenshot.
+// LIVERSTIFF_REPORT_SCREENSHOT=path keeps the screenshot. A second test checks that no table is wider than
+// its column, on screen and at the width of an A4 page printed with the report's own @page margins.
 import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,8 +10,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { PNG } from "pngjs";
-import { writeReport } from "../../src/report/index.ts";
-import { FIXTURE_DIR } from "./helpers.ts";
+import { renderReport, writeReport } from "../../src/report/index.ts";
+import { FIXTURE_DIR, fixtureManifest, SIX_RECIPES, sixRecipeMetrics } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const skip = existsSync(CHROMIUM)
@@ -81,8 +82,8 @@ test("report.html opens in headless Chromium offline: no console errors, no requ
         roc: { x: number; y: number; width: number; height: number };
       };
       assert.equal(layout.title, "liverstiff validation report");
-      assert.equal(layout.svgs, 36, "every plot is in the page");
-      assert.equal(layout.drawn, 36, "and laid out at a readable size");
+      assert.equal(layout.svgs, 39, "every plot is in the page");
+      assert.equal(layout.drawn, 39, "and laid out at a readable size");
       assert.ok(layout.scrollWidth <= 1280, `no horizontal overflow (${layout.scrollWidth} px)`);
       const png = PNG.sync.read(await page.screenshot({ fullPage: true, type: "png" }));
       if (process.env.LIVERSTIFF_REPORT_SCREENSHOT) {
@@ -115,6 +116,73 @@ test("report.html opens in headless Chromium offline: no console errors, no requ
       await context.close();
     }
   } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+/** A4 (210 mm) less the stylesheet's 12 mm page margins on each side, in CSS pixels (96 per inch). */
+const A4_CONTENT_PX = Math.floor(((210 - 2 * 12) / 25.4) * 96);
+
+/** Tables wider than the box they sit in (their .table-wrap), or boxes wider than the page's main column. */
+const OVERFLOWS = `(() => {
+  const main = document.querySelector("main").getBoundingClientRect().width;
+  return [...document.querySelectorAll("table")].flatMap((t) => {
+    const box = t.parentElement;
+    const width = t.getBoundingClientRect().width;
+    const bad = width > box.clientWidth + 0.5 || t.scrollWidth > box.clientWidth + 0.5 || box.getBoundingClientRect().width > main + 0.5;
+    return bad ? [t.getAttribute("data-table") + ": " + Math.ceil(width) + " px in " + box.clientWidth + " px"] : [];
+  });
+})()`;
+
+test("every table fits its column at screen width and at A4 print width, with two recipes and with six", {
+  skip,
+  timeout: 180_000,
+}, async () => {
+  const { chromium } = await import("playwright-core");
+  const tmp = mkdtempSync(join(tmpdir(), "liverstiff-chromium-width-"));
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  try {
+    const run = join(tmp, "run");
+    cpSync(FIXTURE_DIR, run, { recursive: true });
+    const two = (await writeReport(run)).path;
+    const six = join(tmp, "six.html");
+    writeFileSync(six, await renderReport(sixRecipeMetrics(), fixtureManifest()));
+    for (const [name, path] of [
+      ["two recipes", two],
+      ["six recipes", six],
+    ] as const) {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.route("**/*", (route) =>
+        route.request().url().startsWith("file:") ? route.continue() : route.abort(),
+      );
+      await page.goto(pathToFileURL(path).href, { waitUntil: "load" });
+      const tables = (await page.evaluate("document.querySelectorAll('table.data').length")) as number;
+      assert.ok(tables >= 20, `${name}: ${tables} tables`);
+      if (name === "six recipes") {
+        const heads = (await page.evaluate(
+          `[...document.querySelectorAll('table[data-table="comparison-matrix-cv10"] thead th')].length`,
+        )) as number;
+        assert.equal(heads, SIX_RECIPES.length + 1, "the matrix has a column per recipe");
+      }
+      assert.deepEqual(await page.evaluate(OVERFLOWS), [], `${name}, screen 1280 px`);
+      await page.emulateMedia({ media: "print" });
+      await page.setViewportSize({ width: A4_CONTENT_PX, height: 1000 });
+      const mainWidth = (await page.evaluate(
+        "document.querySelector('main').getBoundingClientRect().width",
+      )) as number;
+      assert.ok(
+        Math.abs(mainWidth - A4_CONTENT_PX) < 1,
+        `print: the main column spans the page (${mainWidth})`,
+      );
+      assert.deepEqual(await page.evaluate(OVERFLOWS), [], `${name}, A4 print ${A4_CONTENT_PX} px`);
+      await page.close();
+    }
+  } finally {
+    await browser.close();
     rmSync(tmp, { recursive: true, force: true });
   }
 });

@@ -74,7 +74,36 @@ export function ci3(x: number, ci: [number, number]): string {
   return `${x.toFixed(3)} (${ci[0].toFixed(3)}, ${ci[1].toFixed(3)})`;
 }
 
-/** "84.1% (78.0, 88.8)". */
-export function pct(x: number, ci: [number, number]): string {
-  return `${(100 * x).toFixed(1)}% (${(100 * ci[0]).toFixed(1)}, ${(100 * ci[1]).toFixed(1)})`;
+/** "84.1% (172/230) 78.0–88.8": a proportion, its counts and its interval. */
+export function pctCount(x: number, k: number, n: number, ci: [number, number]): string {
+  return `${(100 * x).toFixed(1)}% (${k}/${n}) ${(100 * ci[0]).toFixed(1)}\u2013${(100 * ci[1]).toFixed(1)}`;
+}
+
+/** The recipe names of the six-recipe stress case: the fixture's two, two baselines and two long names. */
+export const SIX_RECIPES = [
+  "deepliver2",
+  "liverstiff",
+  "baseline-clinical",
+  "baseline-ridge",
+  "deepliver2-fast",
+  "liverstiff-finetuned-swin",
+];
+
+/**
+ * The fixture widened to six recipes (copies of its two under new names) with a comparison for every
+ * pair: what the report must lay out when baselines run beside the recipes.
+ */
+export function sixRecipeMetrics(): ValidationMetrics {
+  const m = fixtureMetrics();
+  const source = (i: number) => (i % 2 === 0 ? "deepliver2" : "liverstiff");
+  const extra = SIX_RECIPES.slice(2).flatMap((name, i) =>
+    m.schemes.filter((s) => s.recipe === source(i)).map((s) => ({ ...structuredClone(s), recipe: name })),
+  );
+  const comparisons = [];
+  for (const scheme of ["cv10", "temporal", "loso"])
+    for (let i = 0; i < SIX_RECIPES.length; i++)
+      for (let j = i + 1; j < SIX_RECIPES.length; j++)
+        for (const c of m.comparisons.filter((x) => x.scheme === scheme))
+          comparisons.push({ ...c, recipeA: SIX_RECIPES[i]!, recipeB: SIX_RECIPES[j]! });
+  return { ...m, schemes: [...m.schemes, ...extra], comparisons };
 }

@@ -25,7 +25,7 @@ import {
   fixtureManifest,
   fixtureMetrics,
   parseHtml,
-  pct,
+  pctCount,
   text,
 } from "./helpers.ts";
 
@@ -120,11 +120,13 @@ test("paper-style tables: AUROC, sensitivity, specificity, accuracy, PPV, NPV wi
     assert.equal(cell("auc"), ci3(t.auc, t.aucDelongCi95));
     assert.equal(cell("boot"), `${t.aucBootstrapCi95[0].toFixed(3)}, ${t.aucBootstrapCi95[1].toFixed(3)}`);
     const c = t.atCutoff;
-    assert.equal(cell("sensitivity"), pct(c.sensitivity, c.sensitivity_wilson95));
-    assert.equal(cell("specificity"), pct(c.specificity, c.specificity_wilson95));
-    assert.equal(cell("accuracy"), pct(c.accuracy, c.accuracy_wilson95));
-    assert.equal(cell("ppv"), pct(c.ppv!, c.ppv_wilson95!));
-    assert.equal(cell("npv"), pct(c.npv!, c.npv_wilson95!));
+    // Each proportion with its counts, then its Wilson interval.
+    assert.equal(cell("sensitivity"), pctCount(c.sensitivity, c.tp, c.tp + c.fn, c.sensitivity_wilson95));
+    assert.equal(cell("specificity"), pctCount(c.specificity, c.tn, c.tn + c.fp, c.specificity_wilson95));
+    assert.equal(cell("accuracy"), pctCount(c.accuracy, c.tp + c.tn, t.n, c.accuracy_wilson95));
+    assert.equal(cell("ppv"), pctCount(c.ppv!, c.tp, c.tp + c.fp, c.ppv_wilson95!));
+    assert.equal(cell("npv"), pctCount(c.npv!, c.tn, c.tn + c.fn, c.npv_wilson95!));
+    assert.deepEqual(t.atCutoffCounts.sensitivity, [c.tp, c.tp + c.fn]);
     // The counts behind the proportions agree with the row's n.
     assert.equal(c.tp + c.fn, t.nPos);
     assert.equal(c.tp + c.tn + c.fp + c.fn, t.n);
@@ -137,22 +139,82 @@ test("paper-style tables: AUROC, sensitivity, specificity, accuracy, PPV, NPV wi
   }
 });
 
-test("recipe comparison: paired DeLong z and p per scheme and threshold", () => {
+const pFmt = (p: number) => (p < 0.001 ? "<0.001" : p.toFixed(3));
+const signedFmt = (x: number) => `${x < 0 ? "\u2212" : "+"}${Math.abs(x).toFixed(3)}`;
+
+test("recipe comparison: patient-clustered paired DeLong (CI, z, p) with the unclustered p beside it", () => {
   const table = findOne(root, "table", { "data-table": "comparison" });
   for (const c of metrics.comparisons) {
     const row = findOne(table, "tr", {
       "data-scheme": c.scheme,
       "data-threshold": c.thresholdKpa.toFixed(1),
     });
-    assert.equal(text(findOne(row, "td", { "data-col": "z" })), c.z.toFixed(2));
-    const p = text(findOne(row, "td", { "data-col": "p" }));
-    assert.equal(p, c.p < 0.001 ? "<0.001" : c.p.toFixed(3));
+    const cell = (col: string) => text(findOne(row, "td", { "data-col": col }));
+    assert.equal(cell("z"), c.zClustered.toFixed(2));
+    assert.equal(cell("p"), pFmt(c.pClustered));
+    assert.equal(cell("p-unclustered"), pFmt(c.p));
+    assert.equal(cell("ci"), `${signedFmt(c.deltaAucCi95[0])}, ${signedFmt(c.deltaAucCi95[1])}`);
+    assert.equal(cell("n"), `${c.n} (${c.nPatients} patients)`);
     assert.equal(
       attr(row, "class") === "sig",
-      c.p < 0.05,
-      `${c.scheme} ${c.thresholdKpa}: highlighted iff p < 0.05`,
+      c.pClustered < 0.05,
+      `${c.scheme} ${c.thresholdKpa}: highlighted iff the clustered p < 0.05`,
     );
   }
+});
+
+test("comparison matrix per scheme at 3.0 kPa: row minus column, antisymmetric, clustered CI and p", () => {
+  for (const scheme of ["cv10", "temporal", "loso"]) {
+    const table = findOne(root, "table", { "data-table": `comparison-matrix-${scheme}` });
+    const c = metrics.comparisons.find((x) => x.scheme === scheme && x.thresholdKpa === 3)!;
+    const cell = (r: string, col: string) => text(findOne(table, "td", { "data-row": r, "data-col": col }));
+    const [lo, hi] = c.deltaAucCi95;
+    assert.equal(
+      cell(c.recipeA, c.recipeB),
+      `${signedFmt(c.deltaAuc)} ${signedFmt(lo)}, ${signedFmt(hi)} p = ${pFmt(c.pClustered)}`,
+    );
+    assert.equal(
+      cell(c.recipeB, c.recipeA),
+      `${signedFmt(-c.deltaAuc)} ${signedFmt(-hi)}, ${signedFmt(-lo)} p = ${pFmt(c.pClustered)}`,
+    );
+    assert.equal(findAll(table, "td", { class: "diag" }).length, 2);
+  }
+});
+
+test("share of attainable gain leads the headline ratio; cohort table, flow and confounding note", () => {
+  const table = findOne(root, "table", { "data-table": "headline" });
+  const t = at("liverstiff", "cv10", 3.0);
+  const row = findOne(table, "tr", { "data-recipe": "liverstiff" });
+  const share = text(findOne(findOne(row, "td", { "data-col": "cv10" }), "div", { "data-col": "share" }));
+  const oracle = metrics.oracle!.aucByThreshold[1]!;
+  assert.equal(
+    share,
+    `${((t.auc - 0.5) / (oracle - 0.5)).toFixed(2)} of attainable gain \u00b7 ${(t.auc / oracle).toFixed(2)} \u00d7 oracle`,
+  );
+  const cohort = findOne(root, "table", { "data-table": "cohort" });
+  const all = metrics.cohort!.at(-1)!;
+  const cohortCell = (r: string, col: string) =>
+    text(findOne(findOne(cohort, "tr", { "data-row": r }), "td", { "data-col": col }));
+  assert.equal(cohortCell("exams", "all"), String(all.exams));
+  assert.equal(
+    cohortCell("patients", "site-B"),
+    String(metrics.cohort!.find((g) => g.group === "site-B")!.patients),
+  );
+  assert.equal(cohortCell("age", "all"), `${all.age!.mean.toFixed(1)} \u00b1 ${all.age!.sd.toFixed(1)}`);
+  assert.equal(
+    cohortCell("pediatric", "all"),
+    `${all.pediatric.n} (${((100 * all.pediatric.n) / all.pediatric.of).toFixed(1)}%)`,
+  );
+  assert.equal(cohortCell("ge-3.0", "all"), `141 (${((100 * 141) / all.exams).toFixed(1)}%)`);
+  const flow = findOne(root, "ol", { "data-flow": "cohort" });
+  const step = (k: string) => text(findOne(flow, "li", { "data-step": k }));
+  assert.match(step("exams"), new RegExp(`^${metrics.flow!.examsFound} Exams found`));
+  assert.match(step("labelled"), /missing t2: 4/);
+  assert.match(step("test-temporal"), /^61 tested in temporal hold-out .*6 later exams/);
+  const note = findOne(findOne(root, "section", { id: "scheme-cv10" }), "div", {
+    "data-note": "confounding",
+  });
+  assert.match(text(note), /Each site group lies within one vendor group \(site-A in GE, site-B in Siemens/);
 });
 
 test("calibration table: Brier, ECE, intercept and slope per recipe and threshold", () => {
@@ -177,7 +239,11 @@ test("folds: per-fold AUROC with mean ± SD for cv10, per held-out site for loso
   assert.equal(findAll(cv, "tr").filter((r) => /^fold-\d+$/.test(attr(r, "data-fold") ?? "")).length, 10);
   const fold7 = m.folds.find((f) => f.fold === "fold-7")!;
   const row = findOne(cv, "tr", { "data-fold": "fold-7" });
-  assert.ok(findAll(row, "td", { "data-col": "auc" }).map(text).includes(fold7.auc!.toFixed(3)));
+  assert.ok(
+    findAll(row, "td", { "data-col": "auc" })
+      .map(text)
+      .some((x) => x.startsWith(`${fold7.auc!.toFixed(3)} `)),
+  );
   const loso = findOne(root, "table", { "data-table": "folds-loso" });
   const sites = findAll(loso, "tr")
     .map((r) => attr(r, "data-fold"))
@@ -222,6 +288,7 @@ test("every plot is an inline SVG: ROC and calibration per scheme x threshold, f
   const figures = findAll(root, "figure");
   const names = figures.map((f) => attr(f, "data-plot"));
   const expected = ["headline-forest", "folds-cv10", "folds-loso", "kpa-cv10", "kpa-temporal", "kpa-loso"];
+  expected.push("decision-cv10", "decision-temporal", "decision-loso");
   for (const s of ["cv10", "temporal", "loso"]) {
     for (const t of THRESHOLDS_KPA)
       expected.push(`roc-${s}-${t.toFixed(1)}`, `calibration-${s}-${t.toFixed(1)}`);
@@ -270,6 +337,10 @@ test("strings from the data are escaped: a site named <script> stays text", asyn
     if (s.recipe === "deepliver2") s.recipe = recipe;
   }
   for (const c of evil.comparisons) c.recipeB = recipe;
+  for (const g of evil.cohort ?? []) if (g.group === "site-B") g.group = site;
+  for (const s of evil.schemes)
+    for (const c of s.subgroupConfounding ?? []) for (const g of c.groups) g.within = site;
+  evil.flow!.excludedByReason = { [site]: 2 };
   const page = await renderReport(evil, { ...manifest, note: "</pre><script>alert(3)</script>" });
   assert.ok(!/<script/i.test(page), "no <script> tag anywhere");
   assert.ok(!/<img/i.test(page), "no <img> tag anywhere (also not in the SVG legends)");
@@ -361,6 +432,57 @@ test("partial runs render: one recipe, one scheme, an unevaluable threshold, no 
   // The published row is still there, beside a run that has only the temporal scheme.
   const published = findOne(doc, "tr", { "data-recipe": "published" });
   assert.equal(text(findOne(published, "td", { "data-col": "temporal" })), "0.82 (0.80, 0.84)");
+});
+
+test("a metrics.json from before the reviewer statistics still renders: counts from TP/TN/FP/FN, unclustered p", async () => {
+  const old = structuredClone(metrics) as ValidationMetrics;
+  delete old.cohort;
+  delete old.flow;
+  for (const s of old.schemes) {
+    delete s.decisionCurve;
+    delete s.subgroupConfounding;
+    for (const t of s.thresholds) {
+      delete (t as Partial<typeof t>).atCutoffCounts;
+      delete t.vsOracle;
+    }
+  }
+  for (const c of old.comparisons)
+    for (const k of [
+      "deltaAuc",
+      "deltaAucCi95",
+      "zClustered",
+      "pClustered",
+      "deltaAucCi95Unclustered",
+      "nPatients",
+    ])
+      delete (c as unknown as Record<string, unknown>)[k];
+  const doc = parseHtml(await renderReport(old, manifest));
+  assert.equal(findAll(doc, "section", { id: "cohort" }).length, 0);
+  assert.equal(findAll(doc, "figure", { "data-plot": "decision-cv10" }).length, 0);
+  const t = at("liverstiff", "cv10", 3.0);
+  const c = t.atCutoff;
+  const row = findOne(findOne(doc, "table", { "data-table": "paper-cv10" }), "tr", {
+    "data-recipe": "liverstiff",
+    "data-threshold": "3.0",
+  });
+  assert.equal(
+    text(findOne(row, "td", { "data-col": "npv" })),
+    pctCount(c.npv!, c.tn, c.tn + c.fn, c.npv_wilson95!),
+  );
+  const cmp = metrics.comparisons.find((x) => x.scheme === "loso" && x.thresholdKpa === 4)!;
+  const crow = findOne(findOne(doc, "table", { "data-table": "comparison" }), "tr", {
+    "data-scheme": "loso",
+    "data-threshold": "4.0",
+  });
+  assert.equal(text(findOne(crow, "td", { "data-col": "p" })), pFmt(cmp.p));
+  assert.equal(text(findOne(crow, "td", { "data-col": "z" })), cmp.z.toFixed(2));
+  // The headline still shows the share of attainable gain, computed from the oracle.
+  const shares = findAll(findOne(doc, "table", { "data-table": "headline" }), "div", { "data-col": "share" });
+  assert.equal(shares.length, 6);
+  const oracle = metrics.oracle!.aucByThreshold[1]!;
+  const headline = findOne(doc, "table", { "data-table": "headline" });
+  const cv = findOne(findOne(headline, "tr", { "data-recipe": "liverstiff" }), "td", { "data-col": "cv10" });
+  assert.ok(text(cv).includes(`${((t.auc - 0.5) / (oracle - 0.5)).toFixed(2)} of attainable gain`), text(cv));
 });
 
 test("kPa scatter plots of big cohorts are a systematic sample, and say so", async () => {

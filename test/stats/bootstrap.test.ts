@@ -221,8 +221,13 @@ test("clustered DeLong (Obuchowski): brute-force formula, agreement with the clu
   }
   const M = pos.length;
   const N = neg.length;
+  // Small-sample factors per class: the clusters that hold positives, those that hold negatives, all.
+  const k10 = mi.size;
+  const k01 = ni.size;
   const expected =
-    ((k / (k - 1)) * s10) / M / M + ((k / (k - 1)) * s01) / N / N + (2 * (k / (k - 1)) * s11) / (M * N);
+    ((k10 / (k10 - 1)) * s10) / M / M +
+    ((k01 / (k01 - 1)) * s01) / N / N +
+    (2 * (k / (k - 1)) * s11) / (M * N);
   assertAbs(o.auc, theta, 1e-12, "theta");
   assertAbs(o.variance, expected, 1e-12 * expected, "variance");
   assert.equal(o.nClusters, 150);
@@ -230,14 +235,24 @@ test("clustered DeLong (Obuchowski): brute-force formula, agreement with the clu
   for (const k2 of [0, 1])
     assertAbs(o.ci[k2], c.clustered_percentile_ci95[k2], 0.01, `vs cluster bootstrap [${k2}]`);
   assert.ok(o.variance > delong(labels, scores).variance * 1.2);
-  // One case per cluster: within small-sample factors of DeLong's variance.
+  // One case per cluster: DeLong's variance exactly.
   const single = delongClustered(
     labels,
     scores,
     labels.map((_, i) => i),
   );
   const plain = delong(labels, scores).variance;
-  assert.ok(Math.abs(single.variance / plain - 1) < 0.02, `singletons ${single.variance} vs ${plain}`);
+  assertAbs(single.variance, plain, 1e-12 * plain, "singletons = DeLong");
+  // All positives in one cluster: no variance between clusters to estimate, a clear error.
+  assert.throws(
+    () =>
+      delongClustered(
+        labels,
+        scores,
+        labels.map((l, i) => (l ? "P" : `n${i}`)),
+      ),
+    /positives and negatives in at least 2 clusters/,
+  );
   assert.throws(() => delongClustered(labels, scores, clusters.slice(1)), /differ in length/);
 });
 
@@ -260,7 +275,13 @@ test("clustered paired comparison: reduces to DeLong's with singletons, matches 
   const singles = labels.map((_, i) => i);
   const s = delongPairedClustered(labels, scores, scores2, singles);
   const d = delongPaired(labels, scores, scores2);
-  assert.ok(Math.abs(s.z / d.z - 1) < 0.02, `singletons z ${s.z} vs DeLong ${d.z}`);
+  // One case per cluster: the unclustered paired DeLong test exactly.
+  for (const key of ["variance1", "variance2", "covariance", "se", "difference"] as const)
+    assertAbs(s[key], d[key], 1e-12 * Math.max(1, Math.abs(d[key])), `singletons ${key}`);
+  assertAbs(s.z, d.z, 1e-10, "singletons z");
+  assertAbs(s.p, d.p, 1e-12, "singletons p");
+  assertAbs(s.ci[0], d.ci[0], 1e-12, "singletons ci lo");
+  assertAbs(s.ci[1], d.ci[1], 1e-12, "singletons ci hi");
   // The cluster bootstrap of the difference (same draws for both scores) has about the same spread.
   const a1 = aucStatistic(labels, scores);
   const a2 = aucStatistic(labels, scores2);
