@@ -1,8 +1,9 @@
-import type { Command } from "commander";
-import { LiverstiffError, type ProgressSink } from "../../core/index.ts";
+import { type Command, Option } from "commander";
+import { acquireLock, LiverstiffError, type ProgressSink } from "../../core/index.ts";
 
 interface IngestCliOptions {
   labels?: string;
+  labelsMatch: "strict" | "patient-date";
   out: string;
   rules?: string;
   slices: string;
@@ -68,7 +69,15 @@ export function register(program: Command): void {
     .requiredOption("--out <workdir>", "work directory (catalog, prepared inputs, summary.json)")
     .option(
       "--labels <csv>",
-      "MRE results: accession / StudyInstanceUID / patient id + date, and kPa (and site)",
+      "MRE results: accession or StudyInstanceUID (and patient id), and kPa (and site); template: docs/labels-template.csv",
+    )
+    .addOption(
+      new Option(
+        "--labels-match <mode>",
+        "strict: a row matches by accession or StudyInstanceUID, and a patient id on both sides must agree; patient-date: also fall back to patient id + nearest date",
+      )
+        .choices(["strict", "patient-date"])
+        .default("strict"),
     )
     .option("--rules <file>", "series-role rules (YAML or JSON) extending the defaults")
     .option(
@@ -108,6 +117,7 @@ export function register(program: Command): void {
       const { ingest } = await import("../../cohort/index.ts");
       const bars = await progressBars();
       let summary: Awaited<ReturnType<typeof ingest>>;
+      const lock = acquireLock(opts.out, "ingest");
       try {
         summary = await ingest({
           roots,
@@ -115,6 +125,7 @@ export function register(program: Command): void {
           labelsCsv: opts.labels,
           rulesPath: opts.rules,
           labelWindowDays: windowDays,
+          labelsMatch: opts.labelsMatch,
           idSalt: opts.idSalt,
           workers: int("workers", opts.workers, 0),
           prep: {
@@ -130,6 +141,7 @@ export function register(program: Command): void {
         });
       } finally {
         bars.stop();
+        lock.release();
       }
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -162,6 +174,10 @@ export function register(program: Command): void {
       ];
       const w = Math.max(...lines.map(([k]) => k.length));
       process.stdout.write(`${lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);
+      if (summary.labelIssueRows.length > 0)
+        process.stdout.write(
+          `\nlabel rows not used as they stand (${opts.labels}):\n${summary.labelIssueRows.map((i) => `  line ${i.line}: ${i.kind}: ${i.message}`).join("\n")}\n`,
+        );
       process.stdout.write(
         `\ncatalog: ${opts.out}/catalog.sqlite   details: liverstiff inspect ${opts.out} [exam]\n`,
       );
