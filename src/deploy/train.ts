@@ -34,6 +34,12 @@ export interface TrainBundleOptions {
   /** Run the recipe on this encoder instead of its own. */
   encoder?: string;
   bootstrapResamples?: number;
+  /**
+   * "monotone" (default): cut-offs non-decreasing across thresholds (monotonePooledCutoffs), so the calls
+   * never contradict each other; "per-threshold": each threshold's own Youden cut-off (pooledCutoffs), the
+   * category still stopping at the first threshold below its cut-off.
+   */
+  cutoffRule?: "monotone" | "per-threshold";
   /** A PEM Ed25519 private key: the bundle's digest is signed with it (`predict --trust` checks it). */
   signKey?: string;
   onProgress?: ProgressSink;
@@ -53,7 +59,10 @@ export const REQUIRED_ROLES: { all: SeriesRole[]; anyOf: SeriesRole[] } = {
   anyOf: ["t1_in", "t1_opp"],
 };
 
-export const CUTOFF_METHOD = "youden-pooled-out-of-fold-cv10-monotone";
+export const CUTOFF_METHODS = {
+  monotone: "youden-pooled-out-of-fold-cv10-monotone",
+  "per-threshold": "youden-pooled-out-of-fold-cv10",
+} as const;
 
 /**
  * Youden cut-off per threshold on the pooled out-of-fold predictions (one per exam), clamped to [0, 1] as
@@ -152,7 +161,10 @@ export async function trainBundle(options: TrainBundleOptions): Promise<TrainBun
     prepName: p.prepName,
     encoder: p.encoder.identity,
     thresholdsKpa: [...THRESHOLDS_KPA],
-    cutoffs: { method: CUTOFF_METHOD, values: monotonePooledCutoffs(rows) },
+    cutoffs:
+      options.cutoffRule === "per-threshold"
+        ? { method: CUTOFF_METHODS["per-threshold"], values: pooledCutoffs(rows) }
+        : { method: CUTOFF_METHODS.monotone, values: monotonePooledCutoffs(rows) },
     validation: {
       scheme: "cv10",
       seed,
