@@ -30,10 +30,12 @@ export function formatPredictions(report: PredictReport): string {
       lines.push(`  NOT PREDICTED: ${e.reason}`);
       continue;
     }
-    lines.push("  threshold    P(>= t)  fold models    cut-off  call");
+    lines.push(
+      `  ${"threshold".padEnd(10)}  ${"P(>=t)".padStart(6)}   ${"fold models".padEnd(13)}  ${"cut-off".padStart(7)}  call`,
+    );
     for (const t of e.thresholds ?? [])
       lines.push(
-        `  >= ${t.thresholdKpa.toFixed(1)} kPa  ${pct(t.probability).padStart(6)}   ${`${pct(t.interval[0])}-${pct(t.interval[1])}`.padEnd(13)}  ${pct(t.cutoff).padStart(6)}  ${t.positive ? (t.counted ? "above" : "above, not counted (a lower threshold is below)") : "below"}`,
+        `  >= ${t.thresholdKpa.toFixed(1)} kPa  ${pct(t.probability).padStart(6)}   ${`${pct(t.interval[0])}-${pct(t.interval[1])}`.padEnd(13)}  ${pct(t.cutoff).padStart(7)}  ${t.positive ? (t.counted ? "above" : "above, not counted (a lower threshold is below)") : "below"}`,
       );
     const c = e.category!;
     const relation = c.thresholdKpa === null ? "below" : "above";

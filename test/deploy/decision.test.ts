@@ -6,6 +6,7 @@ import { describe, it } from "node:test";
 import { Rng } from "../../src/core/index.ts";
 import { monotoneCutoffs } from "../../src/deploy/cutoffs.ts";
 import { categoryOf, combine, kpaInCategory } from "../../src/deploy/ensemble.ts";
+import { formatPredictions } from "../../src/deploy/format.ts";
 import { decisionWarnings } from "../../src/deploy/summary.ts";
 import { monotonePooledCutoffs } from "../../src/deploy/train.ts";
 import type { PredictionRow } from "../../src/validate/index.ts";
@@ -77,6 +78,34 @@ describe("category rule (property)", () => {
       kpaInCategory(3.2, ok.category) && !kpaInCategory(3.5, ok.category) && !kpaInCategory(2.9, ok.category),
     );
     assert.deepEqual(decisionWarnings(ok), []);
+  });
+});
+
+describe("terminal report", () => {
+  it("gives probabilities and cut-offs in one unit (percent) and flags what the category does not follow", () => {
+    const p = combine(
+      "E",
+      [{ examId: "E", probabilities: [0.4, 0.7, 0.6, 0.2, 0.1], kpaPred: 3.1 }],
+      ["1"],
+      [0.5, 0.5, 0.679, 0.7, 0.7],
+    );
+    const report = {
+      bundle: { recipe: "r", members: 1, encoder: "e" },
+      intendedUse: "Research use only.",
+      exams: [{ ...p, scanner: {}, series: {}, status: "predicted", warnings: decisionWarnings(p) }],
+      inputs: [],
+      counts: { exams: 1, predicted: 1, unusable: 0 },
+      timings: { totalSeconds: 1 },
+    };
+    const text = formatPredictions(report as never);
+    assert.match(text, />= 2\.5 kPa {3}40\.0% {3}40\.0%-40\.0% {6}50\.0% {2}below/);
+    assert.match(text, />= 3\.0 kPa {3}70\.0% .* 50\.0% {2}above, not counted/);
+    assert.match(text, />= 3\.5 kPa {3}60\.0% .* 67\.9% {2}below/);
+    assert.match(
+      text,
+      /category: < 2\.5 kPa \(P 40\.0% below cut-off 50\.0%\); predicted 3\.10 kPa .*OUTSIDE the category/,
+    );
+    assert.doesNotMatch(text, /0\.\d{3}/, "no cut-off as a fraction");
   });
 });
 
