@@ -209,6 +209,12 @@ export function readBundleManifest(
   )
     throw new LiverstiffError(`corrupt model bundle: cut-offs do not match the thresholds`, { bundle: dir });
   for (const member of manifest.members) {
+    // Only files the digest covers, inside the folder, are ever loaded.
+    if (typeof member.file !== "string" || manifest.files[member.file] !== member.sha256)
+      throw new LiverstiffError("corrupt model bundle: a member is not one of the bundle's listed files", {
+        bundle: dir,
+        file: String(member.file),
+      });
     const p = join(dir, member.file);
     if (!existsSync(p))
       throw new LiverstiffError("corrupt model bundle: a member model file is missing", {

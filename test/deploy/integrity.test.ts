@@ -143,6 +143,16 @@ describe("bundle digest", () => {
     assert.throws(() => readBundleManifest(added), /does not list was added/);
   });
 
+  it("loads only listed files: a member pointing outside the folder is refused even with a recomputed digest", async () => {
+    const { bundleDigest, fieldDigests } = await import("../../src/deploy/integrity.ts");
+    const copy = edited((m) => {
+      m.members[0].file = "../outside.safetensors";
+      const { integrity, ...rest } = m;
+      m.integrity = { ...integrity, digest: bundleDigest(rest), fields: fieldDigests(rest) };
+    });
+    assert.throws(() => readBundleManifest(copy), /member is not one of the bundle's listed files/);
+  });
+
   it("refuses a bundle without an integrity block", () => {
     const copy = edited((m) => delete m.integrity);
     assert.throws(() => readBundleManifest(copy), /no integrity digest/);
