@@ -45,7 +45,9 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    // Help and --version exit 0; every other commander error (unknown option or command, missing or invalid
+    // argument) is a usage error: exit 2, as POSIX utilities do, so scripts can tell it from a failed run.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     if (err instanceof LiverstiffError) {
       process.stderr.write(`liverstiff: error: ${describeError(err)}\n`);
       return 1;

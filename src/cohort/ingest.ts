@@ -34,7 +34,14 @@ import {
 import { Catalog, type ExamRecord, type ExclusionRecord, type SeriesRecord } from "./catalog.ts";
 import { examIdFor, ID_SALT_ENV, patientKey } from "./ids.ts";
 import { loadIndexCache, saveIndexCache, stampFiles } from "./index-cache.ts";
-import { type ExamKeys, type LabelIssue, type LabelMatch, matchLabels, readLabelsCsv } from "./labels.ts";
+import {
+  type ExamKeys,
+  type LabelIssue,
+  type LabelMatch,
+  type LabelMatchMode,
+  matchLabels,
+  readLabelsCsv,
+} from "./labels.ts";
 import { clearNiftiCache, isNiftiFrame, NIFTI_FILE, niftiSeries, readNiftiFrame } from "./nifti-input.ts";
 import { ensureOrganMeasures, type MaskSource, type OrganMeasureSummary } from "./organ-cache.ts";
 import { type PrepConfig, prepName, resolvePrep } from "./prepare.ts";
@@ -67,6 +74,8 @@ export interface IngestOptions {
   prep?: Partial<PrepConfig>;
   /** Days between a label's date and the study date for patient-id + date matching (default 7). */
   labelWindowDays?: number;
+  /** How label rows find exams (default "strict": accession or StudyInstanceUID; see labels.ts). */
+  labelsMatch?: LabelMatchMode;
   /** Salt for hashing patient ids (default: env LIVERSTIFF_ID_SALT; none = ids kept as they are). */
   idSalt?: string;
   /** Roles an exam needs to be usable: all of `all` and one of `anyOf` (default t2 + one T1w). */
@@ -105,6 +114,8 @@ export interface IngestSummary {
   fileErrors: Record<string, number>;
   labelRows: number;
   labelIssues: Record<string, number>;
+  /** Every label row not used as it stands (rejected, ambiguous, duplicate), by file line. */
+  labelIssueRows: LabelIssue[];
   prepared: { computed: number; reused: number; failed: number };
   bytesAssembled: number;
   durationMs: number;
@@ -214,7 +225,11 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       studyDate: list.find((s) => s.studyDate)?.studyDate,
     }));
     const match = labels
-      ? matchLabels(labels.rows, keys, { windowDays: options.labelWindowDays, conflicted: labels.conflicted })
+      ? matchLabels(labels.rows, keys, {
+          windowDays: options.labelWindowDays,
+          conflicted: labels.conflicted,
+          mode: options.labelsMatch,
+        })
       : {
           byExam: new Map<string, LabelMatch>(),
           issues: [] as LabelIssue[],
@@ -238,6 +253,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       fileErrors: countBy([...index.errors.map((e) => e.code), ...nifti.errors.map(() => "nifti-error")]),
       labelRows: labels?.dataRows ?? 0,
       labelIssues: countBy(labelIssues.map((i) => i.kind)),
+      labelIssueRows: labelIssues,
       prepared: { computed: 0, reused: 0, failed: 0 },
       bytesAssembled: 0,
       durationMs: 0,

@@ -24,7 +24,9 @@ export type LabelIssueKind =
   | "no_key"
   | "bad_date"
   | "unmatched"
-  | "ambiguous";
+  | "ambiguous"
+  | "patient_mismatch"
+  | "needs_patient_date";
 
 export interface LabelIssue {
   line: number;
@@ -312,16 +314,31 @@ export interface MatchResult {
 }
 
 /**
- * Matches label rows to exams: by accession number, else StudyInstanceUID, else patient id and the
- * nearest study date within `windowDays` (a tie is ambiguous and reported). Two rows that land on one
- * exam with different values are a conflict (the exam gets no label); with the same value, a duplicate.
+ * How label rows find their exam. "strict" (the default): by accession number or StudyInstanceUID only,
+ * and a patient id given on both sides must agree. "patient-date": as strict, and a row whose accession and
+ * UID match no exam (or that has neither) falls back to its patient id and the nearest study date.
+ */
+export type LabelMatchMode = "strict" | "patient-date";
+export const LABEL_MATCH_MODES: readonly LabelMatchMode[] = ["strict", "patient-date"];
+
+/**
+ * Matches label rows to exams: by accession number, else StudyInstanceUID, else (mode "patient-date"
+ * only) patient id and the nearest study date within `windowDays` (a tie is ambiguous and reported). A row
+ * whose key finds an exam of another patient is rejected. Two rows that land on one exam with different
+ * values are a conflict (the exam gets no label); with the same value, a duplicate.
  */
 export function matchLabels(
   rows: readonly LabelRow[],
   exams: readonly ExamKeys[],
-  options: { windowDays?: number; sameKpaTolerance?: number; conflicted?: readonly LabelRow[] } = {},
+  options: {
+    windowDays?: number;
+    sameKpaTolerance?: number;
+    conflicted?: readonly LabelRow[];
+    mode?: LabelMatchMode;
+  } = {},
 ): MatchResult {
   const windowDays = options.windowDays ?? 7;
+  const mode = options.mode ?? "strict";
   const tol = options.sameKpaTolerance ?? 0.005;
   const byAcc = new Map<string, ExamKeys[]>();
   const byUid = new Map<string, ExamKeys>();
@@ -333,6 +350,14 @@ export function matchLabels(
   }
   const issues: LabelIssue[] = [];
   const hits = new Map<string, { row: LabelRow; by: LabelMatch["by"] }[]>();
+  const otherPatient = (row: LabelRow, exam: ExamKeys, key: string): LabelIssue | undefined =>
+    row.patientId && exam.patientId && row.patientId !== exam.patientId
+      ? {
+          line: row.line,
+          kind: "patient_mismatch",
+          message: `${key} belongs to an exam of patient ${exam.patientId}, but the row names patient ${row.patientId}; not used`,
+        }
+      : undefined;
   const find = (row: LabelRow): { exam?: ExamKeys; by?: LabelMatch["by"]; issue?: LabelIssue } => {
     if (row.accessionNumber) {
       const cands = byAcc.get(row.accessionNumber) ?? [];
@@ -347,10 +372,32 @@ export function matchLabels(
           },
         };
       }
+      if (cands.length > 0)
+        return { issue: otherPatient(row, cands[0]!, `accession number ${row.accessionNumber}`) };
     }
     if (row.studyInstanceUid) {
       const exam = byUid.get(row.studyInstanceUid);
-      if (exam) return { exam, by: "study_uid" };
+      if (exam) {
+        const issue = otherPatient(row, exam, `StudyInstanceUID ${row.studyInstanceUid}`);
+        return issue ? { issue } : { exam, by: "study_uid" };
+      }
+    }
+    if (mode === "strict") {
+      const keyed = row.accessionNumber || row.studyInstanceUid;
+      return {
+        issue: keyed
+          ? {
+              line: row.line,
+              kind: "unmatched",
+              message: `no exam matches (${describeKeys(row, windowDays, false)}); patient id + date is not tried without --labels-match patient-date`,
+            }
+          : {
+              line: row.line,
+              kind: "needs_patient_date",
+              message:
+                "the row has no accession number or StudyInstanceUID; matching by patient id + date needs --labels-match patient-date",
+            },
+      };
     }
     if (row.patientId && row.date) {
       const t = Date.parse(row.date);
@@ -374,7 +421,7 @@ export function matchLabels(
       issue: {
         line: row.line,
         kind: "unmatched",
-        message: `no exam matches (${describeKeys(row, windowDays)})`,
+        message: `no exam matches (${describeKeys(row, windowDays, true)})`,
       },
     };
   };
@@ -425,11 +472,11 @@ export function matchLabels(
   return { byExam, issues, conflicts };
 }
 
-function describeKeys(r: LabelRow, windowDays: number): string {
+function describeKeys(r: LabelRow, windowDays: number, patientDate: boolean): string {
   const parts: string[] = [];
   if (r.accessionNumber) parts.push(`accession ${r.accessionNumber}`);
   if (r.studyInstanceUid) parts.push(`study UID ${r.studyInstanceUid}`);
-  if (r.patientId && r.date) parts.push(`patient id + date ${r.date} ±${windowDays} d`);
+  if (patientDate && r.patientId && r.date) parts.push(`patient id + date ${r.date} ±${windowDays} d`);
   return parts.join("; ");
 }
 

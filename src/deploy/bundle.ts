@@ -4,7 +4,8 @@
 //                                   identity, cut-offs, validation figures, training-set summary, members
 //   BUNDLE/models/fold-01.safetensors ... one trained head per cv10 fold (train/'s own model files)
 //
-// bundle.json names every member file with its sha256, so a truncated or edited file is caught before any
+// bundle.json lists every file with its sha256 and carries one digest over all its fields and those files
+// (integrity.ts), optionally signed with Ed25519: an edited field or file is refused, naming it, before any
 // weight is read. The format is versioned: a bundle of another format version is refused with a message
 // saying which version this code reads.
 import { createHash } from "node:crypto";
@@ -15,11 +16,12 @@ import { describeError, LiverstiffError, writeFileAtomic, writeJsonAtomic } from
 import type { SeriesRole } from "../dicom/index.ts";
 import { createEncoder, type Encoder, type EncoderIdentity } from "../features/index.ts";
 import { loadTrainedModel, type Recipe, type TrainedModel } from "../train/index.ts";
+import { type BundleIntegrity, bundleFiles, checkIntegrity, fileDigests, sealManifest } from "./integrity.ts";
 import type { TrainingSetSummary } from "./summary.ts";
 
 export const BUNDLE_FORMAT = "liverstiff-bundle";
 /** Bumped when bundle.json or the member files change in a way older code cannot read. */
-export const BUNDLE_FORMAT_VERSION = 1;
+export const BUNDLE_FORMAT_VERSION = 2;
 export const BUNDLE_MANIFEST = "bundle.json";
 
 export type Five = [number, number, number, number, number];
@@ -70,7 +72,14 @@ export interface BundleManifest {
   trainingSet: TrainingSetSummary;
   /** Roles an exam needs (all of `all`, one of `anyOf`), as ingest decides usability. */
   requiredRoles: { all: SeriesRole[]; anyOf: SeriesRole[] };
+  /** sha256 of every file in the bundle folder but bundle.json (relative paths, "/" separators). */
+  files: Record<string, string>;
+  /** The digest over everything above (and its optional signature); see integrity.ts. */
+  integrity: BundleIntegrity;
 }
+
+/** The fields `train` fills; writeBundle adds the members, the file list and the integrity block. */
+export type BundleContent = Omit<BundleManifest, "members" | "files" | "integrity">;
 
 export interface LoadedBundle {
   path: string;
@@ -90,8 +99,9 @@ export function sha256Bytes(bytes: Uint8Array): string {
  */
 export function writeBundle(
   dir: string,
-  manifest: Omit<BundleManifest, "members">,
+  manifest: BundleContent,
   members: { info: Omit<BundleMember, "file" | "sha256">; sourceFile: string }[],
+  options: { signKey?: string } = {},
 ): BundleManifest {
   const target = resolve(dir);
   if (existsSync(target) && !existsSync(join(target, BUNDLE_MANIFEST)))
@@ -108,7 +118,15 @@ export function writeBundle(
       writeFileAtomic(join(tmp, file), bytes);
       return { ...m.info, file, sha256: sha256Bytes(bytes) };
     });
-    const full: BundleManifest = { ...manifest, members: written };
+    const content = {
+      ...manifest,
+      members: written,
+      files: fileDigests(tmp, bundleFiles(tmp, BUNDLE_MANIFEST)),
+    };
+    const full: BundleManifest = {
+      ...content,
+      integrity: sealManifest(content as unknown as Record<string, unknown>, options.signKey),
+    };
     writeJsonAtomic(join(tmp, BUNDLE_MANIFEST), full);
     if (existsSync(target)) {
       const old = `${tmp}.old`;
@@ -123,11 +141,19 @@ export function writeBundle(
   }
 }
 
+export interface BundleCheckOptions {
+  /** A PEM Ed25519 public key: the bundle must be signed by it. */
+  trust?: string;
+}
+
 /**
- * Reads and checks bundle.json and the member checksums; no weights are loaded. Every refusal is a
- * LiverstiffError naming the bundle and what is wrong with it.
+ * Reads and checks bundle.json, its digest over every field and file, and (with `trust`) its signature; no
+ * weights are loaded. Every refusal is a LiverstiffError naming the bundle and what is wrong with it.
  */
-export function readBundleManifest(path: string): { dir: string; manifest: BundleManifest } {
+export function readBundleManifest(
+  path: string,
+  options: BundleCheckOptions = {},
+): { dir: string; manifest: BundleManifest } {
   if (!existsSync(path)) throw new LiverstiffError("model bundle not found", { bundle: path });
   const dir = statSync(path).isDirectory() ? path : dirname(path);
   const file = join(dir, BUNDLE_MANIFEST);
@@ -160,6 +186,7 @@ export function readBundleManifest(path: string): { dir: string; manifest: Bundl
       { bundle: dir },
     );
   }
+  checkIntegrity(dir, m as Record<string, unknown>, BUNDLE_MANIFEST, options.trust);
   for (const key of [
     "recipe",
     "preparation",
@@ -182,6 +209,12 @@ export function readBundleManifest(path: string): { dir: string; manifest: Bundl
   )
     throw new LiverstiffError(`corrupt model bundle: cut-offs do not match the thresholds`, { bundle: dir });
   for (const member of manifest.members) {
+    // Only files the digest covers, inside the folder, are ever loaded.
+    if (typeof member.file !== "string" || manifest.files[member.file] !== member.sha256)
+      throw new LiverstiffError("corrupt model bundle: a member is not one of the bundle's listed files", {
+        bundle: dir,
+        file: String(member.file),
+      });
     const p = join(dir, member.file);
     if (!existsSync(p))
       throw new LiverstiffError("corrupt model bundle: a member model file is missing", {
@@ -201,8 +234,8 @@ export function readBundleManifest(path: string): { dir: string; manifest: Bundl
  * Loads a bundle for prediction: checks it (readBundleManifest), loads every member head and creates the
  * encoder, refusing an encoder whose weights differ from those the bundle was trained on.
  */
-export function loadBundle(path: string): LoadedBundle {
-  const { dir, manifest } = readBundleManifest(path);
+export function loadBundle(path: string, options: BundleCheckOptions = {}): LoadedBundle {
+  const { dir, manifest } = readBundleManifest(path, options);
   const members: LoadedBundle["members"] = [];
   const disposeAll = () => {
     for (const m of members) m.model.dispose();

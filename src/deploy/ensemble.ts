@@ -15,14 +15,32 @@ export interface ThresholdResult {
   cutoff: number;
   /** probability > cutoff. */
   positive: boolean;
+  /**
+   * Whether this threshold's call counts toward the category: every threshold up to it is positive. A
+   * positive threshold above a negative one is not counted (possible only with non-monotone probabilities).
+   */
+  counted: boolean;
+}
+
+export interface Category {
+  label: string;
+  /** The highest threshold t such that every threshold up to t is positive; null: none (< 2.5 kPa). */
+  thresholdKpa: number | null;
+  /** The upper end of the category (the next threshold), null for the highest. */
+  belowKpa: number | null;
+  /** The category threshold's probability and cut-off (the lowest threshold's when none is positive). */
+  probability: number;
+  cutoff: number;
+  /** Positive thresholds above the first negative one: calls the category does not follow. */
+  ignoredKpa: number[];
 }
 
 export interface EnsemblePrediction {
   examId: string;
   thresholds: ThresholdResult[];
-  /** The highest threshold whose probability exceeds its cut-off ("< 2.5 kPa" when none does). */
-  category: { label: string; thresholdKpa: number | null; probability: number; cutoff: number };
-  kpaPred: { value: number; interval: [number, number] } | null;
+  category: Category;
+  /** `agreesWithCategory`: the predicted kPa lies within the category's range of kPa. */
+  kpaPred: { value: number; interval: [number, number]; agreesWithCategory: boolean } | null;
   /** Mean attention per role per slice over members (heads with attention pooling); sums to 1. */
   attention: Partial<Record<SeriesRole, number[]>> | null;
   /** Each member's own prediction, in bundle order. */
@@ -31,24 +49,34 @@ export interface EnsemblePrediction {
 
 const mean = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 
-export function categoryOf(
-  probabilities: readonly number[],
-  cutoffs: readonly number[],
-): EnsemblePrediction["category"] {
-  for (let k = THRESHOLDS_KPA.length - 1; k >= 0; k--)
-    if (probabilities[k]! > cutoffs[k]!)
-      return {
-        label: `>= ${THRESHOLDS_KPA[k]!.toFixed(1)} kPa`,
-        thresholdKpa: THRESHOLDS_KPA[k]!,
-        probability: probabilities[k]!,
-        cutoff: cutoffs[k]!,
-      };
+/** How many thresholds, from the lowest, are all positive (probability > cut-off). */
+export function categoryLevel(probabilities: readonly number[], cutoffs: readonly number[]): number {
+  let level = 0;
+  while (level < THRESHOLDS_KPA.length && probabilities[level]! > cutoffs[level]!) level++;
+  return level;
+}
+
+/** The highest threshold t such that every threshold up to t is above its cut-off. */
+export function categoryOf(probabilities: readonly number[], cutoffs: readonly number[]): Category {
+  const level = categoryLevel(probabilities, cutoffs);
+  const k = Math.max(0, level - 1);
+  const ignoredKpa = THRESHOLDS_KPA.filter((_, j) => j > level && probabilities[j]! > cutoffs[j]!);
   return {
-    label: `< ${THRESHOLDS_KPA[0]!.toFixed(1)} kPa`,
-    thresholdKpa: null,
-    probability: probabilities[0]!,
-    cutoff: cutoffs[0]!,
+    label: level === 0 ? `< ${THRESHOLDS_KPA[0]!.toFixed(1)} kPa` : `>= ${THRESHOLDS_KPA[k]!.toFixed(1)} kPa`,
+    thresholdKpa: level === 0 ? null : THRESHOLDS_KPA[k]!,
+    belowKpa: THRESHOLDS_KPA[level] ?? null,
+    probability: probabilities[k]!,
+    cutoff: cutoffs[k]!,
+    ignoredKpa,
   };
+}
+
+/** Whether a kPa lies in the category's range [threshold, next threshold). */
+export function kpaInCategory(kpa: number, category: Category): boolean {
+  return (
+    (category.thresholdKpa === null || kpa >= category.thresholdKpa) &&
+    (category.belowKpa === null || kpa < category.belowKpa)
+  );
 }
 
 /** Combines the members' predictions of one exam. */
@@ -69,14 +97,26 @@ export function combine(
       sd,
       cutoff: cutoffs[k],
       positive: m > cutoffs[k],
+      counted: false,
     };
   });
+  const category = categoryOf(
+    thresholds.map((t) => t.probability),
+    cutoffs,
+  );
+  const level = categoryLevel(
+    thresholds.map((t) => t.probability),
+    cutoffs,
+  );
+  for (const [k, t] of thresholds.entries()) t.counted = k < level;
   const kpas = perMember.map((p) => p.kpaPred).filter((k): k is number => k !== undefined && k > 0);
+  const kpaValue = Math.exp(mean(kpas.map(Math.log)));
   const kpaPred =
     kpas.length === perMember.length && kpas.length > 0
       ? {
-          value: Math.exp(mean(kpas.map(Math.log))),
+          value: kpaValue,
           interval: [Math.min(...kpas), Math.max(...kpas)] as [number, number],
+          agreesWithCategory: kpaInCategory(kpaValue, category),
         }
       : null;
   let attention: EnsemblePrediction["attention"] = null;
@@ -88,10 +128,7 @@ export function combine(
   return {
     examId,
     thresholds,
-    category: categoryOf(
-      thresholds.map((t) => t.probability),
-      cutoffs,
-    ),
+    category,
     kpaPred,
     attention,
     members: perMember.map((p, i) => {

@@ -1,7 +1,8 @@
 // The terminal form of a prediction report: one block per exam, readable without the JSON.
 import type { PredictReport } from "./predict.ts";
 
-const pct = (p: number) => `${(p * 100).toFixed(0)}%`;
+// Probabilities and cut-offs in the same unit (percent, one decimal) so they can be compared by eye.
+const pct = (p: number) => `${(p * 100).toFixed(1)}%`;
 
 export function formatPredictions(report: PredictReport): string {
   const lines: string[] = [];
@@ -29,14 +30,17 @@ export function formatPredictions(report: PredictReport): string {
       lines.push(`  NOT PREDICTED: ${e.reason}`);
       continue;
     }
-    lines.push("  threshold   P(>= t)  interval     cut-off  call");
+    lines.push(
+      `  ${"threshold".padEnd(10)}  ${"P(>=t)".padStart(6)}   ${"fold models".padEnd(13)}  ${"cut-off".padStart(7)}  call`,
+    );
     for (const t of e.thresholds ?? [])
       lines.push(
-        `  >= ${t.thresholdKpa.toFixed(1)} kPa  ${pct(t.probability).padStart(6)}   ${`${pct(t.interval[0])}-${pct(t.interval[1])}`.padEnd(11)}  ${t.cutoff.toFixed(3).padStart(7)}  ${t.positive ? "above" : "below"}`,
+        `  >= ${t.thresholdKpa.toFixed(1)} kPa  ${pct(t.probability).padStart(6)}   ${`${pct(t.interval[0])}-${pct(t.interval[1])}`.padEnd(13)}  ${pct(t.cutoff).padStart(7)}  ${t.positive ? (t.counted ? "above" : "above, not counted (a lower threshold is below)") : "below"}`,
       );
     const c = e.category!;
+    const relation = c.thresholdKpa === null ? "below" : "above";
     lines.push(
-      `  category: ${c.label} (P ${pct(c.probability)} vs cut-off ${c.cutoff.toFixed(3)})${e.kpaPred ? `; predicted ${e.kpaPred.value.toFixed(2)} kPa (fold models ${e.kpaPred.interval[0].toFixed(2)}-${e.kpaPred.interval[1].toFixed(2)})` : ""}`,
+      `  category: ${c.label} (P ${pct(c.probability)} ${relation} cut-off ${pct(c.cutoff)})${e.kpaPred ? `; predicted ${e.kpaPred.value.toFixed(2)} kPa (fold models ${e.kpaPred.interval[0].toFixed(2)}-${e.kpaPred.interval[1].toFixed(2)})${e.kpaPred.agreesWithCategory ? "" : " OUTSIDE the category"}` : ""}`,
     );
     for (const w of e.warnings) lines.push(`  warning [${w.code}]: ${w.message}`);
     if (e.png) lines.push(`  figure: ${e.png}`);

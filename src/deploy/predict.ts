@@ -24,7 +24,7 @@ import { computeFeatures, type ExamFeatures } from "../features/index.ts";
 import type { BundleManifest, LoadedBundle } from "./bundle.ts";
 import { type EnsemblePrediction, predictEnsemble } from "./ensemble.ts";
 import { attentionFigure } from "./png.ts";
-import { distributionWarnings, volumeWarnings, type Warning } from "./summary.ts";
+import { decisionWarnings, distributionWarnings, volumeWarnings, type Warning } from "./summary.ts";
 
 export const PREDICTIONS_FORMAT = "liverstiff-predictions";
 export const INTENDED_USE =
@@ -296,6 +296,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
       report.attention = p.attention;
       report.members = p.members;
       report.warnings.push(
+        ...decisionWarnings(p),
         ...distributionWarnings(
           exam,
           series.get(exam.examId) ?? [],

@@ -64,8 +64,45 @@ export interface Warning {
     | "age_outside"
     | "missing_optional_role"
     | "suspicious_volume"
-    | "feature_outlier";
+    | "feature_outlier"
+    | "kpa_outside_category"
+    | "calls_not_monotone";
   message: string;
+}
+
+const pct1 = (p: number) => `${(p * 100).toFixed(1)}%`;
+
+/**
+ * Where the outputs could be read as contradicting each other, say so: a predicted kPa outside the
+ * category's range (the regression and the classifiers are separate heads), or a threshold above its
+ * cut-off that the category does not follow because a lower one is below its own.
+ */
+export function decisionWarnings(p: {
+  thresholds: readonly {
+    thresholdKpa: number;
+    probability: number;
+    cutoff: number;
+    positive: boolean;
+    counted: boolean;
+  }[];
+  category: { label: string };
+  kpaPred: { value: number; agreesWithCategory: boolean } | null;
+}): Warning[] {
+  const out: Warning[] = [];
+  if (p.kpaPred && !p.kpaPred.agreesWithCategory)
+    out.push({
+      code: "kpa_outside_category",
+      message: `the predicted ${p.kpaPred.value.toFixed(2)} kPa lies outside the category ${p.category.label}; the category follows the thresholds' probabilities and cut-offs, the kPa is a separate regression`,
+    });
+  const ignored = p.thresholds.filter((t) => t.positive && !t.counted);
+  if (ignored.length > 0) {
+    const first = p.thresholds.find((t) => !t.positive)!;
+    out.push({
+      code: "calls_not_monotone",
+      message: `${ignored.map((t) => `P(>= ${t.thresholdKpa.toFixed(1)} kPa) ${pct1(t.probability)} is above its cut-off ${pct1(t.cutoff)}`).join("; ")}, but P(>= ${first.thresholdKpa.toFixed(1)} kPa) ${pct1(first.probability)} is below its cut-off ${pct1(first.cutoff)}: the category stops there`,
+    });
+  }
+  return out;
 }
 
 function quantile(sorted: readonly number[], q: number): number {

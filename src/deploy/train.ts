@@ -12,10 +12,13 @@ import { codeVersion, prepareRecipe, validateWorkdir } from "../validate/workdir
 import {
   BUNDLE_FORMAT,
   BUNDLE_FORMAT_VERSION,
+  type BundleContent,
   type BundleManifest,
   type Five,
   writeBundle,
 } from "./bundle.ts";
+import { monotoneCutoffs } from "./cutoffs.ts";
+import { readBundleKey } from "./integrity.ts";
 import { summarizeTrainingSet } from "./summary.ts";
 
 export interface TrainBundleOptions {
@@ -31,6 +34,14 @@ export interface TrainBundleOptions {
   /** Run the recipe on this encoder instead of its own. */
   encoder?: string;
   bootstrapResamples?: number;
+  /**
+   * "monotone" (default): cut-offs non-decreasing across thresholds (monotonePooledCutoffs), so the calls
+   * never contradict each other; "per-threshold": each threshold's own Youden cut-off (pooledCutoffs), the
+   * category still stopping at the first threshold below its cut-off.
+   */
+  cutoffRule?: "monotone" | "per-threshold";
+  /** A PEM Ed25519 private key: the bundle's digest is signed with it (`predict --trust` checks it). */
+  signKey?: string;
   onProgress?: ProgressSink;
 }
 
@@ -48,9 +59,14 @@ export const REQUIRED_ROLES: { all: SeriesRole[]; anyOf: SeriesRole[] } = {
   anyOf: ["t1_in", "t1_opp"],
 };
 
+export const CUTOFF_METHODS = {
+  monotone: "youden-pooled-out-of-fold-cv10-monotone",
+  "per-threshold": "youden-pooled-out-of-fold-cv10",
+} as const;
+
 /**
- * Youden cut-off per threshold on the pooled out-of-fold predictions (one per exam); 0.5 where a
- * threshold has one class only. Clamped to [0, 1] as validate/ does.
+ * Youden cut-off per threshold on the pooled out-of-fold predictions (one per exam), clamped to [0, 1] as
+ * validate/ does; 0.5 where a threshold has one class only. Unconstrained: see monotonePooledCutoffs.
  */
 export function pooledCutoffs(rows: readonly PredictionRow[]): Five {
   return THRESHOLDS_KPA.map((t, k) => {
@@ -65,9 +81,23 @@ export function pooledCutoffs(rows: readonly PredictionRow[]): Five {
   }) as Five;
 }
 
+/**
+ * The bundle's cut-offs: non-decreasing across thresholds, maximising the summed Youden J on the pooled
+ * out-of-fold predictions (cutoffs.ts), ties broken toward pooledCutoffs.
+ */
+export function monotonePooledCutoffs(rows: readonly PredictionRow[]): Five {
+  return monotoneCutoffs(
+    THRESHOLDS_KPA.map((t) => rows.map((r) => (r.kpa >= t ? 1 : 0))),
+    THRESHOLDS_KPA.map((_, k) => rows.map((r) => r.probabilities[k]!)),
+    pooledCutoffs(rows),
+  ) as Five;
+}
+
 export async function trainBundle(options: TrainBundleOptions): Promise<TrainBundleResult> {
   const progress = options.onProgress ?? silentProgress;
   const seed = options.seed ?? 42;
+  // A bad signing key is refused before hours of training, not after.
+  if (options.signKey) readBundleKey(options.signKey, "private");
   const p = prepareRecipe(options.recipe, options.encoder);
   const name = p.recipe.name;
   const runDir = options.runDir ?? join(options.workdir, "runs", `bundle-${name}-seed${seed}`);
@@ -121,7 +151,7 @@ export async function trainBundle(options: TrainBundleOptions): Promise<TrainBun
       sourceFile: foldFilePaths(runDir, name, "cv10", f.fold).model,
     };
   });
-  const manifest: Omit<BundleManifest, "members"> = {
+  const manifest: BundleContent = {
     format: BUNDLE_FORMAT,
     formatVersion: BUNDLE_FORMAT_VERSION,
     createdAt: new Date().toISOString(),
@@ -131,7 +161,10 @@ export async function trainBundle(options: TrainBundleOptions): Promise<TrainBun
     prepName: p.prepName,
     encoder: p.encoder.identity,
     thresholdsKpa: [...THRESHOLDS_KPA],
-    cutoffs: { method: "youden-pooled-out-of-fold-cv10", values: pooledCutoffs(rows) },
+    cutoffs:
+      options.cutoffRule === "per-threshold"
+        ? { method: CUTOFF_METHODS["per-threshold"], values: pooledCutoffs(rows) }
+        : { method: CUTOFF_METHODS.monotone, values: monotonePooledCutoffs(rows) },
     validation: {
       scheme: "cv10",
       seed,
@@ -147,7 +180,7 @@ export async function trainBundle(options: TrainBundleOptions): Promise<TrainBun
     trainingSet,
     requiredRoles: REQUIRED_ROLES,
   };
-  const written = writeBundle(options.out, manifest, members);
+  const written = writeBundle(options.out, manifest, members, { signKey: options.signKey });
   progress({ stage: "bundle", done: 1, total: 1, message: options.out });
   return {
     bundleDir: options.out,

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { csvCell } from "../core/csv.ts";
 import {
   LiverstiffError,
   type ProgressSink,
@@ -403,9 +404,7 @@ function safeName(s: string): string {
 }
 
 function csvField(v: string | number | undefined): string {
-  if (v === undefined) return "";
-  const s = String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return csvCell(v);
 }
 
 export const PREDICTION_COLUMNS = [

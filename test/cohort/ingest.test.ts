@@ -116,6 +116,14 @@ describe("ingest pipeline (hand-built series, real classifier and picker)", () =
     assert.equal(first.filesSkipped, 1);
     assert.deepEqual(first.prepared, { computed: 3, reused: 0, failed: 0 });
     assert.deepEqual(first.labelIssues, { non_numeric: 1, unmatched: 1 });
+    assert.deepEqual(
+      first.labelIssueRows.map((i) => [i.line, i.kind]),
+      [
+        [6, "unmatched"],
+        [7, "non_numeric"],
+      ],
+    );
+    assert.match(first.labelIssueRows[0]!.message, /no exam matches \(accession ACC9\)/);
     assert.equal(first.labelRows, 6);
     assert.ok(counter.pixels > 0);
   });

@@ -117,7 +117,7 @@ describe("matching labels to exams", () => {
 
   it("matches by accession, StudyInstanceUID and patient id + nearest date within the window", () => {
     const { rows } = parseLabelsCsv(csv);
-    const m = matchLabels(rows, exams, { windowDays: 7 });
+    const m = matchLabels(rows, exams, { windowDays: 7, mode: "patient-date" });
     assert.deepEqual(
       [...m.byExam.entries()].map(([id, x]) => [id, x.kpa, x.by, x.line]),
       [
@@ -139,7 +139,7 @@ describe("matching labels to exams", () => {
   });
 
   it("a narrower window leaves the patient-date row unmatched", () => {
-    const m = matchLabels(parseLabelsCsv(csv).rows, exams, { windowDays: 1 });
+    const m = matchLabels(parseLabelsCsv(csv).rows, exams, { windowDays: 1, mode: "patient-date" });
     assert.equal(m.byExam.has("e4"), false);
   });
 
@@ -148,5 +148,84 @@ describe("matching labels to exams", () => {
     const m = matchLabels(rows, exams);
     assert.equal(m.byExam.has("e1"), false);
     assert.match(m.conflicts.get("e1")!, /conflicting labels: 2.5 vs 3.9 kPa \(lines 2, 3\)/);
+  });
+
+  it("strict (the default): accession or UID only; patient-id rows are listed, not matched by date", () => {
+    const m = matchLabels(parseLabelsCsv(csv).rows, exams);
+    assert.deepEqual(
+      [...m.byExam.entries()].map(([id, x]) => [id, x.by, x.line]),
+      [
+        ["e1", "accession", 2],
+        ["e2", "study_uid", 3],
+      ],
+    );
+    assert.deepEqual(
+      m.issues.map((i) => [i.line, i.kind]),
+      [
+        [4, "needs_patient_date"],
+        [5, "needs_patient_date"],
+        [6, "needs_patient_date"],
+        [7, "unmatched"],
+        [8, "duplicate"],
+      ],
+    );
+    assert.match(m.issues[0]!.message, /needs --labels-match patient-date/);
+  });
+
+  it("a row whose accession matches nothing is not attached through patient id + date", () => {
+    // Before: ZZ9 matched no exam, so the row fell through to P1 + 2024-01-10 and labelled e1.
+    const { rows } = parseLabelsCsv("accession,patient_id,date,kpa\nZZ9,P1,2024-01-10,4.4\n");
+    const strict = matchLabels(rows, exams);
+    assert.equal(strict.byExam.size, 0);
+    assert.deepEqual(
+      strict.issues.map((i) => [i.line, i.kind]),
+      [[2, "unmatched"]],
+    );
+    assert.match(
+      strict.issues[0]!.message,
+      /no exam matches \(accession ZZ9\); patient id \+ date is not tried/,
+    );
+    // Asked for explicitly, the fallback still works.
+    const fallback = matchLabels(rows, exams, { mode: "patient-date" });
+    assert.equal(fallback.byExam.get("e1")?.by, "patient_date");
+  });
+
+  it("a row whose accession (or UID) exists but whose patient id differs is rejected in both modes", () => {
+    const { rows } = parseLabelsCsv(
+      "accession,study_uid,patient_id,kpa\nA1,,P2,3.3\n,1.2,P9,3.1\nA2,,P2,2.9\n",
+    );
+    for (const mode of ["strict", "patient-date"] as const) {
+      const m = matchLabels(rows, exams, { mode });
+      assert.deepEqual([...m.byExam.keys()], ["e2"], mode);
+      assert.deepEqual(
+        m.issues.map((i) => [i.line, i.kind]),
+        [
+          [2, "patient_mismatch"],
+          [3, "patient_mismatch"],
+        ],
+      );
+      assert.match(
+        m.issues[0]!.message,
+        /accession number A1 belongs to an exam of patient P1, but the row names patient P2/,
+      );
+      assert.match(
+        m.issues[1]!.message,
+        /StudyInstanceUID 1\.2 belongs to an exam of patient P2, but the row names patient P9/,
+      );
+    }
+  });
+
+  it("the template in docs/ reads with every documented column", () => {
+    const t = readLabelsCsv(fileURLToPath(new URL("../../docs/labels-template.csv", import.meta.url)));
+    assert.deepEqual(Object.keys(t.columns).sort(), [
+      "accessionNumber",
+      "date",
+      "kpa",
+      "patientId",
+      "site",
+      "studyInstanceUid",
+    ]);
+    assert.equal(t.issues.length, 0);
+    assert.ok(t.rows.length >= 2);
   });
 });

@@ -38,6 +38,7 @@ describe("NIfTI input", { skip: have ? false : `sample folder absent: ${SAMPLES}
     const fromNifti = await ingest({
       roots: [join(tmp, "bids")],
       labelsCsv: join(tmp, "p.csv"),
+      labelsMatch: "patient-date",
       workdir: join(tmp, "w2"),
       prep,
     });

@@ -3,6 +3,7 @@
 // models' predictions for the same exams, the report and figure, and every kind of bad input.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import {
   cpSync,
   existsSync,
@@ -71,6 +72,9 @@ describe("train a bundle and predict new exams from DICOM", () => {
     recipe.head = { ...recipe.head, ensemble: 1 };
     writeFileSync(join(dir, "ours-small.json"), JSON.stringify(recipe));
     ok(run(["ingest", join(cohort, "dicom"), "--labels", join(cohort, "labels.csv"), "--out", work]));
+    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    writeFileSync(join(dir, "site.key"), privateKey.export({ type: "pkcs8", format: "pem" }));
+    writeFileSync(join(dir, "site.pub"), publicKey.export({ type: "spki", format: "pem" }));
     const trained = run([
       "train",
       work,
@@ -82,8 +86,12 @@ describe("train a bundle and predict new exams from DICOM", () => {
       runDir,
       "--resamples",
       "200",
+      "--sign",
+      join(dir, "site.key"),
     ]);
     ok(trained);
+    assert.match(trained.stdout, /digest sha256 [0-9a-f]{64} signed/);
+    assert.match(trained.stdout, /cut-off \d+\.\d%/);
     assert.match(trained.stdout, /10 fold models/);
     manifest = JSON.parse(readFileSync(join(bundle, "bundle.json"), "utf8"));
     const sites = readdirSync(join(cohort, "dicom")).sort();
@@ -100,8 +108,11 @@ describe("train a bundle and predict new exams from DICOM", () => {
       bundle,
       "--json",
       join(dir, "pred", "out.json"),
+      "--trust",
+      join(dir, "site.pub"),
     ]);
     ok(predicted);
+    assert.match(predicted.stdout, /category: .* \(P \d+\.\d% (above|below) cut-off \d+\.\d%\)/);
     assert.match(predicted.stdout, /not a medical device/);
     assert.match(predicted.stdout, /category: (>=|<) \d\.\d kPa/);
     report = JSON.parse(readFileSync(join(dir, "pred", "out.json"), "utf8"));
@@ -110,7 +121,9 @@ describe("train a bundle and predict new exams from DICOM", () => {
 
   it("writes a versioned bundle: ten checksummed fold models, recipe, preparation, encoder, cut-offs, training set", () => {
     assert.equal(manifest.format, "liverstiff-bundle");
-    assert.equal(manifest.formatVersion, 1);
+    assert.equal(manifest.formatVersion, 2);
+    assert.equal(manifest.integrity.signature?.algorithm, "ed25519");
+    assert.equal(Object.keys(manifest.files).length, 10);
     assert.equal(manifest.members.length, 10);
     for (const m of manifest.members) {
       assert.ok(existsSync(join(bundle, m.file)), m.file);
@@ -123,6 +136,7 @@ describe("train a bundle and predict new exams from DICOM", () => {
     assert.match(manifest.encoder.weightsSha256, /^[0-9a-f]{64}$/);
     assert.equal(manifest.cutoffs.values.length, 5);
     for (const c of manifest.cutoffs.values) assert.ok(c >= 0 && c <= 1);
+    for (let k = 1; k < 5; k++) assert.ok(manifest.cutoffs.values[k]! >= manifest.cutoffs.values[k - 1]!);
     const t = manifest.trainingSet;
     assert.ok(t.exams >= 36 && t.exams <= 40, `${t.exams} exams`);
     assert.equal(
@@ -155,9 +169,14 @@ describe("train a bundle and predict new exams from DICOM", () => {
         assert.equal(t.cutoff, manifest.cutoffs.values[k]);
         assert.equal(t.positive, t.probability > t.cutoff);
       }
-      // The category is the highest threshold whose probability exceeds its cut-off.
-      const above = thresholds.filter((t) => t.positive).map((t) => t.thresholdKpa);
-      assert.equal(e.category!.thresholdKpa, above.length ? Math.max(...above) : null);
+      // The category is the highest threshold with every threshold up to it above its cut-off.
+      const level = thresholds.findIndex((t) => !t.positive);
+      const counted = level < 0 ? 5 : level;
+      assert.equal(e.category!.thresholdKpa, counted === 0 ? null : thresholds[counted - 1]!.thresholdKpa);
+      assert.deepEqual(
+        thresholds.map((t) => t.counted),
+        thresholds.map((_, k) => k < counted),
+      );
       assert.ok(e.kpaPred && e.kpaPred.value > 0);
       assert.ok(e.kpaPred.interval[0] <= e.kpaPred.value && e.kpaPred.value <= e.kpaPred.interval[1]);
       const att = Object.values(e.attention!).flat();
@@ -236,7 +255,7 @@ describe("train a bundle and predict new exams from DICOM", () => {
     truncateSync(member, 1000);
     const r = run(["predict", examDirs[0]!, "--model", copy]);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /corrupt model bundle.*checksum/);
+    assert.match(r.stderr, /model bundle refused: a file does not match its sha256/);
     assert.ok(r.stderr.includes(manifest.members[2]!.file));
     noStack(r);
     writeFileSync(join(copy, "bundle.json"), "{ not json");
@@ -253,15 +272,33 @@ describe("train a bundle and predict new exams from DICOM", () => {
     const copy = join(dir, "future");
     cpSync(bundle, copy, { recursive: true });
     const m = JSON.parse(readFileSync(join(copy, "bundle.json"), "utf8"));
-    m.formatVersion = 2;
+    m.formatVersion = 3;
     m.codeVersion = { version: "9.0.0" };
     writeFileSync(join(copy, "bundle.json"), JSON.stringify(m));
     const r = run(["predict", examDirs[0]!, "--model", copy]);
     assert.equal(r.status, 1);
     assert.match(
       r.stderr,
-      /format version 2 \(written by liverstiff 9\.0\.0\) cannot be read.*reads version 1/,
+      /format version 3 \(written by liverstiff 9\.0\.0\) cannot be read.*reads version 2/,
     );
     noStack(r);
+  });
+
+  it("refuses an edited bundle.json naming the field, and a bundle under another trusted key", () => {
+    const copy = join(dir, "edited");
+    cpSync(bundle, copy, { recursive: true });
+    const m = JSON.parse(readFileSync(join(copy, "bundle.json"), "utf8"));
+    m.cutoffs.values = [0.01, 0.01, 0.01, 0.01, 0.01];
+    writeFileSync(join(copy, "bundle.json"), JSON.stringify(m));
+    const r = run(["predict", examDirs[0]!, "--model", copy]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /bundle\.json was edited after it was written: cutoffs\.values changed/);
+    noStack(r);
+    const { publicKey } = generateKeyPairSync("ed25519");
+    writeFileSync(join(dir, "other.pub"), publicKey.export({ type: "spki", format: "pem" }));
+    const r2 = run(["predict", examDirs[0]!, "--model", bundle, "--trust", join(dir, "other.pub")]);
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, /signed by another key/);
+    noStack(r2);
   });
 });

@@ -146,8 +146,12 @@ describe("ensemble", () => {
     );
   });
 
-  it("names the category by the highest threshold above its cut-off, or below the lowest", () => {
+  it("names the category by the highest threshold with every threshold up to it above its cut-off", () => {
     assert.equal(categoryOf([0.9, 0.8, 0.7, 0.6, 0.5], cutoffs).thresholdKpa, 5);
+    // 2.5 below its cut-off: "< 2.5 kPa", whatever the higher thresholds say (they are listed as ignored).
+    const gap = categoryOf([0.45, 0.8, 0.7, 0.6, 0.5], cutoffs);
+    assert.equal(gap.thresholdKpa, null);
+    assert.deepEqual(gap.ignoredKpa, [3, 3.5, 4, 5]);
     const none = categoryOf([0.4, 0.3, 0.2, 0.1, 0.05], cutoffs);
     assert.equal(none.thresholdKpa, null);
     assert.equal(none.label, "< 2.5 kPa");
@@ -284,9 +288,9 @@ describe("bundle checks", () => {
     mkdirSync(join(d, "b"));
     writeFileSync(
       join(d, "b", "bundle.json"),
-      JSON.stringify({ format: "liverstiff-bundle", formatVersion: 1, recipe: {}, members: [] }),
+      JSON.stringify({ format: "liverstiff-bundle", formatVersion: 2, recipe: {}, members: [] }),
     );
-    assert.throws(() => readBundleManifest(join(d, "b")), /lacks "preparation"/);
+    assert.throws(() => readBundleManifest(join(d, "b")), /no integrity digest or file list/);
     writeFileSync(join(d, "b", "bundle.json"), JSON.stringify({ format: "something-else" }));
     assert.throws(() => readBundleManifest(join(d, "b")), /not a liverstiff model bundle/);
     assert.throws(() => readBundleManifest(d), /bundle\.json is missing/);

@@ -1,5 +1,12 @@
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
+
+/** `--where column=value`, repeatable. */
+function collectWhere(raw: string, previous: { column: string; value: string }[]) {
+  const i = raw.indexOf("=");
+  if (i <= 0) throw new InvalidArgumentError(`expected COLUMN=VALUE, got "${raw}"`);
+  return [...previous, { column: raw.slice(0, i), value: raw.slice(i + 1) }];
+}
 
 interface EvaluateOptions {
   scoreCol: string;
@@ -8,6 +15,8 @@ interface EvaluateOptions {
   threshold?: string;
   clusterCol?: string;
   compareCol?: string;
+  where: { column: string; value: string }[];
+  idCol?: string;
   resamples: string;
   seed: string;
   bootstrap: string;
@@ -29,6 +38,16 @@ export function register(program: Command): void {
     .option("--threshold <kPa>", "stiffness threshold in kPa for --kpa-col, e.g. 3.0")
     .option("--cluster-col <column>", "patient column: the bootstrap resamples a patient's exams together")
     .option("--compare-col <column>", "second score column on the same cases: adds the paired DeLong test")
+    .option(
+      "--where <column=value>",
+      "evaluate only the rows where the column has this value (repeatable; all must hold), e.g. --where recipe=liverstiff --where scheme=cv10",
+      collectWhere,
+      [],
+    )
+    .option(
+      "--id-col <column>",
+      "column unique per case; a table repeating it is refused (default: exam_id, accession, exam or id if present; none: no check)",
+    )
     .option("--resamples <n>", "bootstrap resamples", "2000")
     .option("--seed <seed>", "bootstrap seed", "1")
     .option("--bootstrap <method>", "bootstrap CI method: percentile, bca or none", "percentile")
@@ -64,6 +83,8 @@ export function register(program: Command): void {
         threshold,
         clusterCol: opts.clusterCol,
         compareCol: opts.compareCol,
+        where: opts.where,
+        idCol: opts.idCol === "none" ? false : opts.idCol,
       });
       const result = stats.evaluateBinary(table.labels, table.scores, {
         scores2: table.scores2,
@@ -78,6 +99,10 @@ export function register(program: Command): void {
           : { kpa_col: opts.kpaCol, threshold_kpa: threshold }),
         ...(opts.clusterCol !== undefined ? { cluster_col: opts.clusterCol } : {}),
         ...(opts.compareCol !== undefined ? { compare_col: opts.compareCol } : {}),
+        ...(opts.where.length > 0 ? { where: opts.where.map((w) => `${w.column}=${w.value}`) } : {}),
+        ...(table.idCol !== undefined ? { id_col: table.idCol } : {}),
+        rows_in_file: table.rowsInFile,
+        rows_evaluated: table.rowsKept,
       };
       if (opts.json) {
         // JSON has no infinities: a cut-off of -Infinity (everything positive) is written as a string.
@@ -107,6 +132,10 @@ function formatTable(input: Record<string, unknown>, r: Evaluation): string {
       ? `column ${input.label_col}`
       : `${input.kpa_col} >= ${input.threshold_kpa} kPa`;
   lines.push(`${input.file}: score ${input.score_col}, outcome ${outcome}`);
+  if (input.where)
+    lines.push(
+      `rows ${input.rows_evaluated} of ${input.rows_in_file} (where ${(input.where as string[]).join(", ")})`,
+    );
   lines.push(`cases ${r.n} (${r.n_pos} positive, ${r.n_neg} negative; prevalence ${f(r.prevalence)})`);
   lines.push("");
   lines.push(`AUROC                 ${f(r.auc, 4)}`);

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import type { MaskConvention, MaskSource } from "../../cohort/index.ts";
-import { LiverstiffError, type ProgressSink } from "../../core/index.ts";
+import { acquireLock, LiverstiffError, type ProgressSink } from "../../core/index.ts";
 
 /** The shipped segmentation network as a mask source (undefined until its weights are installed). */
 async function defaultSegmenterSource(): Promise<MaskSource | undefined> {
@@ -10,6 +10,7 @@ async function defaultSegmenterSource(): Promise<MaskSource | undefined> {
 
 interface IngestCliOptions {
   labels?: string;
+  labelsMatch: "strict" | "patient-date";
   out: string;
   rules?: string;
   slices: string;
@@ -101,7 +102,15 @@ export function register(program: Command): void {
     .requiredOption("--out <workdir>", "work directory (catalog, prepared inputs, summary.json)")
     .option(
       "--labels <csv>",
-      "MRE results: accession / StudyInstanceUID / patient id + date, and kPa (and site)",
+      "MRE results: accession or StudyInstanceUID (and patient id), and kPa (and site); template: docs/labels-template.csv",
+    )
+    .addOption(
+      new Option(
+        "--labels-match <mode>",
+        "strict: a row matches by accession or StudyInstanceUID, and a patient id on both sides must agree; patient-date: also fall back to patient id + nearest date",
+      )
+        .choices(["strict", "patient-date"])
+        .default("strict"),
     )
     .option("--rules <file>", "series-role rules (YAML or JSON) extending the defaults")
     .option(
@@ -156,6 +165,7 @@ export function register(program: Command): void {
       const masks = await maskSourceFrom(opts);
       const bars = await progressBars();
       let summary: Awaited<ReturnType<typeof ingest>>;
+      const lock = acquireLock(opts.out, "ingest");
       try {
         summary = await ingest({
           roots,
@@ -163,6 +173,7 @@ export function register(program: Command): void {
           labelsCsv: opts.labels,
           rulesPath: opts.rules,
           labelWindowDays: windowDays,
+          labelsMatch: opts.labelsMatch,
           idSalt: opts.idSalt,
           workers: int("workers", opts.workers, 0),
           prep: {
@@ -179,6 +190,7 @@ export function register(program: Command): void {
         });
       } finally {
         bars.stop();
+        lock.release();
       }
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -219,6 +231,10 @@ export function register(program: Command): void {
       ];
       const w = Math.max(...lines.map(([k]) => k.length));
       process.stdout.write(`${lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);
+      if (summary.labelIssueRows.length > 0)
+        process.stdout.write(
+          `\nlabel rows not used as they stand (${opts.labels}):\n${summary.labelIssueRows.map((i) => `  line ${i.line}: ${i.kind}: ${i.message}`).join("\n")}\n`,
+        );
       process.stdout.write(
         `\ncatalog: ${opts.out}/catalog.sqlite   details: liverstiff inspect ${opts.out} [exam]\n`,
       );

@@ -9,6 +9,7 @@ interface PredictCliOptions {
   png?: string;
   figures: boolean;
   keepWork?: string;
+  trust?: string;
   quiet?: boolean;
 }
 
@@ -28,9 +29,13 @@ export function register(program: Command): void {
     .option("--png <dir>", "folder for the figures (default: next to --json, else ./liverstiff-predict)")
     .option("--no-figures", "skip the PNG figures")
     .option("--keep-work <dir>", "ingest into this folder and keep it (default: a temporary folder)")
+    .option(
+      "--trust <public-key>",
+      "PEM Ed25519 public key: refuse the bundle unless `train --sign` signed it with the matching private key",
+    )
     .action(async (inputs: string[], opts: PredictCliOptions) => {
       const { formatPredictions, loadBundle, predictExams } = await import("../../deploy/index.ts");
-      const bundle = loadBundle(opts.model);
+      const bundle = loadBundle(opts.model, { trust: opts.trust });
       const progress = progressReporter();
       try {
         const pngDir = !opts.figures

@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { seedAndResamples } from "../options.ts";
 import { progressReporter } from "../progress.ts";
 
@@ -9,6 +9,8 @@ interface TrainCliOptions {
   run?: string;
   encoder?: string;
   resamples: string;
+  sign?: string;
+  cutoffs: "monotone" | "per-threshold";
   json?: boolean;
 }
 
@@ -30,6 +32,18 @@ export function register(program: Command): void {
     .option("--run <dir>", "validation run folder (default WORKDIR/runs/bundle-<recipe>-seed<seed>)")
     .option("--encoder <name>", "run the recipe on this encoder instead of its own")
     .option("--resamples <n>", "bootstrap resamples for the cv10 AUROC CIs", "2000")
+    .option(
+      "--sign <private-key>",
+      "PEM Ed25519 private key: sign the bundle's digest (make a pair: openssl genpkey -algorithm ed25519 -out KEY; openssl pkey -in KEY -pubout -out KEY.pub)",
+    )
+    .addOption(
+      new Option(
+        "--cutoffs <rule>",
+        "monotone: cut-offs non-decreasing across thresholds (best summed Youden J), so calls never contradict; per-threshold: each threshold's own Youden cut-off",
+      )
+        .choices(["monotone", "per-threshold"])
+        .default("monotone"),
+    )
     .option("--json", "print the bundle's summary as JSON")
     .action(async (workdir: string, opts: TrainCliOptions) => {
       const { seed, resamples } = seedAndResamples(opts);
@@ -44,6 +58,8 @@ export function register(program: Command): void {
           runDir: opts.run,
           encoder: opts.encoder,
           bootstrapResamples: resamples,
+          signKey: opts.sign,
+          cutoffRule: opts.cutoffs,
           onProgress: progress.sink,
         });
         progress.stop();
@@ -55,6 +71,8 @@ export function register(program: Command): void {
           exams: m.trainingSet.exams,
           patients: m.trainingSet.patients,
           cutoffs: m.cutoffs,
+          digest: m.integrity.digest,
+          signed: m.integrity.signature !== undefined,
           cv10Auc: m.validation.auc,
           runDir: r.runDir,
           folds: { trained: r.trainedFolds, resumed: r.resumedFolds },
@@ -64,11 +82,12 @@ export function register(program: Command): void {
           const lines = [
             `bundle: ${r.bundleDir} (recipe ${m.recipe.name}, ${m.members.length} fold models, format ${m.format} v${m.formatVersion})`,
             `trained on ${m.trainingSet.exams} exams of ${m.trainingSet.patients} patients; sites ${Object.keys(m.trainingSet.sites).join(", ")}; vendors ${Object.keys(m.trainingSet.vendors).join(", ")}; field strengths ${Object.keys(m.trainingSet.fieldStrengthsT).join(", ")} T`,
-            "cv10 (pooled out-of-fold) AUROC and the bundle's cut-offs:",
+            `cv10 (pooled out-of-fold) AUROC and the bundle's cut-offs on P(>= t) (${m.cutoffs.method}):`,
             ...m.validation.auc.map((a) => {
               const k = m.thresholdsKpa.indexOf(a.thresholdKpa);
-              return `  >= ${a.thresholdKpa.toFixed(1)} kPa  AUROC ${a.auc.toFixed(3)} (${a.ci95[0].toFixed(3)}, ${a.ci95[1].toFixed(3)})  cut-off ${m.cutoffs.values[k]!.toFixed(3)}`;
+              return `  >= ${a.thresholdKpa.toFixed(1)} kPa  AUROC ${a.auc.toFixed(3)} (${a.ci95[0].toFixed(3)}, ${a.ci95[1].toFixed(3)})  cut-off ${(m.cutoffs.values[k]! * 100).toFixed(1)}%`;
             }),
+            `digest sha256 ${m.integrity.digest}${m.integrity.signature ? ` signed (key sha256 ${m.integrity.signature.publicKeySha256.slice(0, 16)})` : " (unsigned)"}`,
             `folds trained ${r.trainedFolds}, resumed ${r.resumedFolds}; run folder: ${r.runDir}`,
           ];
           process.stdout.write(`${lines.join("\n")}\n`);

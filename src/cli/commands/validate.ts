@@ -1,6 +1,7 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { LiverstiffError } from "../../core/index.ts";
+import { acquireLock, LiverstiffError } from "../../core/index.ts";
 import { seedAndResamples } from "../options.ts";
 import { progressReporter } from "../progress.ts";
 
@@ -73,6 +74,8 @@ export function register(program: Command): void {
           `${opts.recipe.map((r) => r.replace(/[^\w.-]/g, "_")).join("+")}${opts.finetune ? "-finetune" : ""}-seed${seed}`,
         );
       const { validateWorkdir } = await import("../../validate/workdir.ts");
+      // One validation per run folder at a time (a missing work folder is validateWorkdir's to report).
+      const lock = existsSync(workdir) ? acquireLock(outDir, "validate") : undefined;
       const progress = progressReporter();
       try {
         const result = await validateWorkdir({
@@ -105,6 +108,7 @@ export function register(program: Command): void {
         }
       } finally {
         progress.stop();
+        lock?.release();
       }
     });
 }
