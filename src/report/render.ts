@@ -528,6 +528,14 @@ function keyValueList(value: unknown, format: (v: unknown) => string = inline): 
   return `<dl class="kv">${entries.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${format(v)}</dd>`).join("")}</dl>`;
 }
 
+/** "cohort: evaluation (synthetic, seed 20261203) · " when the run names its cohort, else nothing. */
+function cohortLabel(manifest: Record<string, unknown>): string {
+  const c = manifest.cohort as { name?: unknown; description?: unknown } | undefined;
+  if (!c || typeof c.name !== "string") return "";
+  const d = typeof c.description === "string" ? ` (${esc(c.description)})` : "";
+  return `\u00b7 cohort: <strong data-cohort="${esc(c.name)}">${esc(c.name)}</strong>${d} `;
+}
+
 function manifestSection(manifest: Record<string, unknown>): string {
   const known: [string, string[], (v: unknown) => string][] = [
     ["Code version", ["codeVersion", "code_version", "version", "gitCommit", "git"], inline],
@@ -778,7 +786,7 @@ export async function renderReport(
 <h1>${esc(title)}</h1>
 <p class="meta">MR-elastography liver stiffness from routine abdominal MRI \u00b7 recipes: ${L.recipes.map((r) => `${swatch(L.color.get(r)!)}<strong>${esc(r)}</strong>`).join(", ")}
 \u00b7 schemes: ${L.schemes.map(esc).join(", ")} \u00b7 thresholds: ${L.thresholds.map(kpa).join(", ")} kPa
-\u00b7 metrics created ${esc(metrics.createdAt)}${opts.runDir ? ` \u00b7 run folder <code>${esc(opts.runDir)}</code>` : ""}</p>
+${cohortLabel(manifest)}\u00b7 metrics created ${esc(metrics.createdAt)}${opts.runDir ? ` \u00b7 run folder <code>${esc(opts.runDir)}</code>` : ""}</p>
 <p class="disclaimer" role="note"><strong>${esc(disclaimer.split(".")[0])}.</strong>${esc(disclaimer.slice(disclaimer.indexOf(".") + 1))}</p>
 <nav><ul>${nav.map(([id, label]) => `<li><a href="#${esc(id)}">${esc(label)}</a></li>`).join("")}</ul></nav>
 </div>

@@ -42,6 +42,18 @@ export { DEFAULT_SITE_COUNT, resolveSites, SITE_PROFILES, type SiteProfile } fro
 export const DEFAULT_EXAMS = 600;
 export const DEFAULT_SEED = 20240601;
 
+/**
+ * The named cohorts. `development`: where every choice of the recipes was made (the generator's default
+ * seed). `evaluation` and `evaluation-2`: locked cohorts that no choice has seen, from which every
+ * headline number comes (the demo's default is `evaluation`).
+ */
+export const NAMED_COHORTS = {
+  development: DEFAULT_SEED,
+  evaluation: 20261203,
+  "evaluation-2": 20261204,
+} as const;
+export type CohortName = keyof typeof NAMED_COHORTS;
+
 export interface SynthOptions {
   out: string;
   exams?: number;

@@ -45,6 +45,8 @@ export interface WorkdirValidationOptions {
   saveModels?: boolean;
   /** Sets encoder.finetune on every recipe: each fold trains the encoder with the head (docs/train.md). */
   finetune?: boolean;
+  /** Which cohort this is (e.g. the locked evaluation cohort): written to the manifest and the report. */
+  cohort?: { name: string; description?: string; seed?: number };
 }
 
 export interface PreparedRecipe {
@@ -290,6 +292,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
       },
       libraries: { node: process.version, libtorch: buildInfo() },
       timings: { featuresSeconds: featureSeconds },
+      ...(options.cohort ? { cohort: options.cohort } : {}),
     },
   });
   return result;

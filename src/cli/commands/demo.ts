@@ -8,7 +8,8 @@ import { parseSchemes } from "./validate.ts";
 interface DemoCliOptions {
   out: string;
   exams: string;
-  seed: string;
+  seed?: string;
+  cohort: string;
   scheme: string;
   recipe: string[];
   resamples: string;
@@ -46,7 +47,13 @@ export function register(program: Command): void {
     )
     .option("--out <dir>", "output folder", "./liverstiff-demo")
     .option("--exams <n>", "exams in the synthetic cohort", "600")
-    .option("--seed <n>", "cohort seed (the splits and training use 42)", "20240601")
+    .option(
+      "--cohort <name>",
+      "named synthetic cohort: evaluation (locked, the headline numbers), evaluation-2 (a second locked " +
+        "cohort) or development (where the recipes were tuned)",
+      "evaluation",
+    )
+    .option("--seed <n>", "cohort seed instead of a named cohort (the splits and training use 42)")
     .option("--scheme <scheme>", "cv10, temporal, loso, all, or a comma list", "all")
     .option("--recipe <name...>", "recipes to compare (built-in names or files)", [
       "liverstiff",
@@ -58,7 +65,14 @@ export function register(program: Command): void {
     .action(async (opts: DemoCliOptions) => {
       const out = resolve(opts.out);
       const exams = positiveInt("exams", opts.exams);
-      const seed = positiveInt("seed", opts.seed);
+      const { NAMED_COHORTS } = await import("../../synth/index.ts");
+      const named = NAMED_COHORTS[opts.cohort as keyof typeof NAMED_COHORTS];
+      if (opts.seed === undefined && named === undefined)
+        throw new LiverstiffError(`--cohort must be one of ${Object.keys(NAMED_COHORTS).join(", ")}`, {
+          cohort: opts.cohort,
+        });
+      const seed = opts.seed !== undefined ? positiveInt("seed", opts.seed) : named;
+      const cohortName = Object.entries(NAMED_COHORTS).find(([, s]) => s === seed)?.[0] ?? `seed ${seed}`;
       const schemes = parseSchemes(opts.scheme);
       const resamples = positiveInt("resamples", opts.resamples);
       const cohortDir = join(out, "cohort");
@@ -114,6 +128,7 @@ export function register(program: Command): void {
           schemes,
           outDir: runDir,
           truthJsonl: join(cohortDir, "truth.jsonl"),
+          cohort: { name: cohortName, description: `synthetic, seed ${seed}, ${exams} exams`, seed },
           bootstrapResamples: resamples,
           onProgress: progress.sink,
         });
