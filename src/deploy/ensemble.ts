@@ -45,6 +45,8 @@ export interface EnsemblePrediction {
   attention: Partial<Record<SeriesRole, number[]>> | null;
   /** Each member's own prediction, in bundle order. */
   members: { fold: string; probabilities: number[]; kpaPred?: number }[];
+  /** What the members said about how they predicted (e.g. an organ member without organ measures). */
+  notes: string[];
 }
 
 const mean = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / v.length;
@@ -131,6 +133,7 @@ export function combine(
     category,
     kpaPred,
     attention,
+    notes: [...new Set(perMember.flatMap((p) => p.notes ?? []))],
     members: perMember.map((p, i) => {
       const m: EnsemblePrediction["members"][number] = { fold: folds[i]!, probabilities: p.probabilities };
       if (p.kpaPred !== undefined) m.kpaPred = p.kpaPred;

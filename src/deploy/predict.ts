@@ -9,6 +9,7 @@ import {
   type ExamRecord,
   ingest,
   loadPrepared,
+  type MaskSource,
   openCatalog,
   type SeriesRecord,
 } from "../cohort/index.ts";
@@ -38,6 +39,8 @@ export interface PredictOptions {
   pngDir?: string;
   /** Ingest into this folder and keep it (default: a temporary folder, removed afterwards). */
   workdir?: string;
+  /** Liver and spleen masks for the organ measures (the shipped segmenter, or a user's label maps). */
+  masks?: MaskSource;
   onProgress?: ProgressSink;
 }
 
@@ -234,6 +237,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
       requiredRoles: manifest.requiredRoles,
       dicom: { ...DEFAULT_DICOM_API, indexDicom: async () => index },
       onProgress: progress,
+      ...(options.masks ? { masks: options.masks } : {}),
     });
     const tIngest = performance.now();
     // Members that fine-tuned their encoder run it on the prepared slices of this work folder.
@@ -296,6 +300,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
       report.attention = p.attention;
       report.members = p.members;
       report.warnings.push(
+        ...p.notes.map((message) => ({ code: "member_note" as const, message })),
         ...decisionWarnings(p),
         ...distributionWarnings(
           exam,

@@ -66,7 +66,8 @@ export interface Warning {
     | "suspicious_volume"
     | "feature_outlier"
     | "kpa_outside_category"
-    | "calls_not_monotone";
+    | "calls_not_monotone"
+    | "member_note";
   message: string;
 }
 
