@@ -2,6 +2,7 @@
 // neighbours). It knows nothing of MRI, livers or tensors.
 export { writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
 export { describeError, LiverstiffError } from "./errors.ts";
+export { forkModule, ProcessPool, serveJobs } from "./process-pool.ts";
 export { type ProgressEvent, type ProgressSink, silentProgress } from "./progress.ts";
 export { Rng } from "./rng.ts";
 export { spawnWorker } from "./worker.ts";

@@ -31,6 +31,9 @@ export interface TrainBundleOptions {
   /** Run the recipe on this encoder instead of its own. */
   encoder?: string;
   bootstrapResamples?: number;
+  /** Folds trained at once and libtorch threads per fold (see validateWorkdir). */
+  jobs?: number;
+  threadsPerFold?: number;
   onProgress?: ProgressSink;
 }
 
@@ -80,6 +83,8 @@ export async function trainBundle(options: TrainBundleOptions): Promise<TrainBun
     encoder: options.encoder,
     bootstrapResamples: options.bootstrapResamples,
     saveModels: true,
+    jobs: options.jobs,
+    threadsPerFold: options.threadsPerFold,
     onProgress: progress,
   });
   const metrics = result.metrics.schemes.find((s) => s.scheme === "cv10" && s.recipe === name);

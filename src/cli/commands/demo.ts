@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
 import { formatSeconds, progressReporter } from "../progress.ts";
-import { parseSchemes } from "./validate.ts";
+import { parallelOptions, parseParallelism, parseSchemes } from "./validate.ts";
 
 interface DemoCliOptions {
   out: string;
@@ -12,6 +12,8 @@ interface DemoCliOptions {
   scheme: string;
   recipe: string[];
   resamples: string;
+  jobs?: string;
+  threads?: string;
 }
 
 function positiveInt(flag: string, v: string): number {
@@ -35,7 +37,7 @@ function cohortMatches(dir: string, exams: number, seed: number): boolean {
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command("demo")
     .description(
       "The whole method on the built-in synthetic cohort: generate it (multi-site, multi-vendor DICOM with MRE " +
@@ -47,81 +49,81 @@ export function register(program: Command): void {
     .option("--seed <n>", "cohort seed (the splits and training use 42)", "20240601")
     .option("--scheme <scheme>", "cv10, temporal, loso, all, or a comma list", "all")
     .option("--recipe <name...>", "recipes to compare", ["liverstiff", "deepliver2-fast"])
-    .option("--resamples <n>", "bootstrap resamples for the AUROC CIs", "2000")
-    .action(async (opts: DemoCliOptions) => {
-      const out = resolve(opts.out);
-      const exams = positiveInt("exams", opts.exams);
-      const seed = positiveInt("seed", opts.seed);
-      const schemes = parseSchemes(opts.scheme);
-      const resamples = positiveInt("resamples", opts.resamples);
-      const cohortDir = join(out, "cohort");
-      const workdir = join(out, "work");
-      const runDir = join(out, "run");
-      const started = performance.now();
-      const say = (s: string) => process.stderr.write(`${s}\n`);
-      const progress = progressReporter();
-      try {
-        // 1. The cohort, as a hospital export would arrive.
-        if (cohortMatches(cohortDir, exams, seed)) say(`[1/4] synthetic cohort: reusing ${cohortDir}`);
-        else {
-          say(`[1/4] generating the synthetic cohort (${exams} exams, seed ${seed}) in ${cohortDir}`);
-          const { synthesize } = await import("../../synth/index.ts");
-          const r = await synthesize({ out: cohortDir, exams, seed, force: true }, progress.sink);
-          progress.stop();
-          say(
-            `      ${r.exams} exams of ${r.patients} patients, ${r.files} files, ${(r.bytes / 1e6).toFixed(0)} MB, ${formatSeconds(r.seconds)}`,
-          );
-        }
+    .option("--resamples <n>", "bootstrap resamples for the AUROC CIs", "2000");
+  parallelOptions(command).action(async (opts: DemoCliOptions) => {
+    const out = resolve(opts.out);
+    const exams = positiveInt("exams", opts.exams);
+    const seed = positiveInt("seed", opts.seed);
+    const schemes = parseSchemes(opts.scheme);
+    const resamples = positiveInt("resamples", opts.resamples);
+    const parallel = parseParallelism(opts);
+    const cohortDir = join(out, "cohort");
+    const workdir = join(out, "work");
+    const runDir = join(out, "run");
+    const started = performance.now();
+    const say = (s: string) => process.stderr.write(`${s}\n`);
+    const progress = progressReporter();
+    try {
+      // 1. The cohort, as a hospital export would arrive.
+      if (cohortMatches(cohortDir, exams, seed)) say(`[1/4] synthetic cohort: reusing ${cohortDir}`);
+      else {
+        say(`[1/4] generating the synthetic cohort (${exams} exams, seed ${seed}) in ${cohortDir}`);
+        const { synthesize } = await import("../../synth/index.ts");
+        const r = await synthesize({ out: cohortDir, exams, seed, force: true }, progress.sink);
+        progress.stop();
+        say(
+          `      ${r.exams} exams of ${r.patients} patients, ${r.files} files, ${(r.bytes / 1e6).toFixed(0)} MB, ${formatSeconds(r.seconds)}`,
+        );
+      }
 
-        // 2. Ingest with the preparation the recipes need (incremental: a re-run only checks the cache).
-        const { prepareRecipe } = await import("../../validate/workdir.ts");
-        const prepared = opts.recipe.map((r) => prepareRecipe(r));
-        const prepNames = new Set(prepared.map((p) => p.prepName));
-        say(`[2/4] ingesting DICOM into ${workdir} (preparation ${[...prepNames].join(", ")})`);
-        const { ingest } = await import("../../cohort/index.ts");
-        for (const p of prepared.filter(
-          (x, i) => prepared.findIndex((y) => y.prepName === x.prepName) === i,
-        )) {
-          const s = await ingest({
-            roots: [join(cohortDir, "dicom")],
-            labelsCsv: join(cohortDir, "labels.csv"),
-            workdir,
-            prep: p.prep,
-            onProgress: progress.sink,
-          });
-          progress.stop();
-          const excluded = Object.entries(s.excludedByReason)
-            .map(([k, v]) => `${k} ${v}`)
-            .join(", ");
-          say(
-            `      ${s.examsFound} exams found, ${s.usable} usable${excluded ? `; excluded: ${excluded}` : ""}`,
-          );
-        }
-
-        // 3. Validation: both recipes on identical splits, all schemes.
-        say(`[3/4] validating ${opts.recipe.join(" and ")} (${schemes.join(", ")}) into ${runDir}`);
-        const { validateWorkdir } = await import("../../validate/workdir.ts");
-        const result = await validateWorkdir({
+      // 2. Ingest with the preparation the recipes need (incremental: a re-run only checks the cache).
+      const { prepareRecipe } = await import("../../validate/workdir.ts");
+      const prepared = opts.recipe.map((r) => prepareRecipe(r));
+      const prepNames = new Set(prepared.map((p) => p.prepName));
+      say(`[2/4] ingesting DICOM into ${workdir} (preparation ${[...prepNames].join(", ")})`);
+      const { ingest } = await import("../../cohort/index.ts");
+      for (const p of prepared.filter((x, i) => prepared.findIndex((y) => y.prepName === x.prepName) === i)) {
+        const s = await ingest({
+          roots: [join(cohortDir, "dicom")],
+          labelsCsv: join(cohortDir, "labels.csv"),
           workdir,
-          recipes: opts.recipe,
-          schemes,
-          outDir: runDir,
-          truthJsonl: join(cohortDir, "truth.jsonl"),
-          bootstrapResamples: resamples,
+          prep: p.prep,
           onProgress: progress.sink,
         });
         progress.stop();
-
-        // 4. The report.
-        say("[4/4] writing the report");
-        const { writeReport } = await import("../../report/index.ts");
-        const report = await writeReport(runDir);
-        const { headlineTable } = await import("../headline.ts");
-        process.stdout.write(`\n${headlineTable(result.metrics, "text")}\n\n`);
-        process.stdout.write(`demo finished in ${formatSeconds((performance.now() - started) / 1000)}\n`);
-        process.stdout.write(`report: ${report.path}\n`);
-      } finally {
-        progress.stop();
+        const excluded = Object.entries(s.excludedByReason)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ");
+        say(
+          `      ${s.examsFound} exams found, ${s.usable} usable${excluded ? `; excluded: ${excluded}` : ""}`,
+        );
       }
-    });
+
+      // 3. Validation: both recipes on identical splits, all schemes.
+      say(`[3/4] validating ${opts.recipe.join(" and ")} (${schemes.join(", ")}) into ${runDir}`);
+      const { validateWorkdir } = await import("../../validate/workdir.ts");
+      const result = await validateWorkdir({
+        workdir,
+        recipes: opts.recipe,
+        schemes,
+        outDir: runDir,
+        truthJsonl: join(cohortDir, "truth.jsonl"),
+        bootstrapResamples: resamples,
+        ...parallel,
+        onProgress: progress.sink,
+      });
+      progress.stop();
+
+      // 4. The report.
+      say("[4/4] writing the report");
+      const { writeReport } = await import("../../report/index.ts");
+      const report = await writeReport(runDir);
+      const { headlineTable } = await import("../headline.ts");
+      process.stdout.write(`\n${headlineTable(result.metrics, "text")}\n\n`);
+      process.stdout.write(`demo finished in ${formatSeconds((performance.now() - started) / 1000)}\n`);
+      process.stdout.write(`report: ${report.path}\n`);
+    } finally {
+      progress.stop();
+    }
+  });
 }

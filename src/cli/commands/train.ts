@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { seedAndResamples } from "../options.ts";
 import { progressReporter } from "../progress.ts";
+import { parallelOptions, parseParallelism } from "./validate.ts";
 
 interface TrainCliOptions {
   recipe: string;
@@ -10,10 +11,12 @@ interface TrainCliOptions {
   encoder?: string;
   resamples: string;
   json?: boolean;
+  jobs?: string;
+  threads?: string;
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command("train")
     .description(
       "Train a deployable model bundle on an ingested WORKDIR: the recipe's 10-fold cross-validation with " +
@@ -30,51 +33,53 @@ export function register(program: Command): void {
     .option("--run <dir>", "validation run folder (default WORKDIR/runs/bundle-<recipe>-seed<seed>)")
     .option("--encoder <name>", "run the recipe on this encoder instead of its own")
     .option("--resamples <n>", "bootstrap resamples for the cv10 AUROC CIs", "2000")
-    .option("--json", "print the bundle's summary as JSON")
-    .action(async (workdir: string, opts: TrainCliOptions) => {
-      const { seed, resamples } = seedAndResamples(opts);
-      const { trainBundle } = await import("../../deploy/index.ts");
-      const progress = progressReporter();
-      try {
-        const r = await trainBundle({
-          workdir,
-          recipe: opts.recipe,
-          out: opts.out,
-          seed,
-          runDir: opts.run,
-          encoder: opts.encoder,
-          bootstrapResamples: resamples,
-          onProgress: progress.sink,
-        });
-        progress.stop();
-        const m = r.manifest;
-        const summary = {
-          bundle: r.bundleDir,
-          recipe: m.recipe.name,
-          members: m.members.length,
-          exams: m.trainingSet.exams,
-          patients: m.trainingSet.patients,
-          cutoffs: m.cutoffs,
-          cv10Auc: m.validation.auc,
-          runDir: r.runDir,
-          folds: { trained: r.trainedFolds, resumed: r.resumedFolds },
-        };
-        if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-        else {
-          const lines = [
-            `bundle: ${r.bundleDir} (recipe ${m.recipe.name}, ${m.members.length} fold models, format ${m.format} v${m.formatVersion})`,
-            `trained on ${m.trainingSet.exams} exams of ${m.trainingSet.patients} patients; sites ${Object.keys(m.trainingSet.sites).join(", ")}; vendors ${Object.keys(m.trainingSet.vendors).join(", ")}; field strengths ${Object.keys(m.trainingSet.fieldStrengthsT).join(", ")} T`,
-            "cv10 (pooled out-of-fold) AUROC and the bundle's cut-offs:",
-            ...m.validation.auc.map((a) => {
-              const k = m.thresholdsKpa.indexOf(a.thresholdKpa);
-              return `  >= ${a.thresholdKpa.toFixed(1)} kPa  AUROC ${a.auc.toFixed(3)} (${a.ci95[0].toFixed(3)}, ${a.ci95[1].toFixed(3)})  cut-off ${m.cutoffs.values[k]!.toFixed(3)}`;
-            }),
-            `folds trained ${r.trainedFolds}, resumed ${r.resumedFolds}; run folder: ${r.runDir}`,
-          ];
-          process.stdout.write(`${lines.join("\n")}\n`);
-        }
-      } finally {
-        progress.stop();
+    .option("--json", "print the bundle's summary as JSON");
+  parallelOptions(command).action(async (workdir: string, opts: TrainCliOptions) => {
+    const { seed, resamples } = seedAndResamples(opts);
+    const parallel = parseParallelism(opts);
+    const { trainBundle } = await import("../../deploy/index.ts");
+    const progress = progressReporter();
+    try {
+      const r = await trainBundle({
+        workdir,
+        recipe: opts.recipe,
+        out: opts.out,
+        seed,
+        runDir: opts.run,
+        encoder: opts.encoder,
+        bootstrapResamples: resamples,
+        ...parallel,
+        onProgress: progress.sink,
+      });
+      progress.stop();
+      const m = r.manifest;
+      const summary = {
+        bundle: r.bundleDir,
+        recipe: m.recipe.name,
+        members: m.members.length,
+        exams: m.trainingSet.exams,
+        patients: m.trainingSet.patients,
+        cutoffs: m.cutoffs,
+        cv10Auc: m.validation.auc,
+        runDir: r.runDir,
+        folds: { trained: r.trainedFolds, resumed: r.resumedFolds },
+      };
+      if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      else {
+        const lines = [
+          `bundle: ${r.bundleDir} (recipe ${m.recipe.name}, ${m.members.length} fold models, format ${m.format} v${m.formatVersion})`,
+          `trained on ${m.trainingSet.exams} exams of ${m.trainingSet.patients} patients; sites ${Object.keys(m.trainingSet.sites).join(", ")}; vendors ${Object.keys(m.trainingSet.vendors).join(", ")}; field strengths ${Object.keys(m.trainingSet.fieldStrengthsT).join(", ")} T`,
+          "cv10 (pooled out-of-fold) AUROC and the bundle's cut-offs:",
+          ...m.validation.auc.map((a) => {
+            const k = m.thresholdsKpa.indexOf(a.thresholdKpa);
+            return `  >= ${a.thresholdKpa.toFixed(1)} kPa  AUROC ${a.auc.toFixed(3)} (${a.ci95[0].toFixed(3)}, ${a.ci95[1].toFixed(3)})  cut-off ${m.cutoffs.values[k]!.toFixed(3)}`;
+          }),
+          `folds trained ${r.trainedFolds}, resumed ${r.resumedFolds}; run folder: ${r.runDir}`,
+        ];
+        process.stdout.write(`${lines.join("\n")}\n`);
       }
-    });
+    } finally {
+      progress.stop();
+    }
+  });
 }
