@@ -1,6 +1,7 @@
 // core/: small utilities that every stage may use (the only folder any stage may import besides its left
 // neighbours). It knows nothing of MRI, livers or tensors.
 export { writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
+export { processTreeCpuSeconds, StageClock, type StageTiming } from "./cpu.ts";
 export { describeError, LiverstiffError } from "./errors.ts";
 export { forkModule, ProcessPool, serveJobs } from "./process-pool.ts";
 export { type ProgressEvent, type ProgressSink, silentProgress } from "./progress.ts";

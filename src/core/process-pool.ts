@@ -95,7 +95,9 @@ export function serveJobs<I, J, R>(
 ): void {
   let handler: ((job: J, emit: (event: unknown) => void) => Promise<R> | R) | undefined;
   let setupError: string | undefined;
-  const send = (m: FromChild<R>) => process.send?.(m);
+  // A parent that went away mid-job (closed pool, Ctrl-C) cannot be told: the callback keeps the failed
+  // send from becoming an uncaught EPIPE, and "disconnect" ends this process.
+  const send = (m: FromChild<R>) => process.send?.(m, undefined, {}, () => {});
   process.on("disconnect", () => process.exit(0));
   process.on("message", async (m: ToChild<I, J>) => {
     if (m.kind === "init") {

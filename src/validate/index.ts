@@ -3,11 +3,16 @@
 // metrics every number in the report comes from.
 export { compareRecipes, PRIMARY_INDEX, schemeMetrics } from "./metrics.ts";
 export {
+  type FoldContext,
+  type FoldExecutor,
+  type FoldFile,
+  type FoldJob,
   foldFilePaths,
   PREDICTION_COLUMNS,
   predictionsCsv,
   type RecipeRunner,
   runValidation,
+  trainFoldFile,
   type ValidationModel,
   type ValidationOptions,
   type ValidationResult,

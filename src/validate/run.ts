@@ -5,6 +5,8 @@ import {
   describeError,
   LiverstiffError,
   type ProgressSink,
+  StageClock,
+  type StageTiming,
   silentProgress,
   writeFileAtomic,
   writeJsonAtomic,
@@ -79,6 +81,8 @@ export interface ValidationOptions {
    * see validate/workdir.ts), or undefined to train them here one after another (the default).
    */
   foldExecutor?: (pendingFolds: number) => FoldExecutor | undefined;
+  /** Stages timed before runValidation (e.g. features), listed first in manifest.json's `stages`. */
+  stagesBefore?: StageTiming[];
 }
 
 /** One fold to train and write: all a worker process needs besides the recipe's exams. */
@@ -113,6 +117,8 @@ export interface ValidationResult {
   /** Folds loaded from a previous (interrupted) run instead of being trained again. */
   resumedFolds: number;
   trainedFolds: number;
+  /** Wall and CPU time per stage (stagesBefore, then folds and metrics), as in manifest.json. */
+  stages: StageTiming[];
 }
 
 /** A fold file's content (folds/<recipe>/<scheme>/<fold>.json). */
@@ -338,6 +344,8 @@ function foldError(job: FoldJob, err: unknown): LiverstiffError {
 export async function runValidation(options: ValidationOptions): Promise<ValidationResult> {
   const progress = options.onProgress ?? silentProgress;
   const started = performance.now();
+  const clock = new StageClock();
+  clock.mark("folds");
   const bootstrapResamples = options.bootstrapResamples ?? 2000;
   if (options.recipes.length === 0) throw new LiverstiffError("no recipe to validate");
   // Splits come from the first recipe's exam list: every recipe must see the same exams.
@@ -417,6 +425,7 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
     summaries.get(key)!.push(result!.summary);
   }
 
+  clock.mark("metrics");
   progress({ stage: "metrics", done: 0, message: "computing metrics" });
   const schemes: SchemeMetrics[] = [];
   const comparisons: RecipeComparison[] = [];
@@ -463,6 +472,7 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
     };
   }
   const rows = [...rowsByRecipeScheme.values()].flat();
+  const stages = [...(options.stagesBefore ?? []), ...clock.stages()];
   writeFileAtomic(join(options.outDir, "predictions.csv"), predictionsCsv(rows));
   writeJsonAtomic(join(options.outDir, "metrics.json"), metrics);
   writeJsonAtomic(join(options.outDir, "manifest.json"), {
@@ -476,9 +486,10 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
       ...((options.manifest?.timings as Record<string, number> | undefined) ?? {}),
       validationSeconds: (performance.now() - started) / 1000,
     },
+    stages,
     finishedAt: metrics.createdAt,
   });
-  return { metrics, rows, outDir: options.outDir, resumedFolds, trainedFolds };
+  return { metrics, rows, outDir: options.outDir, resumedFolds, trainedFolds, stages };
 }
 
 function safeName(s: string): string {

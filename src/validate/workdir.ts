@@ -10,7 +10,7 @@ import {
   prepName,
   resolvePrep,
 } from "../cohort/index.ts";
-import { LiverstiffError, type ProgressSink, silentProgress } from "../core/index.ts";
+import { LiverstiffError, type ProgressSink, StageClock, silentProgress } from "../core/index.ts";
 import {
   computeFeatures,
   createEncoder,
@@ -232,6 +232,8 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
   const progress = options.onProgress ?? silentProgress;
   const seed = options.seed ?? 42;
   const started = performance.now();
+  const clock = new StageClock();
+  clock.mark("features");
   const prepared = options.recipes.map((r) => prepareRecipe(r, options.encoder, options.finetune));
   const names = prepared.map((p) => p.recipe.name);
   if (new Set(names).size !== names.length)
@@ -310,6 +312,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
   };
   const result = await runValidation({
     foldExecutor,
+    stagesBefore: clock.stages(),
     examsFor: (recipe) => featuresFor.get(recipe)!,
     recipes: prepared.map((p) => recipeRunner(p, options.workdir, threadsPerFold)),
     schemes: options.schemes,

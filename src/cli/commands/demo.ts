@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { LiverstiffError } from "../../core/index.ts";
-import { formatSeconds, progressReporter } from "../progress.ts";
+import { LiverstiffError, StageClock, writeJsonAtomic } from "../../core/index.ts";
+import { formatSeconds, progressReporter, stageTable } from "../progress.ts";
 import { parallelOptions, parseParallelism, parseSchemes } from "./validate.ts";
 
 interface DemoCliOptions {
@@ -63,8 +63,10 @@ export function register(program: Command): void {
     const started = performance.now();
     const say = (s: string) => process.stderr.write(`${s}\n`);
     const progress = progressReporter();
+    const clock = new StageClock();
     try {
       // 1. The cohort, as a hospital export would arrive.
+      clock.mark("synth");
       if (cohortMatches(cohortDir, exams, seed)) say(`[1/4] synthetic cohort: reusing ${cohortDir}`);
       else {
         say(`[1/4] generating the synthetic cohort (${exams} exams, seed ${seed}) in ${cohortDir}`);
@@ -77,6 +79,7 @@ export function register(program: Command): void {
       }
 
       // 2. Ingest with the preparation the recipes need (incremental: a re-run only checks the cache).
+      clock.mark("ingest");
       const { prepareRecipe } = await import("../../validate/workdir.ts");
       const prepared = opts.recipe.map((r) => prepareRecipe(r));
       const prepNames = new Set(prepared.map((p) => p.prepName));
@@ -100,6 +103,7 @@ export function register(program: Command): void {
       }
 
       // 3. Validation: both recipes on identical splits, all schemes.
+      const before = clock.stages();
       say(`[3/4] validating ${opts.recipe.join(" and ")} (${schemes.join(", ")}) into ${runDir}`);
       const { validateWorkdir } = await import("../../validate/workdir.ts");
       const result = await validateWorkdir({
@@ -117,9 +121,17 @@ export function register(program: Command): void {
       // 4. The report.
       say("[4/4] writing the report");
       const { writeReport } = await import("../../report/index.ts");
+      const after = new StageClock();
+      after.mark("report");
       const report = await writeReport(runDir);
+      const stages = [...before, ...result.stages, ...after.stages()];
+      // The whole demo's stages go into the run's manifest, beside validation's own.
+      const manifestPath = join(runDir, "manifest.json");
+      const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as Record<string, unknown>;
+      writeJsonAtomic(manifestPath, { ...manifest, demoStages: stages });
       const { headlineTable } = await import("../headline.ts");
       process.stdout.write(`\n${headlineTable(result.metrics, "text")}\n\n`);
+      process.stdout.write(`${stageTable(stages)}\n`);
       process.stdout.write(`demo finished in ${formatSeconds((performance.now() - started) / 1000)}\n`);
       process.stdout.write(`report: ${report.path}\n`);
     } finally {

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
 import { seedAndResamples } from "../options.ts";
-import { progressReporter } from "../progress.ts";
+import { progressReporter, stageTable } from "../progress.ts";
 
 interface ValidateCliOptions {
   recipe: string[];
@@ -134,6 +134,7 @@ export function register(program: Command): void {
         process.stdout.write(
           `folds trained ${result.trainedFolds}, resumed ${result.resumedFolds}\nrun folder: ${outDir}\n`,
         );
+        process.stdout.write(`${stageTable(result.stages)}\n`);
         if (reportPath) process.stdout.write(`report: ${reportPath}\n`);
       }
     } finally {
