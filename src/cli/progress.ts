@@ -65,8 +65,10 @@ export function stageTable(stages: readonly StageTiming[]): string {
     (a, s) => ({ seconds: a.seconds + s.seconds, cpuSeconds: a.cpuSeconds + s.cpuSeconds }),
     { seconds: 0, cpuSeconds: 0 },
   );
+  // Tenths below 10 s: short stages would all read "0s".
+  const time = (x: number) => (x < 9.95 ? `${x.toFixed(1)}s` : formatSeconds(x));
   const line = (name: string, seconds: number, cpuSeconds: number) =>
-    `${name.padEnd(10)} ${formatSeconds(seconds).padStart(7)} ${formatSeconds(cpuSeconds).padStart(7)} ${(seconds > 0 ? cpuSeconds / seconds : 0).toFixed(2).padStart(6)}`;
+    `${name.padEnd(10)} ${time(seconds).padStart(7)} ${time(cpuSeconds).padStart(7)} ${(seconds > 0 ? cpuSeconds / seconds : 0).toFixed(2).padStart(6)}`;
   return [
     `${"stage".padEnd(10)} ${"wall".padStart(7)} ${"CPU".padStart(7)} ${"cores".padStart(6)}`,
     ...stages.map((s) => line(s.stage, s.seconds, s.cpuSeconds)),

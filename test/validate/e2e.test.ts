@@ -83,6 +83,16 @@ describe("demo and validate end to end on a small synthetic cohort", () => {
     assert.match(demo.stdout, /published-small\s+loso/);
     assert.match(demo.stdout, /oracle AUROC/);
     assert.match(demo.stdout, /report: .*report\.html/);
+    // The stage table, and the demo's record of how its folds ran.
+    assert.match(demo.stdout, /^folds\s+\d+/m);
+    const manifest = JSON.parse(readFileSync(join(out, "run", "manifest.json"), "utf8"));
+    assert.deepEqual(manifest.parallelism, { threadsPerFold: 1, jobs: 2 });
+    assert.deepEqual(
+      manifest.demoStages.map((s: { stage: string }) => s.stage),
+      ["synth", "ingest", "features", "folds", "metrics", "report"],
+    );
+    const folds = manifest.demoStages[3];
+    assert.ok(folds.seconds > 0 && folds.cpuSeconds > 0, "worker processes' CPU counted");
     const html = readFileSync(join(out, "run", "report.html"), "utf8");
     assert.match(html, /<svg/);
     assert.ok(html.includes("ours-small") && html.includes("published-small"));
@@ -180,12 +190,6 @@ describe("demo and validate end to end on a small synthetic cohort", () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /folds trained 10, resumed 0/);
     assert.match(r.stdout, /^folds\s+\d+/m, "the stage table");
-    const demoManifest = JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8"));
-    assert.deepEqual(demoManifest.parallelism, { threadsPerFold: 1, jobs: 2 });
-    assert.deepEqual(
-      demoManifest.demoStages.map((s: { stage: string }) => s.stage),
-      ["synth", "ingest", "features", "folds", "metrics", "report"],
-    );
     // predictions.csv: the demo's temporal and loso lines, in order, are the serial run's file.
     const lines = readFileSync(join(runDir, "predictions.csv"), "utf8").trimEnd().split("\n");
     const scheme = lines[0]!.split(",").indexOf("scheme");

@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { stageTable } from "../../src/cli/progress.ts";
 import { ProcessPool } from "../../src/core/index.ts";
 import type { ExamFeatures } from "../../src/features/types.ts";
 import {
@@ -159,4 +160,15 @@ test("ProcessPool: jobs run in child processes; an error or a crash fails that j
   } finally {
     await pool.close();
   }
+});
+
+test("stageTable: one line per stage with wall, CPU and cores, and their total", () => {
+  const table = stageTable([
+    { stage: "features", seconds: 4.2, cpuSeconds: 2.1, cpuCores: 0.5 },
+    { stage: "folds", seconds: 100, cpuSeconds: 190, cpuCores: 1.9 },
+  ]).split("\n");
+  assert.equal(table.length, 4);
+  assert.match(table[1]!, /^features\s+4\.2s\s+2\.1s\s+0\.50$/);
+  assert.match(table[2]!, /^folds\s+1m40s\s+3m10s\s+1\.90$/);
+  assert.match(table[3]!, /^total\s+1m44s\s+3m12s\s+1\.84$/);
 });
