@@ -1,4 +1,4 @@
-import type { ProgressSink } from "../core/index.ts";
+import type { ProgressSink, StageTiming } from "../core/index.ts";
 
 /**
  * Renders stage progress for long commands: on a terminal, one redrawn line per stage with a bar, the
@@ -57,4 +57,21 @@ export function formatSeconds(s: number): string {
   if (whole < 60) return `${whole}s`;
   const m = Math.floor(whole / 60);
   return `${m}m${String(whole - 60 * m).padStart(2, "0")}s`;
+}
+
+/** Wall time and CPU use per stage, and their total: where a long command spent its time. */
+export function stageTable(stages: readonly StageTiming[]): string {
+  const total = stages.reduce(
+    (a, s) => ({ seconds: a.seconds + s.seconds, cpuSeconds: a.cpuSeconds + s.cpuSeconds }),
+    { seconds: 0, cpuSeconds: 0 },
+  );
+  // Tenths below 10 s: short stages would all read "0s".
+  const time = (x: number) => (x < 9.95 ? `${x.toFixed(1)}s` : formatSeconds(x));
+  const line = (name: string, seconds: number, cpuSeconds: number) =>
+    `${name.padEnd(10)} ${time(seconds).padStart(7)} ${time(cpuSeconds).padStart(7)} ${(seconds > 0 ? cpuSeconds / seconds : 0).toFixed(2).padStart(6)}`;
+  return [
+    `${"stage".padEnd(10)} ${"wall".padStart(7)} ${"CPU".padStart(7)} ${"cores".padStart(6)}`,
+    ...stages.map((s) => line(s.stage, s.seconds, s.cpuSeconds)),
+    line("total", total.seconds, total.cpuSeconds),
+  ].join("\n");
 }

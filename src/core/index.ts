@@ -1,9 +1,11 @@
 // core/: small utilities that every stage may use (the only folder any stage may import besides its left
 // neighbours). It knows nothing of MRI, livers or tensors.
 export { writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
+export { processTreeCpuSeconds, StageClock, type StageTiming } from "./cpu.ts";
 export { csvCell } from "./csv.ts";
 export { describeError, LiverstiffError } from "./errors.ts";
 export { acquireLock, type FolderLock, LOCK_FILE, type LockHolder } from "./lock.ts";
+export { forkModule, ProcessPool, serveJobs } from "./process-pool.ts";
 export { type ProgressEvent, type ProgressSink, silentProgress } from "./progress.ts";
 export { Rng } from "./rng.ts";
 export { spawnWorker } from "./worker.ts";

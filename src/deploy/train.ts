@@ -42,6 +42,9 @@ export interface TrainBundleOptions {
   cutoffRule?: "monotone" | "per-threshold";
   /** A PEM Ed25519 private key: the bundle's digest is signed with it (`predict --trust` checks it). */
   signKey?: string;
+  /** Folds trained at once and libtorch threads per fold (see validateWorkdir). */
+  jobs?: number;
+  threadsPerFold?: number;
   onProgress?: ProgressSink;
 }
 
@@ -110,6 +113,8 @@ export async function trainBundle(options: TrainBundleOptions): Promise<TrainBun
     encoder: options.encoder,
     bootstrapResamples: options.bootstrapResamples,
     saveModels: true,
+    jobs: options.jobs,
+    threadsPerFold: options.threadsPerFold,
     onProgress: progress,
   });
   const metrics = result.metrics.schemes.find((s) => s.scheme === "cv10" && s.recipe === name);

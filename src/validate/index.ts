@@ -12,11 +12,16 @@ export {
   subgroupConfounding,
 } from "./metrics.ts";
 export {
+  type FoldContext,
+  type FoldExecutor,
+  type FoldFile,
+  type FoldJob,
   foldFilePaths,
   PREDICTION_COLUMNS,
   predictionsCsv,
   type RecipeRunner,
   runValidation,
+  trainFoldFile,
   type ValidationModel,
   type ValidationOptions,
   type ValidationResult,

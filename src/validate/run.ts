@@ -3,8 +3,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { csvCell } from "../core/csv.ts";
 import {
+  describeError,
   LiverstiffError,
   type ProgressSink,
+  StageClock,
+  type StageTiming,
   silentProgress,
   writeFileAtomic,
   writeJsonAtomic,
@@ -77,6 +80,38 @@ export interface ValidationOptions {
    * not match is trained again. Default false: fold files as before.
    */
   saveModels?: boolean;
+  /**
+   * Where the folds that are not resumed train: given their number, an executor (e.g. worker processes,
+   * see validate/workdir.ts), or undefined to train them here one after another (the default).
+   */
+  foldExecutor?: (pendingFolds: number) => FoldExecutor | undefined;
+  /** Stages timed before runValidation (e.g. features), listed first in manifest.json's `stages`. */
+  stagesBefore?: StageTiming[];
+}
+
+/** One fold to train and write: all a worker process needs besides the recipe's exams. */
+export interface FoldJob {
+  recipe: string;
+  fold: Fold;
+  fingerprint: string;
+  /** The fold file to write atomically and, with saveModels, the model file beside it. */
+  file: string;
+  modelPath?: string;
+}
+
+/** Trains fold jobs, each to its fold file; `concurrency` of them at once. */
+export interface FoldExecutor {
+  readonly concurrency: number;
+  run(job: FoldJob): Promise<FoldFile>;
+  close(): Promise<void>;
+}
+
+/** What training one fold needs besides the fold itself. */
+export interface FoldContext {
+  runner: RecipeRunner;
+  byId: Map<string, ExamFeatures>;
+  seed: number;
+  accessionOf?: (examId: string) => string | undefined;
 }
 
 export interface ValidationResult {
@@ -86,9 +121,12 @@ export interface ValidationResult {
   /** Folds loaded from a previous (interrupted) run instead of being trained again. */
   resumedFolds: number;
   trainedFolds: number;
+  /** Wall and CPU time per stage (stagesBefore, then folds and metrics), as in manifest.json. */
+  stages: StageTiming[];
 }
 
-interface FoldFile {
+/** A fold file's content (folds/<recipe>/<scheme>/<fold>.json). */
+export interface FoldFile {
   fingerprint: string;
   rows: PredictionRow[];
   summary: Omit<FoldSummary, "auc">;
@@ -157,19 +195,25 @@ function checkProbabilities(recipe: string, examId: string, p: number[]): void {
     });
 }
 
-async function runFold(
-  runner: RecipeRunner,
-  fold: Fold,
-  byId: Map<string, ExamFeatures>,
-  options: ValidationOptions,
-  modelPath?: string,
-): Promise<FoldFile> {
+/**
+ * Trains one fold and writes its fold file atomically (the model file first, with saveModels): a fold
+ * file on disk is always complete, whichever process wrote it.
+ */
+export async function trainFoldFile(ctx: FoldContext, job: FoldJob): Promise<FoldFile> {
+  const result = await runFold(ctx, job.fold, job.modelPath);
+  result.fingerprint = job.fingerprint;
+  writeJsonAtomic(job.file, result);
+  return result;
+}
+
+async function runFold(ctx: FoldContext, fold: Fold, modelPath?: string): Promise<FoldFile> {
+  const { runner, byId } = ctx;
   const pick = (ids: string[]) => ids.map((id) => byId.get(id)!);
   const train = pick(fold.train);
   const val = pick(fold.val);
   const test = pick(fold.test);
   const started = performance.now();
-  const model = await runner.train(train, val, `${options.seed}/${runner.name}/${fold.scheme}/${fold.name}`);
+  const model = await runner.train(train, val, `${ctx.seed}/${runner.name}/${fold.scheme}/${fold.name}`);
   let valPred: ReturnType<ValidationModel["predict"]>;
   let testPred: ReturnType<ValidationModel["predict"]>;
   try {
@@ -196,7 +240,7 @@ async function runFold(
       });
     checkProbabilities(runner.name, e.examId, p.probabilities);
     const row: PredictionRow = {
-      accession: options.accessionOf?.(e.examId) ?? e.examId,
+      accession: ctx.accessionOf?.(e.examId) ?? e.examId,
       examId: e.examId,
       patientId: e.patientKey,
       site: e.site,
@@ -224,6 +268,79 @@ async function runFold(
   return out;
 }
 
+function foldJob(
+  runner: RecipeRunner,
+  fold: Fold,
+  byId: Map<string, ExamFeatures>,
+  options: ValidationOptions,
+): FoldJob {
+  const fingerprint = sha256Json({
+    recipe: runner.fingerprint,
+    seed: options.seed,
+    train: fold.train,
+    val: fold.val,
+    test: fold.test,
+    kpa: [...fold.train, ...fold.val, ...fold.test].map((id) => byId.get(id)!.kpa),
+  });
+  const paths = foldFilePaths(options.outDir, runner.name, fold.scheme, fold.name);
+  const job: FoldJob = { recipe: runner.name, fold, fingerprint, file: paths.json };
+  if (options.saveModels) job.modelPath = paths.model;
+  return job;
+}
+
+/** The job's fold file from an earlier run, when it matches the job (and its model file, if kept). */
+function finishedFold(job: FoldJob): FoldFile | undefined {
+  if (!existsSync(job.file)) return undefined;
+  try {
+    const saved = JSON.parse(readFileSync(job.file, "utf8")) as FoldFile;
+    const modelOk =
+      !job.modelPath || (saved.modelSha256 !== undefined && sha256File(job.modelPath) === saved.modelSha256);
+    if (saved.fingerprint === job.fingerprint && modelOk) return saved;
+  } catch {
+    // A fold file that does not parse is retrained; writes are atomic, so this is rare.
+  }
+  return undefined;
+}
+
+/**
+ * Trains the jobs, `executor.concurrency` at once (one at a time in this process without an executor).
+ * A failing fold stops new folds from starting; those already running finish and keep their files, then
+ * the first failure is thrown, naming its recipe, scheme and fold.
+ */
+async function runFoldJobs(
+  jobs: FoldJob[],
+  executor: FoldExecutor | undefined,
+  inProcess: (job: FoldJob) => Promise<FoldFile>,
+  on: { started(job: FoldJob): void; finished(job: FoldJob, result: FoldFile): void },
+): Promise<void> {
+  let next = 0;
+  let failure: Error | undefined;
+  const lane = async () => {
+    while (failure === undefined && next < jobs.length) {
+      const job = jobs[next++]!;
+      on.started(job);
+      try {
+        on.finished(job, await (executor ? executor.run(job) : inProcess(job)));
+      } catch (err) {
+        failure ??= foldError(job, err);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, executor?.concurrency ?? 1) }, lane));
+  } finally {
+    await executor?.close();
+  }
+  if (failure) throw failure;
+}
+
+function foldError(job: FoldJob, err: unknown): LiverstiffError {
+  const where = { recipe: job.recipe, scheme: job.fold.scheme, fold: job.fold.name };
+  if (err instanceof LiverstiffError)
+    return new LiverstiffError(err.message, { ...err.context, ...where }, { cause: err });
+  return new LiverstiffError(`training failed: ${describeError(err)}`, where, { cause: err });
+}
+
 /**
  * Runs every scheme for every recipe on identical splits, writing each finished fold to disk at once, so
  * that a re-run after an interruption resumes from the finished folds and ends with the same results.
@@ -231,6 +348,8 @@ async function runFold(
 export async function runValidation(options: ValidationOptions): Promise<ValidationResult> {
   const progress = options.onProgress ?? silentProgress;
   const started = performance.now();
+  const clock = new StageClock();
+  clock.mark("folds");
   const bootstrapResamples = options.bootstrapResamples ?? 2000;
   if (options.recipes.length === 0) throw new LiverstiffError("no recipe to validate");
   // Splits come from the first recipe's exam list: every recipe must see the same exams.
@@ -253,13 +372,11 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
     for (const fold of plan.folds) assertPatientDisjoint(fold, (id) => patientOf.get(id)!);
 
   const total = options.recipes.length * plans.reduce((a, p) => a + p.folds.length, 0);
-  let done = 0;
-  let resumedFolds = 0;
-  let trainedFolds = 0;
-  const rowsByRecipeScheme = new Map<string, PredictionRow[]>();
-  const summaries = new Map<string, Omit<FoldSummary, "auc">[]>();
   const labelledIds = new Set(split.map((e) => e.examId));
-
+  // Every fold in a fixed order (recipe, scheme, fold): finished ones are read back, the others train,
+  // here or in worker processes, and the results are assembled in this order whoever finished first.
+  const contexts = new Map<string, FoldContext>();
+  const slots: { key: string; job: FoldJob; result?: FoldFile }[] = [];
   for (const runner of options.recipes) {
     const exams = options.examsFor(runner.name).filter((e) => labelledIds.has(e.examId));
     const byId = new Map(exams.map((e) => [e.examId, e]));
@@ -269,61 +386,50 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
           recipe: runner.name,
           exam: id,
         });
-    for (const plan of plans) {
-      const key = `${runner.name}/${plan.scheme}`;
-      const rows: PredictionRow[] = [];
-      const folds: Omit<FoldSummary, "auc">[] = [];
+    contexts.set(runner.name, { runner, byId, seed: options.seed, accessionOf: options.accessionOf });
+    for (const plan of plans)
       for (const fold of plan.folds) {
-        const fingerprint = sha256Json({
-          recipe: runner.fingerprint,
-          seed: options.seed,
-          train: fold.train,
-          val: fold.val,
-          test: fold.test,
-          kpa: [...fold.train, ...fold.val, ...fold.test].map((id) => byId.get(id)!.kpa),
-        });
-        const paths = foldFilePaths(options.outDir, runner.name, plan.scheme, fold.name);
-        const file = paths.json;
-        const modelPath = options.saveModels ? paths.model : undefined;
-        let result: FoldFile | undefined;
-        if (existsSync(file)) {
-          try {
-            const saved = JSON.parse(readFileSync(file, "utf8")) as FoldFile;
-            const modelOk =
-              !modelPath || (saved.modelSha256 !== undefined && sha256File(modelPath) === saved.modelSha256);
-            if (saved.fingerprint === fingerprint && modelOk) result = saved;
-          } catch {
-            // A fold file that does not parse is retrained; writes are atomic, so this is rare.
-          }
-        }
-        if (result) resumedFolds++;
-        else {
-          progress({
-            stage: "validate",
-            done,
-            total,
-            message: `${runner.name} ${plan.scheme} fold ${fold.name}: training`,
-          });
-          result = await runFold(runner, fold, byId, options, modelPath);
-          result.fingerprint = fingerprint;
-          writeJsonAtomic(file, result);
-          trainedFolds++;
-        }
-        rows.push(...result.rows);
-        folds.push(result.summary);
-        done++;
-        progress({
-          stage: "validate",
-          done,
-          total,
-          message: `${runner.name} ${plan.scheme} fold ${fold.name}`,
-        });
+        const job = foldJob(runner, fold, byId, options);
+        slots.push({ key: `${runner.name}/${plan.scheme}`, job, result: finishedFold(job) });
       }
-      rowsByRecipeScheme.set(key, rows);
-      summaries.set(key, folds);
+  }
+  const pending = slots.filter((s) => !s.result);
+  const resumedFolds = slots.length - pending.length;
+  const trainedFolds = pending.length;
+  let done = resumedFolds;
+  if (resumedFolds > 0)
+    progress({ stage: "validate", done, total, message: `${resumedFolds} finished folds resumed` });
+  const running = new Set<string>();
+  const label = (j: FoldJob) => `${j.recipe} ${j.fold.scheme} fold ${j.fold.name}`;
+  await runFoldJobs(
+    pending.map((s) => s.job),
+    pending.length > 0 ? options.foldExecutor?.(pending.length) : undefined,
+    (job) => trainFoldFile(contexts.get(job.recipe)!, job),
+    {
+      started(job) {
+        running.add(label(job));
+        progress({ stage: "validate", done, total, message: `training ${[...running].join(", ")}` });
+      },
+      finished(job, result) {
+        pending.find((s) => s.job === job)!.result = result;
+        running.delete(label(job));
+        done++;
+        progress({ stage: "validate", done, total, message: `${label(job)} done` });
+      },
+    },
+  );
+  const rowsByRecipeScheme = new Map<string, PredictionRow[]>();
+  const summaries = new Map<string, Omit<FoldSummary, "auc">[]>();
+  for (const { key, result } of slots) {
+    if (!rowsByRecipeScheme.has(key)) {
+      rowsByRecipeScheme.set(key, []);
+      summaries.set(key, []);
     }
+    rowsByRecipeScheme.get(key)!.push(...result!.rows);
+    summaries.get(key)!.push(result!.summary);
   }
 
+  clock.mark("metrics");
   progress({ stage: "metrics", done: 0, message: "computing metrics" });
   const schemes: SchemeMetrics[] = [];
   const comparisons: RecipeComparison[] = [];
@@ -381,6 +487,7 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
     addOracleShares(schemes, metrics.oracle);
   }
   const rows = [...rowsByRecipeScheme.values()].flat();
+  const stages = [...(options.stagesBefore ?? []), ...clock.stages()];
   writeFileAtomic(join(options.outDir, "predictions.csv"), predictionsCsv(rows));
   writeJsonAtomic(join(options.outDir, "metrics.json"), metrics);
   writeJsonAtomic(join(options.outDir, "manifest.json"), {
@@ -394,9 +501,10 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
       ...((options.manifest?.timings as Record<string, number> | undefined) ?? {}),
       validationSeconds: (performance.now() - started) / 1000,
     },
+    stages,
     finishedAt: metrics.createdAt,
   });
-  return { metrics, rows, outDir: options.outDir, resumedFolds, trainedFolds };
+  return { metrics, rows, outDir: options.outDir, resumedFolds, trainedFolds, stages };
 }
 
 function safeName(s: string): string {

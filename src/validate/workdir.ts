@@ -10,7 +10,7 @@ import {
   prepName,
   resolvePrep,
 } from "../cohort/index.ts";
-import { LiverstiffError, type ProgressSink, silentProgress } from "../core/index.ts";
+import { LiverstiffError, type ProgressSink, StageClock, silentProgress } from "../core/index.ts";
 import {
   computeFeatures,
   createEncoder,
@@ -21,10 +21,17 @@ import {
   THRESHOLDS_KPA,
 } from "../features/index.ts";
 import { auroc } from "../stats/index.ts";
-import { buildInfo } from "../torch/index.ts";
+import { buildInfo, getNumThreads, setNumThreads } from "../torch/index.ts";
 import { checkFinetunable, loadRecipe, parseRecipe, type Recipe, trainModel } from "../train/index.ts";
 import { catalogFlow, type IngestFlow } from "./cohort.ts";
-import { type RecipeRunner, runValidation, sha256Json, type ValidationResult } from "./run.ts";
+import { DEFAULT_THREADS_PER_FOLD, foldWorkers, planParallelism } from "./jobs.ts";
+import {
+  type FoldExecutor,
+  type RecipeRunner,
+  runValidation,
+  sha256Json,
+  type ValidationResult,
+} from "./run.ts";
 import type { SchemeName } from "./types.ts";
 
 export interface WorkdirValidationOptions {
@@ -47,6 +54,13 @@ export interface WorkdirValidationOptions {
   finetune?: boolean;
   /** Which cohort this is (e.g. the locked evaluation cohort): written to the manifest and the report. */
   cohort?: { name: string; description?: string; seed?: number };
+  /**
+   * Folds trained at once, in worker processes (default: one per core, at most the folds to train; 1 =
+   * in this process), and libtorch threads per fold (default 1). Predictions do not depend on jobs; they
+   * do on threads, which is therefore part of each fold's fingerprint (docs/validate.md).
+   */
+  jobs?: number;
+  threadsPerFold?: number;
 }
 
 export interface PreparedRecipe {
@@ -128,18 +142,32 @@ function numericSeed(seed: string): number {
  * The recipe as validate/ runs it. With a work folder, a recipe that fine-tunes its encoder reads each
  * exam's prepared slices from it (the fold's model keeps that loader for predict()).
  */
-export function recipeRunner(p: PreparedRecipe, workdir?: string): RecipeRunner {
-  const slices =
-    workdir !== undefined && p.recipe.encoder.finetune
-      ? (examId: string) => loadPrepared(workdir, examId, p.prepName)
-      : undefined;
+export function recipeRunner(
+  p: PreparedRecipe,
+  workdir?: string,
+  threadsPerFold = DEFAULT_THREADS_PER_FOLD,
+): RecipeRunner {
   return {
     name: p.recipe.name,
-    fingerprint: sha256Json({ recipe: p.recipe, encoder: p.encoder.identity, prep: p.prepName }),
-    train(train, val, seed) {
-      return trainModel(p.recipe, { train, val, seed: numericSeed(seed), ...(slices ? { slices } : {}) });
-    },
+    // libtorch's thread count changes a head's predictions, so a fold trained with another is not reused.
+    fingerprint: sha256Json({
+      recipe: p.recipe,
+      encoder: p.encoder.identity,
+      prep: p.prepName,
+      threads: threadsPerFold,
+    }),
+    train: recipeTrainer(p.recipe, p.prepName, workdir),
   };
+}
+
+/** How a resolved recipe trains one fold: all a worker process needs of it (no encoder, no weights). */
+export function recipeTrainer(recipe: Recipe, prepName: string, workdir?: string): RecipeRunner["train"] {
+  const slices =
+    workdir !== undefined && recipe.encoder.finetune
+      ? (examId: string) => loadPrepared(workdir, examId, prepName)
+      : undefined;
+  return (train, val, seed) =>
+    trainModel(recipe, { train, val, seed: numericSeed(seed), ...(slices ? { slices } : {}) });
 }
 
 /** A synthetic cohort's truth.jsonl, by accession number. */
@@ -207,6 +235,8 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
   const progress = options.onProgress ?? silentProgress;
   const seed = options.seed ?? 42;
   const started = performance.now();
+  const clock = new StageClock();
+  clock.mark("features");
   const prepared = options.recipes.map((r) => prepareRecipe(r, options.encoder, options.finetune));
   const names = prepared.map((p) => p.recipe.name);
   if (new Set(names).size !== names.length)
@@ -262,9 +292,34 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
         }
       : undefined;
 
+  // Checked before any fold runs, so that a bad --jobs fails at once.
+  const { threadsPerFold } = planParallelism(options, 1);
+  const manifestParallel: Record<string, number> = { threadsPerFold };
+  const threadsBefore = getNumThreads();
+  const foldExecutor = (pending: number): FoldExecutor | undefined => {
+    const plan = planParallelism(options, pending);
+    Object.assign(manifestParallel, plan);
+    if (plan.jobs === 1) {
+      setNumThreads(plan.threadsPerFold);
+      return undefined;
+    }
+    return foldWorkers(plan.jobs, {
+      workdir: options.workdir,
+      seed,
+      threads: plan.threadsPerFold,
+      recipes: prepared.map((p) => ({
+        recipe: p.recipe,
+        prepName: p.prepName,
+        exams: featuresFor.get(p.recipe.name)!,
+      })),
+      accessions: [...accession],
+    });
+  };
   const result = await runValidation({
+    foldExecutor,
+    stagesBefore: clock.stages(),
     examsFor: (recipe) => featuresFor.get(recipe)!,
-    recipes: prepared.map((p) => recipeRunner(p, options.workdir)),
+    recipes: prepared.map((p) => recipeRunner(p, options.workdir, threadsPerFold)),
     schemes: options.schemes,
     outDir: options.outDir,
     seed,
@@ -293,7 +348,8 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
       libraries: { node: process.version, libtorch: buildInfo() },
       timings: { featuresSeconds: featureSeconds },
       ...(options.cohort ? { cohort: options.cohort } : {}),
+      parallelism: manifestParallel,
     },
-  });
+  }).finally(() => setNumThreads(threadsBefore));
   return result;
 }

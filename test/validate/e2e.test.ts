@@ -67,6 +67,9 @@ describe("demo and validate end to end on a small synthetic cohort", () => {
       "7",
       "--resamples",
       "200",
+      // Folds in two worker processes; the byte-identity test below compares them with --jobs 1.
+      "--jobs",
+      "2",
       "--recipe",
       ...recipes,
     ]);
@@ -80,6 +83,16 @@ describe("demo and validate end to end on a small synthetic cohort", () => {
     assert.match(demo.stdout, /published-small\s+loso/);
     assert.match(demo.stdout, /oracle AUROC/);
     assert.match(demo.stdout, /report: .*report\.html/);
+    // The stage table, and the demo's record of how its folds ran.
+    assert.match(demo.stdout, /^folds\s+\d+/m);
+    const manifest = JSON.parse(readFileSync(join(out, "run", "manifest.json"), "utf8"));
+    assert.deepEqual(manifest.parallelism, { threadsPerFold: 1, jobs: 2 });
+    assert.deepEqual(
+      manifest.demoStages.map((s: { stage: string }) => s.stage),
+      ["synth", "ingest", "features", "folds", "metrics", "report"],
+    );
+    const folds = manifest.demoStages[3];
+    assert.ok(folds.seconds > 0 && folds.cpuSeconds > 0, "worker processes' CPU counted");
     const html = readFileSync(join(out, "run", "report.html"), "utf8");
     assert.match(html, /<svg/);
     assert.ok(html.includes("ours-small") && html.includes("published-small"));
@@ -154,6 +167,46 @@ describe("demo and validate end to end on a small synthetic cohort", () => {
     const manifest = JSON.parse(readFileSync(join(runDir, "manifest.json"), "utf8"));
     assert.equal(manifest.seed, 42);
     assert.ok(manifest.dataFingerprint && manifest.codeVersion);
+  });
+
+  it("trains the same bytes in one process (--jobs 1) as the demo did in two worker processes", () => {
+    const runDir = join(out, "run");
+    const serial = join(dir, "serial");
+    const r = run([
+      "validate",
+      join(out, "work"),
+      "--out",
+      serial,
+      "--scheme",
+      "temporal,loso",
+      "--resamples",
+      "200",
+      "--no-report",
+      "--jobs",
+      "1",
+      "--recipe",
+      ...recipes,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /folds trained 10, resumed 0/);
+    assert.match(r.stdout, /^folds\s+\d+/m, "the stage table");
+    // predictions.csv: the demo's temporal and loso lines, in order, are the serial run's file.
+    const lines = readFileSync(join(runDir, "predictions.csv"), "utf8").trimEnd().split("\n");
+    const scheme = lines[0]!.split(",").indexOf("scheme");
+    const kept = [lines[0], ...lines.slice(1).filter((l) => /^(temporal|loso)$/.test(l.split(",")[scheme]!))];
+    const serialCsv = readFileSync(join(serial, "predictions.csv"), "utf8");
+    assert.ok(kept.length - 1 > 0);
+    assert.equal(`${kept.join("\n")}\n`, serialCsv);
+    let compared = 0;
+    for (const recipe of ["ours-small", "published-small"])
+      for (const s of ["temporal", "loso"])
+        for (const f of readdirSync(join(serial, "folds", recipe, s))) {
+          const rows = (d: string) =>
+            JSON.stringify(JSON.parse(readFileSync(join(d, "folds", recipe, s, f), "utf8")).rows);
+          assert.equal(rows(serial), rows(runDir), `${recipe}/${s}/${f}`);
+          compared++;
+        }
+    assert.equal(compared, 10);
   });
 
   it("refuses a bad scheme and a missing work folder with one clear line", () => {

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { LiverstiffError } from "../../core/index.ts";
-import { formatSeconds, progressReporter } from "../progress.ts";
-import { parseSchemes } from "./validate.ts";
+import { LiverstiffError, StageClock, writeJsonAtomic } from "../../core/index.ts";
+import { formatSeconds, progressReporter, stageTable } from "../progress.ts";
+import { parallelOptions, parseParallelism, parseSchemes } from "./validate.ts";
 
 interface DemoCliOptions {
   out: string;
@@ -13,6 +13,8 @@ interface DemoCliOptions {
   scheme: string;
   recipe: string[];
   resamples: string;
+  jobs?: string;
+  threads?: string;
 }
 
 function positiveInt(flag: string, v: string): number {
@@ -36,7 +38,7 @@ function cohortMatches(dir: string, exams: number, seed: number): boolean {
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command("demo")
     .description(
       "The whole method on the built-in synthetic cohort: generate it (multi-site, multi-vendor DICOM with MRE " +
@@ -61,89 +63,101 @@ export function register(program: Command): void {
       "baseline-ridge",
       "baseline-clinical",
     ])
-    .option("--resamples <n>", "bootstrap resamples for the AUROC CIs", "2000")
-    .action(async (opts: DemoCliOptions) => {
-      const out = resolve(opts.out);
-      const exams = positiveInt("exams", opts.exams);
-      const { NAMED_COHORTS } = await import("../../synth/index.ts");
-      const named = NAMED_COHORTS[opts.cohort as keyof typeof NAMED_COHORTS];
-      if (opts.seed === undefined && named === undefined)
-        throw new LiverstiffError(`--cohort must be one of ${Object.keys(NAMED_COHORTS).join(", ")}`, {
-          cohort: opts.cohort,
-        });
-      const seed = opts.seed !== undefined ? positiveInt("seed", opts.seed) : named;
-      const cohortName = Object.entries(NAMED_COHORTS).find(([, s]) => s === seed)?.[0] ?? `seed ${seed}`;
-      const schemes = parseSchemes(opts.scheme);
-      const resamples = positiveInt("resamples", opts.resamples);
-      const cohortDir = join(out, "cohort");
-      const workdir = join(out, "work");
-      const runDir = join(out, "run");
-      const started = performance.now();
-      const say = (s: string) => process.stderr.write(`${s}\n`);
-      const progress = progressReporter();
-      try {
-        // 1. The cohort, as a hospital export would arrive.
-        if (cohortMatches(cohortDir, exams, seed)) say(`[1/4] synthetic cohort: reusing ${cohortDir}`);
-        else {
-          say(`[1/4] generating the synthetic cohort (${exams} exams, seed ${seed}) in ${cohortDir}`);
-          const { synthesize } = await import("../../synth/index.ts");
-          const r = await synthesize({ out: cohortDir, exams, seed, force: true }, progress.sink);
-          progress.stop();
-          say(
-            `      ${r.exams} exams of ${r.patients} patients, ${r.files} files, ${(r.bytes / 1e6).toFixed(0)} MB, ${formatSeconds(r.seconds)}`,
-          );
-        }
+    .option("--resamples <n>", "bootstrap resamples for the AUROC CIs", "2000");
+  parallelOptions(command).action(async (opts: DemoCliOptions) => {
+    const out = resolve(opts.out);
+    const exams = positiveInt("exams", opts.exams);
+    const { NAMED_COHORTS } = await import("../../synth/index.ts");
+    const named = NAMED_COHORTS[opts.cohort as keyof typeof NAMED_COHORTS];
+    if (opts.seed === undefined && named === undefined)
+      throw new LiverstiffError(`--cohort must be one of ${Object.keys(NAMED_COHORTS).join(", ")}`, {
+        cohort: opts.cohort,
+      });
+    const seed = opts.seed !== undefined ? positiveInt("seed", opts.seed) : named;
+    const cohortName = Object.entries(NAMED_COHORTS).find(([, s]) => s === seed)?.[0] ?? `seed ${seed}`;
+    const schemes = parseSchemes(opts.scheme);
+    const resamples = positiveInt("resamples", opts.resamples);
+    const parallel = parseParallelism(opts);
+    const cohortDir = join(out, "cohort");
+    const workdir = join(out, "work");
+    const runDir = join(out, "run");
+    const started = performance.now();
+    const say = (s: string) => process.stderr.write(`${s}\n`);
+    const progress = progressReporter();
+    const clock = new StageClock();
+    try {
+      // 1. The cohort, as a hospital export would arrive.
+      clock.mark("synth");
+      if (cohortMatches(cohortDir, exams, seed)) say(`[1/4] synthetic cohort: reusing ${cohortDir}`);
+      else {
+        say(`[1/4] generating the synthetic cohort (${exams} exams, seed ${seed}) in ${cohortDir}`);
+        const { synthesize } = await import("../../synth/index.ts");
+        const r = await synthesize({ out: cohortDir, exams, seed, force: true }, progress.sink);
+        progress.stop();
+        say(
+          `      ${r.exams} exams of ${r.patients} patients, ${r.files} files, ${(r.bytes / 1e6).toFixed(0)} MB, ${formatSeconds(r.seconds)}`,
+        );
+      }
 
-        // 2. Ingest with the preparation the recipes need (incremental: a re-run only checks the cache).
-        const { prepareRecipe } = await import("../../validate/workdir.ts");
-        const prepared = opts.recipe.map((r) => prepareRecipe(r));
-        const prepNames = new Set(prepared.map((p) => p.prepName));
-        say(`[2/4] ingesting DICOM into ${workdir} (preparation ${[...prepNames].join(", ")})`);
-        const { ingest } = await import("../../cohort/index.ts");
-        for (const p of prepared.filter(
-          (x, i) => prepared.findIndex((y) => y.prepName === x.prepName) === i,
-        )) {
-          const s = await ingest({
-            roots: [join(cohortDir, "dicom")],
-            labelsCsv: join(cohortDir, "labels.csv"),
-            workdir,
-            prep: p.prep,
-            onProgress: progress.sink,
-          });
-          progress.stop();
-          const excluded = Object.entries(s.excludedByReason)
-            .map(([k, v]) => `${k} ${v}`)
-            .join(", ");
-          say(
-            `      ${s.examsFound} exams found, ${s.usable} usable${excluded ? `; excluded: ${excluded}` : ""}`,
-          );
-        }
-
-        // 3. Validation: every recipe on identical splits, all schemes.
-        say(`[3/4] validating ${opts.recipe.join(", ")} (${schemes.join(", ")}) into ${runDir}`);
-        const { validateWorkdir } = await import("../../validate/workdir.ts");
-        const result = await validateWorkdir({
+      // 2. Ingest with the preparation the recipes need (incremental: a re-run only checks the cache).
+      clock.mark("ingest");
+      const { prepareRecipe } = await import("../../validate/workdir.ts");
+      const prepared = opts.recipe.map((r) => prepareRecipe(r));
+      const prepNames = new Set(prepared.map((p) => p.prepName));
+      say(`[2/4] ingesting DICOM into ${workdir} (preparation ${[...prepNames].join(", ")})`);
+      const { ingest } = await import("../../cohort/index.ts");
+      for (const p of prepared.filter((x, i) => prepared.findIndex((y) => y.prepName === x.prepName) === i)) {
+        const s = await ingest({
+          roots: [join(cohortDir, "dicom")],
+          labelsCsv: join(cohortDir, "labels.csv"),
           workdir,
-          recipes: opts.recipe,
-          schemes,
-          outDir: runDir,
-          truthJsonl: join(cohortDir, "truth.jsonl"),
-          cohort: { name: cohortName, description: `synthetic, seed ${seed}, ${exams} exams`, seed },
-          bootstrapResamples: resamples,
+          prep: p.prep,
           onProgress: progress.sink,
         });
         progress.stop();
-
-        // 4. The report.
-        say("[4/4] writing the report");
-        const { writeReport } = await import("../../report/index.ts");
-        const report = await writeReport(runDir);
-        const { headlineTable } = await import("../headline.ts");
-        process.stdout.write(`\n${headlineTable(result.metrics, "text")}\n\n`);
-        process.stdout.write(`demo finished in ${formatSeconds((performance.now() - started) / 1000)}\n`);
-        process.stdout.write(`report: ${report.path}\n`);
-      } finally {
-        progress.stop();
+        const excluded = Object.entries(s.excludedByReason)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ");
+        say(
+          `      ${s.examsFound} exams found, ${s.usable} usable${excluded ? `; excluded: ${excluded}` : ""}`,
+        );
       }
-    });
+
+      // 3. Validation: every recipe on identical splits, all schemes.
+      const before = clock.stages();
+      say(`[3/4] validating ${opts.recipe.join(", ")} (${schemes.join(", ")}) into ${runDir}`);
+      const { validateWorkdir } = await import("../../validate/workdir.ts");
+      const result = await validateWorkdir({
+        workdir,
+        recipes: opts.recipe,
+        schemes,
+        outDir: runDir,
+        truthJsonl: join(cohortDir, "truth.jsonl"),
+        cohort: { name: cohortName, description: `synthetic, seed ${seed}, ${exams} exams`, seed },
+        bootstrapResamples: resamples,
+        ...parallel,
+        onProgress: progress.sink,
+      });
+      progress.stop();
+
+      // 4. The report.
+      say("[4/4] writing the report");
+      const { writeReport } = await import("../../report/index.ts");
+      const after = new StageClock();
+      after.mark("report");
+      const report = await writeReport(runDir);
+      const stages = [...before, ...result.stages, ...after.stages()];
+      // The whole demo's stages go into the run's manifest, beside validation's own.
+      const manifestPath = join(runDir, "manifest.json");
+      const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as Record<string, unknown>;
+      writeJsonAtomic(manifestPath, { ...manifest, demoStages: stages });
+      const { headlineTable } = await import("../headline.ts");
+      process.stdout.write(`\n${headlineTable(result.metrics, "text")}\n\n`);
+      process.stdout.write(`${stageTable(stages)}\n`);
+      process.stdout.write(`demo finished in ${formatSeconds((performance.now() - started) / 1000)}\n`);
+      process.stdout.write(`report: ${report.path}\n`);
+    } finally {
+      progress.stop();
+    }
+  });
 }

@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import { seedAndResamples } from "../options.ts";
 import { progressReporter } from "../progress.ts";
+import { parallelOptions, parseParallelism } from "./validate.ts";
 
 interface TrainCliOptions {
   recipe: string;
@@ -12,10 +13,12 @@ interface TrainCliOptions {
   sign?: string;
   cutoffs: "monotone" | "per-threshold";
   json?: boolean;
+  jobs?: string;
+  threads?: string;
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command("train")
     .description(
       "Train a deployable model bundle on an ingested WORKDIR: the recipe's 10-fold cross-validation with " +
@@ -25,7 +28,7 @@ export function register(program: Command): void {
     .argument("<workdir>", "work directory made by `liverstiff ingest` (with labels)")
     .requiredOption(
       "--recipe <name-or-file>",
-      "built-in recipe (liverstiff, deepliver2, deepliver2-fast) or a file",
+      "built-in recipe (liverstiff, deepliver2, deepliver2-fast, baseline-ridge, baseline-clinical) or a file",
     )
     .requiredOption("--out <bundle>", "bundle folder to write (replaced atomically if it is a bundle)")
     .option("--seed <n>", "seed for splits and training", "42")
@@ -44,56 +47,58 @@ export function register(program: Command): void {
         .choices(["monotone", "per-threshold"])
         .default("monotone"),
     )
-    .option("--json", "print the bundle's summary as JSON")
-    .action(async (workdir: string, opts: TrainCliOptions) => {
-      const { seed, resamples } = seedAndResamples(opts);
-      const { trainBundle } = await import("../../deploy/index.ts");
-      const progress = progressReporter();
-      try {
-        const r = await trainBundle({
-          workdir,
-          recipe: opts.recipe,
-          out: opts.out,
-          seed,
-          runDir: opts.run,
-          encoder: opts.encoder,
-          bootstrapResamples: resamples,
-          signKey: opts.sign,
-          cutoffRule: opts.cutoffs,
-          onProgress: progress.sink,
-        });
-        progress.stop();
-        const m = r.manifest;
-        const summary = {
-          bundle: r.bundleDir,
-          recipe: m.recipe.name,
-          members: m.members.length,
-          exams: m.trainingSet.exams,
-          patients: m.trainingSet.patients,
-          cutoffs: m.cutoffs,
-          digest: m.integrity.digest,
-          signed: m.integrity.signature !== undefined,
-          cv10Auc: m.validation.auc,
-          runDir: r.runDir,
-          folds: { trained: r.trainedFolds, resumed: r.resumedFolds },
-        };
-        if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-        else {
-          const lines = [
-            `bundle: ${r.bundleDir} (recipe ${m.recipe.name}, ${m.members.length} fold models, format ${m.format} v${m.formatVersion})`,
-            `trained on ${m.trainingSet.exams} exams of ${m.trainingSet.patients} patients; sites ${Object.keys(m.trainingSet.sites).join(", ")}; vendors ${Object.keys(m.trainingSet.vendors).join(", ")}; field strengths ${Object.keys(m.trainingSet.fieldStrengthsT).join(", ")} T`,
-            `cv10 (pooled out-of-fold) AUROC and the bundle's cut-offs on P(>= t) (${m.cutoffs.method}):`,
-            ...m.validation.auc.map((a) => {
-              const k = m.thresholdsKpa.indexOf(a.thresholdKpa);
-              return `  >= ${a.thresholdKpa.toFixed(1)} kPa  AUROC ${a.auc.toFixed(3)} (${a.ci95[0].toFixed(3)}, ${a.ci95[1].toFixed(3)})  cut-off ${(m.cutoffs.values[k]! * 100).toFixed(1)}%`;
-            }),
-            `digest sha256 ${m.integrity.digest}${m.integrity.signature ? ` signed (key sha256 ${m.integrity.signature.publicKeySha256.slice(0, 16)})` : " (unsigned)"}`,
-            `folds trained ${r.trainedFolds}, resumed ${r.resumedFolds}; run folder: ${r.runDir}`,
-          ];
-          process.stdout.write(`${lines.join("\n")}\n`);
-        }
-      } finally {
-        progress.stop();
+    .option("--json", "print the bundle's summary as JSON");
+  parallelOptions(command).action(async (workdir: string, opts: TrainCliOptions) => {
+    const { seed, resamples } = seedAndResamples(opts);
+    const parallel = parseParallelism(opts);
+    const { trainBundle } = await import("../../deploy/index.ts");
+    const progress = progressReporter();
+    try {
+      const r = await trainBundle({
+        workdir,
+        recipe: opts.recipe,
+        out: opts.out,
+        seed,
+        runDir: opts.run,
+        encoder: opts.encoder,
+        bootstrapResamples: resamples,
+        signKey: opts.sign,
+        cutoffRule: opts.cutoffs,
+        ...parallel,
+        onProgress: progress.sink,
+      });
+      progress.stop();
+      const m = r.manifest;
+      const summary = {
+        bundle: r.bundleDir,
+        recipe: m.recipe.name,
+        members: m.members.length,
+        exams: m.trainingSet.exams,
+        patients: m.trainingSet.patients,
+        cutoffs: m.cutoffs,
+        digest: m.integrity.digest,
+        signed: m.integrity.signature !== undefined,
+        cv10Auc: m.validation.auc,
+        runDir: r.runDir,
+        folds: { trained: r.trainedFolds, resumed: r.resumedFolds },
+      };
+      if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      else {
+        const lines = [
+          `bundle: ${r.bundleDir} (recipe ${m.recipe.name}, ${m.members.length} fold models, format ${m.format} v${m.formatVersion})`,
+          `trained on ${m.trainingSet.exams} exams of ${m.trainingSet.patients} patients; sites ${Object.keys(m.trainingSet.sites).join(", ")}; vendors ${Object.keys(m.trainingSet.vendors).join(", ")}; field strengths ${Object.keys(m.trainingSet.fieldStrengthsT).join(", ")} T`,
+          `cv10 (pooled out-of-fold) AUROC and the bundle's cut-offs on P(>= t) (${m.cutoffs.method}):`,
+          ...m.validation.auc.map((a) => {
+            const k = m.thresholdsKpa.indexOf(a.thresholdKpa);
+            return `  >= ${a.thresholdKpa.toFixed(1)} kPa  AUROC ${a.auc.toFixed(3)} (${a.ci95[0].toFixed(3)}, ${a.ci95[1].toFixed(3)})  cut-off ${(m.cutoffs.values[k]! * 100).toFixed(1)}%`;
+          }),
+          `digest sha256 ${m.integrity.digest}${m.integrity.signature ? ` signed (key sha256 ${m.integrity.signature.publicKeySha256.slice(0, 16)})` : " (unsigned)"}`,
+          `folds trained ${r.trainedFolds}, resumed ${r.resumedFolds}; run folder: ${r.runDir}`,
+        ];
+        process.stdout.write(`${lines.join("\n")}\n`);
       }
-    });
+    } finally {
+      progress.stop();
+    }
+  });
 }
