@@ -13,6 +13,7 @@ export {
 } from "./grid.ts";
 export {
   dice,
+  keepLargestComponents,
   LABEL_CONVENTIONS,
   type LabelConvention,
   maskOnVolume,

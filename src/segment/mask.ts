@@ -114,3 +114,49 @@ export function organVolumesMl(mask: OrganMask): Record<Organ, number> {
   }
   return { liver: liver * voxelMl, spleen: spleen * voxelMl };
 }
+
+/**
+ * Keeps, for each label, only its largest 6-connected component (in place): liver and spleen are one
+ * organ each, so islands elsewhere are the network's false positives.
+ */
+export function keepLargestComponents(labels: Uint8Array, dims: readonly [number, number, number]): void {
+  const [nx, ny, nz] = dims;
+  const comp = new Int32Array(labels.length).fill(-1);
+  const queue = new Int32Array(labels.length);
+  const best = new Map<number, { id: number; size: number }>();
+  const sizes: number[] = [];
+  for (let seed = 0; seed < labels.length; seed++) {
+    const l = labels[seed];
+    if (l === 0 || comp[seed] >= 0) continue;
+    const id = sizes.length;
+    let head = 0;
+    let tail = 0;
+    queue[tail++] = seed;
+    comp[seed] = id;
+    while (head < tail) {
+      const v = queue[head++];
+      const i = v % nx;
+      const j = Math.floor(v / nx) % ny;
+      const k = Math.floor(v / (nx * ny));
+      const visit = (w: number) => {
+        if (labels[w] === l && comp[w] < 0) {
+          comp[w] = id;
+          queue[tail++] = w;
+        }
+      };
+      if (i > 0) visit(v - 1);
+      if (i < nx - 1) visit(v + 1);
+      if (j > 0) visit(v - nx);
+      if (j < ny - 1) visit(v + nx);
+      if (k > 0) visit(v - nx * ny);
+      if (k < nz - 1) visit(v + nx * ny);
+    }
+    sizes.push(tail);
+    const b = best.get(l);
+    if (!b || tail > b.size) best.set(l, { id, size: tail });
+  }
+  for (let v = 0; v < labels.length; v++) {
+    const l = labels[v];
+    if (l !== 0 && best.get(l)?.id !== comp[v]) labels[v] = 0;
+  }
+}

@@ -9,7 +9,7 @@ import { loadModule, saveModule } from "../nn/index.ts";
 import { inferenceMode, type Tensor, tensor, tidy } from "../torch/index.ts";
 import type { Volume } from "../volume/index.ts";
 import { gridImages, gridToVolumeLabels } from "./grid.ts";
-import type { OrganMask } from "./mask.ts";
+import { keepLargestComponents, type OrganMask } from "./mask.ts";
 import { SegNet, type SegNetConfig } from "./model.ts";
 
 export const DEFAULT_SEGMENTER_NAME = "liverstiff-seg-v1";
@@ -143,6 +143,7 @@ class NetSegmenter implements Segmenter {
     const S = this.config.inputSize;
     const { images, grid } = gridImages(volume, S, this.config.fovMm);
     const labels = predictSlices(this.model, images, S, this.batchSize);
+    keepLargestComponents(labels, grid.dims);
     return {
       dims: [...volume.dims],
       affine: [...volume.affine],

@@ -188,7 +188,10 @@ export function trainSegNet(bank: SliceBank, options: SegTrainOptions = {}): Seg
   const model = new SegNet(config);
   const rng = Rng.derive(seed, "segment-batches");
   const opt = new AdamW(model.parameters(), { lr, weightDecay: h.weightDecay });
-  const sched = new LrScheduler(opt, cosineWithWarmupSchedule(Math.min(h.warmupSteps, steps), steps, 0.02));
+  const sched = new LrScheduler(
+    opt,
+    cosineWithWarmupSchedule(Math.min(h.warmupSteps, Math.floor(steps / 10)), steps, 0.02),
+  );
   const S = bank.size;
   const plane = S * S;
   const img = new Float32Array(batch * plane);
