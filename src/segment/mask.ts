@@ -133,23 +133,26 @@ export function keepLargestComponents(labels: Uint8Array, dims: readonly [number
     let tail = 0;
     queue[tail++] = seed;
     comp[seed] = id;
+    const plane = nx * ny;
     while (head < tail) {
       const v = queue[head++];
       const i = v % nx;
-      const j = Math.floor(v / nx) % ny;
-      const k = Math.floor(v / (nx * ny));
-      const visit = (w: number) => {
-        if (labels[w] === l && comp[w] < 0) {
+      const j = ((v - i) / nx) % ny;
+      const k = (v - i - j * nx) / plane;
+      // Neighbours along -i, +i, -j, +j, -k, +k (inside the grid only).
+      for (let d = 0; d < 6; d++) {
+        let w: number;
+        if (d === 0) w = i > 0 ? v - 1 : -1;
+        else if (d === 1) w = i < nx - 1 ? v + 1 : -1;
+        else if (d === 2) w = j > 0 ? v - nx : -1;
+        else if (d === 3) w = j < ny - 1 ? v + nx : -1;
+        else if (d === 4) w = k > 0 ? v - plane : -1;
+        else w = k < nz - 1 ? v + plane : -1;
+        if (w >= 0 && labels[w] === l && comp[w] < 0) {
           comp[w] = id;
           queue[tail++] = w;
         }
-      };
-      if (i > 0) visit(v - 1);
-      if (i < nx - 1) visit(v + 1);
-      if (j > 0) visit(v - nx);
-      if (j < ny - 1) visit(v + nx);
-      if (k > 0) visit(v - nx * ny);
-      if (k < nz - 1) visit(v + nx * ny);
+      }
     }
     sizes.push(tail);
     const b = best.get(l);

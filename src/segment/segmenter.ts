@@ -121,6 +121,7 @@ export function loadSegmenter(
     throw new LiverstiffError(`cannot load segmentation weights: ${describeError(err)}`, { file: path });
   }
   model.eval();
+  model.fuseForInference();
   return new NetSegmenter(model, manifest, options.batchSize ?? 32);
 }
 

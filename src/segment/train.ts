@@ -12,7 +12,7 @@ import type { OrganMask } from "./mask.ts";
 import { SEG_V1_CONFIG, SegNet, type SegNetConfig } from "./model.ts";
 
 export const SEG_TRAIN_DEFAULTS = {
-  steps: 600,
+  steps: 1200,
   batch: 16,
   lr: 3e-3,
   weightDecay: 1e-4,

@@ -68,10 +68,10 @@ export function register(program: Command): void {
         "(.json: config, sha256, reproducing command, cohort seed, losses).",
     )
     .requiredOption("--out <dir>", "folder to write the weights and manifest into (created if absent)")
-    .option("--exams <n>", "exams in the training cohort (default 80)")
+    .option("--exams <n>", "exams in the training cohort (default 120)")
     .option("--seed <n>", "synth seed of the training cohort (default 770001)")
     .option("--train-seed <n>", "training seed: initialisation, batches, augmentation (default 1)")
-    .option("--steps <n>", "optimisation steps (default 600)")
+    .option("--steps <n>", "optimisation steps (default 1200)")
     .option("--batch <n>", "slices per step (default 16)")
     .option("--threads <n>", "libtorch threads (default 2; the weights depend on it)")
     .option("--workdir <dir>", "keep the training cohort here (default: a temporary folder)")
@@ -136,7 +136,7 @@ interface SegmentTrainCliOptions {
 
 /** The training cohort's synth seed: no evaluation cohort uses it (they use 20240601, 20261203/4, 1-100). */
 export const SEGMENT_COHORT_SEED = 770001;
-export const SEGMENT_COHORT_EXAMS = 80;
+export const SEGMENT_COHORT_EXAMS = 120;
 
 export interface SegmentTrainOptions {
   /** Folder for liverstiff-seg-v1.safetensors and its manifest (created if absent). */
