@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
+import { progressReporter } from "../progress.ts";
 
 /** One series of a synthetic exam with its organ mask on the series' own grid. */
 export interface LabelledSeries {
@@ -76,6 +77,7 @@ export function register(program: Command): void {
     .option("--threads <n>", "libtorch threads (default 2; the weights depend on it)")
     .option("--workdir <dir>", "keep the training cohort here (default: a temporary folder)")
     .action(async (opts: SegmentTrainCliOptions) => {
+      const progress = progressReporter();
       const result = await segmentTrain({
         out: opts.out,
         exams: integer("--exams", opts.exams),
@@ -85,8 +87,8 @@ export function register(program: Command): void {
         batch: integer("--batch", opts.batch),
         threads: integer("--threads", opts.threads),
         workdir: opts.workdir,
-        onProgress: stderrProgress(),
-      });
+        onProgress: progress.sink,
+      }).finally(progress.stop);
       const m = result.manifest;
       process.stdout.write(
         [
@@ -261,18 +263,4 @@ function codeVersion(): string {
   } catch {
     return "unknown";
   }
-}
-
-function stderrProgress(): import("../../core/index.ts").ProgressSink {
-  let last = "";
-  let lastPct = -1;
-  return (ev) => {
-    if (ev.total === undefined || ev.total === 0) return;
-    const pct = Math.floor((ev.done / ev.total) * 10);
-    if (ev.stage !== last || pct !== lastPct) {
-      last = ev.stage;
-      lastPct = pct;
-      process.stderr.write(`${ev.stage}: ${ev.done}/${ev.total}${ev.message ? ` ${ev.message}` : ""}\n`);
-    }
-  };
 }
