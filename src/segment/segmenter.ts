@@ -122,7 +122,7 @@ export function loadSegmenter(
   }
   model.eval();
   model.fuseForInference();
-  return new NetSegmenter(model, manifest, options.batchSize ?? 32);
+  return new NetSegmenter(model, manifest, options.batchSize ?? 16);
 }
 
 class NetSegmenter implements Segmenter {
