@@ -124,7 +124,9 @@ export type FileIssueCode =
   | "no-pixel-data"
   | "unsupported-transfer-syntax"
   | "unsupported-pixel-format"
-  | "corrupt-pixel-data"
+  | "decode-error"
+  | "inconsistent-header"
+  | "too-large"
   | "missing-geometry"
   | "missing-uid"
   | "duplicate"
@@ -136,6 +138,8 @@ export interface FileIssue {
   code: FileIssueCode;
   /** A plain sentence, e.g. "truncated file: pixel data needs 524288 bytes, 1000 present". */
   reason: string;
+  /** The header field at fault, when one is, e.g. "NumberOfFrames (0028,0008)". */
+  field?: string;
 }
 
 export interface StudyEntry {
