@@ -319,7 +319,12 @@ function wasmDecode(
       d.decode();
     } catch (e) {
       // Emscripten codecs throw bare numbers (a pointer to a C++ exception) on corrupt streams.
-      throw new DicomFileError("decode-error", `${what} decoder failed: corrupt or unsupported stream`);
+      throw new DicomFileError(
+        "decode-error",
+        `${what} decoder failed: corrupt or unsupported stream`,
+        {},
+        { cause: e },
+      );
     }
     const info = d.getFrameInfo();
     if (info.width !== pm.columns || info.height !== pm.rows) {
@@ -403,6 +408,8 @@ async function decodeFrame(
         throw new DicomFileError(
           "decode-error",
           "JPEG lossless decoder failed: corrupt or unsupported stream",
+          {},
+          { cause: e },
         );
       }
       const bytes = new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
