@@ -275,6 +275,23 @@ function checkPixelData(h: ParsedHeader, file: string, frameBytes: number, nFram
 
 /** Extracts series facts and frames; throws DicomFileError when the file cannot be used. */
 export function extractFile(file: string, h: ParsedHeader): FileFacts {
+  try {
+    return extractFacts(file, h);
+  } catch (e) {
+    // dicom-parser throws bare strings when a value cannot be read (a length past the data).
+    if (typeof e === "string") {
+      throw new DicomFileError(
+        "parse-error",
+        "malformed DICOM data set: a header value cannot be read",
+        {},
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+}
+
+function extractFacts(file: string, h: ParsedHeader): FileFacts {
   const ds = h.dataSet;
   utf8 = /ISO_IR 192/i.test(ds.string("x00080005") ?? "");
   const sopClassUid = str(ds, "x00080016") ?? str(ds, "x00020002") ?? "";
@@ -311,8 +328,11 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
   const enhanced = sopClassUid !== MR_IMAGE_STORAGE;
   const nFrames = declaredFrames(ds);
   const bitsAllocated = us(ds, "x00280100")!;
-  const frameBytes = checkPixelBudget(rows, columns, bitsAllocated, nFrames);
+  // One frame's size first (a 65535 x 65535 image is too large however many frames), then the declared
+  // frames against the data, then the whole file's.
+  const frameBytes = checkPixelBudget(rows, columns, bitsAllocated, 1);
   checkPixelData(h, file, frameBytes, nFrames);
+  checkPixelBudget(rows, columns, bitsAllocated, nFrames);
   const bitsStored = Math.min(bitsAllocated, us(ds, "x00280101") ?? bitsAllocated);
 
   const manufacturer = str(ds, "x00080070");

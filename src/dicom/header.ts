@@ -145,6 +145,22 @@ function parse(bytes: Uint8Array, layout: Layout, untilPixelData: boolean): Data
   return dicomParser.parseDicom(buf, options);
 }
 
+/** dicom-parser keeps elements whose value runs past the data (a warning only); reading one would throw. */
+function checkElementBounds(ds: DataSet): void {
+  const size = ds.byteArray.length;
+  for (const [tag, el] of Object.entries(ds.elements)) {
+    if (tag === PIXEL_DATA || el.hadUndefinedLength) continue;
+    if (el.dataOffset + el.length > size) {
+      const name = `(${tag.slice(1, 5).toUpperCase()},${tag.slice(5).toUpperCase()})`;
+      throw new DicomFileError(
+        "truncated",
+        `truncated or corrupt file: element ${name} declares ${el.length} bytes, more than the data set holds`,
+        { field: name },
+      );
+    }
+  }
+}
+
 /** Our own coded error, if the parser passed one through (dicom-parser wraps throws as { exception }). */
 function ownError(e: unknown): DicomFileError | undefined {
   if (e instanceof DicomFileError) return e;
@@ -253,6 +269,7 @@ export function readHeader(path: string, wholeFile = false): ParsedHeader {
     deflated = false;
   }
   if (ds === undefined) throw parseFailure(firstError ?? "");
+  checkElementBounds(ds);
   const transferSyntaxUid = transferSyntaxOf(ds, layout);
   const pixelData = ds.elements[PIXEL_DATA];
   return {
