@@ -1,6 +1,7 @@
 // A failed write of an output (disk full, no permission, read-only file system) is a problem of the
 // output folder, not of the images: it stops the run with one line naming the path, and is never
 // recorded as a bad series or exam.
+import { resolve, sep } from "node:path";
 import { LiverstiffError } from "../core/index.ts";
 
 const WORDS: Record<string, string> = {
@@ -25,11 +26,20 @@ export class OutputWriteError extends LiverstiffError {
   }
 }
 
+// These come only from writing; EACCES, EPERM and EIO can come from reading an input too.
+const WRITE_ONLY = new Set(["ENOSPC", "EDQUOT", "EROFS", "EFBIG"]);
+
 /**
  * The output-write error in `err`, if it is one: a Node errno error with one of the codes above, or such
  * an error's message passed on as text (from a worker). `path` names the target when the error does not.
+ * With `outputRoot`, a permission or I/O error counts only for a path inside that folder (elsewhere it may
+ * be an input that cannot be read).
  */
-export function asOutputWriteError(err: unknown, path?: string): OutputWriteError | undefined {
+export function asOutputWriteError(
+  err: unknown,
+  path?: string,
+  outputRoot?: string,
+): OutputWriteError | undefined {
   if (err instanceof OutputWriteError) return err;
   // Coded errors about inputs (a DICOM file that cannot be read) are never output errors.
   if (err instanceof LiverstiffError) return undefined;
@@ -45,6 +55,11 @@ export function asOutputWriteError(err: unknown, path?: string): OutputWriteErro
     where ??= m[2];
   }
   const target = path ?? stripTemp(where) ?? "(output)";
+  if (outputRoot !== undefined && !WRITE_ONLY.has(code)) {
+    const root = resolve(outputRoot);
+    const at = resolve(target);
+    if (at !== root && !at.startsWith(root + sep)) return undefined;
+  }
   return new OutputWriteError(target, code, { cause: err });
 }
 

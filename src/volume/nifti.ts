@@ -218,16 +218,18 @@ export interface WriteNiftiOptions {
  */
 export function writeNifti(path: string, vol: Volume, options: WriteNiftiOptions = {}): void {
   const files = pairOf(path, vol, options);
-  const written: string[] = [];
+  const renamed: string[] = [];
   try {
     mkdirSync(dirname(path), { recursive: true });
+    for (const f of files) writeFileSync(f.tmp, f.data);
     for (const f of files) {
-      writeFileSync(f.tmp, f.data);
-      written.push(f.tmp);
+      renameSync(f.tmp, f.path);
+      renamed.push(f.path);
     }
-    for (const f of files) renameSync(f.tmp, f.path);
   } catch (err) {
-    for (const t of written) rmSync(t, { force: true });
+    // Neither half of the pair stays: temporary files, and a sidecar already renamed into place.
+    for (const f of files) rmSync(f.tmp, { force: true });
+    for (const p of renamed) rmSync(p, { force: true });
     throw asOutputWriteError(err, path) ?? err;
   }
 }
@@ -242,13 +244,21 @@ export async function writeNiftiAsync(
   options: WriteNiftiOptions = {},
 ): Promise<void> {
   const files = pairOf(path, vol, options);
+  const renamed: string[] = [];
   try {
     await mkdir(dirname(path), { recursive: true });
     await Promise.all(files.map((f) => writeFile(f.tmp, f.data)));
-    for (const f of files) await rename(f.tmp, f.path);
+    for (const f of files) {
+      await rename(f.tmp, f.path);
+      renamed.push(f.path);
+    }
   } catch (err) {
-    // A write that failed may still have created its temporary file.
-    await Promise.all(files.map((f) => rm(f.tmp, { force: true })));
+    // Neither half of the pair stays: temporary files (a failed write may have created one), and a
+    // sidecar already renamed into place.
+    await Promise.all([
+      ...files.map((f) => rm(f.tmp, { force: true })),
+      ...renamed.map((p) => rm(p, { force: true })),
+    ]);
     throw asOutputWriteError(err, path) ?? err;
   }
 }

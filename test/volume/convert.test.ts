@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { main } from "../../src/cli/main.ts";
+import { fileURLToPath } from "node:url";
 import { DicomFileError } from "../../src/dicom/errors.ts";
 import { asOutputWriteError, convertToNifti, OutputWriteError, readNifti } from "../../src/volume/index.ts";
 import { TEMPLATE, writeExam } from "../fixtures/cohort/corpus.ts";
@@ -63,23 +64,22 @@ function refusedWrite(): string | undefined {
   }
 }
 
-async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const w1 = process.stdout.write.bind(process.stdout);
-  const w2 = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string) => out.push(String(c)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((c: string) => err.push(String(c)) > 0) as typeof process.stderr.write;
-  const before = process.exitCode;
-  process.exitCode = 0;
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join(""), stderr: err.join("") };
-  } finally {
-    process.stdout.write = w1;
-    process.stderr.write = w2;
-    process.exitCode = before ?? 0;
-  }
+const BIN = fileURLToPath(new URL("../../bin/liverstiff.mjs", import.meta.url));
+
+/** The CLI in its own process: exit code and output as a user sees them. */
+function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += String(d);
+    });
+    child.stderr.on("data", (d) => {
+      stderr += String(d);
+    });
+    child.on("close", (code) => resolveRun({ code: code ?? -1, stdout, stderr }));
+  });
 }
 
 describe("convert: failures of the output, and nothing written", {
@@ -127,12 +127,14 @@ describe("convert: failures of the output, and nothing written", {
   it("convert exits non-zero when nothing was written, with --json as without", async () => {
     const empty = join(tmp, "empty-input");
     mkdirSync(empty, { recursive: true });
-    const plain = await runCli(["convert", empty, "--out", join(tmp, "o1")]);
-    const json = await runCli(["convert", empty, "--out", join(tmp, "o2"), "--json"]);
+    const [plain, json, ok] = await Promise.all([
+      runCli(["convert", empty, "--out", join(tmp, "o1")]),
+      runCli(["convert", empty, "--out", join(tmp, "o2"), "--json"]),
+      runCli(["convert", root, "--out", join(tmp, "o3"), "--json"]),
+    ]);
     assert.equal(plain.code, 1);
     assert.equal(json.code, 1);
     assert.equal(JSON.parse(json.stdout).converted.length, 0);
-    const ok = await runCli(["convert", root, "--out", join(tmp, "o3"), "--json"]);
     assert.equal(ok.code, 0);
     assert.equal(JSON.parse(ok.stdout).converted.length, 2);
   });
@@ -157,5 +159,10 @@ describe("convert: failures of the output, and nothing written", {
     );
     assert.equal(asOutputWriteError(unreadable), undefined);
     assert.equal(asOutputWriteError(Object.assign(new Error("ENOENT"), { code: "ENOENT" })), undefined);
+    // Permission errors count for the output folder only (elsewhere they may be an input's).
+    const denied = "EACCES: permission denied, open '/data/in/x.nii.gz'";
+    assert.equal(asOutputWriteError(denied, undefined, "/work/out"), undefined);
+    assert.equal(asOutputWriteError(denied, undefined, "/data")?.code, "EACCES");
+    assert.equal(asOutputWriteError(enospc, undefined, "/elsewhere")?.code, "ENOSPC");
   });
 });
