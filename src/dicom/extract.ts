@@ -159,6 +159,7 @@ interface FrameGeometry {
   orientation?: [number, number, number, number, number, number];
   spacing?: [number, number];
   thickness?: number;
+  spacingBetween?: number;
   echoTimeMs?: number;
   slope?: number;
   intercept?: number;
@@ -180,6 +181,8 @@ function geometryFrom(ds: DataSet | undefined, into: FrameGeometry): void {
   if (sp?.length === 2) into.spacing = sp as [number, number];
   const th = num(pm, "x00180050");
   if (th !== undefined) into.thickness = th;
+  const between = num(pm, "x00180088");
+  if (between !== undefined) into.spacingBetween = between;
   const echo = fd(firstItem(ds, "x00189114"), "x00189082");
   if (echo !== undefined) into.echoTimeMs = echo;
   const pvt = firstItem(ds, "x00289145");
@@ -429,6 +432,8 @@ function extractFacts(file: string, h: ParsedHeader): FileFacts {
   if (ps?.length === 2) top.spacing = ps as [number, number];
   const th = num(ds, "x00180050");
   if (th !== undefined) top.thickness = th;
+  const between = num(ds, "x00180088");
+  if (between !== undefined) top.spacingBetween = between;
   const te = num(ds, "x00180081");
   if (te !== undefined) top.echoTimeMs = te;
   top.slope = num(ds, "x00281053");
@@ -437,6 +442,9 @@ function extractFacts(file: string, h: ParsedHeader): FileFacts {
   const acqTime = str(ds, "x00080032");
   if (acqTime) top.acquisitionTime = acqTime;
   const echoNumber = num(ds, "x00180086");
+  // Siemens mosaics tile many slices into one image: flagged so that volume/ refuses to stack them.
+  const mosaicCount = vendor === "Siemens" ? us(ds, "x0019100a") : undefined;
+  const mosaic = imageType.includes("MOSAIC") || (mosaicCount ?? 0) > 1 ? (mosaicCount ?? 0) : undefined;
   const instanceNumber = num(ds, "x00200013");
 
   const sharedGeom: FrameGeometry = { ...top };
@@ -472,6 +480,9 @@ function extractFacts(file: string, h: ParsedHeader): FileFacts {
     };
     if (instanceNumber !== undefined) frame.instanceNumber = instanceNumber;
     if (g.thickness !== undefined) frame.sliceThicknessMm = g.thickness;
+    if (g.spacingBetween !== undefined && g.spacingBetween > 0)
+      frame.spacingBetweenSlicesMm = g.spacingBetween;
+    if (mosaic !== undefined) frame.mosaicImages = mosaic;
     if (g.echoTimeMs !== undefined) frame.echoTimeMs = g.echoTimeMs;
     if (echoNumber !== undefined && !enhanced) frame.echoNumber = echoNumber;
     if (g.acquisitionTime !== undefined) frame.acquisitionTime = g.acquisitionTime;

@@ -23,6 +23,10 @@ export interface MrFrame {
   /** DICOM PixelSpacing order: [between rows (mm), between columns (mm)]. */
   pixelSpacingMm: [number, number];
   sliceThicknessMm?: number;
+  /** SpacingBetweenSlices (0018,0088), centre to centre, mm (the step of a single slice, as dcm2niix). */
+  spacingBetweenSlicesMm?: number;
+  /** Siemens mosaic: NumberOfImagesInMosaic (0019,100A), or 0 when ImageType says MOSAIC without it. */
+  mosaicImages?: number;
   rows: number;
   columns: number;
   echoTimeMs?: number;
