@@ -62,6 +62,10 @@ export function layoutOf(bytes: Uint8Array): Layout | undefined {
       undefinedLength: el.hadUndefinedLength === true,
     });
   }
+  // Elements that run past the data (a parser warning only) cannot be edited in place.
+  const inside = elements.filter((e) => e.headerStart >= 0 && e.dataOffset + e.length <= bytes.length);
+  elements.length = 0;
+  elements.push(...inside);
   elements.sort((a, b) => a.headerStart - b.headerStart);
   const pd = ds.elements.x7fe00010;
   const fragmentsAt = pd?.hadUndefinedLength ? pd.dataOffset : undefined;
@@ -396,7 +400,13 @@ function one(bytes: Uint8Array, rng: Rng): Mutant {
       }
       r -= w;
     }
-    const out = m(bytes, layoutOf(bytes), rng);
+    // A stacked mutation may leave a layout the editors cannot follow: then another mutation is drawn.
+    let out: Mutant | undefined;
+    try {
+      out = m(bytes, layoutOf(bytes), rng);
+    } catch {
+      out = undefined;
+    }
     if (out) return out;
   }
   return byteValues(bytes, undefined, rng)!;
