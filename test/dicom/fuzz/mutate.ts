@@ -187,6 +187,7 @@ type Mutator = (bytes: Uint8Array, l: Layout | undefined, rng: Rng) => Mutant | 
 const pick = <T>(rng: Rng, list: readonly T[]): T => list[rng.int(list.length)]!;
 
 const byteValues: Mutator = (bytes, _l, rng) => {
+  if (bytes.length === 0) return { bytes, what: "empty" };
   const out = Uint8Array.from(bytes);
   const n = 1 + rng.int(8);
   // Most of a file's structure is in its first few kilobytes; bias mutations there.
@@ -201,6 +202,7 @@ const byteValues: Mutator = (bytes, _l, rng) => {
 };
 
 const truncate: Mutator = (bytes, _l, rng) => {
+  if (bytes.length < 2) return undefined;
   const at = rng.bernoulli(0.5) ? rng.int(Math.min(bytes.length, 2048)) : rng.int(bytes.length);
   return { bytes: bytes.slice(0, at), what: `truncate@${at}` };
 };
