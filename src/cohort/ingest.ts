@@ -23,6 +23,7 @@ import {
   selectFrames,
 } from "../dicom/index.ts";
 import {
+  asOutputWriteError,
   cross,
   orientationCode,
   planeOfNormal,
@@ -590,6 +591,11 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
       ctx.catalog.setPrepared({ examId, prepName: ctx.prepName, fingerprint: r.fingerprint, path: r.path });
       prepared = r.status;
     } catch (err) {
+      // A cache that cannot be written (disk full, read-only) stops the run; it is never the exam's fault.
+      const io =
+        asOutputWriteError(err, undefined, ctx.workdir) ??
+        (err instanceof Error ? asOutputWriteError(err.message, undefined, ctx.workdir) : undefined);
+      if (io) throw io;
       prepared = "failed";
       reasonCode = "pixel_error";
       reason = `images cannot be read or prepared: ${describeError(err)}`;

@@ -1,7 +1,8 @@
 // Turns a parsed header into the series-level facts and the frames of one file. Classic MR objects give
 // one frame; enhanced MR objects give one frame per item of the per-frame functional groups.
 import type { DataSet, Element } from "dicom-parser";
-import { checkFragments, DicomFileError, type ParsedHeader } from "./header.ts";
+import { DicomFileError, type ParsedHeader, scanFragments } from "./header.ts";
+import { checkFramesAgainstData, checkPixelBudget, checkRescale, declaredFrames } from "./limits.ts";
 import { DEFLATED_LE, isSupportedTransferSyntax, transferSyntaxName } from "./transfer-syntax.ts";
 import type { MrFrame, SeriesInfo, Vendor } from "./types.ts";
 
@@ -158,6 +159,7 @@ interface FrameGeometry {
   orientation?: [number, number, number, number, number, number];
   spacing?: [number, number];
   thickness?: number;
+  spacingBetween?: number;
   echoTimeMs?: number;
   slope?: number;
   intercept?: number;
@@ -179,6 +181,8 @@ function geometryFrom(ds: DataSet | undefined, into: FrameGeometry): void {
   if (sp?.length === 2) into.spacing = sp as [number, number];
   const th = num(pm, "x00180050");
   if (th !== undefined) into.thickness = th;
+  const between = num(pm, "x00180088");
+  if (between !== undefined) into.spacingBetween = between;
   const echo = fd(firstItem(ds, "x00189114"), "x00189082");
   if (echo !== undefined) into.echoTimeMs = echo;
   const pvt = firstItem(ds, "x00289145");
@@ -209,39 +213,88 @@ function assertPixelFormat(ds: DataSet): void {
   }
 }
 
+const PIXEL_FIELD = "PixelData (7FE0,0010)";
+
+/** The pixel data must be present and hold every declared frame (bytes, or fragments), before frames are built. */
 function checkPixelData(h: ParsedHeader, file: string, frameBytes: number, nFrames: number): void {
   const pd: Element | undefined = h.pixelData;
   if (!pd) throw new DicomFileError("no-pixel-data", "no pixel data element (7FE0,0010)");
   if (h.transferSyntaxUid === DEFLATED_LE || !pd.hadUndefinedLength) {
-    // Native pixel data: its declared length, and the bytes the frames need, must all be present.
+    if (pd.hadUndefinedLength) {
+      throw new DicomFileError(
+        "parse-error",
+        "deflated file with encapsulated (undefined-length) pixel data",
+        {
+          field: PIXEL_FIELD,
+        },
+      );
+    }
+    if (pd.length === 0) throw new DicomFileError("no-pixel-data", "pixel data element is empty");
+    // Native pixel data: the element must hold the declared frames, and the file the element.
+    checkFramesAgainstData(nFrames, { nativeBytes: pd.length, frameBytes });
     const available =
       h.transferSyntaxUid === DEFLATED_LE
         ? h.dataSet.byteArray.length - pd.dataOffset
         : h.fileSize - (pd.dataOffset - h.fileOffsetShift);
-    const need = pd.hadUndefinedLength ? 0 : Math.min(pd.length, frameBytes * nFrames);
-    if (pd.length === 0) throw new DicomFileError("no-pixel-data", "pixel data element is empty");
+    const need = frameBytes * nFrames;
     if (available < need) {
       throw new DicomFileError(
         "truncated",
         `truncated file: pixel data needs ${need} bytes, ${Math.max(0, available)} present`,
-      );
-    }
-    if (!pd.hadUndefinedLength && pd.length < frameBytes * nFrames) {
-      throw new DicomFileError(
-        "truncated",
-        `pixel data holds ${pd.length} bytes, ${nFrames} frame(s) of ${frameBytes} bytes need ${frameBytes * nFrames}`,
+        { field: PIXEL_FIELD },
       );
     }
     return;
   }
-  // Encapsulated: every fragment must be present, up to the sequence delimitation item.
-  const problem = checkFragments(file, pd.dataOffset - h.fileOffsetShift);
-  if (problem)
-    throw new DicomFileError(problem.startsWith("truncated") ? "truncated" : "no-pixel-data", problem);
+  // Encapsulated: every fragment present up to the sequence delimiter, at least one per frame, and an
+  // offset table (if any) with one entry per frame, each at a fragment's start.
+  const layout = scanFragments(file, pd.dataOffset - h.fileOffsetShift);
+  checkFramesAgainstData(nFrames, { fragments: layout.fragments });
+  const table = layout.basicOffsetTable;
+  if (table.length > 0) {
+    const starts = new Set(layout.fragmentStarts);
+    const bad = table.findIndex((o, k) => !starts.has(o) || (k > 0 && o <= table[k - 1]!));
+    if (table.length !== nFrames || bad >= 0) {
+      throw new DicomFileError(
+        "inconsistent-header",
+        table.length !== nFrames
+          ? `the Basic Offset Table lists ${table.length} frame(s), NumberOfFrames (0028,0008) declares ${nFrames}`
+          : `the Basic Offset Table's entry for frame ${bad} (offset ${table[bad]}) is not the start of a fragment`,
+        { field: PIXEL_FIELD },
+      );
+    }
+    return;
+  }
+  const jpeg = /^1\.2\.840\.10008\.1\.2\.4\.(5\d|7\d)$/.test(h.transferSyntaxUid);
+  if (nFrames > 1 && layout.fragments !== nFrames && !jpeg) {
+    // Without an offset table only one fragment per frame can be located (JPEG streams have markers).
+    throw new DicomFileError(
+      "inconsistent-header",
+      `${layout.fragments} fragments for ${nFrames} frames and no Basic Offset Table: the frames cannot be located`,
+      { field: PIXEL_FIELD },
+    );
+  }
 }
 
 /** Extracts series facts and frames; throws DicomFileError when the file cannot be used. */
 export function extractFile(file: string, h: ParsedHeader): FileFacts {
+  try {
+    return extractFacts(file, h);
+  } catch (e) {
+    // dicom-parser throws bare strings when a value cannot be read (a length past the data).
+    if (typeof e === "string") {
+      throw new DicomFileError(
+        "parse-error",
+        "malformed DICOM data set: a header value cannot be read",
+        {},
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+}
+
+function extractFacts(file: string, h: ParsedHeader): FileFacts {
   const ds = h.dataSet;
   utf8 = /ISO_IR 192/i.test(ds.string("x00080005") ?? "");
   const sopClassUid = str(ds, "x00080016") ?? str(ds, "x00020002") ?? "";
@@ -276,9 +329,14 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
   if (!rows || !columns) throw new DicomFileError("unsupported-pixel-format", "missing Rows or Columns");
   assertPixelFormat(ds);
   const enhanced = sopClassUid !== MR_IMAGE_STORAGE;
-  const nFrames = Math.max(1, num(ds, "x00280008") ?? 1);
+  const nFrames = declaredFrames(ds);
   const bitsAllocated = us(ds, "x00280100")!;
-  checkPixelData(h, file, (rows * columns * bitsAllocated) / 8, nFrames);
+  // One frame's size first (a 65535 x 65535 image is too large however many frames), then the declared
+  // frames against the data, then the whole file's.
+  const frameBytes = checkPixelBudget(rows, columns, bitsAllocated, 1);
+  checkPixelData(h, file, frameBytes, nFrames);
+  checkPixelBudget(rows, columns, bitsAllocated, nFrames);
+  const bitsStored = Math.min(bitsAllocated, us(ds, "x00280101") ?? bitsAllocated);
 
   const manufacturer = str(ds, "x00080070");
   const vendor = vendorOf(manufacturer);
@@ -289,6 +347,13 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
   const shared = firstItem(ds, "x52009229");
   const timing = firstItem(shared, "x00189112");
   const perFrameItems = ds.elements["x52009230"]?.items ?? [];
+  if (enhanced && perFrameItems.length > 0 && perFrameItems.length !== nFrames) {
+    throw new DicomFileError(
+      "inconsistent-header",
+      `PerFrameFunctionalGroupsSequence (5200,9230) has ${perFrameItems.length} item(s), NumberOfFrames (0028,0008) declares ${nFrames}`,
+      { field: "PerFrameFunctionalGroupsSequence (5200,9230)" },
+    );
+  }
   const firstPerFrame = perFrameItems[0]?.dataSet;
   const firstTiming = timing ?? firstItem(firstPerFrame, "x00189112");
   const repetitionTimeMs = num(ds, "x00180080") ?? num(firstTiming, "x00180080");
@@ -367,6 +432,8 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
   if (ps?.length === 2) top.spacing = ps as [number, number];
   const th = num(ds, "x00180050");
   if (th !== undefined) top.thickness = th;
+  const between = num(ds, "x00180088");
+  if (between !== undefined) top.spacingBetween = between;
   const te = num(ds, "x00180081");
   if (te !== undefined) top.echoTimeMs = te;
   top.slope = num(ds, "x00281053");
@@ -375,6 +442,9 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
   const acqTime = str(ds, "x00080032");
   if (acqTime) top.acquisitionTime = acqTime;
   const echoNumber = num(ds, "x00180086");
+  // Siemens mosaics tile many slices into one image: flagged so that volume/ refuses to stack them.
+  const mosaicCount = vendor === "Siemens" ? us(ds, "x0019100a") : undefined;
+  const mosaic = imageType.includes("MOSAIC") || (mosaicCount ?? 0) > 1 ? (mosaicCount ?? 0) : undefined;
   const instanceNumber = num(ds, "x00200013");
 
   const sharedGeom: FrameGeometry = { ...top };
@@ -393,6 +463,7 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
         .join(", ");
       throw new DicomFileError("missing-geometry", `frame ${i}: missing ${missing}`);
     }
+    checkRescale(g.slope ?? 1, g.intercept ?? 0, bitsStored, nFrames > 1 ? ` (frame ${i})` : "");
     const frame: MrFrame = {
       file,
       frameIndex: i,
@@ -409,6 +480,9 @@ export function extractFile(file: string, h: ParsedHeader): FileFacts {
     };
     if (instanceNumber !== undefined) frame.instanceNumber = instanceNumber;
     if (g.thickness !== undefined) frame.sliceThicknessMm = g.thickness;
+    if (g.spacingBetween !== undefined && g.spacingBetween > 0)
+      frame.spacingBetweenSlicesMm = g.spacingBetween;
+    if (mosaic !== undefined) frame.mosaicImages = mosaic;
     if (g.echoTimeMs !== undefined) frame.echoTimeMs = g.echoTimeMs;
     if (echoNumber !== undefined && !enhanced) frame.echoNumber = echoNumber;
     if (g.acquisitionTime !== undefined) frame.acquisitionTime = g.acquisitionTime;

@@ -3,20 +3,13 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
 import dicomParser, { type DataSet, type Element } from "dicom-parser";
+import { DicomFileError } from "./errors.ts";
+import { checkSequenceNesting } from "./nesting.ts";
 import { DEFLATED_LE, EXPLICIT_LE, IMPLICIT_LE } from "./transfer-syntax.ts";
-import type { FileIssueCode } from "./types.ts";
 
 export const PIXEL_DATA = "x7fe00010";
 
-/** A problem with one file, with a stable code and a sentence for the report. */
-export class DicomFileError extends Error {
-  readonly code: FileIssueCode;
-  constructor(code: FileIssueCode, reason: string) {
-    super(reason);
-    this.name = "DicomFileError";
-    this.code = code;
-  }
-}
+export { DicomFileError } from "./errors.ts";
 
 export interface ParsedHeader {
   dataSet: DataSet;
@@ -96,11 +89,30 @@ function readPrefix(path: string, maxBytes: number, into?: Buffer): { bytes: Uin
   }
 }
 
+// Deflated data sets are at most this much larger than the file (a zip bomb is refused, not inflated).
+const MAX_INFLATED_BYTES = 2 ** 31;
+
 function inflater(bytes: Uint8Array, position: number): Uint8Array {
-  const inflated = inflateRawSync(bytes.subarray(position));
+  let inflated: Buffer;
+  try {
+    inflated = inflateRawSync(bytes.subarray(position), { maxOutputLength: MAX_INFLATED_BYTES });
+  } catch (e) {
+    if ((e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
+      throw new DicomFileError(
+        "too-large",
+        `deflated data set inflates to more than ${MAX_INFLATED_BYTES} bytes`,
+        {
+          field: "TransferSyntaxUID (0002,0010)",
+        },
+      );
+    }
+    // Not coded here: a first read of only the file's beginning legitimately fails to inflate.
+    throw new Error(`inflate: ${(e as Error).message}`);
+  }
   const out = Buffer.allocUnsafe(position + inflated.length);
   out.set(bytes.subarray(0, position), 0);
   out.set(inflated, position);
+  checkSequenceNesting(out, { offset: position, transferSyntaxUid: EXPLICIT_LE });
   return out;
 }
 
@@ -126,7 +138,70 @@ function parse(bytes: Uint8Array, layout: Layout, untilPixelData: boolean): Data
   } else if (layout.kind === "raw") {
     options.TransferSyntaxUID = layout.transferSyntaxUid;
   }
+  checkSequenceNesting(
+    buf,
+    layout.kind === "raw" ? { offset: 0, transferSyntaxUid: layout.transferSyntaxUid } : { offset: 132 },
+  );
   return dicomParser.parseDicom(buf, options);
+}
+
+/** dicom-parser keeps elements whose value runs past the data (a warning only); reading one would throw. */
+function checkElementBounds(ds: DataSet): void {
+  const size = ds.byteArray.length;
+  for (const [tag, el] of Object.entries(ds.elements)) {
+    if (tag === PIXEL_DATA || el.hadUndefinedLength) continue;
+    if (el.dataOffset + el.length > size) {
+      const name = `(${tag.slice(1, 5).toUpperCase()},${tag.slice(5).toUpperCase()})`;
+      throw new DicomFileError(
+        "truncated",
+        `truncated or corrupt file: element ${name} declares ${el.length} bytes, more than the data set holds`,
+        { field: name },
+      );
+    }
+  }
+}
+
+/** Our own coded error, if the parser passed one through (dicom-parser wraps throws as { exception }). */
+function ownError(e: unknown): DicomFileError | undefined {
+  if (e instanceof DicomFileError) return e;
+  if (e && typeof e === "object" && "exception" in e)
+    return ownError((e as { exception: unknown }).exception);
+  return undefined;
+}
+
+/** A parser failure in words a user understands (never dicom-parser's own text). */
+function parseFailure(raw: string): DicomFileError {
+  if (/maximum call stack/i.test(raw)) {
+    return new DicomFileError(
+      "parse-error",
+      "sequences are nested too deeply to read; the file is refused as malformed",
+    );
+  }
+  if (/^inflate:/.test(raw)) {
+    return new DicomFileError(
+      "parse-error",
+      "deflated data set cannot be inflated (corrupt or truncated deflate stream)",
+    );
+  }
+  if (/0002,0010/.test(raw)) {
+    return new DicomFileError("parse-error", "the file meta header has no TransferSyntaxUID", {
+      field: "TransferSyntaxUID (0002,0010)",
+    });
+  }
+  if (
+    /overrun|eof|beyond|past end|out of range|invalid value for parameter|premature|overread|cannot seek|greater than or equal/i.test(
+      raw,
+    )
+  ) {
+    return new DicomFileError(
+      "truncated",
+      "truncated or corrupt file: an element's length runs past the end of the data set",
+    );
+  }
+  return new DicomFileError(
+    "parse-error",
+    "malformed DICOM data set: its element tags and lengths do not fit together",
+  );
 }
 
 function transferSyntaxOf(ds: DataSet, layout: Layout): string {
@@ -166,6 +241,8 @@ export function readHeader(path: string, wholeFile = false): ParsedHeader {
   try {
     ds = parse(bytes, layout, !wholeFile);
   } catch (e) {
+    const own = ownError(e);
+    if (own) throw own;
     firstError = parseMessage(e);
   }
   // The prefix was not enough: read 4x more until the pixel data element is reached. Deflated data sets are inflated as a whole.
@@ -185,21 +262,14 @@ export function readHeader(path: string, wholeFile = false): ParsedHeader {
       ds = parse(bytes, layout, !wholeFile);
       firstError = undefined;
     } catch (e) {
+      const own = ownError(e);
+      if (own) throw own;
       firstError = parseMessage(e);
     }
     deflated = false;
   }
-  if (ds === undefined) {
-    const truncated = /overrun|eof|beyond|out of range|invalid value for parameter|premature/i.test(
-      firstError ?? "",
-    );
-    throw new DicomFileError(
-      truncated ? "truncated" : "parse-error",
-      truncated
-        ? `truncated file: data set ends before its elements do (${firstError})`
-        : `cannot parse DICOM: ${firstError}`,
-    );
-  }
+  if (ds === undefined) throw parseFailure(firstError ?? "");
+  checkElementBounds(ds);
   const transferSyntaxUid = transferSyntaxOf(ds, layout);
   const pixelData = ds.elements[PIXEL_DATA];
   return {
@@ -213,30 +283,75 @@ export function readHeader(path: string, wholeFile = false): ParsedHeader {
   };
 }
 
+/** What the items of encapsulated pixel data hold. Offsets are relative to the first fragment's item. */
+export interface FragmentLayout {
+  fragments: number;
+  /** The Basic Offset Table's entries (empty when the table is empty). */
+  basicOffsetTable: number[];
+  /** Where each fragment's item starts. */
+  fragmentStarts: number[];
+}
+
+const PIXEL_FIELD = "PixelData (7FE0,0010)";
+
 /**
- * Walks the items of encapsulated pixel data from `offset` (just after the pixel data element header) and
- * returns an error sentence when the file ends before the sequence delimiter, undefined when complete.
+ * Walks the items of encapsulated pixel data from `offset` (just after the pixel data element header)
+ * with small reads; throws DicomFileError when the file ends before the sequence delimiter or an item is
+ * not an item.
  */
-export function checkFragments(path: string, offset: number): string | undefined {
+export function scanFragments(path: string, offset: number): FragmentLayout {
   const fd = openSync(path, "r");
   try {
     const size = fstatSync(fd).size;
     const head = Buffer.allocUnsafe(8);
     let pos = offset;
     let items = 0;
+    let table: number[] = [];
+    let firstFragment = 0;
+    const fragmentStarts: number[] = [];
+    const odd = () =>
+      new DicomFileError(
+        "parse-error",
+        `encapsulated pixel data is malformed: item ${items + 1} is not a fragment item`,
+        { field: PIXEL_FIELD },
+      );
     while (pos + 8 <= size) {
       readSync(fd, head, 0, 8, pos);
       const group = head.readUInt16LE(0);
       const element = head.readUInt16LE(2);
       const length = head.readUInt32LE(4);
-      if (group !== 0xfffe) return `unexpected tag inside encapsulated pixel data after ${items} items`;
-      if (element === 0xe0dd)
-        return items >= 2 ? undefined : "encapsulated pixel data has no image fragments";
-      if (element !== 0xe000) return `unexpected tag inside encapsulated pixel data after ${items} items`;
+      if (group !== 0xfffe) throw odd();
+      if (element === 0xe0dd) {
+        if (items < 2)
+          throw new DicomFileError("no-pixel-data", "encapsulated pixel data has no image fragments", {
+            field: PIXEL_FIELD,
+          });
+        return { fragments: items - 1, basicOffsetTable: table, fragmentStarts };
+      }
+      if (element !== 0xe000 || length === 0xffffffff) throw odd();
+      if (items === 0) {
+        if (length % 4 !== 0 || pos + 8 + length > size) {
+          throw new DicomFileError(
+            "inconsistent-header",
+            `the Basic Offset Table of the encapsulated pixel data is ${length} bytes long, not a whole number of 4-byte offsets within the file`,
+            { field: PIXEL_FIELD },
+          );
+        }
+        if (length > 0) {
+          const bot = Buffer.allocUnsafe(length);
+          readSync(fd, bot, 0, length, pos + 8);
+          table = Array.from({ length: length / 4 }, (_, k) => bot.readUInt32LE(4 * k));
+        }
+        firstFragment = pos + 8 + length;
+      } else fragmentStarts.push(pos - firstFragment);
       pos += 8 + length;
       items++;
     }
-    return `truncated file: encapsulated pixel data ends after ${items} items without its sequence delimiter`;
+    throw new DicomFileError(
+      "truncated",
+      `truncated file: encapsulated pixel data ends after ${items} items without its sequence delimiter`,
+      { field: PIXEL_FIELD },
+    );
   } finally {
     closeSync(fd);
   }

@@ -90,14 +90,17 @@ export function indexOneFile(file: string): FileOutcome {
   } catch (e) {
     if (e instanceof DicomFileError) {
       const kind = e.code === "not-dicom" || e.code === "not-image" ? "skipped" : "error";
-      return { kind, issue: { file, code: e.code, reason: e.message }, bytesRead };
+      const issue: FileIssue = { file, code: e.code, reason: e.message };
+      if (e.field) issue.field = e.field;
+      return { kind, issue, bytesRead };
     }
     return {
       kind: "error",
       issue: {
         file,
         code: "parse-error",
-        reason: `cannot parse DICOM: ${(e as Error)?.message ?? String(e)}`,
+        // Not a coded failure but a defect in the reader (what the fuzz tests look for): said plainly.
+        reason: "cannot read this DICOM file (an unexpected error in the reader)",
       },
       bytesRead,
     };

@@ -2,8 +2,8 @@
 // JPEG family through the cornerstone WASM codecs and jpeg-lossless-decoder-js.
 import { statSync } from "node:fs";
 import dicomParser, { type DataSet, type Element } from "dicom-parser";
-import { LiverstiffError } from "../core/index.ts";
 import { DicomFileError, type ParsedHeader, PIXEL_DATA, readHeader } from "./header.ts";
+import { checkFramesAgainstData, checkPixelBudget, checkRescale, declaredFrames } from "./limits.ts";
 import { transferSyntaxInfo, transferSyntaxName } from "./transfer-syntax.ts";
 import type { MrFrame } from "./types.ts";
 
@@ -59,15 +59,27 @@ export function clearPixelCache(): void {
 
 function pixelModule(ds: DataSet): PixelModule {
   const bitsAllocated = ds.uint16("x00280100") ?? 16;
-  return {
+  const pm: PixelModule = {
     rows: ds.uint16("x00280010") ?? 0,
     columns: ds.uint16("x00280011") ?? 0,
     bitsAllocated,
-    bitsStored: ds.uint16("x00280101") ?? bitsAllocated,
+    bitsStored: Math.min(bitsAllocated, ds.uint16("x00280101") ?? bitsAllocated),
     signed: (ds.uint16("x00280103") ?? 0) === 1,
     samplesPerPixel: ds.uint16("x00280002") ?? 1,
-    frames: Math.max(1, Number.parseInt(ds.string("x00280008") ?? "1", 10) || 1),
+    frames: declaredFrames(ds),
   };
+  if (pm.rows === 0 || pm.columns === 0) {
+    throw new DicomFileError("unsupported-pixel-format", "missing Rows or Columns", {
+      field: "Rows (0028,0010), Columns (0028,0011)",
+    });
+  }
+  if (bitsAllocated !== 8 && bitsAllocated !== 16 && bitsAllocated !== 32) {
+    throw new DicomFileError("unsupported-pixel-format", `unsupported BitsAllocated ${bitsAllocated}`, {
+      field: "BitsAllocated (0028,0100)",
+    });
+  }
+  checkPixelBudget(pm.rows, pm.columns, bitsAllocated, pm.frames);
+  return pm;
 }
 
 function typedFromBytes(bytes: Uint8Array, pm: PixelModule, bigEndian: boolean): StoredArray {
@@ -145,22 +157,46 @@ function encapsulatedFrame(h: ParsedHeader, pd: Element, pm: PixelModule, frameI
   const fragments = pd.fragments ?? [];
   if (fragments.length === 0)
     throw new DicomFileError("no-pixel-data", "encapsulated pixel data has no fragments");
+  checkFramesAgainstData(pm.frames, { fragments: fragments.length });
+  const located = (read: () => Uint8Array): Uint8Array => {
+    try {
+      return read();
+    } catch (e) {
+      if (e instanceof DicomFileError) throw e;
+      throw new DicomFileError(
+        "decode-error",
+        `cannot locate frame ${frameIndex} in the encapsulated pixel data: its offset table and fragments do not match`,
+        { field: "PixelData (7FE0,0010)" },
+      );
+    }
+  };
   if (pd.basicOffsetTable && pd.basicOffsetTable.length > 0) {
-    return dicomParser.readEncapsulatedImageFrame(ds, pd, frameIndex);
+    if (pd.basicOffsetTable.length !== pm.frames) {
+      throw new DicomFileError(
+        "inconsistent-header",
+        `the Basic Offset Table lists ${pd.basicOffsetTable.length} frame(s), NumberOfFrames (0028,0008) declares ${pm.frames}`,
+        { field: "PixelData (7FE0,0010)" },
+      );
+    }
+    return located(() => dicomParser.readEncapsulatedImageFrame(ds, pd, frameIndex));
   }
-  if (pm.frames === 1) return dicomParser.readEncapsulatedPixelDataFromFragments(ds, pd, 0, fragments.length);
+  if (pm.frames === 1)
+    return located(() => dicomParser.readEncapsulatedPixelDataFromFragments(ds, pd, 0, fragments.length));
   if (pm.frames === fragments.length)
-    return dicomParser.readEncapsulatedPixelDataFromFragments(ds, pd, frameIndex, 1);
+    return located(() => dicomParser.readEncapsulatedPixelDataFromFragments(ds, pd, frameIndex, 1));
   if (
     h.transferSyntaxUid.startsWith("1.2.840.10008.1.2.4.5") ||
     h.transferSyntaxUid.startsWith("1.2.840.10008.1.2.4.7")
   ) {
-    const table = dicomParser.createJPEGBasicOffsetTable(ds, pd);
-    return dicomParser.readEncapsulatedImageFrame(ds, pd, frameIndex, table);
+    return located(() => {
+      const table = dicomParser.createJPEGBasicOffsetTable(ds, pd);
+      return dicomParser.readEncapsulatedImageFrame(ds, pd, frameIndex, table);
+    });
   }
   throw new DicomFileError(
-    "unsupported-pixel-format",
+    "inconsistent-header",
     `cannot locate frame ${frameIndex}: ${fragments.length} fragments for ${pm.frames} frames and no offset table`,
+    { field: "PixelData (7FE0,0010)" },
   );
 }
 
@@ -194,10 +230,53 @@ export function decodeRle(data: Uint8Array, pm: PixelModule): StoredArray {
         for (let k = 0; k < 1 - count && o < n; k++) out[o++ * bytesPerSample + byteIndex] = v;
       }
     }
-    if (o < n)
-      throw new DicomFileError("corrupt-pixel-data", `RLE segment ${s} decodes to ${o} of ${n} samples`);
+    if (o < n) throw new DicomFileError("decode-error", `RLE segment ${s} decodes to ${o} of ${n} samples`);
   }
   return typedFromBytes(out, pm, false);
+}
+
+/**
+ * The width and height a JPEG, JPEG-LS or JPEG 2000 stream declares (its SOF or SIZ marker), read before
+ * decoding so that a stream claiming another size is refused instead of being decoded into a huge buffer.
+ */
+export function streamDims(data: Uint8Array): { width: number; height: number } | undefined {
+  if (data.length < 4 || data[0] !== 0xff) return undefined;
+  const u16 = (at: number) => (data[at]! << 8) | data[at + 1]!;
+  if (data[1] === 0x4f && data[2] === 0xff && data[3] === 0x51) {
+    // JPEG 2000 codestream: SOC then SIZ (Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz).
+    if (data.length < 24) return undefined;
+    const u32 = (at: number) => u16(at) * 65536 + u16(at + 2);
+    return { width: u32(8) - u32(16), height: u32(12) - u32(20) };
+  }
+  if (data[1] !== 0xd8) return undefined;
+  let pos = 2;
+  while (pos + 9 <= data.length) {
+    if (data[pos] !== 0xff) return undefined;
+    const marker = data[pos + 1]!;
+    if (marker === 0xff) {
+      pos++;
+      continue;
+    }
+    const sof =
+      (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) ||
+      marker === 0xf7;
+    if (sof) return { width: u16(pos + 7), height: u16(pos + 5) };
+    if (marker === 0xda) return undefined; // start of scan before any frame header
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) pos += 2;
+    else pos += 2 + u16(pos + 2);
+  }
+  return undefined;
+}
+
+function checkStreamDims(data: Uint8Array, pm: PixelModule, what: string): void {
+  const dims = streamDims(data);
+  if (dims && (dims.width !== pm.columns || dims.height !== pm.rows)) {
+    throw new DicomFileError(
+      "inconsistent-header",
+      `the ${what} stream is ${dims.width}x${dims.height}, the header says ${pm.columns}x${pm.rows} (Columns x Rows)`,
+      { field: "Rows (0028,0010), Columns (0028,0011)" },
+    );
+  }
 }
 
 type Codecs = {
@@ -232,6 +311,7 @@ function wasmDecode(
   pm: PixelModule,
   what: string,
 ): StoredArray {
+  checkStreamDims(data, pm, what);
   const d = new Ctor();
   try {
     d.getEncodedBuffer(data.length).set(data);
@@ -240,8 +320,10 @@ function wasmDecode(
     } catch (e) {
       // Emscripten codecs throw bare numbers (a pointer to a C++ exception) on corrupt streams.
       throw new DicomFileError(
-        "corrupt-pixel-data",
-        `${what} decoder failed: corrupt or unsupported stream${e instanceof Error ? ` (${e.message})` : ""}`,
+        "decode-error",
+        `${what} decoder failed: corrupt or unsupported stream`,
+        {},
+        { cause: e },
       );
     }
     const info = d.getFrameInfo();
@@ -316,6 +398,7 @@ async function decodeFrame(
       break;
     case "jpeg-lossless": {
       const data = encapsulatedFrame(h, pd, pm, frameIndex);
+      checkStreamDims(data, pm, "JPEG lossless");
       const { Decoder } = await import("jpeg-lossless-decoder-js");
       const copy = Uint8Array.from(data);
       let decoded: Uint8Array | Uint16Array;
@@ -323,8 +406,10 @@ async function decodeFrame(
         decoded = new Decoder().decode(copy.buffer, 0, copy.length, pm.bitsAllocated <= 8 ? 1 : 2);
       } catch (e) {
         throw new DicomFileError(
-          "corrupt-pixel-data",
-          `JPEG lossless decoder failed: ${(e as Error)?.message ?? e}`,
+          "decode-error",
+          "JPEG lossless decoder failed: corrupt or unsupported stream",
+          {},
+          { cause: e },
         );
       }
       const bytes = new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
@@ -364,10 +449,17 @@ async function decodeFrame(
   return { values, pm, shared };
 }
 
-function wrap(file: string, e: unknown): never {
-  if (e instanceof DicomFileError) throw new LiverstiffError(e.message, { file, code: e.code }, { cause: e });
-  throw new LiverstiffError(
-    `cannot decode pixels: ${(e as Error)?.message ?? String(e)}`,
+/**
+ * Every failure leaves as a DicomFileError naming the file. Anything not coded below (a codec's own
+ * exception, a bug) becomes `decode-error` with the frame and transfer syntax, its raw text kept as cause.
+ */
+function wrap(file: string, frameIndex: number, e: unknown): never {
+  if (e instanceof DicomFileError) throw e.inFile(file);
+  const cached = cache.get(file)?.h.transferSyntaxUid;
+  const syntax = cached ? ` (${transferSyntaxName(cached)})` : "";
+  throw new DicomFileError(
+    "decode-error",
+    `cannot decode the pixel data of frame ${frameIndex}${syntax}: corrupt or unsupported data`,
     { file },
     { cause: e },
   );
@@ -388,7 +480,7 @@ export async function readFrameStoredValues(
       signed: pm.signed,
     };
   } catch (e) {
-    wrap(frame.file, e);
+    wrap(frame.file, frame.frameIndex, e);
   }
 }
 
@@ -398,16 +490,20 @@ export async function readFramePixels(frame: MrFrame): Promise<Float32Array> {
   try {
     decoded = await decodeFrame(parsedFile(frame.file), frame.frameIndex);
   } catch (e) {
-    wrap(frame.file, e);
+    wrap(frame.file, frame.frameIndex, e);
   }
   const { values, pm } = decoded;
   if (pm.rows !== frame.rows || pm.columns !== frame.columns) {
-    throw new LiverstiffError(
-      `frame is ${pm.rows}x${pm.columns}, index says ${frame.rows}x${frame.columns}`,
-      {
-        file: frame.file,
-      },
+    throw new DicomFileError(
+      "inconsistent-header",
+      `frame is ${pm.rows}x${pm.columns}, index says ${frame.rows}x${frame.columns} (file changed since it was indexed?)`,
+      { file: frame.file, field: "Rows (0028,0010), Columns (0028,0011)" },
     );
+  }
+  try {
+    checkRescale(frame.rescaleSlope, frame.rescaleIntercept, pm.bitsStored);
+  } catch (e) {
+    wrap(frame.file, frame.frameIndex, e);
   }
   // TypedArray.set converts integer to float natively; the rescale loop then sees one array type only.
   const out = new Float32Array(values.length);

@@ -23,6 +23,10 @@ export interface MrFrame {
   /** DICOM PixelSpacing order: [between rows (mm), between columns (mm)]. */
   pixelSpacingMm: [number, number];
   sliceThicknessMm?: number;
+  /** SpacingBetweenSlices (0018,0088), centre to centre, mm (the step of a single slice, as dcm2niix). */
+  spacingBetweenSlicesMm?: number;
+  /** Siemens mosaic: NumberOfImagesInMosaic (0019,100A), or 0 when ImageType says MOSAIC without it. */
+  mosaicImages?: number;
   rows: number;
   columns: number;
   echoTimeMs?: number;
@@ -124,7 +128,9 @@ export type FileIssueCode =
   | "no-pixel-data"
   | "unsupported-transfer-syntax"
   | "unsupported-pixel-format"
-  | "corrupt-pixel-data"
+  | "decode-error"
+  | "inconsistent-header"
+  | "too-large"
   | "missing-geometry"
   | "missing-uid"
   | "duplicate"
@@ -136,6 +142,8 @@ export interface FileIssue {
   code: FileIssueCode;
   /** A plain sentence, e.g. "truncated file: pixel data needs 524288 bytes, 1000 present". */
   reason: string;
+  /** The header field at fault, when one is, e.g. "NumberOfFrames (0028,0008)". */
+  field?: string;
 }
 
 export interface StudyEntry {

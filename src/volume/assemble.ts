@@ -10,6 +10,8 @@ export interface GeometryIssue {
     | "mixed_size"
     | "mixed_spacing"
     | "duplicate_slice"
+    | "multi_volume"
+    | "mosaic"
     | "duplicate_frame"
     | "missing_slices"
     | "uneven_spacing"
@@ -62,6 +64,14 @@ export function planStack(
   if (input.length === 0) fail("no_frames", "series has no image frames");
   const tolO = options.orientationTolerance ?? 1e-3;
   const first = input[0];
+  const mosaic = input.find((f) => f.mosaicImages !== undefined);
+  if (mosaic) {
+    fail(
+      "mosaic",
+      `Siemens mosaic image (${mosaic.mosaicImages ? `${mosaic.mosaicImages} slices` : "ImageType MOSAIC"} tiled in one ` +
+        `${mosaic.rows}x${mosaic.columns} image): un-tiling mosaics is not supported, so it is not written as one slice with wrong geometry`,
+    );
+  }
   for (const f of input) {
     for (let i = 0; i < 6; i++) {
       if (Math.abs(f.imageOrientationPatient[i] - first.imageOrientationPatient[i]) > tolO) {
@@ -105,12 +115,21 @@ export function planStack(
   }
   unique.sort((a, b) => a.pos - b.pos || (a.frame.instanceNumber ?? 0) - (b.frame.instanceNumber ?? 0));
   const n = unique.length;
-  let step = first.sliceThicknessMm ?? 1;
+  // A single slice has no neighbour: its step is SpacingBetweenSlices, then SliceThickness (as dcm2niix).
+  let step = first.spacingBetweenSlicesMm ?? first.sliceThicknessMm ?? 1;
   if (n > 1) {
     const diffs: number[] = [];
     for (let k = 1; k < n; k++) diffs.push(unique[k].pos - unique[k - 1].pos);
     const positive = diffs.filter((d) => d > 1e-3).sort((a, b) => a - b);
     const dupCount = diffs.length - positive.length;
+    const volumes = volumesPerPosition(unique.map((u) => u.pos));
+    if (volumes > 1) {
+      fail(
+        "multi_volume",
+        `multi-volume series: ${n} images at ${n / volumes} slice positions, ${volumes} volumes ` +
+          "(repeated or temporal acquisitions); split it into one series per volume before stacking",
+      );
+    }
     if (dupCount > 0) {
       fail(
         "duplicate_slice",
@@ -226,6 +245,21 @@ export function framesForDecision(
   const value = decision.imageTypeValue?.toUpperCase();
   if (value) out = out.filter((f) => f.imageType.some((t) => t.toUpperCase() === value));
   return out;
+}
+
+/** K when every position (sorted) holds exactly K > 1 images, as in a repeated or temporal series; else 1. */
+function volumesPerPosition(sorted: number[]): number {
+  const counts: number[] = [];
+  let run = 1;
+  for (let k = 1; k <= sorted.length; k++) {
+    if (k < sorted.length && Math.abs(sorted[k]! - sorted[k - 1]!) <= 1e-3) run++;
+    else {
+      counts.push(run);
+      run = 1;
+    }
+  }
+  const k = counts[0] ?? 1;
+  return k > 1 && counts.length > 1 && counts.every((c) => c === k) ? k : 1;
 }
 
 function fmtIop(v: readonly number[]): string {

@@ -11,6 +11,7 @@ import {
   selectFrames,
 } from "../dicom/index.ts";
 import { framesByEcho } from "./assemble.ts";
+import { OutputWriteError } from "./io-errors.ts";
 import { type NiftiJob, type NiftiJobResult, runNiftiJob } from "./nifti-job.ts";
 import { WorkerPool } from "./pool.ts";
 
@@ -48,7 +49,9 @@ export interface ConvertResult {
 /**
  * Writes every assembled series under the inputs as NIfTI-1 (gzip) with a JSON sidecar of its key header
  * fields (BIDS names, times in seconds as dcm2niix writes them) and its role. A dual-echo series gives
- * one file per echo; a series that cannot be stacked is reported, never fatal.
+ * one file per echo; a series that cannot be stacked is reported, never fatal. An output that cannot be
+ * written (disk full, no permission, read-only) throws OutputWriteError naming the path: no partial file
+ * is left, and the images are not blamed.
  */
 export async function convertToNifti(options: ConvertOptions): Promise<ConvertResult> {
   const progress = options.onProgress ?? silentProgress;
@@ -113,16 +116,20 @@ export async function convertToNifti(options: ConvertOptions): Promise<ConvertRe
         const item = { r: r as NiftiJobResult, entry, file: job.file };
         results.push(item);
         if (r.written) {
-          const w = r.written.then((error) => {
-            if (error) item.r = { id: job.id, error: `cannot write: ${error}` };
+          const w = r.written.then((failure) => {
+            if (failure) item.r = failure;
           });
           inFlight.push(w);
           if (inFlight.length >= 2) await inFlight.shift();
         }
         progress({ stage: "convert", done: ++done, total: jobs.length });
+        // The output folder cannot take more: stop instead of failing every remaining series.
+        if (results.some((x) => x.r.outputError)) break;
       }
       await Promise.all(inFlight);
     }
+    const io = results.find((x) => x.r.outputError)?.r.outputError;
+    if (io) throw new OutputWriteError(io.path, io.code);
     for (const { r, entry, file } of results) {
       if (r.error) failed.push({ ...entry, error: r.error });
       else converted.push({ ...entry, file, dims: r.dims, orientation: r.orientation });

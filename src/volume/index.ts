@@ -29,6 +29,7 @@ export {
   setAffineColumn,
   type Vec3,
 } from "./geometry.ts";
+export { asOutputWriteError, OutputWriteError } from "./io-errors.ts";
 export {
   type NiftiImage,
   type NiftiSidecar,

@@ -3,6 +3,7 @@ import { describeError } from "../core/index.ts";
 import { type MrFrame, readFramePixels } from "../dicom/index.ts";
 import { assembleVolume } from "./assemble.ts";
 import { orientationCode } from "./geometry.ts";
+import { asOutputWriteError } from "./io-errors.ts";
 import { writeNifti, writeNiftiAsync } from "./nifti.ts";
 
 export interface NiftiJob {
@@ -20,6 +21,15 @@ export interface NiftiJobResult {
   orientation?: string;
   warnings?: string[];
   error?: string;
+  /** Set when the output could not be written (disk full, no permission): the run must stop. */
+  outputError?: { path: string; code: string };
+}
+
+/** A failed job: an output-write failure is marked as such (it is not the series' fault). */
+function failed(id: number, err: unknown): NiftiJobResult {
+  const io = asOutputWriteError(err);
+  if (io) return { id, error: io.message, outputError: { path: io.path, code: io.code } };
+  return { id, error: describeError(err) };
 }
 
 /**
@@ -29,7 +39,7 @@ export interface NiftiJobResult {
 export async function runNiftiJob(
   job: NiftiJob,
   options: { writeAsync?: boolean } = {},
-): Promise<NiftiJobResult & { written?: Promise<string | undefined> }> {
+): Promise<NiftiJobResult & { written?: Promise<NiftiJobResult | undefined> }> {
   try {
     const a = await assembleVolume(job.frames, {
       readPixels: (f) => readFramePixels(f),
@@ -41,16 +51,16 @@ export async function runNiftiJob(
     const out = { id: job.id, dims: a.volume.dims, orientation: orientationCode(a.volume.affine), warnings };
     const opts = { description: job.description, sidecar: job.sidecar };
     if (options.writeAsync) {
-      // Resolves to an error message (never rejects), so that a failed write is reported per series.
+      // Resolves to the failure (never rejects), so that the caller decides what a failed write means.
       const written = writeNiftiAsync(job.file, a.volume, opts).then(
         () => undefined,
-        (err: unknown) => describeError(err),
+        (err: unknown) => failed(job.id, err),
       );
       return { ...out, written };
     }
     writeNifti(job.file, a.volume, opts);
     return out;
   } catch (err) {
-    return { id: job.id, error: describeError(err) };
+    return failed(job.id, err);
   }
 }

@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { gunzipSync, gzipSync } from "fflate";
 import * as nifti from "nifti-reader-js";
-import { LiverstiffError, writeFileAtomic, writeJsonAtomic } from "../core/index.ts";
+import { LiverstiffError } from "../core/index.ts";
 import { flipLpsRas, type Mat4 } from "./geometry.ts";
+import { asOutputWriteError } from "./io-errors.ts";
 import { makeVolume, type Volume } from "./volume.ts";
 
 /** A dcm2niix / BIDS JSON sidecar: the fields we use are typed, the rest kept as-is. */
@@ -209,42 +210,74 @@ export interface WriteNiftiOptions {
   gzip?: boolean;
 }
 
-/** Writes a 3D volume as NIfTI-1 (RAS sform and qform, both code 1 = scanner), atomically. */
+/**
+ * Writes a 3D volume as NIfTI-1 (RAS sform and qform, both code 1 = scanner) and its sidecar, as a pair:
+ * both go to temporary siblings first and are renamed into place only when both are written, so that a
+ * failed write (disk full, no permission) leaves neither a partial file nor an image without its sidecar.
+ * A failed write throws OutputWriteError naming the path.
+ */
 export function writeNifti(path: string, vol: Volume, options: WriteNiftiOptions = {}): void {
-  writeFileAtomic(path, encodeNifti(vol, { ...options, gzip: options.gzip ?? /\.gz$/i.test(path) }));
-  if (options.sidecar) writeJsonAtomic(sidecarPath(path), options.sidecar);
+  const files = pairOf(path, vol, options);
+  const renamed: string[] = [];
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    for (const f of files) writeFileSync(f.tmp, f.data);
+    for (const f of files) {
+      renameSync(f.tmp, f.path);
+      renamed.push(f.path);
+    }
+  } catch (err) {
+    // Neither half of the pair stays: temporary files, and a sidecar already renamed into place.
+    for (const f of files) rmSync(f.tmp, { force: true });
+    for (const p of renamed) rmSync(p, { force: true });
+    throw asOutputWriteError(err, path) ?? err;
+  }
 }
 
 /**
- * The same, asynchronously: the bytes are encoded now, the files written through the thread pool
- * (temporary sibling + rename, like core's writeFileAtomic), so that decoding the next series can overlap
- * with the disk.
+ * The same, asynchronously: the bytes are encoded now, the files written through the thread pool, so
+ * that decoding the next series can overlap with the disk.
  */
 export async function writeNiftiAsync(
   path: string,
   vol: Volume,
   options: WriteNiftiOptions = {},
 ): Promise<void> {
-  const bytes = encodeNifti(vol, { ...options, gzip: options.gzip ?? /\.gz$/i.test(path) });
-  await Promise.all([
-    writeFileAtomicAsync(path, bytes),
-    options.sidecar
-      ? writeFileAtomicAsync(sidecarPath(path), `${JSON.stringify(options.sidecar, null, 2)}\n`)
-      : undefined,
-  ]);
+  const files = pairOf(path, vol, options);
+  const renamed: string[] = [];
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    await Promise.all(files.map((f) => writeFile(f.tmp, f.data)));
+    for (const f of files) {
+      await rename(f.tmp, f.path);
+      renamed.push(f.path);
+    }
+  } catch (err) {
+    // Neither half of the pair stays: temporary files (a failed write may have created one), and a
+    // sidecar already renamed into place.
+    await Promise.all([
+      ...files.map((f) => rm(f.tmp, { force: true })),
+      ...renamed.map((p) => rm(p, { force: true })),
+    ]);
+    throw asOutputWriteError(err, path) ?? err;
+  }
 }
 
-async function writeFileAtomicAsync(path: string, data: string | Uint8Array): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+/** The sidecar first, then the image: a reader that finds the image finds its sidecar. */
+function pairOf(
+  path: string,
+  vol: Volume,
+  options: WriteNiftiOptions,
+): { path: string; tmp: string; data: string | Uint8Array }[] {
+  const image = encodeNifti(vol, { ...options, gzip: options.gzip ?? /\.gz$/i.test(path) });
+  const files: { path: string; data: string | Uint8Array }[] = [];
+  if (options.sidecar)
+    files.push({ path: sidecarPath(path), data: `${JSON.stringify(options.sidecar, null, 2)}\n` });
+  files.push({ path, data: image });
+  return files.map((f) => ({
+    ...f,
+    tmp: join(dirname(f.path), `.${basename(f.path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`),
+  }));
 }
 
 /** The bytes of a NIfTI-1 file for a volume (gzip-compressed when options.gzip). */

@@ -721,9 +721,9 @@ test("pickSeriesForRoles: original over derived, more slices, later repeat; reas
 
 // --- the real samples -------------------------------------------------------------------------------
 
-const samplesDir = fileURLToPath(new URL("../../../shared/data/dicom-samples/", import.meta.url));
+// The permissively licensed real samples, copied into the fixtures (test/fixtures/dicom-samples/README.md).
+const samplesDir = fileURLToPath(new URL("../fixtures/dicom-samples/", import.meta.url));
 const haveSamples = existsSync(samplesDir);
-if (!haveSamples) console.log(`# skipping the real-sample role table: ${samplesDir} is absent`);
 
 // file -> [expected role, reason keyword]. None of these public samples is an abdominal in/opposed-phase
 // or T2w series; the table shows that each is rejected for the right reason.

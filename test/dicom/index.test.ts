@@ -300,3 +300,26 @@ test("MR-modality objects that are not MR images (secondary capture, spectroscop
     ],
   );
 });
+
+test("SpacingBetweenSlices and Siemens mosaics are read onto the frame", async () => {
+  const dir = join(work, "mosaic");
+  mkdirSync(dir, { recursive: true });
+  writeDicom(
+    join(dir, "mosaic.dcm"),
+    mrSlice([
+      [0x00080008, "CS", "ORIGINAL\\PRIMARY\\M\\ND\\MOSAIC"],
+      [0x00080070, "LO", "SIEMENS"],
+      [0x00180088, "DS", 6],
+      [0x0019100a, "US", 16],
+    ]),
+  );
+  writeDicom(join(dir, "plain.dcm"), mrSlice([[0x00180088, "DS", 5.5]], 1), "1.2.3.4.6");
+  const idx = await indexDicom([dir]);
+  const frames = idx.series.flatMap((s) => s.frames);
+  const mosaic = frames.find((f) => f.file.endsWith("mosaic.dcm"))!;
+  const plain = frames.find((f) => f.file.endsWith("plain.dcm"))!;
+  assert.equal(mosaic.mosaicImages, 16);
+  assert.equal(mosaic.spacingBetweenSlicesMm, 6);
+  assert.equal(plain.mosaicImages, undefined);
+  assert.equal(plain.spacingBetweenSlicesMm, 5.5);
+});

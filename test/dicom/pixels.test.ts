@@ -1,6 +1,6 @@
 // Replays test/fixtures/dicom/pixel-checksums.json (written by scripts/fixtures/dicom_pixel_checksums.py
 // from dcmtk/GDCM + pydicom) against our decoder: every frame of every sample must give the same stored
-// values. Files under ../shared are read in place and skipped, with a printed reason, when it is absent.
+// values. The "samples/" entries are the real samples copied into test/fixtures/dicom-samples/.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 import { indexDicom, readFramePixels, readFrameStoredValues } from "../../src/dicom/index.ts";
 
 const fixturesDir = fileURLToPath(new URL("../fixtures/dicom/", import.meta.url));
-const samplesDir = fileURLToPath(new URL("../../../shared/data/dicom-samples/", import.meta.url));
+// The real samples' DICOM files are fixtures too (test/fixtures/dicom-samples/README.md).
+const samplesDir = fileURLToPath(new URL("../fixtures/dicom-samples/", import.meta.url));
 const haveSamples = existsSync(samplesDir);
 
 interface FrameSum {

@@ -100,6 +100,46 @@ describe("assembleVolume", () => {
     assert.equal(plan.issues[0].kind, "duplicate_frame");
   });
 
+  it("refuses a multi-volume series as such, not as duplicate slice positions", () => {
+    // Three volumes of four slices each, listed volume after volume (a repeated acquisition).
+    const s = syntheticSeries({ positions: [0, 5, 10, 15, 0, 5, 10, 15, 0, 5, 10, 15] });
+    assert.throws(
+      () => planStack(s.frames),
+      (err: unknown) =>
+        err instanceof LiverstiffError &&
+        err.context.geometry === "multi_volume" &&
+        /^multi-volume series: 12 images at 4 slice positions, 3 volumes/.test(err.message),
+    );
+    // Uneven repeats are still duplicate positions.
+    const t = syntheticSeries({ positions: [0, 5, 5, 10, 10, 10] });
+    assert.throws(
+      () => planStack(t.frames),
+      (err: unknown) => err instanceof LiverstiffError && err.context.geometry === "duplicate_slice",
+    );
+  });
+
+  it("refuses a Siemens mosaic instead of writing it as one slice", () => {
+    const s = syntheticSeries({ n: 1 });
+    const mosaic = [{ ...s.frames[0], mosaicImages: 36 }];
+    assert.throws(
+      () => planStack(mosaic),
+      (err: unknown) =>
+        err instanceof LiverstiffError &&
+        err.context.geometry === "mosaic" &&
+        /Siemens mosaic image \(36 slices/.test(err.message),
+    );
+  });
+
+  it("gives a single slice the step of SpacingBetweenSlices, then SliceThickness (as dcm2niix)", () => {
+    const s = syntheticSeries({ n: 1 });
+    const both = planStack([{ ...s.frames[0], sliceThicknessMm: 4, spacingBetweenSlicesMm: 6 }]);
+    assert.equal(both.sliceStepMm, 6);
+    assert.equal(both.affine[10], 6);
+    const thickness = planStack([{ ...s.frames[0], sliceThicknessMm: 4 }]);
+    assert.equal(thickness.sliceStepMm, 4);
+    assert.equal(thickness.affine[10], 4);
+  });
+
   it("selects one echo of a dual-echo series", () => {
     const a = syntheticSeries({ n: 3, echoTimeMs: 2.3, uidPrefix: "1.1" });
     const b = syntheticSeries({ n: 3, echoTimeMs: 4.6, uidPrefix: "2.2" });

@@ -11,7 +11,8 @@ import { orientationCode } from "../../src/volume/index.ts";
 import { makeSeriesFromTemplate } from "../fixtures/volume/make-series.ts";
 import { assembleBoth, assertSame, DCM2NIIX } from "../fixtures/volume/parity.ts";
 
-const SAMPLES = fileURLToPath(new URL("../../../shared/data/dicom-samples/", import.meta.url));
+// The permissively licensed real samples (test/fixtures/dicom-samples/README.md).
+const SAMPLES = fileURLToPath(new URL("../fixtures/dicom-samples/", import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "liverstiff-parity-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -31,6 +31,8 @@ export function register(program: Command): void {
         } finally {
           bars.stop();
         }
+        // Nothing written is a failure, whichever way the result is printed.
+        if (r.converted.length === 0) process.exitCode = 1;
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(r)}\n`);
           return;
@@ -48,8 +50,6 @@ export function register(program: Command): void {
           `${r.converted.length} volume(s) written, ${r.failed.length} series not converted, ` +
             `${r.index.errors.length} unusable and ${r.index.skipped.length} non-DICOM file(s)\n`,
         );
-        if (r.converted.length === 0 && (r.failed.length > 0 || r.index.errors.length > 0))
-          process.exitCode = 1;
       },
     );
 }
