@@ -353,6 +353,8 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
           { ...base, inPlane: "mm", fovMm: 400 },
           { ...base, inPlane: "pixels", cropPx: 256 },
         ];
+  // Read before anything runs, so that edits made while it trains do not mislabel the result.
+  const version = codeVersion();
   const threadsBefore = getNumThreads();
   setNumThreads(threads);
   try {
@@ -432,7 +434,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
           ingest: Math.round((t2 - t1) / 100) / 10,
           train: Math.round((t3 - t2) / 100) / 10,
         },
-        codeVersion: codeVersion(),
+        codeVersion: version,
       };
       const manifest: EncoderManifest = {
         name: DEFAULT_ENCODER_NAME,
