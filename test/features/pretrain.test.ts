@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { openCatalog } from "../../src/cohort/index.ts";
+import { Rng } from "../../src/core/index.ts";
 import { loadCnnEncoder, readEncoderManifest, sha256File } from "../../src/features/index.ts";
 import { ntXent, PRETRAIN_COHORT_SEED, pretrain } from "../../src/features/pretrain.ts";
 import { readSafetensors } from "../../src/nn/index.ts";
@@ -109,6 +110,17 @@ describe("pretraining", () => {
     assert.equal(y.length, 1024);
     assert.ok(y.every(Number.isFinite));
     enc.dispose();
+  });
+
+  it("draws the pretraining cohort from a stream no evaluation seed shares", () => {
+    const stream = (seed: string | number) => {
+      const r = Rng.derive(seed, "cohort");
+      return Array.from({ length: 4 }, () => r.nextUint32());
+    };
+    assert.equal(typeof PRETRAIN_COHORT_SEED, "string");
+    const mine = stream(PRETRAIN_COHORT_SEED);
+    for (const evaluation of [20240601, 20261203, 20261204, "20240601"])
+      assert.notDeepEqual(stream(evaluation), mine, `seed ${evaluation}`);
   });
 
   it("rebuilds the weights bit for bit: fresh cohort, another output path, a site salt in the environment", async () => {
