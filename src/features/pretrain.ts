@@ -26,6 +26,7 @@ import {
   manualSeed,
   rand,
   randn,
+  setNumThreads,
   type Tensor,
   tensor,
   tidy,
@@ -51,6 +52,12 @@ export const PRETRAIN_DEFAULTS = {
   maskPatch: 8,
   reconWeight: 1,
   planes: "mm+pixels" as "mm" | "mm+pixels",
+  /**
+   * libtorch intra-op threads while training. Fixed (not "all cores") because the thread count decides
+   * how float reductions are split, hence the last bits of the weights: the same seed and thread count
+   * give the same bytes on the same kind of CPU.
+   */
+  threads: 2,
 } as const;
 
 /**
@@ -74,8 +81,10 @@ export interface PretrainOptions {
   workdir?: string;
   /** Synth seed of the pretraining cohort (default PRETRAIN_COHORT_SEED). */
   cohortSeed?: string | number;
-  /** Synth worker threads (default 2). */
+  /** Synth worker threads (default 2; the cohort does not depend on it). */
   workers?: number;
+  /** libtorch intra-op threads while pretraining (default 2); restored afterwards. Part of the weights' identity. */
+  threads?: number;
   objective?: PretrainObjective;
   /**
    * In-plane preparations the slices come from: "mm" (400 mm field of view) or "mm+pixels" (also the
@@ -322,6 +331,9 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     if (!Number.isInteger(v) || v < 1)
       throw new LiverstiffError(`--${k} must be a positive integer`, { [k]: v });
   if (!Number.isInteger(seed)) throw new LiverstiffError("--seed must be an integer", { seed });
+  const threads = options.threads ?? PRETRAIN_DEFAULTS.threads;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256)
+    throw new LiverstiffError("--threads must be an integer from 1 to 256", { threads });
   const outDir = dirname(options.out);
   if (!existsSync(outDir)) throw new LiverstiffError("output folder does not exist", { out: options.out });
 
@@ -341,6 +353,10 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
           { ...base, inPlane: "mm", fovMm: 400 },
           { ...base, inPlane: "pixels", cropPx: 256 },
         ];
+  // Read before anything runs, so that edits made while it trains do not mislabel the result.
+  const version = codeVersion();
+  const threadsBefore = getNumThreads();
+  setNumThreads(threads);
   try {
     // 1. The independent cohort (reused when the folder already holds the same one).
     const { synthesize } = await import("../synth/index.ts");
@@ -364,6 +380,9 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         roots: [join(cohortDir, "dicom")],
         workdir,
         prep,
+        // No site salt: exam ids (and so the catalog's order, hence the sampling) must not depend on
+        // a LIVERSTIFF_ID_SALT in the environment.
+        idSalt: "",
         onProgress: progress,
       });
       prepNames.push(summary.prepName);
@@ -378,8 +397,15 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     try {
       losses = trainContrastive(model, bank, { seed, steps, batch, objective, onProgress: progress });
       const t3 = performance.now();
-      const info = {
-        command: `liverstiff pretrain --out ${options.out} --exams ${exams} --seed ${seed} --steps ${steps} --batch ${batch} --objective ${objective} --planes ${planes}${normalize === "zscore" ? "" : ` --normalize ${normalize}`}`,
+      const actualThreads = getNumThreads();
+      if (actualThreads !== threads)
+        throw new LiverstiffError("libtorch did not keep the requested thread count", {
+          threads,
+          actualThreads,
+        });
+      // What determines the weights, and nothing else: no output path, timings or code version, so
+      // that the same code, cohort, seed and thread count give the same bytes wherever they are written.
+      const determinants = {
         objective: `${objective}: NT-Xent, positives = same exam (nearby slice, same or other series)${objective === "contrastive+masked" ? "; plus masked 8x8 patch reconstruction" : ""}`,
         cohort: {
           generator: "liverstiff synth",
@@ -391,21 +417,25 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         seed,
         steps,
         batch,
-        hyper: { ...PRETRAIN_DEFAULTS, exams, seed, steps, batch, objective, planes, normalize },
-        threads: getNumThreads(),
+        hyper: { ...PRETRAIN_DEFAULTS, exams, seed, steps, batch, objective, planes, normalize, threads },
+        threads,
+        loss: { first10: mean(losses.slice(0, 10)), last10: mean(losses.slice(-10)) },
+        labelsUsed: false,
+      };
+      saveCnnWeights(model, options.out, {
+        metadata: { "liverstiff.pretrain": JSON.stringify(determinants) },
+      });
+      // The manifest beside the file adds the command, timings and code version.
+      const info = {
+        command: `liverstiff pretrain --out ${options.out} --exams ${exams} --seed ${seed} --steps ${steps} --batch ${batch} --objective ${objective} --planes ${planes}${normalize === "zscore" ? "" : ` --normalize ${normalize}`} --threads ${threads}`,
+        ...determinants,
         seconds: {
           synth: reuse ? 0 : Math.round((t1 - t0) / 100) / 10,
           ingest: Math.round((t2 - t1) / 100) / 10,
           train: Math.round((t3 - t2) / 100) / 10,
         },
-        loss: { first10: mean(losses.slice(0, 10)), last10: mean(losses.slice(-10)) },
-        labelsUsed: false,
-        codeVersion: codeVersion(),
+        codeVersion: version,
       };
-      // The file's own metadata holds only what determines the weights (no timings), so that the same
-      // code, cohort and seed give the same bytes; the manifest beside it adds timings and the code version.
-      const { seconds: _s, threads: _t, ...stable } = info;
-      saveCnnWeights(model, options.out, { metadata: { "liverstiff.pretrain": JSON.stringify(stable) } });
       const manifest: EncoderManifest = {
         name: DEFAULT_ENCODER_NAME,
         file: basename(options.out),
@@ -428,6 +458,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       model.dispose();
     }
   } finally {
+    setNumThreads(threadsBefore);
     if (temp) rmSync(root, { recursive: true, force: true });
   }
 }

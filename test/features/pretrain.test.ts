@@ -1,14 +1,16 @@
 // Self-supervised pretraining: the NT-Xent loss against a hand computation, and a 2-step run of the
 // whole pipeline (synth -> ingest without labels -> train -> weights + manifest) on 6 exams.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { openCatalog } from "../../src/cohort/index.ts";
+import { Rng } from "../../src/core/index.ts";
 import { loadCnnEncoder, readEncoderManifest, sha256File } from "../../src/features/index.ts";
 import { ntXent, PRETRAIN_COHORT_SEED, pretrain } from "../../src/features/pretrain.ts";
-import { tensor } from "../../src/torch/index.ts";
+import { readSafetensors } from "../../src/nn/index.ts";
+import { getNumThreads, tensor } from "../../src/torch/index.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "liverstiff-features-pretrain-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -108,5 +110,48 @@ describe("pretraining", () => {
     assert.equal(y.length, 1024);
     assert.ok(y.every(Number.isFinite));
     enc.dispose();
+  });
+
+  it("draws the pretraining cohort from a stream no evaluation seed shares", () => {
+    const stream = (seed: string | number) => {
+      const r = Rng.derive(seed, "cohort");
+      return Array.from({ length: 4 }, () => r.nextUint32());
+    };
+    assert.equal(typeof PRETRAIN_COHORT_SEED, "string");
+    const mine = stream(PRETRAIN_COHORT_SEED);
+    for (const evaluation of [20240601, 20261203, 20261204, "20240601"])
+      assert.notDeepEqual(stream(evaluation), mine, `seed ${evaluation}`);
+  });
+
+  it("rebuilds the weights bit for bit: fresh cohort, another output path, a site salt in the environment", async () => {
+    const tiny = { exams: 5, steps: 3, batch: 4, threads: 1, planes: "mm" as const };
+    const outA = join(tmp, "a", "enc.safetensors");
+    const outB = join(tmp, "b", "other-name.safetensors");
+    for (const d of ["a", "b"]) mkdirSync(join(tmp, d));
+    const threadsBefore = getNumThreads();
+    const a = await pretrain({ ...tiny, out: outA, workdir: join(tmp, "rebuild-a") });
+    assert.equal(getNumThreads(), threadsBefore, "the caller's thread count is restored");
+    const saltBefore = process.env.LIVERSTIFF_ID_SALT;
+    process.env.LIVERSTIFF_ID_SALT = "a-site-salt";
+    let b: Awaited<ReturnType<typeof pretrain>>;
+    try {
+      b = await pretrain({ ...tiny, out: outB, workdir: join(tmp, "rebuild-b"), workers: 1 });
+    } finally {
+      if (saltBefore === undefined) delete process.env.LIVERSTIFF_ID_SALT;
+      else process.env.LIVERSTIFF_ID_SALT = saltBefore;
+    }
+    assert.deepEqual(b.losses, a.losses);
+    assert.ok(readFileSync(outA).equals(readFileSync(outB)), "identical bytes");
+    assert.equal(b.manifest.sha256, a.manifest.sha256);
+    // The thread count is recorded in the file and the manifest, and in the manifest's command.
+    const meta = JSON.parse(readSafetensors(outA).metadata["liverstiff.pretrain"]);
+    assert.equal(meta.threads, 1);
+    assert.equal(meta.codeVersion, undefined);
+    assert.equal(a.manifest.pretrain.threads, 1);
+    assert.match(String(a.manifest.pretrain.command), /--threads 1$/);
+    // Another training seed on the same cohort gives other weights: the comparison can fail.
+    const outC = join(tmp, "a", "seed2.safetensors");
+    await pretrain({ ...tiny, seed: 2, out: outC, workdir: join(tmp, "rebuild-a") });
+    assert.notEqual(sha256File(outC), a.manifest.sha256);
   });
 });

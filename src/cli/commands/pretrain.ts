@@ -9,6 +9,7 @@ interface PretrainCliOptions {
   batch?: string;
   workdir?: string;
   workers?: string;
+  threads?: string;
   objective?: string;
   planes?: string;
   normalize?: string;
@@ -41,7 +42,11 @@ export function register(program: Command): void {
       "--workdir <dir>",
       "keep the pretraining cohort and its catalog here (default: a temporary folder)",
     )
-    .option("--workers <n>", "synth worker threads (default 2)")
+    .option("--workers <n>", "synth worker threads (default 2; the cohort does not depend on it)")
+    .option(
+      "--threads <n>",
+      "libtorch threads while training (default 2); the weights are bit-identical for a given seed and thread count",
+    )
     .option("--objective <name>", "contrastive, or contrastive+masked (adds masked-patch reconstruction)")
     .option(
       "--planes <which>",
@@ -57,6 +62,7 @@ export function register(program: Command): void {
         batch: integer("--batch", opts.batch),
         workdir: opts.workdir,
         workers: integer("--workers", opts.workers),
+        threads: integer("--threads", opts.threads),
         objective: opts.objective as "contrastive" | "contrastive+masked" | undefined,
         planes: opts.planes as "mm" | "mm+pixels" | undefined,
         normalize: normalizeOption(opts.normalize),
