@@ -4,24 +4,13 @@
 // radiologists read (splenomegaly, caudate hypertrophy, surface nodularity, reticulation), which the
 // frozen slice features carry only faintly (docs/train.md). Exams without organ measures (no masks) get
 // no organ member, and their prediction says so.
+import { ORGAN_MEASURES } from "../cohort/index.ts";
 import type { ExamFeatures } from "../features/types.ts";
 import { type AgeStats, CLINICAL_DIM, clinicalFeatures } from "./data.ts";
 import { fitRidge, type RidgeMember, ridgePredict } from "./ridge.ts";
 
-/** The measures the member reads, in order; the volumes enter as logs, plus log(spleen / liver). */
-export const ORGAN_INPUTS = [
-  "liver_ml",
-  "spleen_ml",
-  "body_area_cm2",
-  "liver_medial_share",
-  "liver_surface_roughness_mm",
-  "t2_liver_spread",
-  "t2_liver_fine_texture",
-  "t1_liver_spread",
-  "t1_liver_fine_texture",
-  "t1_liver_bright_share",
-  "t2_perihepatic_fluid_share",
-] as const;
+/** The measures the member reads (cohort's list, in its order); the volumes enter as logs, plus log(spleen / liver). */
+export const ORGAN_INPUTS = ORGAN_MEASURES;
 const LOG_INPUTS = new Set<string>(["liver_ml", "spleen_ml", "body_area_cm2"]);
 /** Width of the organ design: the inputs, the spleen/liver log ratio, the clinical covariates. */
 export const ORGAN_DESIGN_WIDTH = ORGAN_INPUTS.length + 1 + CLINICAL_DIM;
