@@ -2,12 +2,20 @@
 // Collects test/**/*.test.ts and runs them with Node's built-in test runner through tsx.
 // `npm test -- stats dicom` runs only the files whose path contains one of the words.
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const filters = process.argv.slice(2);
+
+function cpuHasAvx2() {
+  try {
+    return /\bavx2\b/.test(readFileSync("/proc/cpuinfo", "utf8"));
+  } catch {
+    return false;
+  }
+}
 
 function collect(dir) {
   const out = [];
@@ -26,8 +34,14 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(" ")}`);
   process.exit(1);
 }
+// OpenBLAS picks its kernels by CPU, and kernels round blocked sums differently; the PyTorch parity
+// fixtures (test/fixtures/nn) were written with the Haswell kernels, which every x86-64 CPU with AVX2
+// runs, so the tests pin them there (a user's own OPENBLAS_CORETYPE wins).
+const env = { ...process.env };
+if (!env.OPENBLAS_CORETYPE && process.arch === "x64" && cpuHasAvx2()) env.OPENBLAS_CORETYPE = "Haswell";
 const result = spawnSync(process.execPath, ["--import", "tsx", "--test", ...files], {
   cwd: root,
   stdio: "inherit",
+  env,
 });
 process.exit(result.status ?? 1);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference fixtures for the liverstiff engine (src/nn/), run by hand, never by CI.
 
-    /usr/bin/python3 scripts/parity/engine_fixtures.py [OUT_DIR]   # default: test/fixtures/nn
+    OPENBLAS_CORETYPE=Haswell /usr/bin/python3 scripts/parity/engine_fixtures.py [OUT_DIR]   # default: test/fixtures/nn
 
 Needs Debian's python3-torch (1.13) on OpenBLAS (libopenblas0-openmp installed, the libblas.so.3 alternative
 in auto mode): the engine links OpenBLAS, and the replays expect the same BLAS. Writes, with fixed seeds:
