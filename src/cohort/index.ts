@@ -37,21 +37,16 @@ export {
   type CachedOrganMeasures,
   ensureOrganMeasures,
   findMaskFile,
-  MASK_CONVENTIONS,
-  type MaskConvention,
   type MaskSource,
+  type NetworkMaskSource,
   type OrganMeasureSummary,
-  type OrganSegmenter,
   organsPath,
-  readMaskFile,
   readOrganMeasures,
 } from "./organ-cache.ts";
 export {
   maskOnGrid,
   measureOrgans,
-  ORGAN_LABEL,
   ORGAN_MEASURES,
-  type OrganMask,
   type OrganMeasureName,
   type OrganMeasures,
 } from "./organs.ts";

@@ -12,36 +12,32 @@ import {
   writeJsonAtomic,
 } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
-import { assembleVolume, readNifti, type Volume } from "../volume/index.ts";
+import {
+  LABEL_CONVENTIONS,
+  type LabelConvention,
+  ORGAN_LABELS,
+  type OrganMask,
+  readOrganMaskNifti,
+  type Segmenter,
+} from "../segment/index.ts";
+import { assembleVolume, type Volume } from "../volume/index.ts";
 import type { Catalog, ExamRecord } from "./catalog.ts";
-import { measureOrgans, ORGAN_LABEL, ORGAN_MEASURES, type OrganMask, type OrganMeasures } from "./organs.ts";
+import { measureOrgans, ORGAN_MEASURES, type OrganMeasures } from "./organs.ts";
 import { defaultPixelReader, type RoleSource, sourcesFingerprint } from "./prepare-exam.ts";
 
 /** Bumped when measureOrgans changes what it computes. */
 export const ORGAN_CODE_VERSION = 1;
 
-/** Label conventions of mask files a user brings. */
-export const MASK_CONVENTIONS = {
-  /** TotalSegmentator's MR task (total_mr): spleen 1, liver 5. */
-  totalseg: { liver: 5, spleen: 1 },
-  /** liverstiff's synthetic cohort (labelmaps/labels.json): liver 4, spleen 5. */
-  synthetic: { liver: 4, spleen: 5 },
-} as const;
-export type MaskConvention = keyof typeof MASK_CONVENTIONS;
-
-/** A segmentation network that labels liver and spleen on one volume's grid. */
-export interface OrganSegmenter {
-  /** e.g. "liverstiff-seg-v1" and the sha256 of its weights: part of every fingerprint. */
-  identity: { name: string; weightsSha256: string };
-  /** The role whose series the network segments (its mask serves every role). */
+/** The segmentation network and the role whose series it segments (its mask serves every role). */
+export interface NetworkMaskSource {
+  kind: "network";
+  segmenter: Pick<Segmenter, "manifest" | "segment">;
+  /** Default t2: the role the shipped network was trained on. */
   role?: SeriesRole;
-  segment(volume: Volume): OrganMask;
 }
 
 /** Where an exam's liver and spleen masks come from. */
-export type MaskSource =
-  | { kind: "files"; dir: string; convention: MaskConvention }
-  | { kind: "network"; segmenter: OrganSegmenter };
+export type MaskSource = { kind: "files"; dir: string; convention: LabelConvention } | NetworkMaskSource;
 
 export interface CachedOrganMeasures {
   examId: string;
@@ -60,7 +56,7 @@ export function organsPath(workdir: string, examId: string): string {
 function sourceTag(source: MaskSource): string {
   return source.kind === "files"
     ? `files:${source.convention}`
-    : `network:${source.segmenter.identity.name}:${source.segmenter.identity.weightsSha256}`;
+    : `network:${source.segmenter.manifest.name}:${source.segmenter.manifest.sha256}`;
 }
 
 /** The cached measures of an exam, or undefined when none were made. */
@@ -95,27 +91,15 @@ export function findMaskFile(
   return undefined;
 }
 
-/** A label-map NIfTI file as an OrganMask (codes mapped from the convention; geometry in LPS). */
-export function readMaskFile(path: string, convention: MaskConvention): OrganMask {
-  const img = readNifti(path).volume;
-  const codes = MASK_CONVENTIONS[convention];
-  const labels = new Uint8Array(img.data.length);
-  let liver = 0;
-  for (let i = 0; i < labels.length; i++) {
-    const v = Math.round(img.data[i]);
-    if (v === codes.liver) {
-      labels[i] = ORGAN_LABEL.liver;
-      liver++;
-    } else if (v === codes.spleen) labels[i] = ORGAN_LABEL.spleen;
-  }
-  if (liver === 0)
+/** A user's label map as an OrganMask; one without any liver voxel is refused, naming the file. */
+function readMaskFile(path: string, convention: LabelConvention): OrganMask {
+  const mask = readOrganMaskNifti(path, convention);
+  if (!mask.labels.includes(ORGAN_LABELS.liver))
     throw new LiverstiffError(
-      `mask file has no liver label (${codes.liver} in the ${convention} convention)`,
-      {
-        file: path,
-      },
+      `label map has no liver voxel (codes ${LABEL_CONVENTIONS[convention].liver.join(", ")} in the ${convention} convention)`,
+      { file: path },
     );
-  return { dims: img.dims, affine: img.affine, labels };
+  return mask;
 }
 
 export interface OrganMeasureSummary {
@@ -154,7 +138,7 @@ async function measureExam(
     mask = readMaskFile(maskFile!, source.convention);
     maskFrom = maskFile!;
   } else {
-    const role = source.segmenter.role ?? "t2";
+    const role = source.role ?? "t2";
     const chosen = volumes[role] ? role : (Object.keys(volumes)[0] as SeriesRole);
     mask = source.segmenter.segment(volumes[chosen]!);
     maskFrom = sources.find((s) => s.role === chosen)!.seriesInstanceUid;

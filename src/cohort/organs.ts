@@ -2,16 +2,8 @@
 // read from liver and spleen masks on the exam's own series (volumetry in mL, so the voxel grid and its
 // spacing are those of the source series, never of a resampled slice stack).
 import type { SeriesRole } from "../dicom/index.ts";
-import { applyAffine, type Mat4, resampleToGrid, type Volume } from "../volume/index.ts";
-
-/** Liver and spleen labels on a voxel grid (LPS mm affine): 0 background, 1 liver, 2 spleen. */
-export interface OrganMask {
-  dims: [number, number, number];
-  affine: Mat4;
-  labels: Uint8Array;
-}
-
-export const ORGAN_LABEL = { background: 0, liver: 1, spleen: 2 } as const;
+import { maskOnVolume, ORGAN_LABELS, type OrganMask } from "../segment/index.ts";
+import { applyAffine, type Volume } from "../volume/index.ts";
 
 /**
  * The measures, in a fixed order (heads read them as a vector). Volumes in mL, areas in cm², lengths in
@@ -33,20 +25,12 @@ export const ORGAN_MEASURES = [
 export type OrganMeasureName = (typeof ORGAN_MEASURES)[number];
 export type OrganMeasures = Record<OrganMeasureName, number>;
 
-/** The mask on another volume's voxel grid (nearest neighbour in patient space). */
+/** The mask's labels on another volume's voxel grid (nearest neighbour in patient space). */
 export function maskOnGrid(mask: OrganMask, target: Volume): Uint8Array {
-  const src: Volume = {
-    data: Float32Array.from(mask.labels),
-    dims: mask.dims,
-    affine: mask.affine,
-    spacing: [1, 1, 1],
-  };
   const same =
     mask.dims.every((d, i) => d === target.dims[i]) &&
     mask.affine.every((v, i) => Math.abs(v - target.affine[i]) < 1e-3);
-  if (same) return mask.labels;
-  const r = resampleToGrid(src, target.affine, target.dims, { interpolation: "nearest", fill: 0 });
-  return Uint8Array.from(r.data);
+  return same ? mask.labels : maskOnVolume(mask, target).labels;
 }
 
 function quantile(sorted: Float32Array, q: number): number {
@@ -221,10 +205,10 @@ export function measureOrgans(volumes: Partial<Record<SeriesRole, Volume>>, mask
   let liverN = 0;
   let spleenN = 0;
   for (let i = 0; i < labels.length; i++) {
-    if (labels[i] === ORGAN_LABEL.liver) {
+    if (labels[i] === ORGAN_LABELS.liver) {
       liver[i] = 1;
       liverN++;
-    } else if (labels[i] === ORGAN_LABEL.spleen) spleenN++;
+    } else if (labels[i] === ORGAN_LABELS.spleen) spleenN++;
   }
   out.liver_ml = liverN * voxelMl;
   out.spleen_ml = spleenN * voxelMl;
@@ -253,7 +237,7 @@ export function measureOrgans(volumes: Partial<Record<SeriesRole, Volume>>, mask
   const liverOn = (v: Volume) => {
     const l = maskOnGrid(mask, v);
     const m = new Uint8Array(l.length);
-    for (let i = 0; i < l.length; i++) m[i] = l[i] === ORGAN_LABEL.liver ? 1 : 0;
+    for (let i = 0; i < l.length; i++) m[i] = l[i] === ORGAN_LABELS.liver ? 1 : 0;
     return m;
   };
   const erodePx = (v: Volume) => Math.max(1, Math.round(4 / Math.sqrt(v.spacing[0] * v.spacing[1])));

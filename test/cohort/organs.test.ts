@@ -7,15 +7,14 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gzipSync } from "fflate";
 import {
+  ensureOrganMeasures,
   ingest,
   maskOnGrid,
   measureOrgans,
-  ORGAN_LABEL,
-  type OrganMask,
   openCatalog,
   readOrganMeasures,
 } from "../../src/cohort/index.ts";
-import { describeError } from "../../src/core/index.ts";
+import { ORGAN_LABELS, type OrganMask } from "../../src/segment/index.ts";
 import { synthesize } from "../../src/synth/index.ts";
 import { makeVolume, readNifti } from "../../src/volume/index.ts";
 
@@ -33,8 +32,8 @@ function phantom() {
       for (let i = 0; i < 40; i++) {
         const p = i + 40 * (j + 40 * k);
         data[p] = i > 2 && i < 37 && j > 2 && j < 37 ? 100 + ((i * 7 + j * 3) % 5) : 1;
-        if (i >= 5 && i < 20 && j >= 10 && j < 30 && k >= 2 && k < 8) labels[p] = ORGAN_LABEL.liver;
-        if (i >= 25 && i < 32 && j >= 12 && j < 20 && k >= 3 && k < 7) labels[p] = ORGAN_LABEL.spleen;
+        if (i >= 5 && i < 20 && j >= 10 && j < 30 && k >= 2 && k < 8) labels[p] = ORGAN_LABELS.liver;
+        if (i >= 25 && i < 32 && j >= 12 && j < 20 && k >= 3 && k < 7) labels[p] = ORGAN_LABELS.spleen;
       }
   const volume = makeVolume(data, dims, affine);
   const mask: OrganMask = { dims, affine, labels };
@@ -116,7 +115,7 @@ describe("ingest --masks (TotalSegmentator-style label maps)", () => {
       labelsCsv: join(cohort, "labels.csv"),
       workdir: work,
       prep: { slices: 3, size: 32 },
-      masks: { kind: "files", dir: masks, convention: "totalseg" },
+      masks: { kind: "files", dir: masks, convention: "totalsegmentator" },
     });
     assert.equal(s.usable, 3);
     assert.equal(s.organs?.measured, 2);
@@ -139,7 +138,7 @@ describe("ingest --masks (TotalSegmentator-style label maps)", () => {
           Math.abs(m.measures.liver_ml - liverVoxels * voxelMl) < 1e-6 * liverVoxels * voxelMl + 1e-9,
         );
         assert.ok(m.measures.spleen_ml > 0);
-        assert.equal(m.source, "files:totalseg");
+        assert.equal(m.source, "files:totalsegmentator");
       }
     } finally {
       cat.close();
@@ -150,19 +149,32 @@ describe("ingest --masks (TotalSegmentator-style label maps)", () => {
       labelsCsv: join(cohort, "labels.csv"),
       workdir: work,
       prep: { slices: 3, size: 32 },
-      masks: { kind: "files", dir: masks, convention: "totalseg" },
+      masks: { kind: "files", dir: masks, convention: "totalsegmentator" },
     });
     assert.equal(again.organs?.reused, 2);
     assert.equal(again.organs?.measured, 0);
   });
 
-  it("refuses a mask file without the convention's liver label, naming the file", async () => {
-    const { readMaskFile } = await import("../../src/cohort/index.ts");
+  it("refuses a mask file without any liver voxel, naming the file, and keeps the other exams", async () => {
+    const noLiver = join(tmp, "masks-no-liver");
+    mkdirSync(noLiver);
     const acc = accessions[0]!;
-    assert.throws(
-      // The re-coded file has no synthetic liver code (4) left.
-      () => readMaskFile(join(masks, `${acc}.nii.gz`), "synthetic"),
-      (e: Error) => /no liver label/.test(e.message) && describeError(e).includes(`${acc}.nii.gz`),
-    );
+    const { gunzipSync } = await import("fflate");
+    const raw = gunzipSync(readFileSync(join(cohort, "labelmaps", `${acc}.nii.gz`)));
+    const out = Uint8Array.from(raw);
+    // Liver (4) and its nodules (14) become background; the spleen (5) stays.
+    for (let i = 352; i < out.length; i++) if (raw[i] === 4 || raw[i] === 14) out[i] = 0;
+    writeFileSync(join(noLiver, `${acc}.nii.gz`), gzipSync(out));
+    const cat = openCatalog(work);
+    try {
+      const s = await ensureOrganMeasures(cat, { kind: "files", dir: noLiver, convention: "synthetic" });
+      assert.equal(s.measured, 0);
+      assert.deepEqual(s.missing, { "organ-error": 1, "no-mask-file": accessions.length - 1 });
+      assert.equal(s.errors.length, 1);
+      assert.match(s.errors[0]!.reason, /no liver voxel/);
+      assert.ok(s.errors[0]!.reason.includes(`${acc}.nii.gz`), s.errors[0]!.reason);
+    } finally {
+      cat.close();
+    }
   });
 });

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { LiverstiffError, StageClock, writeJsonAtomic } from "../../core/index.ts";
+import { openMaskSource } from "../masks.ts";
 import { formatSeconds, progressReporter, stageTable } from "../progress.ts";
 import { parallelOptions, parseParallelism, parseSchemes } from "./validate.ts";
 
@@ -106,21 +107,34 @@ export function register(program: Command): void {
       const prepNames = new Set(prepared.map((p) => p.prepName));
       say(`[2/4] ingesting DICOM into ${workdir} (preparation ${[...prepNames].join(", ")})`);
       const { ingest } = await import("../../cohort/index.ts");
-      for (const p of prepared.filter((x, i) => prepared.findIndex((y) => y.prepName === x.prepName) === i)) {
-        const s = await ingest({
-          roots: [join(cohortDir, "dicom")],
-          labelsCsv: join(cohortDir, "labels.csv"),
-          workdir,
-          prep: p.prep,
-          onProgress: progress.sink,
-        });
-        progress.stop();
-        const excluded = Object.entries(s.excludedByReason)
-          .map(([k, v]) => `${k} ${v}`)
-          .join(", ");
-        say(
-          `      ${s.examsFound} exams found, ${s.usable} usable${excluded ? `; excluded: ${excluded}` : ""}`,
-        );
+      // Organ masks from the shipped segmentation network, as a site without label maps would have them.
+      const masks = await openMaskSource({ maskLabels: "totalsegmentator", organs: true });
+      try {
+        for (const p of prepared.filter(
+          (x, i) => prepared.findIndex((y) => y.prepName === x.prepName) === i,
+        )) {
+          const s = await ingest({
+            roots: [join(cohortDir, "dicom")],
+            labelsCsv: join(cohortDir, "labels.csv"),
+            workdir,
+            prep: p.prep,
+            onProgress: progress.sink,
+            ...(masks.source ? { masks: masks.source } : {}),
+          });
+          progress.stop();
+          const excluded = Object.entries(s.excludedByReason)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", ");
+          say(
+            `      ${s.examsFound} exams found, ${s.usable} usable${excluded ? `; excluded: ${excluded}` : ""}`,
+          );
+          if (s.organs)
+            say(
+              `      organ measures (${s.organs.source}): ${s.organs.measured} measured, ${s.organs.reused} reused`,
+            );
+        }
+      } finally {
+        masks.close();
       }
 
       // 3. Validation: every recipe on identical splits, all schemes.

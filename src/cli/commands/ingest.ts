@@ -1,14 +1,8 @@
-import { existsSync } from "node:fs";
 import { type Command, Option } from "commander";
-import type { MaskConvention, MaskSource } from "../../cohort/index.ts";
 import { acquireLock, LiverstiffError, type ProgressSink } from "../../core/index.ts";
+import { type MaskCliOptions, maskOptions, openMaskSource } from "../masks.ts";
 
-/** The shipped segmentation network as a mask source (undefined until its weights are installed). */
-async function defaultSegmenterSource(): Promise<MaskSource | undefined> {
-  return undefined;
-}
-
-interface IngestCliOptions {
+interface IngestCliOptions extends MaskCliOptions {
   labels?: string;
   labelsMatch: "strict" | "patient-date";
   out: string;
@@ -23,33 +17,7 @@ interface IngestCliOptions {
   windowDays: string;
   idSalt?: string;
   workers: string;
-  masks?: string;
-  maskLabels: string;
-  organs: boolean;
   json?: boolean;
-}
-
-/**
- * Where ingest takes liver and spleen masks from: the user's label-map files (--masks), else the shipped
- * segmentation network, or none with --no-organs.
- */
-export async function maskSourceFrom(opts: {
-  masks?: string;
-  maskLabels: string;
-  organs: boolean;
-}): Promise<MaskSource | undefined> {
-  if (!opts.organs) return undefined;
-  if (opts.masks) {
-    const { MASK_CONVENTIONS } = await import("../../cohort/index.ts");
-    if (!(opts.maskLabels in MASK_CONVENTIONS))
-      throw new LiverstiffError(`--mask-labels must be one of ${Object.keys(MASK_CONVENTIONS).join(", ")}`, {
-        "mask-labels": opts.maskLabels,
-      });
-    if (!existsSync(opts.masks))
-      throw new LiverstiffError("mask folder does not exist", { masks: opts.masks });
-    return { kind: "files", dir: opts.masks, convention: opts.maskLabels as MaskConvention };
-  }
-  return defaultSegmenterSource();
 }
 
 const STAGE_NAMES: Record<string, string> = {
@@ -91,7 +59,7 @@ function int(name: string, v: string, min: number): number {
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command("ingest")
     .description(
       "Scan DICOM folders (any layout), classify series (T1w in/opposed-phase, T2w), assemble volumes, join the " +
@@ -131,112 +99,98 @@ export function register(program: Command): void {
     .option("--window-days <days>", "label date window for patient id + date matching", "7")
     .option("--id-salt <salt>", "hash patient ids with this site-held salt (or set LIVERSTIFF_ID_SALT)")
     .option("--workers <n>", "worker threads for assembly and preparation (0 = in-process)", "0")
-    .option(
-      "--masks <dir>",
-      "liver/spleen label maps (NIfTI, one per exam: <accession>, <StudyInstanceUID> or a role series' " +
-        "SeriesInstanceUID .nii.gz) instead of the shipped segmentation network",
-    )
-    .option(
-      "--mask-labels <convention>",
-      "label codes of --masks: totalseg (TotalSegmentator MR) or synthetic",
-      "totalseg",
-    )
-    .option(
-      "--no-organs",
-      "no liver/spleen masks and organ measures (recipes that read them say so per exam)",
-    )
-    .option("--json", "print the summary as one JSON object")
-    .action(async (roots: string[], opts: IngestCliOptions) => {
-      if (opts.inPlane !== "mm" && opts.inPlane !== "pixels") {
-        throw new LiverstiffError("--in-plane must be mm or pixels", { "in-plane": opts.inPlane });
-      }
-      if (opts.normalize !== "zscore" && opts.normalize !== "percentile") {
-        throw new LiverstiffError("--normalize must be zscore or percentile", { normalize: opts.normalize });
-      }
-      if (opts.dtype !== "f32" && opts.dtype !== "f16") {
-        throw new LiverstiffError("--dtype must be f32 or f16", { dtype: opts.dtype });
-      }
-      const fov = Number(opts.fov);
-      if (!(fov > 0)) throw new LiverstiffError("--fov must be a positive number of mm", { fov: opts.fov });
-      const windowDays = Number(opts.windowDays);
-      if (!(windowDays >= 0))
-        throw new LiverstiffError("--window-days must be >= 0", { "window-days": opts.windowDays });
-      const { ingest } = await import("../../cohort/index.ts");
-      const masks = await maskSourceFrom(opts);
-      const bars = await progressBars();
-      let summary: Awaited<ReturnType<typeof ingest>>;
-      const lock = acquireLock(opts.out, "ingest");
-      try {
-        summary = await ingest({
-          roots,
-          workdir: opts.out,
-          labelsCsv: opts.labels,
-          rulesPath: opts.rules,
-          labelWindowDays: windowDays,
-          labelsMatch: opts.labelsMatch,
-          idSalt: opts.idSalt,
-          workers: int("workers", opts.workers, 0),
-          prep: {
-            slices: int("slices", opts.slices, 1),
-            size: int("size", opts.size, 8),
-            fovMm: fov,
-            inPlane: opts.inPlane,
-            cropPx: int("crop", opts.crop, 8),
-            normalize: opts.normalize,
-            dtype: opts.dtype,
-          },
-          onProgress: bars.sink,
-          ...(masks ? { masks } : {}),
-        });
-      } finally {
-        bars.stop();
-        lock.release();
-      }
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(summary)}\n`);
-        return;
-      }
-      const lines: [string, string | number][] = [
-        ["files seen", summary.filesSeen],
-        ["files indexed (MR image frames)", summary.filesIndexed],
-        ["files skipped (not DICOM)", summary.filesSkipped],
-        ...Object.entries(summary.fileErrors).map(([k, v]) => [`  file error: ${k}`, v] as [string, number]),
-        ["exams found", summary.examsFound],
-        ["usable (images + label)", summary.usable],
-        ["usable images (incl. unlabelled)", summary.usableImages],
-        ...Object.entries(summary.excludedByReason)
-          .sort((a, b) => b[1] - a[1])
-          .map(([k, v]) => [`  excluded: ${k}`, v] as [string, number]),
-        ["label rows", summary.labelRows],
-        ...Object.entries(summary.labelIssues).map(
-          ([k, v]) => [`  label issue: ${k}`, v] as [string, number],
-        ),
-        [
-          "prepared (new / reused / failed)",
-          `${summary.prepared.computed} / ${summary.prepared.reused} / ${summary.prepared.failed}`,
-        ],
-        ["preparation", summary.prepName],
-        ...(summary.organs
-          ? [
-              [
-                "organ measures (new / reused / missing)",
-                `${summary.organs.measured} / ${summary.organs.reused} / ${Object.values(summary.organs.missing).reduce((a, b) => a + b, 0)}  (${summary.organs.source})`,
-              ] as [string, string],
-            ]
-          : []),
-        [
-          "time",
-          `${(summary.durationMs / 1000).toFixed(1)} s (index ${(summary.timingsMs.index / 1000).toFixed(1)} s${summary.indexReused ? ", unchanged files: previous index reused" : ""})`,
-        ],
-      ];
-      const w = Math.max(...lines.map(([k]) => k.length));
-      process.stdout.write(`${lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);
-      if (summary.labelIssueRows.length > 0)
-        process.stdout.write(
-          `\nlabel rows not used as they stand (${opts.labels}):\n${summary.labelIssueRows.map((i) => `  line ${i.line}: ${i.kind}: ${i.message}`).join("\n")}\n`,
-        );
+    .option("--json", "print the summary as one JSON object");
+  for (const o of maskOptions()) command.addOption(o);
+  command.action(async (roots: string[], opts: IngestCliOptions) => {
+    if (opts.inPlane !== "mm" && opts.inPlane !== "pixels") {
+      throw new LiverstiffError("--in-plane must be mm or pixels", { "in-plane": opts.inPlane });
+    }
+    if (opts.normalize !== "zscore" && opts.normalize !== "percentile") {
+      throw new LiverstiffError("--normalize must be zscore or percentile", { normalize: opts.normalize });
+    }
+    if (opts.dtype !== "f32" && opts.dtype !== "f16") {
+      throw new LiverstiffError("--dtype must be f32 or f16", { dtype: opts.dtype });
+    }
+    const fov = Number(opts.fov);
+    if (!(fov > 0)) throw new LiverstiffError("--fov must be a positive number of mm", { fov: opts.fov });
+    const windowDays = Number(opts.windowDays);
+    if (!(windowDays >= 0))
+      throw new LiverstiffError("--window-days must be >= 0", { "window-days": opts.windowDays });
+    const { ingest } = await import("../../cohort/index.ts");
+    const masks = await openMaskSource(opts);
+    const bars = await progressBars();
+    let summary: Awaited<ReturnType<typeof ingest>>;
+    const lock = acquireLock(opts.out, "ingest");
+    try {
+      summary = await ingest({
+        roots,
+        workdir: opts.out,
+        labelsCsv: opts.labels,
+        rulesPath: opts.rules,
+        labelWindowDays: windowDays,
+        labelsMatch: opts.labelsMatch,
+        idSalt: opts.idSalt,
+        workers: int("workers", opts.workers, 0),
+        prep: {
+          slices: int("slices", opts.slices, 1),
+          size: int("size", opts.size, 8),
+          fovMm: fov,
+          inPlane: opts.inPlane,
+          cropPx: int("crop", opts.crop, 8),
+          normalize: opts.normalize,
+          dtype: opts.dtype,
+        },
+        onProgress: bars.sink,
+        ...(masks.source ? { masks: masks.source } : {}),
+      });
+    } finally {
+      bars.stop();
+      masks.close();
+      lock.release();
+    }
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      return;
+    }
+    const lines: [string, string | number][] = [
+      ["files seen", summary.filesSeen],
+      ["files indexed (MR image frames)", summary.filesIndexed],
+      ["files skipped (not DICOM)", summary.filesSkipped],
+      ...Object.entries(summary.fileErrors).map(([k, v]) => [`  file error: ${k}`, v] as [string, number]),
+      ["exams found", summary.examsFound],
+      ["usable (images + label)", summary.usable],
+      ["usable images (incl. unlabelled)", summary.usableImages],
+      ...Object.entries(summary.excludedByReason)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => [`  excluded: ${k}`, v] as [string, number]),
+      ["label rows", summary.labelRows],
+      ...Object.entries(summary.labelIssues).map(([k, v]) => [`  label issue: ${k}`, v] as [string, number]),
+      [
+        "prepared (new / reused / failed)",
+        `${summary.prepared.computed} / ${summary.prepared.reused} / ${summary.prepared.failed}`,
+      ],
+      ["preparation", summary.prepName],
+      ...(summary.organs
+        ? [
+            [
+              "organ measures (new / reused / missing)",
+              `${summary.organs.measured} / ${summary.organs.reused} / ${Object.values(summary.organs.missing).reduce((a, b) => a + b, 0)}  (${summary.organs.source})`,
+            ] as [string, string],
+          ]
+        : []),
+      [
+        "time",
+        `${(summary.durationMs / 1000).toFixed(1)} s (index ${(summary.timingsMs.index / 1000).toFixed(1)} s${summary.indexReused ? ", unchanged files: previous index reused" : ""})`,
+      ],
+    ];
+    const w = Math.max(...lines.map(([k]) => k.length));
+    process.stdout.write(`${lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);
+    if (summary.labelIssueRows.length > 0)
       process.stdout.write(
-        `\ncatalog: ${opts.out}/catalog.sqlite   details: liverstiff inspect ${opts.out} [exam]\n`,
+        `\nlabel rows not used as they stand (${opts.labels}):\n${summary.labelIssueRows.map((i) => `  line ${i.line}: ${i.kind}: ${i.message}`).join("\n")}\n`,
       );
-    });
+    process.stdout.write(
+      `\ncatalog: ${opts.out}/catalog.sqlite   details: liverstiff inspect ${opts.out} [exam]\n`,
+    );
+  });
 }

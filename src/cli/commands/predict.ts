@@ -1,9 +1,10 @@
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { writeJsonAtomic } from "../../core/index.ts";
+import { type MaskCliOptions, maskOptions, openMaskSource } from "../masks.ts";
 import { progressReporter } from "../progress.ts";
 
-interface PredictCliOptions {
+interface PredictCliOptions extends MaskCliOptions {
   model: string;
   json?: string;
   png?: string;
@@ -14,7 +15,7 @@ interface PredictCliOptions {
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command("predict")
     .description(
       "Predict liver stiffness categories for new exams with a bundle made by `liverstiff train`: each exam is " +
@@ -32,48 +33,53 @@ export function register(program: Command): void {
     .option(
       "--trust <public-key>",
       "PEM Ed25519 public key: refuse the bundle unless `train --sign` signed it with the matching private key",
-    )
-    .action(async (inputs: string[], opts: PredictCliOptions) => {
-      const { formatPredictions, loadBundle, predictExams } = await import("../../deploy/index.ts");
-      const bundle = loadBundle(opts.model, { trust: opts.trust });
-      const progress = progressReporter();
-      try {
-        const pngDir = !opts.figures
-          ? undefined
-          : resolve(
-              opts.png ??
-                (opts.json && opts.json !== "-" ? join(dirname(opts.json), "figures") : "liverstiff-predict"),
-            );
-        const report = await predictExams({
-          inputs,
-          bundle,
-          pngDir,
-          workdir: opts.keepWork,
-          onProgress: progress.sink,
-        });
-        progress.stop();
-        if (opts.json === "-") process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-        else {
-          if (opts.json) writeJsonAtomic(opts.json, report);
-          process.stdout.write(`${formatPredictions(report)}\n`);
-          if (opts.json) process.stdout.write(`report: ${opts.json}\n`);
-        }
-        const failed = report.counts.unusable > 0 || report.inputs.some((i) => i.problem);
-        if (failed) {
-          const reasons = [
-            ...report.exams
-              .filter((e) => e.status !== "predicted")
-              .map((e) => `exam ${e.accession ?? e.examId}: ${e.reason}`),
-            ...report.inputs.filter((i) => i.problem).map((i) => `input ${i.path}: ${i.problem}`),
-          ];
-          process.stderr.write(
-            `liverstiff: ${reasons.length} not predicted:\n${reasons.map((r) => `  ${r}`).join("\n")}\n`,
+    );
+  for (const o of maskOptions()) command.addOption(o);
+  command.action(async (inputs: string[], opts: PredictCliOptions) => {
+    const { formatPredictions, loadBundle, predictExams } = await import("../../deploy/index.ts");
+    const bundle = loadBundle(opts.model, { trust: opts.trust });
+    const progress = progressReporter();
+    let masks: Awaited<ReturnType<typeof openMaskSource>> | undefined;
+    try {
+      masks = await openMaskSource(opts);
+      const pngDir = !opts.figures
+        ? undefined
+        : resolve(
+            opts.png ??
+              (opts.json && opts.json !== "-" ? join(dirname(opts.json), "figures") : "liverstiff-predict"),
           );
-          process.exitCode = 1;
-        }
-      } finally {
-        progress.stop();
-        bundle.dispose();
+      const report = await predictExams({
+        inputs,
+        bundle,
+        pngDir,
+        workdir: opts.keepWork,
+        onProgress: progress.sink,
+        ...(masks.source ? { masks: masks.source } : {}),
+      });
+      progress.stop();
+      if (opts.json === "-") process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else {
+        if (opts.json) writeJsonAtomic(opts.json, report);
+        process.stdout.write(`${formatPredictions(report)}\n`);
+        if (opts.json) process.stdout.write(`report: ${opts.json}\n`);
       }
-    });
+      const failed = report.counts.unusable > 0 || report.inputs.some((i) => i.problem);
+      if (failed) {
+        const reasons = [
+          ...report.exams
+            .filter((e) => e.status !== "predicted")
+            .map((e) => `exam ${e.accession ?? e.examId}: ${e.reason}`),
+          ...report.inputs.filter((i) => i.problem).map((i) => `input ${i.path}: ${i.problem}`),
+        ];
+        process.stderr.write(
+          `liverstiff: ${reasons.length} not predicted:\n${reasons.map((r) => `  ${r}`).join("\n")}\n`,
+        );
+        process.exitCode = 1;
+      }
+    } finally {
+      progress.stop();
+      masks?.close();
+      bundle.dispose();
+    }
+  });
 }
