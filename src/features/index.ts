@@ -2,7 +2,7 @@
 // small CNN, pretrained self-supervised; TorchScript backbones; a registry by name) and the feature
 // cache that train/ and validate/ read through computeFeatures(). See docs/features.md.
 
-// Importing backbones.ts registers the Swin and ResNet encoders (issue 7's src/nn/models/) by name.
+// Importing backbones.ts registers the Swin and ResNet encoders (src/nn/models/) by name.
 export {
   type BackboneEncoderOptions,
   createBackboneEncoder,

@@ -1,5 +1,6 @@
-// The published DeepLiverNet 2.0 results (../shared/reference/deepliver2.md), quoted exactly. They come
-// from the authors' own clinical cohort, never from ours: the report always labels them that way.
+// The published DeepLiverNet 2.0 results, quoted exactly from Ali R, Li H, Zhang H, et al., European
+// Radiology 2025, doi:10.1007/s00330-024-11312-3 (the citation below). They come from the authors' own
+// clinical cohort, never from ours: the report always labels them that way.
 import type { SchemeName } from "../validate/types.ts";
 
 export interface PublishedAuc {

@@ -116,9 +116,10 @@ const addonPath = fileURLToPath(new URL("../../native/build/Release/liverstiff_t
 
 function load(): NativeBinding {
   // OpenMP threads that spin between parallel regions (libgomp's default) collapse when other processes
-  // hold the cores: measured here, a conv-net step took 290-377 ms with 2 spinning threads against 33-46 ms
-  // with passive waiting. libgomp reads this once, when libtorch is loaded, so it is set before that;
-  // OMP_WAIT_POLICY=ACTIVE in the environment restores spinning.
+  // hold the cores: a conv-net step took 290-377 ms with 2 spinning threads against 33-46 ms with passive
+  // waiting (2-core x86-64 VM with other processes running, 2026-11-26). libgomp reads this once, when
+  // libtorch is loaded, so it is set before that; OMP_WAIT_POLICY=ACTIVE in the environment restores
+  // spinning.
   process.env.OMP_WAIT_POLICY ??= "PASSIVE";
   if (!existsSync(addonPath)) {
     throw new Error(

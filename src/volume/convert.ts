@@ -56,7 +56,7 @@ export interface ConvertResult {
 export async function convertToNifti(options: ConvertOptions): Promise<ConvertResult> {
   const progress = options.onProgress ?? silentProgress;
   // Workers start before indexing so that their start-up (tsx + modules, ~0.5-2 s) overlaps with it.
-  // Default 0: on the 2 shared cores measured here they did not pay (docs/ingest.md).
+  // Default 0: on a loaded 2-core x86-64 VM they did not pay (docs/ingest.md).
   const nWorkers = options.workers ?? 0;
   const pool: WorkerPool<NiftiJob, NiftiJobResult> | undefined =
     nWorkers > 0 ? new WorkerPool(new URL("./worker.ts", import.meta.url), nWorkers) : undefined;
