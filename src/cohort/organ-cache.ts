@@ -169,7 +169,8 @@ export async function ensureOrganMeasures(
     summary.missing[reason] = (summary.missing[reason] ?? 0) + 1;
     rmSync(organsPath(catalog.workdir, examId), { force: true });
   };
-  const exams = catalog.usableExams();
+  // Unlabelled exams too: predict measures exams that have no MRE.
+  const exams = catalog.usableExams({ requireLabel: false });
   onProgress({ stage: "organs", done: 0, total: exams.length, message: tag });
   for (const [i, exam] of exams.entries()) {
     const sources = catalog.roleSources(exam.examId);

@@ -155,6 +155,18 @@ describe("ingest --masks (TotalSegmentator-style label maps)", () => {
     assert.equal(again.organs?.measured, 0);
   });
 
+  it("measures exams without an MRE label too (what predict ingests)", async () => {
+    const unlabelled = join(tmp, "work-unlabelled");
+    const s = await ingest({
+      roots: [join(cohort, "dicom")],
+      workdir: unlabelled,
+      prep: { slices: 3, size: 32 },
+      masks: { kind: "files", dir: masks, convention: "totalsegmentator" },
+    });
+    assert.equal(s.organs?.measured, accessions.length - 1);
+    assert.deepEqual(s.organs?.missing, { "no-mask-file": 1 });
+  });
+
   it("refuses a mask file without any liver voxel, naming the file, and keeps the other exams", async () => {
     const noLiver = join(tmp, "masks-no-liver");
     mkdirSync(noLiver);
