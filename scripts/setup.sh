@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs everything liverstiff needs on Debian 12 with Node 20, idempotently:
 #   system packages (libtorch-dev and a C++ toolchain; with --test also the reference tools the tests
-#   compare against), npm dependencies, and the native libtorch addon.
+#   compare against), npm dependencies, and the native libtorch addon; with --link also `liverstiff` on
+#   PATH (npm link, scripts/link-cli.sh). Without --link nothing is installed outside the clone, and
+#   `npx liverstiff` runs the command from inside it.
 # Re-running it does only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
+want_link=0
 for arg in "$@"; do
   case "$arg" in
     --test) want_test=1 ;;
+    --link) want_link=1 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -49,4 +53,10 @@ fi
 
 if [ -f scripts/build-native.mjs ]; then
   node scripts/build-native.mjs
+fi
+
+if [ "$want_link" = 1 ]; then
+  bash scripts/link-cli.sh
+else
+  echo "setup: done; run npx liverstiff --help in this folder (bash scripts/setup.sh --link puts liverstiff on PATH)"
 fi

@@ -17,6 +17,8 @@ import {
   DEFAULT_ENCODER_NAME,
   type Encoder,
   type ExamFeatures,
+  encoderFactory,
+  encoderNames,
   THRESHOLD_SUFFIXES,
   THRESHOLDS_KPA,
 } from "../features/index.ts";
@@ -102,11 +104,37 @@ export function prepareRecipe(
   const resolved: Recipe = { ...recipe, encoder: { ...recipe.encoder, name: encoderName } };
   // A recipe that cannot be fine-tuned fails here, before any fold of any recipe has run.
   if (resolved.encoder.finetune) checkFinetunable(resolved, encoder);
-  const prep = resolvePrep({
-    ...recipe.preparation,
-    size: recipe.preparation.size ?? encoder.identity.inputSize,
-  });
+  const prep = recipePrep(recipe, encoder.identity.inputSize);
   return { recipe: resolved, encoder, prep, prepName: prepName(prep) };
+}
+
+/** The shipped recipe whose inputs `ingest` prepares unless told otherwise (`validate`'s first). */
+export const DEFAULT_RECIPE = "liverstiff";
+
+/** A recipe's preparation: its own fields, its encoder's input size unless it sets one, cohort's defaults. */
+export function recipePrep(recipe: Recipe, encoderInputSize: number): PrepConfig {
+  return resolvePrep({ ...recipe.preparation, size: recipe.preparation.size ?? encoderInputSize });
+}
+
+/**
+ * The preparation a recipe reads, without loading its encoder (the registry knows its input size): what
+ * `ingest` prepares by default, so that `validate` on that work folder finds every exam prepared.
+ */
+export function recipePreparation(nameOrPath: string = DEFAULT_RECIPE): {
+  prep: PrepConfig;
+  prepName: string;
+} {
+  const recipe = loadRecipe(nameOrPath);
+  const encoderName = encoderNameOf(recipe);
+  const factory = encoderFactory(encoderName);
+  if (!factory) {
+    throw new LiverstiffError(
+      `recipe ${nameOrPath} names an unknown encoder "${encoderName}" (known: ${encoderNames().join(", ")})`,
+      { recipe: nameOrPath, encoder: encoderName },
+    );
+  }
+  const prep = recipePrep(recipe, factory.inputSize);
+  return { prep, prepName: prepName(prep) };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { type Command, Option } from "commander";
+import type { PrepConfig } from "../../cohort/index.ts";
 import { acquireLock, LiverstiffError, type ProgressSink } from "../../core/index.ts";
 import { type MaskCliOptions, maskOptions, openMaskSource } from "../masks.ts";
 
@@ -7,13 +8,14 @@ interface IngestCliOptions extends MaskCliOptions {
   labelsMatch: "strict" | "patient-date";
   out: string;
   rules?: string;
-  slices: string;
-  size: string;
-  fov: string;
-  inPlane: string;
-  crop: string;
-  normalize: string;
-  dtype: string;
+  recipe?: string;
+  slices?: string;
+  size?: string;
+  fov?: string;
+  inPlane?: string;
+  crop?: string;
+  normalize?: string;
+  dtype?: string;
   windowDays: string;
   idSalt?: string;
   workers: string;
@@ -58,6 +60,40 @@ function int(name: string, v: string, min: number): number {
   return n;
 }
 
+/**
+ * The preparation ingest caches: the recipe's (validate/'s resolution of it, one place for both), with
+ * the fields given on the command line replaced.
+ */
+export async function ingestPreparation(opts: IngestCliOptions): Promise<PrepConfig> {
+  const { recipePreparation } = await import("../../validate/workdir.ts");
+  const { prep } = recipePreparation(opts.recipe);
+  const inPlane = opts.inPlane ?? prep.inPlane;
+  if (inPlane !== "mm" && inPlane !== "pixels") {
+    throw new LiverstiffError("--in-plane must be mm or pixels", { "in-plane": inPlane });
+  }
+  const normalize = opts.normalize ?? prep.normalize;
+  if (opts.normalize !== undefined && normalize !== "zscore" && normalize !== "percentile") {
+    throw new LiverstiffError("--normalize must be zscore or percentile", { normalize });
+  }
+  const dtype = opts.dtype ?? prep.dtype;
+  if (dtype !== "f32" && dtype !== "f16") {
+    throw new LiverstiffError("--dtype must be f32 or f16", { dtype });
+  }
+  const fov = opts.fov === undefined ? prep.fovMm : Number(opts.fov);
+  if (!(fov > 0))
+    throw new LiverstiffError("--fov must be a positive number of mm", { fov: opts.fov ?? fov });
+  return {
+    ...prep,
+    slices: opts.slices === undefined ? prep.slices : int("slices", opts.slices, 1),
+    size: opts.size === undefined ? prep.size : int("size", opts.size, 8),
+    fovMm: fov,
+    inPlane,
+    cropPx: opts.crop === undefined ? prep.cropPx : int("crop", opts.crop, 8),
+    normalize: normalize as PrepConfig["normalize"],
+    dtype,
+  };
+}
+
 export function register(program: Command): void {
   const command = program
     .command("ingest")
@@ -82,37 +118,33 @@ export function register(program: Command): void {
     )
     .option("--rules <file>", "series-role rules (YAML or JSON) extending the defaults")
     .option(
-      "--slices <n>",
-      "central axial slices per role (5 as published; 11 for the data-preparation variant)",
-      "5",
+      "--recipe <name-or-file>",
+      "prepare the inputs this recipe reads (default: liverstiff, the shipped recipe), so that validate " +
+        "and train on WORKDIR prepare nothing again; the options below override single fields of it",
     )
-    .option("--size <px>", "output in-plane size (224 for Swin-B, 128 for the small CNN)", "224")
-    .option("--fov <mm>", "field of view in mm for --in-plane mm", "400")
+    .option("--slices <n>", "central axial slices per role (default: the recipe's; 5 as published)")
+    .option(
+      "--size <px>",
+      "output in-plane size (default: the recipe's encoder's; 224 for Swin-B, 128 for the small CNN)",
+    )
+    .option("--fov <mm>", "field of view in mm for --in-plane mm (default: the recipe's)")
     .option(
       "--in-plane <mode>",
-      "mm (fixed spacing and field of view) or pixels (crop/pad to --crop, then resize)",
-      "mm",
+      "mm (fixed spacing and field of view) or pixels (crop/pad to --crop, then resize) (default: the recipe's)",
     )
-    .option("--crop <px>", "crop/pad size for --in-plane pixels (256 as published)", "256")
-    .option("--normalize <mode>", "zscore (over the volume) or percentile (1st..99th -> 0..1)", "zscore")
-    .option("--dtype <type>", "cache element type: f32 or f16", "f32")
+    .option("--crop <px>", "crop/pad size for --in-plane pixels (default: the recipe's; 256 as published)")
+    .option(
+      "--normalize <mode>",
+      "zscore (over the volume) or percentile (1st..99th -> 0..1) (default: the recipe's)",
+    )
+    .option("--dtype <type>", "cache element type: f32 or f16 (default: the recipe's)")
     .option("--window-days <days>", "label date window for patient id + date matching", "7")
     .option("--id-salt <salt>", "hash patient ids with this site-held salt (or set LIVERSTIFF_ID_SALT)")
     .option("--workers <n>", "worker threads for assembly and preparation (0 = in-process)", "0")
     .option("--json", "print the summary as one JSON object");
   for (const o of maskOptions()) command.addOption(o);
   command.action(async (roots: string[], opts: IngestCliOptions) => {
-    if (opts.inPlane !== "mm" && opts.inPlane !== "pixels") {
-      throw new LiverstiffError("--in-plane must be mm or pixels", { "in-plane": opts.inPlane });
-    }
-    if (opts.normalize !== "zscore" && opts.normalize !== "percentile") {
-      throw new LiverstiffError("--normalize must be zscore or percentile", { normalize: opts.normalize });
-    }
-    if (opts.dtype !== "f32" && opts.dtype !== "f16") {
-      throw new LiverstiffError("--dtype must be f32 or f16", { dtype: opts.dtype });
-    }
-    const fov = Number(opts.fov);
-    if (!(fov > 0)) throw new LiverstiffError("--fov must be a positive number of mm", { fov: opts.fov });
+    const prep = await ingestPreparation(opts);
     const windowDays = Number(opts.windowDays);
     if (!(windowDays >= 0))
       throw new LiverstiffError("--window-days must be >= 0", { "window-days": opts.windowDays });
@@ -131,15 +163,7 @@ export function register(program: Command): void {
         labelsMatch: opts.labelsMatch,
         idSalt: opts.idSalt,
         workers: int("workers", opts.workers, 0),
-        prep: {
-          slices: int("slices", opts.slices, 1),
-          size: int("size", opts.size, 8),
-          fovMm: fov,
-          inPlane: opts.inPlane,
-          cropPx: int("crop", opts.crop, 8),
-          normalize: opts.normalize,
-          dtype: opts.dtype,
-        },
+        prep,
         onProgress: bars.sink,
         ...(masks.source ? { masks: masks.source } : {}),
       });
