@@ -1,7 +1,7 @@
 // A bundle trained on one synthetic cohort predicts a second cohort made with another seed, one exam per
 // call, from its DICOM files to a JSON report and a PNG, as a site would run it:
 //   npm run bench -- predict [--exams N] [--train-exams N] [--recipe R] [--train-work DIR] [--bundle DIR]
-//                            [--test-cohort DIR] [--limit N]
+//                            [--test-cohort DIR] [--limit N] [--no-organs]
 // Prints the AUROC of the 3.0 kPa probabilities on the second cohort next to the recipe's cv10 estimate,
 // and seconds per exam after start-up (bundle and encoder loaded). Cohorts, work folder and bundle are
 // cached under .cache/bench-predict/ (a re-run reuses them; training resumes finished folds).
@@ -9,10 +9,11 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ingest } from "../src/cohort/index.ts";
+import { ingest, type MaskSource } from "../src/cohort/index.ts";
 import { writeJsonAtomic } from "../src/core/index.ts";
 import { loadBundle, predictExams, trainBundle } from "../src/deploy/index.ts";
 import { THRESHOLD_SUFFIXES, THRESHOLDS_KPA } from "../src/features/index.ts";
+import { loadSegmenter } from "../src/segment/index.ts";
 import { auroc, delong } from "../src/stats/index.ts";
 import { synthesize } from "../src/synth/index.ts";
 import { prepareRecipe } from "../src/validate/workdir.ts";
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     bundle: { type: "string" },
     "test-cohort": { type: "string" },
     limit: { type: "string" },
+    "no-organs": { type: "boolean", default: false },
   },
 });
 
@@ -58,6 +60,10 @@ function truthOf(cohort: string): Map<string, { kpa: number; oracle: number[] }>
   return out;
 }
 
+// Organ masks as a site without label maps has them: the shipped segmenter, for training and predict.
+const segmenter = args["no-organs"] ? undefined : loadSegmenter();
+const masks: MaskSource | undefined = segmenter ? { kind: "network", segmenter, role: "t2" } : undefined;
+
 const recipeName = args.recipe!;
 const testExams = Number(args.exams);
 const trainExams = Number(args["train-exams"]);
@@ -77,6 +83,7 @@ if (!bundleDir) {
       labelsCsv: join(cohortA, "labels.csv"),
       workdir: work,
       prep: prepareRecipe(recipeName).prep,
+      ...(masks ? { masks } : {}),
     });
   }
   bundleDir = join(cache, `bundle-${recipeName.replace(/[^\w.-]/g, "_")}`);
@@ -111,7 +118,12 @@ let warned = 0;
 try {
   for (const [i, dir] of examDirs.entries()) {
     const started = performance.now();
-    const report = await predictExams({ inputs: [dir], bundle, pngDir: join(outDir, "figures") });
+    const report = await predictExams({
+      inputs: [dir],
+      bundle,
+      pngDir: join(outDir, "figures"),
+      ...(masks ? { masks } : {}),
+    });
     const name = dir.split("/").pop()!;
     writeJsonAtomic(join(outDir, `${name}.json`), report);
     seconds.push((performance.now() - started) / 1000);
@@ -134,6 +146,7 @@ try {
   }
 } finally {
   bundle.dispose();
+  segmenter?.dispose();
 }
 
 // 4. Accuracy on the second cohort against its labels, next to the cv10 estimate.
