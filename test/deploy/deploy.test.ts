@@ -203,10 +203,10 @@ describe("train a bundle and predict new exams from DICOM", () => {
     const e = j.exams[0]!;
     assert.equal(e.status, "predicted");
     assert.equal(e.png, undefined);
-    assert.deepEqual(
-      e.thresholds!.map((t) => t.probability),
-      report.exams.find((x) => x.examId === e.examId)!.thresholds!.map((t) => t.probability),
-    );
+    // The same prediction as in the batch (up to float rounding of a one-exam batch).
+    const before = report.exams.find((x) => x.examId === e.examId)!;
+    for (const [k, t] of e.thresholds!.entries())
+      assert.ok(Math.abs(t.probability - before.thresholds![k]!.probability) < 1e-6);
     assert.match(
       e.warnings.find((w) => w.code === "figure_not_written")?.message ?? "",
       /figure could not be/,
