@@ -1,7 +1,7 @@
 // deploy/: a validated recipe as a model a site can run. `trainBundle` turns the recipe's cv10 run (fold
 // models kept) into a self-describing, versioned bundle folder; `loadBundle` checks and loads one;
 // `predictExams` takes new exams from DICOM through ingest's rules to per-exam probabilities with
-// intervals, category, kPa, series used, warnings and an attention figure. See docs/deploy.md.
+// intervals, category, kPa, series used, warnings and a figure of the exam. See docs/deploy.md.
 export {
   BUNDLE_FORMAT,
   BUNDLE_FORMAT_VERSION,
@@ -19,8 +19,17 @@ export {
   predictEnsemble,
   type ThresholdResult,
 } from "./ensemble.ts";
+export {
+  type Box,
+  type ExamFigureInput,
+  examFigure,
+  FIGURE_NOTICE,
+  type FigureLayout,
+  figureLayout,
+  figureSvg,
+} from "./figure.ts";
 export { formatPredictions } from "./format.ts";
-export { attentionFigure } from "./png.ts";
+export { type EdgeLetters, preparedEdgeLetters } from "./orientation.ts";
 export {
   type ExamReport,
   INTENDED_USE,

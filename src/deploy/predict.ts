@@ -11,6 +11,7 @@ import {
   loadPrepared,
   type MaskSource,
   openCatalog,
+  type PreparedExam,
   type SeriesRecord,
 } from "../cohort/index.ts";
 import {
@@ -24,7 +25,8 @@ import { type DicomIndex, indexDicom, SERIES_ROLES, type SeriesRole } from "../d
 import { computeFeatures, type ExamFeatures } from "../features/index.ts";
 import type { BundleManifest, LoadedBundle } from "./bundle.ts";
 import { type EnsemblePrediction, predictEnsemble } from "./ensemble.ts";
-import { attentionFigure } from "./png.ts";
+import { examFigure } from "./figure.ts";
+import { type EdgeLetters, preparedEdgeLetters } from "./orientation.ts";
 import { decisionWarnings, distributionWarnings, volumeWarnings, type Warning } from "./summary.ts";
 
 export const PREDICTIONS_FORMAT = "liverstiff-predictions";
@@ -196,6 +198,62 @@ export function modelRoles(
   return { used: optional.filter((r) => present.includes(r)), optional };
 }
 
+// Edge letters per source orientation and preparation: measured once, then reused for every exam.
+const edgeLettersCache = new Map<string, EdgeLetters | null>();
+
+function edgeLetters(sourceOrientation: string, manifest: BundleManifest): EdgeLetters | null {
+  const key = `${sourceOrientation}|${manifest.prepName}`;
+  if (!edgeLettersCache.has(key))
+    edgeLettersCache.set(key, preparedEdgeLetters(sourceOrientation, manifest.preparation));
+  return edgeLettersCache.get(key)!;
+}
+
+/**
+ * Writes the exam's figure into `pngDir` and records it in the report. The figure never stops a
+ * prediction: a failure to draw or write it becomes a `figure_not_written` warning for the exam.
+ */
+function writeFigure(
+  pngDir: string,
+  report: ExamReport,
+  exam: ExamRecord,
+  prepared: PreparedExam,
+  used: readonly SeriesRole[],
+  manifest: BundleManifest,
+): void {
+  try {
+    const orientation: Partial<Record<SeriesRole, EdgeLetters>> = {};
+    for (const role of used) {
+      const code = prepared.meta[`${role}.orientation`] ?? report.series[role]?.orientation;
+      const letters = code ? edgeLetters(code, manifest) : null;
+      if (letters) orientation[role] = letters;
+    }
+    const path = join(pngDir, `${safeFileName(exam.accessionNumber ?? exam.examId)}.png`);
+    writeFileAtomic(
+      path,
+      examFigure({
+        examId: report.examId,
+        ...(report.accession ? { accession: report.accession } : {}),
+        ...(report.studyDate ? { studyDate: report.studyDate } : {}),
+        model: `${manifest.recipe.name}, ${report.members?.length ?? 0} fold models`,
+        slices: prepared.slices,
+        size: prepared.height,
+        roles: Object.fromEntries(used.map((r) => [r, prepared.roles[r]])),
+        attention: report.attention ?? null,
+        thresholds: report.thresholds ?? [],
+        category: report.category ?? { label: "none" },
+        kpaPred: report.kpaPred ?? null,
+        orientation,
+      }),
+    );
+    report.png = path;
+  } catch (err) {
+    report.warnings.push({
+      code: "figure_not_written",
+      message: `the figure could not be drawn or written: ${describeError(err)}`,
+    });
+  }
+}
+
 /**
  * Predicts every exam found under the inputs. Throws (a LiverstiffError) only when nothing can be done at
  * all: an input that does not exist, or no MR exam anywhere in the inputs.
@@ -317,20 +375,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
           const v = prepared.roles[role];
           if (v) report.warnings.push(...volumeWarnings(role, v, prepared.slices));
         }
-        if (options.pngDir) {
-          const name = `${safeFileName(exam.accessionNumber ?? exam.examId)}.png`;
-          const path = join(options.pngDir, name);
-          writeFileAtomic(
-            path,
-            attentionFigure({
-              slices: prepared.slices,
-              size: prepared.height,
-              roles: Object.fromEntries(used.map((r) => [r, prepared.roles[r]])),
-              attention: p.attention,
-            }),
-          );
-          report.png = path;
-        }
+        if (options.pngDir) writeFigure(options.pngDir, report, exam, prepared, used, manifest);
       } catch (err) {
         report.warnings.push({
           code: "suspicious_volume",

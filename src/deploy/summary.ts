@@ -67,7 +67,8 @@ export interface Warning {
     | "feature_outlier"
     | "kpa_outside_category"
     | "calls_not_monotone"
-    | "member_note";
+    | "member_note"
+    | "figure_not_written";
   message: string;
 }
 

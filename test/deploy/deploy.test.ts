@@ -185,7 +185,32 @@ describe("train a bundle and predict new exams from DICOM", () => {
       const png = PNG.sync.read(readFileSync(e.png!));
       assert.ok(png.width > manifest.preparation.slices * manifest.preparation.size);
       assert.ok(png.height > Object.keys(e.attention!).length * manifest.preparation.size);
+      // The figure's research-use band (its full check: test/deploy/figure.test.ts).
+      const corner = (png.width + 2) * 4;
+      assert.deepEqual([...png.data.subarray(corner, corner + 3)], [0xfd, 0xe2, 0xe2]);
+      assert.ok(!e.warnings.some((w) => w.code === "figure_not_written"));
     }
+  });
+
+  it("still predicts, with a warning, an exam whose figure cannot be written", () => {
+    const blocker = join(dir, "not-a-folder");
+    writeFileSync(blocker, "a file where the figures' folder should be");
+    const out = join(dir, "blocked.json");
+    const r = run(["predict", examDirs[0]!, "--model", bundle, "--json", out, "--png", blocker]);
+    ok(r);
+    noStack(r);
+    const j: PredictReport = JSON.parse(readFileSync(out, "utf8"));
+    const e = j.exams[0]!;
+    assert.equal(e.status, "predicted");
+    assert.equal(e.png, undefined);
+    // The same prediction as in the batch (up to float rounding of a one-exam batch).
+    const before = report.exams.find((x) => x.examId === e.examId)!;
+    for (const [k, t] of e.thresholds!.entries())
+      assert.ok(Math.abs(t.probability - before.thresholds![k]!.probability) < 1e-6);
+    assert.match(
+      e.warnings.find((w) => w.code === "figure_not_written")?.message ?? "",
+      /figure could not be/,
+    );
   });
 
   it("gives the same probabilities as the validated fold models for the same exams", () => {
