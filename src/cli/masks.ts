@@ -52,7 +52,10 @@ export async function openMaskSource(opts: MaskCliOptions): Promise<OpenMaskSour
       close: () => {},
     };
   }
-  const { loadSegmenter } = await import("../segment/index.ts");
-  const segmenter = loadSegmenter();
-  return { source: { kind: "network", segmenter, role: "t2" }, close: () => segmenter.dispose() };
+  const { DEFAULT_SEGMENTER_PATH, loadSegmenter } = await import("../segment/index.ts");
+  const segmenter = loadSegmenter(DEFAULT_SEGMENTER_PATH);
+  return {
+    source: { kind: "network", segmenter, role: "t2", weightsPath: DEFAULT_SEGMENTER_PATH },
+    close: () => segmenter.dispose(),
+  };
 }

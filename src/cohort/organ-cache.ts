@@ -7,6 +7,7 @@ import { join } from "node:path";
 import {
   describeError,
   LiverstiffError,
+  ProcessPool,
   type ProgressSink,
   silentProgress,
   writeJsonAtomic,
@@ -34,6 +35,8 @@ export interface NetworkMaskSource {
   segmenter: Pick<Segmenter, "manifest" | "segment">;
   /** Default t2: the role the shipped network was trained on. */
   role?: SeriesRole;
+  /** The weights file, so that worker processes can load the same network (needed for `jobs` > 1). */
+  weightsPath?: string;
 }
 
 /** Where an exam's liver and spleen masks come from. */
@@ -120,7 +123,7 @@ function fingerprintOf(sources: readonly RoleSource[], tag: string, maskFile?: s
   return h.digest("hex");
 }
 
-async function measureExam(
+export async function measureExam(
   exam: ExamRecord,
   sources: readonly RoleSource[],
   source: MaskSource,
@@ -152,15 +155,80 @@ async function measureExam(
   };
 }
 
+/** One exam whose measures are missing or stale. */
+export interface OrganJob {
+  exam: ExamRecord;
+  sources: RoleSource[];
+  fingerprint: string;
+  maskFile?: string;
+}
+
+/** What a worker process needs to measure exams as the parent would: the mask source, loadable there. */
+export type OrganWorkerSource =
+  | { kind: "files"; dir: string; convention: LabelConvention }
+  | { kind: "network"; weightsPath: string; role?: SeriesRole };
+
+export interface OrganWorkerInit {
+  workdir: string;
+  source: OrganWorkerSource;
+}
+
+/** Measures one exam and writes its cache file (atomically): the unit of work in-process or in a worker. */
+export async function runOrganJob(workdir: string, source: MaskSource, job: OrganJob): Promise<void> {
+  const m = await measureExam(job.exam, job.sources, source, job.fingerprint, job.maskFile);
+  writeJsonAtomic(organsPath(workdir, job.exam.examId), m);
+}
+
+function workerSource(source: MaskSource): OrganWorkerSource | undefined {
+  if (source.kind === "files") return source;
+  return source.weightsPath
+    ? { kind: "network", weightsPath: source.weightsPath, role: source.role }
+    : undefined;
+}
+
+/** Runs the jobs on `jobs` worker processes, at most one per process at a time, in the jobs' order. */
+async function runInWorkers(
+  init: OrganWorkerInit,
+  todo: readonly OrganJob[],
+  jobs: number,
+  onDone: (job: OrganJob, error?: string) => void,
+): Promise<void> {
+  const pool = new ProcessPool<OrganWorkerInit, OrganJob, null>(
+    new URL("./organ-worker.ts", import.meta.url),
+    jobs,
+    init,
+  );
+  try {
+    let next = 0;
+    const lane = async () => {
+      while (next < todo.length) {
+        const job = todo[next++]!;
+        try {
+          await pool.run(job);
+          onDone(job);
+        } catch (err) {
+          onDone(job, describeError(err));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: jobs }, lane));
+  } finally {
+    await pool.close();
+  }
+}
+
 /**
  * Measures liver and spleen (ORGAN_MEASURES) for every usable exam of the catalog whose cached measures
- * are missing or stale. An exam without a mask (no file under the user's folder, a failed segmentation)
- * keeps no measures and is counted by reason; the run goes on.
+ * are missing or stale, on `jobs` worker processes when there are enough exams (a network source needs
+ * its `weightsPath` for that), else in this process; the files written do not depend on `jobs`. An exam
+ * without a mask (no file under the user's folder, a failed segmentation) keeps no measures and is
+ * counted by reason; the run goes on.
  */
 export async function ensureOrganMeasures(
   catalog: Catalog,
   source: MaskSource,
   onProgress: ProgressSink = silentProgress,
+  options: { jobs?: number } = {},
 ): Promise<OrganMeasureSummary> {
   const tag = sourceTag(source);
   const summary: OrganMeasureSummary = { measured: 0, reused: 0, missing: {}, errors: [], source: tag };
@@ -172,28 +240,47 @@ export async function ensureOrganMeasures(
   // Unlabelled exams too: predict measures exams that have no MRE.
   const exams = catalog.usableExams({ requireLabel: false });
   onProgress({ stage: "organs", done: 0, total: exams.length, message: tag });
-  for (const [i, exam] of exams.entries()) {
+  const todo: OrganJob[] = [];
+  for (const exam of exams) {
     const sources = catalog.roleSources(exam.examId);
     const maskFile = source.kind === "files" ? findMaskFile(source.dir, exam, sources) : undefined;
     if (source.kind === "files" && !maskFile) {
       miss(exam.examId, "no-mask-file");
-    } else {
-      const fingerprint = fingerprintOf(sources, tag, maskFile);
-      const cached = readOrganMeasures(catalog.workdir, exam.examId);
-      if (cached?.fingerprint === fingerprint) summary.reused++;
-      else {
-        try {
-          const m = await measureExam(exam, sources, source, fingerprint, maskFile);
-          writeJsonAtomic(organsPath(catalog.workdir, exam.examId), m);
-          summary.measured++;
-        } catch (err) {
-          miss(exam.examId, "organ-error");
-          summary.errors.push({ examId: exam.examId, reason: describeError(err) });
-        }
-      }
+      continue;
     }
-    onProgress({ stage: "organs", done: i + 1, total: exams.length });
-    if (i % 8 === 7) await new Promise((r) => setImmediate(r));
+    const fingerprint = fingerprintOf(sources, tag, maskFile);
+    if (readOrganMeasures(catalog.workdir, exam.examId)?.fingerprint === fingerprint) summary.reused++;
+    else todo.push({ exam, sources, fingerprint, ...(maskFile ? { maskFile } : {}) });
+  }
+  let done = exams.length - todo.length;
+  const failures = new Map<string, string>();
+  const onDone = (job: OrganJob, error?: string) => {
+    if (error === undefined) summary.measured++;
+    else failures.set(job.exam.examId, error);
+    onProgress({ stage: "organs", done: ++done, total: exams.length });
+  };
+  onProgress({ stage: "organs", done, total: exams.length, message: tag });
+  const jobs = Math.min(Math.max(1, Math.floor(options.jobs ?? 1)), todo.length);
+  const init = workerSource(source);
+  // Worker processes pay a start-up (tsx, libtorch, the network) that a handful of exams does not repay.
+  if (jobs > 1 && init && todo.length >= 2 * jobs)
+    await runInWorkers({ workdir: catalog.workdir, source: init }, todo, jobs, onDone);
+  else
+    for (const [i, job] of todo.entries()) {
+      try {
+        await runOrganJob(catalog.workdir, source, job);
+        onDone(job);
+      } catch (err) {
+        onDone(job, describeError(err));
+      }
+      if (i % 8 === 7) await new Promise((r) => setImmediate(r));
+    }
+  // Errors in exam order, so that the summary does not depend on timing.
+  for (const job of todo) {
+    const reason = failures.get(job.exam.examId);
+    if (reason === undefined) continue;
+    miss(job.exam.examId, "organ-error");
+    summary.errors.push({ examId: job.exam.examId, reason });
   }
   return summary;
 }

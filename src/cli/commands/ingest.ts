@@ -19,6 +19,7 @@ interface IngestCliOptions extends MaskCliOptions {
   windowDays: string;
   idSalt?: string;
   workers: string;
+  jobs: string;
   json?: boolean;
 }
 
@@ -141,6 +142,12 @@ export function register(program: Command): void {
     .option("--window-days <days>", "label date window for patient id + date matching", "7")
     .option("--id-salt <salt>", "hash patient ids with this site-held salt (or set LIVERSTIFF_ID_SALT)")
     .option("--workers <n>", "worker threads for assembly and preparation (0 = in-process)", "0")
+    .option(
+      "--jobs <n>",
+      "worker processes that segment and measure organs (1 = in this process, where the network already " +
+        "uses every libtorch thread; more pays on many cores)",
+      "1",
+    )
     .option("--json", "print the summary as one JSON object");
   for (const o of maskOptions()) command.addOption(o);
   command.action(async (roots: string[], opts: IngestCliOptions) => {
@@ -163,6 +170,7 @@ export function register(program: Command): void {
         labelsMatch: opts.labelsMatch,
         idSalt: opts.idSalt,
         workers: int("workers", opts.workers, 0),
+        organJobs: int("jobs", opts.jobs, 1),
         prep,
         onProgress: bars.sink,
         ...(masks.source ? { masks: masks.source } : {}),
