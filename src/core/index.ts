@@ -8,4 +8,5 @@ export { acquireLock, type FolderLock, LOCK_FILE, type LockHolder } from "./lock
 export { forkModule, ProcessPool, serveJobs } from "./process-pool.ts";
 export { type ProgressEvent, type ProgressSink, silentProgress } from "./progress.ts";
 export { Rng } from "./rng.ts";
+export { THRESHOLD_SUFFIXES, THRESHOLDS_KPA, type ThresholdKpa, type ThresholdSuffix } from "./thresholds.ts";
 export { spawnWorker } from "./worker.ts";

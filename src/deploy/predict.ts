@@ -3,7 +3,7 @@
 // reason; the others are predicted.
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, resolve, sep } from "node:path";
+import { join, resolve, sep } from "node:path";
 import {
   DEFAULT_DICOM_API,
   type ExamRecord,
@@ -423,10 +423,4 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
   } finally {
     if (!options.workdir) rmSync(workdir, { recursive: true, force: true });
   }
-}
-
-/** Relative form of a path for the terminal table, when shorter. */
-export function shortPath(p: string): string {
-  const rel = relative(process.cwd(), p);
-  return rel && rel.length < p.length && !rel.startsWith("..") ? rel : p;
 }

@@ -2,10 +2,8 @@
 // features/ owns this file; train/ and validate/ may rely on these shapes.
 import type { SeriesRole } from "../dicom/index.ts";
 
-/** The five MRE thresholds, in kPa, and the suffixes used in column and field names. */
-export const THRESHOLDS_KPA = [2.5, 3.0, 3.5, 4.0, 5.0] as const;
-export type ThresholdKpa = (typeof THRESHOLDS_KPA)[number];
-export const THRESHOLD_SUFFIXES = ["2_5", "3_0", "3_5", "4_0", "5_0"] as const;
+// The thresholds are core/'s; features/ re-exports them for the stages to its right.
+export { THRESHOLD_SUFFIXES, THRESHOLDS_KPA, type ThresholdKpa } from "../core/index.ts";
 
 /** Identity of an encoder: what produced a feature, so caches and bundles can be checked. */
 export interface EncoderIdentity {

@@ -1,12 +1,12 @@
 // The latent generative model of the synthetic cohort: who the patients are, how severe their fibrosis is,
 // which image cues that severity produces, what MRE measures, and the oracle P(kPa >= t | what the exam
 // shows). Nothing here renders images; the phantom and the renderer read the cue values decided here.
-import { Rng } from "../core/index.ts";
+import { Rng, THRESHOLD_SUFFIXES, THRESHOLDS_KPA, type ThresholdSuffix } from "../core/index.ts";
 import type { SiteProfile } from "./sites.ts";
 
-export const THRESHOLDS_KPA = [2.5, 3.0, 3.5, 4.0, 5.0] as const;
-export type ThresholdKey = "2_5" | "3_0" | "3_5" | "4_0" | "5_0";
-export const THRESHOLD_KEYS: readonly ThresholdKey[] = ["2_5", "3_0", "3_5", "4_0", "5_0"];
+export { THRESHOLDS_KPA };
+export type ThresholdKey = ThresholdSuffix;
+export const THRESHOLD_KEYS: readonly ThresholdKey[] = THRESHOLD_SUFFIXES;
 
 /**
  * Parameters of the generative model. The oracle below reads the same numbers, so the ceiling it computes

@@ -8,7 +8,6 @@ import type {
 } from "../stats/index.ts";
 
 export type SchemeName = "cv10" | "temporal" | "loso";
-export const SCHEMES: readonly SchemeName[] = ["cv10", "temporal", "loso"];
 
 /** One row of predictions.csv: one test exam in one fold of one scheme for one recipe. */
 export interface PredictionRow {

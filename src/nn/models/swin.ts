@@ -2,7 +2,7 @@
 // (4x4 conv + LayerNorm), four stages of window attention blocks (regular and shifted windows, with the
 // relative position bias and the shifted-window attention mask), patch merging between stages, final
 // LayerNorm and global average pooling. Parameter names are timm's (>= 0.9: `layers.<i>.downsample` at
-// the start of stages 1..3, `head.fc`); `names.ts` maps torchvision's and older timm's onto them.
+// the start of stages 1..3, `head.fc`); checkpoint.ts maps torchvision's and older timm's onto them.
 //
 // Layout: tokens are kept as [B, H, W, C] (channels last) between blocks, as in timm and torchvision.
 // Inputs whose feature maps are not a multiple of the window are zero-padded like torchvision does; at
@@ -122,7 +122,7 @@ export class WindowAttention extends Module {
       zeros([(2 * windowSize - 1) * (2 * windowSize - 1), numHeads]),
     );
     normal_(table, 0, 0.02);
-    // Not part of the state dict (timm: persistent=False); torchvision's files carry it and names.ts
+    // Not part of the state dict (timm: persistent=False); torchvision's files carry it and checkpoint.ts
     // checks their values against this one.
     this.registerBuffer(
       "relative_position_index",
