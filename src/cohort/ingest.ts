@@ -446,7 +446,9 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
     });
   }
   const recordFor = new Map<string, SeriesRecord>();
-  const recKey = (uid: string, d: RoleDecision) => `${uid}|${d.echoTimeMs ?? ""}|${d.imageTypeValue ?? ""}`;
+  // seriesId: records that dicom/ split from one SeriesInstanceUID (SeriesNumber, echo, phase) stay apart.
+  const recKey = (s: SeriesInfo, d: RoleDecision) =>
+    `${s.seriesId ?? s.seriesInstanceUid}|${d.echoTimeMs ?? ""}|${d.imageTypeValue ?? ""}`;
   for (const { series: s, decisions } of picked.decisions) {
     const list =
       decisions.length > 0 ? decisions : [{ role: null, reasons: ["no decision"] } as RoleDecision];
@@ -454,6 +456,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
       const rec: SeriesRecord = {
         examId,
         seriesInstanceUid: s.seriesInstanceUid,
+        ...(s.seriesId !== undefined ? { seriesId: s.seriesId } : {}),
         seriesNumber: s.seriesNumber,
         description: s.seriesDescription ?? s.protocolName,
         echoTimeMs: d.echoTimeMs,
@@ -464,7 +467,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
         frames: d.role ? selectFrames(s, d).length : s.frames.length,
       };
       seriesRecords.push(rec);
-      recordFor.set(recKey(s.seriesInstanceUid, d), rec);
+      recordFor.set(recKey(s, d), rec);
     }
   }
   for (const role of SERIES_ROLES) {
@@ -484,7 +487,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
         axial,
         whyNot: "whyNot" in c ? (c.whyNot as string) : undefined,
       };
-      const rec = recordFor.get(recKey(c.series.seriesInstanceUid, c.decision));
+      const rec = recordFor.get(recKey(c.series, c.decision));
       try {
         cand.plan = planStack(c.frames);
         if (cand.plan.dims[2] < ctx.prep.slices && ctx.prep.roles.includes(role)) {
@@ -530,7 +533,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
       continue;
     }
     chosen.set(role, best);
-    const rec = recordFor.get(recKey(best.series.seriesInstanceUid, best.decision));
+    const rec = recordFor.get(recKey(best.series, best.decision));
     if (rec) {
       rec.chosen = true;
       const why: string[] = [];
@@ -545,7 +548,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
     }
     for (const other of ranked) {
       if (other === best || other.error) continue;
-      const r = recordFor.get(recKey(other.series.seriesInstanceUid, other.decision));
+      const r = recordFor.get(recKey(other.series, other.decision));
       if (r && !r.note) r.note = `not chosen: ${other.whyNot ?? "ranked lower"}`;
     }
   }
