@@ -197,9 +197,16 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const allSeries = [...index.series, ...nifti.series];
   // Our own outputs, when the work directory lies under a root, are not "skipped input".
   const workAbs = resolve(options.workdir);
+  // Dropped copies of a SOP instance (same pixels) are reported with the file errors, not as non-DICOM.
+  const duplicates = index.skipped.filter((s) => s.code === "duplicate");
   const skipped = index.skipped.filter(
-    (s) => !NIFTI_FILE.test(s.file) && !sidecars.has(s.file) && !resolve(s.file).startsWith(workAbs + sep),
+    (s) =>
+      s.code !== "duplicate" &&
+      !NIFTI_FILE.test(s.file) &&
+      !sidecars.has(s.file) &&
+      !resolve(s.file).startsWith(workAbs + sep),
   );
+  const fileIssues = [...index.errors, ...duplicates];
   const tIndex = Date.now();
 
   let catalog: Catalog;
@@ -212,7 +219,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const runId = catalog.startRun();
   try {
     const exclusions: ExclusionRecord[] = [];
-    for (const e of index.errors) {
+    for (const e of fileIssues) {
       exclusions.push({ scope: "file", ref: e.file, code: e.code, reason: e.reason });
     }
     for (const e of nifti.errors)
@@ -257,7 +264,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       filesSeen: index.filesSeen,
       filesIndexed: index.filesIndexed + nifti.series.length,
       filesSkipped: skipped.length,
-      fileErrors: countBy([...index.errors.map((e) => e.code), ...nifti.errors.map(() => "nifti-error")]),
+      fileErrors: countBy([...fileIssues.map((e) => e.code), ...nifti.errors.map(() => "nifti-error")]),
       labelRows: labels?.dataRows ?? 0,
       labelIssues: countBy(labelIssues.map((i) => i.kind)),
       labelIssueRows: labelIssues,

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { classifySeries, type DicomIndex, indexDicom, pickSeriesForRoles } from "../../src/dicom/index.ts";
+import { planStack } from "../../src/volume/index.ts";
 import { DCM2NIIX } from "../fixtures/volume/parity.ts";
 import { type El, mrSlice, writeDicom } from "./write-dicom.ts";
 
@@ -248,4 +249,6 @@ test("same SOPInstanceUID with different pixels: both kept, a warning names both
   assert.equal(d[0]!.reasons.at(-1), `${sentence}: which copy is right cannot be told`);
   const { chosen } = pickSeriesForRoles(idx.series);
   assert.equal(chosen.t1_opp, undefined);
+  // Nor is a volume stacked from it (convert writes every series, with or without a role).
+  assert.throws(() => planStack(s.frames), /with different pixel data: which is right cannot be told/);
 });
