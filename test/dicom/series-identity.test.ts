@@ -124,6 +124,67 @@ test("magnitude and phase at one echo: two series; the phase one gets no role", 
   if (d2n !== undefined) assert.equal(d2n, idx.series.length);
 });
 
+test("an enhanced object with magnitude and phase frames: split per frame's ComplexImageComponent", async () => {
+  const dir = join(work, "enhanced");
+  mkdirSync(dir, { recursive: true });
+  // Four frames: two positions, each as MAGNITUDE and PHASE (MRImageFrameTypeSequence, per frame).
+  const frame = (z: number, component: string): El[] => [
+    [0x00209113, "SQ", [[[0x00200032, "DS", [-100, -100, 5 * z]]]]],
+    [
+      0x00189226,
+      "SQ",
+      [
+        [
+          [0x00089007, "CS", `ORIGINAL\\PRIMARY\\${component === "PHASE" ? "P" : "M"}\\NONE`],
+          [0x00089208, "CS", component],
+        ],
+      ],
+    ],
+  ];
+  const items = [frame(0, "MAGNITUDE"), frame(0, "PHASE"), frame(1, "MAGNITUDE"), frame(1, "PHASE")];
+  const px = new Uint16Array(16 * items.length).map((_, i) => i);
+  writeDicom(
+    join(dir, "enhanced.dcm"),
+    mrSlice([
+      [0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.4.1"],
+      [0x00200011, "IS", 11],
+      [0x00280008, "IS", items.length],
+      [
+        0x52009229,
+        "SQ",
+        [
+          [
+            [0x00209116, "SQ", [[[0x00200037, "DS", [1, 0, 0, 0, 1, 0]]]]],
+            [
+              0x00289110,
+              "SQ",
+              [
+                [
+                  [0x00280030, "DS", [2, 2]],
+                  [0x00180050, "DS", 5],
+                ],
+              ],
+            ],
+            [0x00189114, "SQ", [[[0x00189082, "FD", 2.3]]]],
+          ],
+        ],
+      ],
+      [0x52009230, "SQ", items],
+      [0x7fe00010, "OW", new Uint8Array(px.buffer)],
+    ]),
+  );
+  const idx = await indexDicom([dir]);
+  assert.deepEqual(idx.errors, []);
+  assert.deepEqual(ids(idx).sort(), [`${UID}#magnitude`, `${UID}#phase`]);
+  for (const s of idx.series) {
+    assert.deepEqual(
+      s.frames.map((f) => f.frameIndex),
+      s.seriesId!.endsWith("#phase") ? [1, 3] : [0, 2],
+    );
+    assert.equal(s.enhanced, true);
+  }
+});
+
 test("GE's private complex component (0043,102F) splits the same way", async () => {
   const dir = join(work, "ge-complex");
   const ge: El[] = [
