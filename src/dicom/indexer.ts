@@ -120,7 +120,10 @@ interface Group {
   conflicts: string[];
 }
 
-/** Accumulates file outcomes into series; order of arrival does not change the result. */
+/**
+ * Accumulates file outcomes into series. Outcomes arrive in file order (workers' too), which decides only
+ * which of two copies of a SOP instance is the one kept.
+ */
 export class SeriesCollector {
   private readonly groups = new Map<string, Group>();
   /** Per SeriesInstanceUID: SOPInstanceUID -> the file that brought it first. */
@@ -210,9 +213,9 @@ export class SeriesCollector {
         same = cmp.same;
         decoded ||= cmp.decoded;
       } catch (e) {
-        // The copy cannot be decoded (or the kept file no longer can): it is not used either way.
+        // The copy cannot be decoded or read (or the kept file no longer can): it is not used either way.
         decoded = true;
-        const code = e instanceof DicomFileError ? e.code : "decode-error";
+        const code = e instanceof DicomFileError ? e.code : "unreadable";
         this.errors.push({
           file,
           code,
