@@ -36,6 +36,8 @@ export interface ExamRecord {
 export interface SeriesRecord {
   examId: string;
   seriesInstanceUid: string;
+  /** dicom/'s seriesId when it split the UID (SeriesNumber, echo, phase); part of the row's key only. */
+  seriesId?: string;
   seriesNumber?: number;
   description?: string;
   /** Echo time when the series was split by echo, or the role took one echo. */
@@ -327,7 +329,7 @@ export class Catalog {
       ins.run(
         examId,
         s.seriesInstanceUid,
-        `${s.echoTimeMs ?? ""}|${s.imageTypeValue ?? ""}`,
+        `${s.seriesId ?? ""}|${s.echoTimeMs ?? ""}|${s.imageTypeValue ?? ""}`,
         s.seriesNumber ?? null,
         s.description ?? null,
         s.echoTimeMs ?? null,

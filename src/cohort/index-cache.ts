@@ -7,7 +7,8 @@ import { writeJsonAtomic } from "../core/index.ts";
 import type { DicomIndex } from "../dicom/index.ts";
 
 export const INDEX_CACHE_FILE = "dicom-index.json";
-const VERSION = 1;
+// 2: series split by SeriesNumber, echo and complex component; duplicate copies compared by pixels.
+const VERSION = 2;
 
 type Stamp = [path: string, size: number, mtimeMs: number];
 

@@ -197,9 +197,16 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const allSeries = [...index.series, ...nifti.series];
   // Our own outputs, when the work directory lies under a root, are not "skipped input".
   const workAbs = resolve(options.workdir);
+  // Dropped copies of a SOP instance (same pixels) are reported with the file errors, not as non-DICOM.
+  const duplicates = index.skipped.filter((s) => s.code === "duplicate");
   const skipped = index.skipped.filter(
-    (s) => !NIFTI_FILE.test(s.file) && !sidecars.has(s.file) && !resolve(s.file).startsWith(workAbs + sep),
+    (s) =>
+      s.code !== "duplicate" &&
+      !NIFTI_FILE.test(s.file) &&
+      !sidecars.has(s.file) &&
+      !resolve(s.file).startsWith(workAbs + sep),
   );
+  const fileIssues = [...index.errors, ...duplicates];
   const tIndex = Date.now();
 
   let catalog: Catalog;
@@ -212,7 +219,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const runId = catalog.startRun();
   try {
     const exclusions: ExclusionRecord[] = [];
-    for (const e of index.errors) {
+    for (const e of fileIssues) {
       exclusions.push({ scope: "file", ref: e.file, code: e.code, reason: e.reason });
     }
     for (const e of nifti.errors)
@@ -257,7 +264,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       filesSeen: index.filesSeen,
       filesIndexed: index.filesIndexed + nifti.series.length,
       filesSkipped: skipped.length,
-      fileErrors: countBy([...index.errors.map((e) => e.code), ...nifti.errors.map(() => "nifti-error")]),
+      fileErrors: countBy([...fileIssues.map((e) => e.code), ...nifti.errors.map(() => "nifti-error")]),
       labelRows: labels?.dataRows ?? 0,
       labelIssues: countBy(labelIssues.map((i) => i.kind)),
       labelIssueRows: labelIssues,
@@ -446,7 +453,9 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
     });
   }
   const recordFor = new Map<string, SeriesRecord>();
-  const recKey = (uid: string, d: RoleDecision) => `${uid}|${d.echoTimeMs ?? ""}|${d.imageTypeValue ?? ""}`;
+  // seriesId: records that dicom/ split from one SeriesInstanceUID (SeriesNumber, echo, phase) stay apart.
+  const recKey = (s: SeriesInfo, d: RoleDecision) =>
+    `${s.seriesId ?? s.seriesInstanceUid}|${d.echoTimeMs ?? ""}|${d.imageTypeValue ?? ""}`;
   for (const { series: s, decisions } of picked.decisions) {
     const list =
       decisions.length > 0 ? decisions : [{ role: null, reasons: ["no decision"] } as RoleDecision];
@@ -454,6 +463,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
       const rec: SeriesRecord = {
         examId,
         seriesInstanceUid: s.seriesInstanceUid,
+        ...(s.seriesId !== undefined ? { seriesId: s.seriesId } : {}),
         seriesNumber: s.seriesNumber,
         description: s.seriesDescription ?? s.protocolName,
         echoTimeMs: d.echoTimeMs,
@@ -464,7 +474,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
         frames: d.role ? selectFrames(s, d).length : s.frames.length,
       };
       seriesRecords.push(rec);
-      recordFor.set(recKey(s.seriesInstanceUid, d), rec);
+      recordFor.set(recKey(s, d), rec);
     }
   }
   for (const role of SERIES_ROLES) {
@@ -484,7 +494,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
         axial,
         whyNot: "whyNot" in c ? (c.whyNot as string) : undefined,
       };
-      const rec = recordFor.get(recKey(c.series.seriesInstanceUid, c.decision));
+      const rec = recordFor.get(recKey(c.series, c.decision));
       try {
         cand.plan = planStack(c.frames);
         if (cand.plan.dims[2] < ctx.prep.slices && ctx.prep.roles.includes(role)) {
@@ -530,7 +540,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
       continue;
     }
     chosen.set(role, best);
-    const rec = recordFor.get(recKey(best.series.seriesInstanceUid, best.decision));
+    const rec = recordFor.get(recKey(best.series, best.decision));
     if (rec) {
       rec.chosen = true;
       const why: string[] = [];
@@ -545,7 +555,7 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
     }
     for (const other of ranked) {
       if (other === best || other.error) continue;
-      const r = recordFor.get(recKey(other.series.seriesInstanceUid, other.decision));
+      const r = recordFor.get(recKey(other.series, other.decision));
       if (r && !r.note) r.note = `not chosen: ${other.whyNot ?? "ranked lower"}`;
     }
   }

@@ -308,7 +308,11 @@ function splitGroups(s: SeriesInfo): FrameGroup[] {
   const byEcho = s.echoTimesMs.length === 2;
   const types = new Set(s.frames.map(reconstructionType));
   const byType = types.size > 1;
-  if (!byEcho && !byType) return [{ frames: s.frames, label: "series" }];
+  if (!byEcho && !byType) {
+    // One echo of a multi-echo series the indexer split: the role names its echo, as if split here.
+    const te = (s.acquisitionEchoTimesMs?.length ?? 0) > 1 ? s.echoTimesMs[0] : undefined;
+    return [{ frames: s.frames, label: "series", ...(te !== undefined ? { echoTimeMs: te } : {}) }];
+  }
   const groups = new Map<string, FrameGroup>();
   for (const f of s.frames) {
     const te = byEcho
@@ -349,7 +353,7 @@ export function classifySeries(series: SeriesInfo, rules: RoleRules = DEFAULT_RU
   const descRaw = series.seriesDescription ?? series.protocolName;
   const desc = normaliseDescription(descRaw);
   const descName = descRaw ? `description "${descRaw}"` : "no description";
-  const base: string[] = [];
+  const base: string[] = series.splitReason ? [series.splitReason] : [];
   const none = (why: string): RoleDecision[] => [{ role: null, reasons: [...base, why] }];
 
   // 1. Roles forced by the rules file.
@@ -447,9 +451,15 @@ export function classifySeries(series: SeriesInfo, rules: RoleRules = DEFAULT_RU
 
   const fam = sequenceFamily(series, desc);
   if (fam.echoPlanar) return none(`echo-planar acquisition (${fam.why || "sequence name"}), not used`);
-  if (series.echoTimesMs.length > 2) {
+  const echoes = acquisitionEchoes(series);
+  if (echoes.length > 2) {
     return none(
-      `multi-echo series with ${series.echoTimesMs.length} echoes (${series.echoTimesMs.map(fmt).join(", ")} ms): a relaxometry or fat-quantification acquisition`,
+      `multi-echo series with ${echoes.length} echoes (${echoes.map(fmt).join(", ")} ms): a relaxometry or fat-quantification acquisition`,
+    );
+  }
+  if (series.conflictingCopies?.length) {
+    return none(
+      `${series.conflictingCopies[0]}${series.conflictingCopies.length > 1 ? ` (and ${series.conflictingCopies.length - 1} more)` : ""}: which copy is right cannot be told`,
     );
   }
 
@@ -581,9 +591,9 @@ function classifyGroup(
           `${descName} suggests ${wordPhase === "in" ? "in-phase" : "opposed-phase"}, but the echo time decides`,
         );
       }
-    } else if (nGroups === 2 && g.echoTimeMs !== undefined && s.echoTimesMs.length === 2) {
+    } else if (g.echoTimeMs !== undefined && acquisitionEchoes(s).length === 2) {
       // Dual echo with no usable field strength: the first echo of a chemical-shift pair is opposed.
-      const [t1, t2] = s.echoTimesMs as [number, number];
+      const [t1, t2] = acquisitionEchoes(s) as [number, number];
       const ratio = t2 / t1;
       if (ratio > 1.6 && ratio < 2.4) {
         phase = g.echoTimeMs === t1 ? "opp" : "in";
@@ -660,6 +670,11 @@ function classifyGroup(
     why.push(`echo train ${s.echoTrainLength} (turbo/fast spin echo)`);
   if (t2Word) why.push(`${descName} contains "${t2Word}"`);
   return out("t2", why, fam.spinEcho || fam.inversion ? 2 : 1);
+}
+
+/** The echo times of the acquisition: the whole series' when the indexer split it by echo. */
+function acquisitionEchoes(s: SeriesInfo): number[] {
+  return s.acquisitionEchoTimesMs ?? s.echoTimesMs;
 }
 
 /** The frames of a series that a decision takes (its echo and image type, when the series was split). */

@@ -168,6 +168,7 @@ interface FrameGeometry {
   stackId?: string;
   inStackPositionNumber?: number;
   temporalPositionIndex?: number;
+  complexComponent?: string;
 }
 
 function geometryFrom(ds: DataSet | undefined, into: FrameGeometry): void {
@@ -190,8 +191,11 @@ function geometryFrom(ds: DataSet | undefined, into: FrameGeometry): void {
   if (slope !== undefined) into.slope = slope;
   const icpt = num(pvt, "x00281052");
   if (icpt !== undefined) into.intercept = icpt;
-  const ft = strs(firstItem(ds, "x00189226"), "x00089007");
+  const frameType = firstItem(ds, "x00189226");
+  const ft = strs(frameType, "x00089007");
   if (ft) into.imageType = upper(ft);
+  const cc = str(frameType, "x00089208");
+  if (cc) into.complexComponent = cc.toUpperCase();
   const fc = firstItem(ds, "x00209111");
   const fadt = str(fc, "x00189074");
   if (fadt) into.acquisitionTime = fadt.length > 8 ? fadt.slice(8) : fadt;
@@ -446,6 +450,7 @@ function extractFacts(file: string, h: ParsedHeader): FileFacts {
   const mosaicCount = vendor === "Siemens" ? us(ds, "x0019100a") : undefined;
   const mosaic = imageType.includes("MOSAIC") || (mosaicCount ?? 0) > 1 ? (mosaicCount ?? 0) : undefined;
   const instanceNumber = num(ds, "x00200013");
+  const fileComplex = str(ds, "x00089208")?.toUpperCase() ?? privateComplexComponent(ds, vendor);
 
   const sharedGeom: FrameGeometry = { ...top };
   if (enhanced) geometryFrom(shared, sharedGeom);
@@ -483,6 +488,8 @@ function extractFacts(file: string, h: ParsedHeader): FileFacts {
     if (g.spacingBetween !== undefined && g.spacingBetween > 0)
       frame.spacingBetweenSlicesMm = g.spacingBetween;
     if (mosaic !== undefined) frame.mosaicImages = mosaic;
+    const component = g.complexComponent ?? fileComplex ?? componentFromImageType(frame.imageType);
+    if (component !== undefined) frame.complexComponent = component;
     if (g.echoTimeMs !== undefined) frame.echoTimeMs = g.echoTimeMs;
     if (echoNumber !== undefined && !enhanced) frame.echoNumber = echoNumber;
     if (g.acquisitionTime !== undefined) frame.acquisitionTime = g.acquisitionTime;
@@ -512,23 +519,30 @@ function complexComponent(
 ): string | undefined {
   const std = str(ds, "x00089208") ?? str(firstItem(firstPerFrame, "x00189226"), "x00089208");
   if (std) return std.toUpperCase();
+  return privateComplexComponent(ds, vendor);
+}
+
+const LETTER_COMPONENT: Record<string, string> = { M: "MAGNITUDE", P: "PHASE", R: "REAL", I: "IMAGINARY" };
+
+function privateComplexComponent(ds: DataSet, vendor: Vendor): string | undefined {
   if (vendor === "GE") {
     const el = ds.elements["x0043102f"];
     // SS in explicit VR files; some exports store it as a string.
     const v = el && el.length === 2 ? ds.int16("x0043102f") : num(ds, "x0043102f");
     return v !== undefined ? GE_COMPLEX[v] : undefined;
   }
-  if (vendor === "Philips") {
-    const t = str(ds, "x20051011")?.toUpperCase();
-    return t === "M"
-      ? "MAGNITUDE"
-      : t === "P"
-        ? "PHASE"
-        : t === "R"
-          ? "REAL"
-          : t === "I"
-            ? "IMAGINARY"
-            : undefined;
+  if (vendor === "Philips") return LETTER_COMPONENT[str(ds, "x20051011")?.toUpperCase() ?? ""];
+  return undefined;
+}
+
+/**
+ * ImageType's third value and on: M, P, R, I (Siemens, Philips) or the words themselves. The first two
+ * values (ORIGINAL/DERIVED, PRIMARY/SECONDARY) never name a component.
+ */
+function componentFromImageType(types: string[]): string | undefined {
+  for (const v of types.slice(2)) {
+    if (LETTER_COMPONENT[v]) return LETTER_COMPONENT[v];
+    if (GE_COMPLEX.includes(v)) return v;
   }
   return undefined;
 }

@@ -1,11 +1,12 @@
 // Recursive indexing: walk the roots, read each file's header, group frames into series, studies and
 // patients. A bad file is recorded with its reason and never stops the walk.
-import { lstatSync, readdirSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { type ProgressSink, silentProgress, spawnWorker } from "../core/index.ts";
 import { extractFile, type FileFacts } from "./extract.ts";
 import { DicomFileError, readHeader } from "./header.ts";
+import { clearPixelCache, readFrameStoredValues } from "./pixels.ts";
 import type { DicomIndex, FileIssue, MrFrame, PatientEntry, SeriesInfo, StudyEntry } from "./types.ts";
 
 export interface IndexOptions {
@@ -107,11 +108,30 @@ export function indexOneFile(file: string): FileOutcome {
   }
 }
 
-/** Accumulates file outcomes into series; order of arrival does not change the result. */
+/** A file whose SOPInstanceUID an earlier file of the same SeriesInstanceUID already brought. */
+interface PendingCopy {
+  facts: FileFacts;
+  keptFile: string;
+}
+
+/** Files of one SeriesInstanceUID and SeriesNumber, before the split by echo and complex component. */
+interface Group {
+  info: SeriesInfo;
+  conflicts: string[];
+}
+
+/**
+ * Accumulates file outcomes into series. Outcomes arrive in file order (workers' too), which decides only
+ * which of two copies of a SOP instance is the one kept.
+ */
 export class SeriesCollector {
-  private readonly bySeries = new Map<string, { info: SeriesInfo; sops: Map<string, string> }>();
+  private readonly groups = new Map<string, Group>();
+  /** Per SeriesInstanceUID: SOPInstanceUID -> the file that brought it first. */
+  private readonly sops = new Map<string, Map<string, string>>();
+  private readonly copies: PendingCopy[] = [];
   readonly skipped: FileIssue[] = [];
   readonly errors: FileIssue[] = [];
+  readonly warnings: FileIssue[] = [];
   filesSeen = 0;
   filesIndexed = 0;
   bytesRead = 0;
@@ -124,30 +144,46 @@ export class SeriesCollector {
       return;
     }
     const { series, frames } = outcome.facts;
-    let entry = this.bySeries.get(series.seriesInstanceUid);
-    if (!entry) {
-      entry = { info: { ...series, echoTimesMs: [], frames: [] }, sops: new Map() };
-      this.bySeries.set(series.seriesInstanceUid, entry);
-    }
-    const file = frames[0]!.file;
+    let sops = this.sops.get(series.seriesInstanceUid);
+    if (!sops) this.sops.set(series.seriesInstanceUid, (sops = new Map()));
     const sop = frames[0]!.sopInstanceUid;
-    const earlier = entry.sops.get(sop);
+    const earlier = sops.get(sop);
     if (earlier !== undefined) {
-      this.errors.push({
-        file,
-        code: "duplicate",
-        reason: `duplicate SOPInstanceUID ${sop} (also in ${earlier}); the copy is ignored`,
-      });
+      // Compared with the kept file's pixels in finish(), which may decode.
+      this.copies.push({ facts: outcome.facts, keptFile: earlier });
       return;
     }
-    entry.sops.set(sop, file);
-    this.filesIndexed++;
-    mergeSeriesFacts(entry.info, series);
-    for (const f of frames) entry.info.frames.push(f);
+    sops.set(sop, frames[0]!.file);
+    this.addFrames(outcome.facts);
   }
 
-  finish(): DicomIndex {
-    const series = [...this.bySeries.values()].map((e) => finishSeries(e.info));
+  private addFrames({ series, frames }: FileFacts): Group {
+    const key = `${series.seriesInstanceUid}|${series.seriesNumber ?? ""}`;
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { info: { ...series, echoTimesMs: [], frames: [] }, conflicts: [] };
+      this.groups.set(key, group);
+    }
+    this.filesIndexed++;
+    mergeSeriesFacts(group.info, series);
+    for (const f of frames) group.info.frames.push(f);
+    return group;
+  }
+
+  async finish(): Promise<DicomIndex> {
+    await this.resolveCopies();
+    const numbersPerUid = new Map<string, Set<string>>();
+    for (const g of this.groups.values()) {
+      const uid = g.info.seriesInstanceUid;
+      if (!numbersPerUid.has(uid)) numbersPerUid.set(uid, new Set());
+      numbersPerUid.get(uid)!.add(String(g.info.seriesNumber ?? "(none)"));
+    }
+    const series: SeriesInfo[] = [];
+    for (const g of this.groups.values()) {
+      const numbers = numbersPerUid.get(g.info.seriesInstanceUid)!;
+      if (g.conflicts.length) g.info.conflictingCopies = g.conflicts;
+      for (const part of splitSeries(g.info, numbers)) series.push(finishSeries(part));
+    }
     series.sort(compareSeries);
     const byFile = (a: FileIssue, b: FileIssue) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0);
     return {
@@ -155,11 +191,68 @@ export class SeriesCollector {
       patients: groupPatients(series),
       skipped: this.skipped.sort(byFile),
       errors: this.errors.sort(byFile),
+      warnings: this.warnings.sort(byFile),
       filesSeen: this.filesSeen,
       filesIndexed: this.filesIndexed,
       bytesRead: this.bytesRead,
     };
   }
+
+  /**
+   * Same SOPInstanceUID twice: a copy with the same stored pixels is dropped and counted; one with
+   * different pixels is kept beside the first and named in a warning (see docs/dicom.md).
+   */
+  private async resolveCopies(): Promise<void> {
+    let decoded = false;
+    for (const { facts, keptFile } of this.copies) {
+      const file = facts.frames[0]!.file;
+      const sop = facts.frames[0]!.sopInstanceUid;
+      let same: boolean;
+      try {
+        const cmp = await samePixels(keptFile, facts.frames);
+        same = cmp.same;
+        decoded ||= cmp.decoded;
+      } catch (e) {
+        // The copy cannot be decoded or read (or the kept file no longer can): it is not used either way.
+        decoded = true;
+        const code = e instanceof DicomFileError ? e.code : "unreadable";
+        this.errors.push({
+          file,
+          code,
+          reason: `copy of SOPInstanceUID ${sop} (also in ${keptFile}) cannot be compared: ${(e as Error).message}`,
+        });
+        continue;
+      }
+      if (same) {
+        this.skipped.push({
+          file,
+          code: "duplicate",
+          reason: `duplicate of ${keptFile} (same SOPInstanceUID ${sop}, same pixel data); the copy is ignored`,
+        });
+        continue;
+      }
+      const sentence = `SOPInstanceUID ${sop} is in ${keptFile} and in ${file} with different pixel data; both are kept`;
+      this.warnings.push({ file, code: "duplicate", reason: sentence });
+      this.addFrames(facts).conflicts.push(sentence);
+    }
+    this.copies.length = 0;
+    if (decoded) clearPixelCache();
+  }
+}
+
+/** Whether a copy's frames hold the same stored values as the kept file's: bytes first, then decoded. */
+async function samePixels(keptFile: string, frames: MrFrame[]): Promise<{ same: boolean; decoded: boolean }> {
+  const copy = frames[0]!.file;
+  if (readFileSync(copy).equals(readFileSync(keptFile))) return { same: true, decoded: false };
+  for (const f of frames) {
+    const a = await readFrameStoredValues({ file: keptFile, frameIndex: f.frameIndex });
+    const b = await readFrameStoredValues(f);
+    if (a.rows !== b.rows || a.columns !== b.columns || a.values.length !== b.values.length)
+      return { same: false, decoded: true };
+    for (let i = 0; i < a.values.length; i++)
+      if (a.values[i] !== b.values[i]) return { same: false, decoded: true };
+  }
+  return { same: true, decoded: true };
 }
 
 // Fields that differ between files of one series (a vendor splitting parameters per image) are merged:
@@ -175,6 +268,90 @@ function mergeSeriesFacts(into: SeriesInfo, from: FileFacts["series"]): void {
       (a, b) => a - b,
     );
   }
+}
+
+/** The echo a frame belongs to: EchoNumbers and echo time both (a change in either splits, as dcm2niix). */
+function echoKey(f: MrFrame): string {
+  const te = f.echoTimeMs === undefined ? "" : String(Math.round(f.echoTimeMs * 100) / 100);
+  return `${f.echoNumber ?? ""}|${te}`;
+}
+
+function echoFacts(f: MrFrame): string {
+  const facts = [
+    f.echoNumber !== undefined ? `EchoNumbers ${f.echoNumber}` : "",
+    f.echoTimeMs !== undefined ? `TE ${roundMs(f.echoTimeMs)} ms` : "",
+  ].filter(Boolean);
+  return facts.length ? ` (${facts.join(", ")})` : "";
+}
+
+function componentOf(f: MrFrame): string {
+  return f.complexComponent ?? "MAGNITUDE";
+}
+
+/**
+ * Splits one SeriesInstanceUID + SeriesNumber group into one record per echo and per complex component
+ * (magnitude, phase, real, imaginary), each with its own id and the reason it was split.
+ */
+function splitSeries(info: SeriesInfo, numbersOfUid: Set<string>): SeriesInfo[] {
+  const echoes = new Map<string, MrFrame>();
+  const components = new Set<string>();
+  for (const f of info.frames) {
+    if (!echoes.has(echoKey(f))) echoes.set(echoKey(f), f);
+    components.add(componentOf(f));
+  }
+  const byNumber = numbersOfUid.size > 1;
+  const byEcho = echoes.size > 1;
+  const byComponent = components.size > 1;
+  const baseId = byNumber
+    ? `${info.seriesInstanceUid}#sn=${info.seriesNumber ?? "none"}`
+    : info.seriesInstanceUid;
+  const numberWhy = byNumber
+    ? `SeriesNumber ${info.seriesNumber ?? "(none)"} of SeriesInstanceUID ${info.seriesInstanceUid}, which holds SeriesNumbers ${[...numbersOfUid].sort((a, b) => Number(a) - Number(b)).join(", ")}`
+    : undefined;
+  if (!byEcho && !byComponent) {
+    const one: SeriesInfo = { ...info, seriesId: baseId };
+    if (numberWhy) one.splitReason = `split: ${numberWhy}`;
+    return [one];
+  }
+  const tes = [...new Set(info.frames.map((f) => f.echoTimeMs).filter((t) => t !== undefined))].map(roundMs);
+  const acquisitionEchoTimesMs = [...new Set(tes)].sort((a, b) => a - b);
+  const echoOrder = [...echoes.values()].sort(
+    (a, b) => (a.echoNumber ?? 0) - (b.echoNumber ?? 0) || (a.echoTimeMs ?? 0) - (b.echoTimeMs ?? 0),
+  );
+  const parts = new Map<string, SeriesInfo>();
+  for (const f of info.frames) {
+    const component = componentOf(f);
+    const key = `${byEcho ? echoKey(f) : ""}#${byComponent ? component : ""}`;
+    let part = parts.get(key);
+    if (!part) {
+      const ids = [baseId];
+      const why = numberWhy ? [numberWhy] : [];
+      if (byEcho) {
+        const n = echoOrder.findIndex((e) => echoKey(e) === echoKey(f)) + 1;
+        ids.push(`echo=${n}`);
+        why.push(`echo ${n} of ${echoes.size}${echoFacts(f)}`);
+      }
+      if (byComponent) {
+        ids.push(component.toLowerCase());
+        why.push(
+          `${component.toLowerCase()} images of a series with ${[...components].join(", ").toLowerCase()}`,
+        );
+      }
+      part = {
+        ...info,
+        seriesId: ids.join("#"),
+        splitReason: `split: ${why.join("; ")}`,
+        // Series-level type facts follow the part's own frames, not the group's first file.
+        imageType: f.imageType,
+        frames: [],
+      };
+      if (byComponent) part.complexComponent = component;
+      if (byEcho && acquisitionEchoTimesMs.length > 1) part.acquisitionEchoTimesMs = acquisitionEchoTimesMs;
+      parts.set(key, part);
+    }
+    part.frames.push(f);
+  }
+  return [...parts.values()];
 }
 
 function finishSeries(info: SeriesInfo): SeriesInfo {
@@ -203,7 +380,8 @@ function compareSeries(a: SeriesInfo, b: SeriesInfo): number {
     cmp(a.studyDate ?? "", b.studyDate ?? "") ||
     cmp(a.studyInstanceUid, b.studyInstanceUid) ||
     (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0) ||
-    cmp(a.seriesInstanceUid, b.seriesInstanceUid)
+    cmp(a.seriesInstanceUid, b.seriesInstanceUid) ||
+    cmp(a.seriesId ?? "", b.seriesId ?? "")
   );
 }
 
@@ -278,7 +456,7 @@ export async function indexDicom(roots: string[], opts: IndexOptions = {}): Prom
     }
   }
   progress({ stage: "dicom-index", done: total, total });
-  return collector.finish();
+  return await collector.finish();
 }
 
 /** Reads headers in worker threads, in batches; returns the outcomes in file order. */

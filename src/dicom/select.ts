@@ -90,7 +90,9 @@ export function pickSeriesForRoles(series: SeriesInfo[], rules: RoleRules = DEFA
         const diff = r.key(b, role) - r.key(a, role);
         if (diff !== 0) return { diff, rule: r.name };
       }
-      return { diff: a.series.seriesInstanceUid < b.series.seriesInstanceUid ? -1 : 1 };
+      const ida = a.series.seriesId ?? a.series.seriesInstanceUid;
+      const idb = b.series.seriesId ?? b.series.seriesInstanceUid;
+      return { diff: ida < idb ? -1 : ida > idb ? 1 : 0 };
     };
     cands.sort((a, b) => compare(a, b).diff);
     const best = cands[0]!;

@@ -31,6 +31,12 @@ export interface MrFrame {
   columns: number;
   echoTimeMs?: number;
   echoNumber?: number;
+  /**
+   * MAGNITUDE, PHASE, REAL or IMAGINARY for this frame: ComplexImageComponent (per frame in enhanced
+   * objects), the GE/Philips private equivalents, or ImageType's third value (M, P, R, I). Absent when the
+   * header says none of these (counted as magnitude when a series is split by component).
+   */
+  complexComponent?: string;
   /** Real-world value = stored * slope + intercept. Defaults 1 and 0. */
   rescaleSlope: number;
   rescaleIntercept: number;
@@ -47,6 +53,25 @@ export interface MrFrame {
 /** Series-level header facts used to classify a series and to describe it in the catalog. */
 export interface SeriesInfo {
   seriesInstanceUid: string;
+  /**
+   * Stable identity of this series record: the SeriesInstanceUID, followed by what split it from the
+   * other records of that UID (as dcm2niix does): `#sn=N` (SeriesNumber), `#echo=K` (the K-th echo, by
+   * EchoNumbers then echo time), `#phase` / `#real` / `#imaginary` / `#magnitude` (complex component).
+   * Set by the indexer; records built elsewhere (NIfTI input) may leave it out: the UID is then the id.
+   */
+  seriesId?: string;
+  /** Why the record was split from the other records of its SeriesInstanceUID, in words (absent if not). */
+  splitReason?: string;
+  /**
+   * Echo times (ms, ascending) of the whole acquisition when the record is one echo of a multi-echo
+   * series: what classification needs to tell a dual-echo in/opposed-phase pair from a multi-echo one.
+   */
+  acquisitionEchoTimesMs?: number[];
+  /**
+   * Files that share a SOPInstanceUID (and frame) with another file of this series but hold different
+   * pixels, each as a sentence naming both files. Both are kept (as dcm2niix does); no role is given.
+   */
+  conflictingCopies?: string[];
   studyInstanceUid: string;
   patientId: string;
   accessionNumber?: string;
@@ -167,6 +192,11 @@ export interface DicomIndex {
   skipped: FileIssue[];
   /** DICOM files that could not be used, with the reason. */
   errors: FileIssue[];
+  /**
+   * Files that were used but carry a problem worth reading (a SOPInstanceUID shared with different
+   * pixels). Absent in indexes built before it existed.
+   */
+  warnings?: FileIssue[];
   filesSeen: number;
   /** Files that became frames of a series. */
   filesIndexed: number;

@@ -101,16 +101,25 @@ export function planStack(
   const rowDir = normalize([iop[0], iop[1], iop[2]]);
   const colDir = normalize([iop[3], iop[4], iop[5]]);
   const normal = normalize(cross(rowDir, colDir));
-  // Drop exact duplicates (the same SOP instance and frame listed twice, e.g. a file exported twice).
-  const seen = new Set<string>();
+  // Drop exact duplicates (the same SOP instance and frame listed twice). Two files with one SOP instance
+  // reach here only when dicom/ found their pixels different (it drops identical copies): refused, since
+  // which one is right cannot be told and either would make a volume.
+  const seen = new Map<string, string>();
   const unique: { frame: MrFrame; pos: number }[] = [];
   for (const f of input) {
     const key = `${f.sopInstanceUid}#${f.frameIndex}`;
-    if (seen.has(key)) {
+    const earlier = seen.get(key);
+    if (earlier !== undefined && earlier !== f.file) {
+      fail(
+        "duplicate_frame",
+        `SOPInstanceUID ${f.sopInstanceUid} is in ${earlier} and in ${f.file} with different pixel data: which is right cannot be told`,
+      );
+    }
+    if (earlier !== undefined) {
       issues.push({ kind: "duplicate_frame", message: `frame ${key} listed twice; kept once`, fatal: false });
       continue;
     }
-    seen.add(key);
+    seen.set(key, f.file);
     unique.push({ frame: f, pos: dot(f.imagePositionPatientMm as Vec3, normal) });
   }
   unique.sort((a, b) => a.pos - b.pos || (a.frame.instanceNumber ?? 0) - (b.frame.instanceNumber ?? 0));

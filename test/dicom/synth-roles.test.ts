@@ -52,26 +52,40 @@ test("roles are right on every series of a synthetic cohort", {
   }
   const idx = await indexDicom(dirs);
   assert.deepEqual(idx.errors, []);
-  assert.equal(idx.series.length, truth.length);
-  const byUid = new Map(idx.series.map((s) => [s.seriesInstanceUid, s]));
+  // A dual-echo series is indexed as one record per echo (as dcm2niix writes one volume per echo).
+  const dual = truth.filter((t) => t.echo_roles.length === 2 && t.role === "none").length;
+  assert.equal(idx.series.length, truth.length + dual);
+  const byUid = new Map<string, typeof idx.series>();
+  for (const s of idx.series) byUid.set(s.seriesInstanceUid, [...(byUid.get(s.seriesInstanceUid) ?? []), s]);
 
   const wrong: string[] = [];
   for (const t of truth) {
-    const s = byUid.get(t.series_instance_uid);
-    assert.ok(s, `series ${t.series_description} of ${t.accession} not indexed`);
-    const got = classifySeries(s);
+    const parts = byUid.get(t.series_instance_uid);
+    assert.ok(parts, `series ${t.series_description} of ${t.accession} not indexed`);
     const label = `${t.site} ${t.kind} "${t.series_description}"`;
     if (t.echo_roles.length === 2 && t.role === "none") {
-      // A dual-echo series: one decision per echo, each taking exactly that echo's frames.
+      // Each echo's record: one decision that names its echo and takes exactly that echo's frames.
+      assert.equal(parts.length, 2, `${label}: one record per echo`);
+      const all = parts.reduce((n, s) => n + s.frames.length, 0);
+      const got = parts.flatMap((s) => classifySeries(s).map((d) => ({ s, d })));
+      got.sort((a, b) => (a.d.echoTimeMs ?? 0) - (b.d.echoTimeMs ?? 0));
       const want = t.echo_roles.map((e) => `${e.echo_time_ms}:${e.role}`).join(" ");
-      const have = got.map((d) => `${d.echoTimeMs}:${d.role ?? "none"}`).join(" ");
+      const have = got.map(({ d }) => `${d.echoTimeMs}:${d.role ?? "none"}`).join(" ");
       if (want !== have)
-        wrong.push(`${label}: want ${want}, got ${have} (${got.map((d) => d.reasons.at(-1)).join(" | ")})`);
-      for (const d of got) {
+        wrong.push(
+          `${label}: want ${want}, got ${have} (${got.map(({ d }) => d.reasons.at(-1)).join(" | ")})`,
+        );
+      for (const { s, d } of got) {
         const frames = selectFrames(s, d);
-        assert.ok(frames.length > 0 && frames.length * 2 === s.frames.length, `${label}: echo split`);
+        assert.ok(frames.length === s.frames.length && frames.length * 2 === all, `${label}: echo split`);
+        assert.match(s.splitReason ?? "", /^split: echo [12] of 2/);
       }
-    } else if (got.length !== 1 || (got[0]!.role ?? "none") !== t.role) {
+      continue;
+    }
+    assert.equal(parts.length, 1, `${label}: one record`);
+    const s = parts[0]!;
+    const got = classifySeries(s);
+    if (got.length !== 1 || (got[0]!.role ?? "none") !== t.role) {
       wrong.push(
         `${label}: want ${t.role}, got ${got.map((d) => d.role ?? "none").join(",")} (${got[0]?.reasons.join("; ")})`,
       );
