@@ -169,28 +169,35 @@ function ridgeFromTensors(
   return { mean, sd, weights, bias: scalars[0]!, residualSd: scalars[1]! };
 }
 
-/** The baseline-ridge probe: its ridge fit as float64 tensors (ridgeToTensors). */
-class BaselineRidgeModel implements TrainedModel {
+/** How a closed-form fit (its state plain numbers) predicts, becomes float64 tensors, and names its shape. */
+interface ClosedFormFit<S> {
+  predict(state: S, exams: readonly ExamFeatures[]): ExamPrediction[];
+  toTensors(state: S): StateDict;
+  shape(state: S): ShapeInfo;
+}
+
+/** A baseline's fit as a TrainedModel: its tensors are made once, when first saved or asked for. */
+class ClosedFormModel<S> implements TrainedModel {
+  private tensors: StateDict | undefined;
+
   constructor(
     readonly recipe: Recipe,
     readonly summary: TrainSummary,
-    private readonly state: BaselineRidgeState,
+    private readonly state: S,
+    private readonly fit: ClosedFormFit<S>,
   ) {}
 
-  private tensors: StateDict | undefined;
-
   predict(exams: readonly ExamFeatures[]): ExamPrediction[] {
-    return predictBaselineRidge(this.state, exams);
+    return this.fit.predict(this.state, exams);
   }
 
   stateDict(): StateDict {
-    this.tensors ??= ridgeToTensors(this.state.member);
+    this.tensors ??= this.fit.toTensors(this.state);
     return this.tensors;
   }
 
   save(path: string): void {
-    const shape: ShapeInfo = { featureDim: this.state.featureDim, slices: this.state.slices };
-    saveModel(path, this.recipe, this.summary, shape, this.stateDict());
+    saveModel(path, this.recipe, this.summary, this.fit.shape(this.state), this.stateDict());
   }
 
   dispose(): void {
@@ -198,45 +205,27 @@ class BaselineRidgeModel implements TrainedModel {
     this.tensors = undefined;
   }
 }
+
+/** The baseline-ridge probe: its ridge fit as float64 tensors (ridgeToTensors). */
+const BASELINE_RIDGE_FIT: ClosedFormFit<BaselineRidgeState> = {
+  predict: predictBaselineRidge,
+  toTensors: (s) => ridgeToTensors(s.member),
+  shape: (s) => ({ featureDim: s.featureDim, slices: s.slices }),
+};
 
 /** The baseline-clinical logistic fits as float64 tensors: clinical.age, clinical.site, clinical.nosite. */
-class BaselineClinicalModel implements TrainedModel {
-  constructor(
-    readonly recipe: Recipe,
-    readonly summary: TrainSummary,
-    private readonly state: BaselineClinicalState,
-  ) {}
-
-  private tensors: StateDict | undefined;
-
-  predict(exams: readonly ExamFeatures[]): ExamPrediction[] {
-    return predictBaselineClinical(this.state, exams);
-  }
-
-  stateDict(): StateDict {
-    if (!this.tensors) {
-      const s = this.state;
-      const m: StateDict = new Map();
-      m.set("clinical.age", tensor(Float64Array.of(s.age.mean, s.age.sd)).keep());
-      const set = (l: LogisticSet) => tensor(l.coef, { shape: [N_THRESHOLDS, l.width + 1] }).keep();
-      if (s.withSite) m.set("clinical.site", set(s.withSite));
-      m.set("clinical.nosite", set(s.withoutSite));
-      this.tensors = m;
-    }
-    return this.tensors;
-  }
-
-  save(path: string): void {
-    const s = this.state;
-    const shape: ShapeInfo = { featureDim: s.featureDim, slices: s.slices, sites: [...s.sites] };
-    saveModel(path, this.recipe, this.summary, shape, this.stateDict());
-  }
-
-  dispose(): void {
-    for (const t of this.tensors?.values() ?? []) t.dispose();
-    this.tensors = undefined;
-  }
-}
+const BASELINE_CLINICAL_FIT: ClosedFormFit<BaselineClinicalState> = {
+  predict: predictBaselineClinical,
+  toTensors: (s) => {
+    const m: StateDict = new Map();
+    m.set("clinical.age", tensor(Float64Array.of(s.age.mean, s.age.sd)).keep());
+    const set = (l: LogisticSet) => tensor(l.coef, { shape: [N_THRESHOLDS, l.width + 1] }).keep();
+    if (s.withSite) m.set("clinical.site", set(s.withSite));
+    m.set("clinical.nosite", set(s.withoutSite));
+    return m;
+  },
+  shape: (s) => ({ featureDim: s.featureDim, slices: s.slices, sites: [...s.sites] }),
+};
 
 function clinicalFromTensors(
   head: BaselineClinicalHead,
@@ -322,11 +311,11 @@ export function trainModel(recipe: Recipe, options: TrainOptions): TrainedModel 
   }
   if (recipe.head.kind === "baseline-ridge") {
     const { state, summary } = trainBaselineRidge(recipe, options);
-    return new BaselineRidgeModel(recipe, summary, state);
+    return new ClosedFormModel(recipe, summary, state, BASELINE_RIDGE_FIT);
   }
   if (recipe.head.kind === "baseline-clinical") {
     const { state, summary } = trainBaselineClinical(recipe, options);
-    return new BaselineClinicalModel(recipe, summary, state);
+    return new ClosedFormModel(recipe, summary, state, BASELINE_CLINICAL_FIT);
   }
   const { state, summary } = trainLiverstiff(recipe, options);
   return new LiverstiffModel(recipe, summary, state);
@@ -376,20 +365,18 @@ export function loadTrainedModel(path: string, options: { slices?: SliceLoader }
     if (recipe.head.kind === "baseline-ridge") {
       const member = ridgeFromTensors(tensors, path);
       if (!member) throw new LiverstiffError(`${path}: the baseline-ridge fit is missing`, { file: path });
-      return new BaselineRidgeModel(recipe, summary, {
+      const state: BaselineRidgeState = {
         head: recipe.head as BaselineRidgeHead,
         featureDim: shape.featureDim,
         slices: shape.slices,
         member,
-      });
+      };
+      return new ClosedFormModel(recipe, summary, state, BASELINE_RIDGE_FIT);
     }
     if (recipe.head.kind === "baseline-clinical") {
       const head = recipe.head as BaselineClinicalHead;
-      return new BaselineClinicalModel(
-        recipe,
-        summary,
-        clinicalFromTensors(head, shape, summary, tensors, path),
-      );
+      const state = clinicalFromTensors(head, shape, summary, tensors, path);
+      return new ClosedFormModel(recipe, summary, state, BASELINE_CLINICAL_FIT);
     }
     const head = recipe.head as LiverstiffHead;
     const nets: LiverstiffNet[] = [];
