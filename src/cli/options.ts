@@ -14,3 +14,11 @@ export function seedAndResamples(opts: { seed: string; resamples: string }): {
     throw new LiverstiffError("--resamples must be an integer >= 100", { resamples: opts.resamples });
   return { seed, resamples };
 }
+
+/** An optional non-negative integer option: undefined when not given (the callee's default applies). */
+export function optionalInteger(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw.trim()))
+    throw new LiverstiffError(`${name} must be a non-negative integer`, { [name]: raw });
+  return Number(raw);
+}

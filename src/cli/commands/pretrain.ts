@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
+import { optionalInteger } from "../options.ts";
 
 interface PretrainCliOptions {
   out: string;
@@ -13,13 +14,6 @@ interface PretrainCliOptions {
   objective?: string;
   planes?: string;
   normalize?: string;
-}
-
-function integer(name: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw.trim()))
-    throw new LiverstiffError(`${name} must be a non-negative integer`, { [name]: raw });
-  return Number(raw);
 }
 
 export function register(program: Command): void {
@@ -56,13 +50,13 @@ export function register(program: Command): void {
     .action(async (opts: PretrainCliOptions) => {
       const options = {
         out: opts.out,
-        exams: integer("--exams", opts.exams),
-        seed: integer("--seed", opts.seed),
-        steps: integer("--steps", opts.steps),
-        batch: integer("--batch", opts.batch),
+        exams: optionalInteger("--exams", opts.exams),
+        seed: optionalInteger("--seed", opts.seed),
+        steps: optionalInteger("--steps", opts.steps),
+        batch: optionalInteger("--batch", opts.batch),
         workdir: opts.workdir,
-        workers: integer("--workers", opts.workers),
-        threads: integer("--threads", opts.threads),
+        workers: optionalInteger("--workers", opts.workers),
+        threads: optionalInteger("--threads", opts.threads),
         objective: opts.objective as "contrastive" | "contrastive+masked" | undefined,
         planes: opts.planes as "mm" | "mm+pixels" | undefined,
         normalize: normalizeOption(opts.normalize),

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
+import { optionalInteger } from "../options.ts";
 import { progressReporter } from "../progress.ts";
 
 /** One series of a synthetic exam with its organ mask on the series' own grid. */
@@ -50,13 +51,6 @@ export async function readSyntheticExams(cohortDir: string): Promise<LabelledSer
   return out;
 }
 
-function integer(name: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw.trim()))
-    throw new LiverstiffError(`${name} must be a non-negative integer`, { [name]: raw });
-  return Number(raw);
-}
-
 export function register(program: Command): void {
   const seg = program
     .command("segment")
@@ -80,12 +74,12 @@ export function register(program: Command): void {
       const progress = progressReporter();
       const result = await segmentTrain({
         out: opts.out,
-        exams: integer("--exams", opts.exams),
-        cohortSeed: integer("--seed", opts.seed),
-        trainSeed: integer("--train-seed", opts.trainSeed),
-        steps: integer("--steps", opts.steps),
-        batch: integer("--batch", opts.batch),
-        threads: integer("--threads", opts.threads),
+        exams: optionalInteger("--exams", opts.exams),
+        cohortSeed: optionalInteger("--seed", opts.seed),
+        trainSeed: optionalInteger("--train-seed", opts.trainSeed),
+        steps: optionalInteger("--steps", opts.steps),
+        batch: optionalInteger("--batch", opts.batch),
+        threads: optionalInteger("--threads", opts.threads),
         workdir: opts.workdir,
         onProgress: progress.sink,
       }).finally(progress.stop);
