@@ -8,7 +8,8 @@ import type { LabelConvention } from "../segment/index.ts";
 
 export interface MaskCliOptions {
   masks?: string;
-  maskLabels: string;
+  /** Checked by commander (`.choices`). */
+  maskLabels: LabelConvention;
   organs: boolean;
 }
 
@@ -41,14 +42,10 @@ export interface OpenMaskSource {
 export async function openMaskSource(opts: MaskCliOptions): Promise<OpenMaskSource> {
   if (!opts.organs) return { close: () => {} };
   if (opts.masks) {
-    if (!CONVENTIONS.includes(opts.maskLabels as LabelConvention))
-      throw new LiverstiffError(`--mask-labels must be one of ${CONVENTIONS.join(", ")}`, {
-        "mask-labels": opts.maskLabels,
-      });
     if (!existsSync(opts.masks))
       throw new LiverstiffError("mask folder does not exist", { masks: opts.masks });
     return {
-      source: { kind: "files", dir: opts.masks, convention: opts.maskLabels as LabelConvention },
+      source: { kind: "files", dir: opts.masks, convention: opts.maskLabels },
       close: () => {},
     };
   }
