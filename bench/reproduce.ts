@@ -1,7 +1,8 @@
 // The faithful comparator: DeepLiverNet 2.0's head at its published widths and training (recipes/
 // deepliver2.json: Dense 4096-1024-256, batch 4, Adamax, up to 100 epochs, early stopping on validation
 // accuracy with patience 20) on cv10 of a work folder, beside deepliver2-fast on the same folds:
-//   npm run bench -- reproduce [--workdir DIR] [--out DIR] [--truth truth.jsonl] [--status]
+//   npm run bench -- reproduce [--workdir DIR] [--out DIR] [--truth truth.jsonl] [--jobs N] [--threads N]
+//                              [--status]
 // It is hours of CPU on 2 cores: run it in the background. Every finished fold is a file, so an
 // interrupted run resumes; `--status` reads the finished folds of both recipes without training and
 // compares them on the test exams both have. Default work folder: the demo's (liverstiff-demo/work, the
@@ -18,6 +19,9 @@ const { values: args } = parseArgs({
     out: { type: "string" },
     truth: { type: "string" },
     status: { type: "boolean", default: false },
+    // Folds at once and libtorch threads per fold (validate's defaults: one fold per core, 1 thread).
+    jobs: { type: "string" },
+    threads: { type: "string" },
   },
 });
 const workdir = resolve(args.workdir!);
@@ -88,6 +92,8 @@ if (!args.status) {
     outDir,
     ...(args.truth ? { truthJsonl: resolve(args.truth) } : {}),
     bootstrapResamples: 200,
+    ...(args.jobs ? { jobs: Number(args.jobs) } : {}),
+    ...(args.threads ? { threadsPerFold: Number(args.threads) } : {}),
     onProgress: (e) => {
       const line = `${e.stage} ${e.done}/${e.total ?? "?"} ${e.message ?? ""}`;
       if (line !== last && e.stage === "validate") say(`  ${line}`);

@@ -222,6 +222,18 @@ export class Catalog {
     return dirname(this.path);
   }
 
+  /** A value of the meta table (JSON text), or undefined. */
+  meta(key: string): string | undefined {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as
+      | { value: string }
+      | undefined;
+    return row?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)").run(key, value);
+  }
+
   close(): void {
     this.db.close();
   }

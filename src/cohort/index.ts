@@ -17,6 +17,8 @@ export {
   type IngestOptions,
   type IngestSummary,
   ingest,
+  recordedSeriesChoice,
+  SERIES_CHOICE_META,
 } from "./ingest.ts";
 export {
   type ExamKeys,

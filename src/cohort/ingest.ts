@@ -9,18 +9,25 @@ import {
 } from "../core/index.ts";
 import {
   type DicomIndex,
+  defaultSeriesChoice,
   type ExamRoles,
   indexDicom,
   loadRoleRules,
+  loadSeriesOverrides,
   type MrFrame,
+  overridesForExam,
   pickSeriesForRoles,
   type RoleDecision,
   type RoleRules,
   readFramePixels,
   SERIES_ROLES,
+  type SeriesChoice,
+  type SeriesChoiceRecord,
   type SeriesInfo,
+  type SeriesOverride,
   type SeriesRole,
   selectFrames,
+  seriesChoiceRecord,
 } from "../dicom/index.ts";
 import {
   asOutputWriteError,
@@ -54,7 +61,11 @@ export interface DicomApi {
   indexDicom(roots: string[], opts: { onProgress?: ProgressSink }): Promise<DicomIndex>;
   readFramePixels(frame: MrFrame): Promise<Float32Array> | Float32Array;
   /** Classifies every series of an exam and ranks the candidates per role (best first). */
-  pickSeriesForRoles(series: SeriesInfo[], rules?: RoleRules): ExamRoles;
+  pickSeriesForRoles(
+    series: SeriesInfo[],
+    rules?: RoleRules,
+    overrides?: readonly SeriesOverride[],
+  ): ExamRoles;
   loadRules(path: string): RoleRules;
 }
 
@@ -72,6 +83,13 @@ export interface IngestOptions {
   labelsCsv?: string;
   /** Role rules file (YAML/JSON) for dicom/'s classifier. */
   rulesPath?: string;
+  /** Per-exam series overrides (CSV, YAML or JSON; docs/dicom.md): they beat every rule. */
+  overridesPath?: string;
+  /**
+   * The whole series choice at once (rules + overrides), as predict takes it from a bundle; not together
+   * with rulesPath or overridesPath.
+   */
+  seriesChoice?: SeriesChoice;
   prep?: Partial<PrepConfig>;
   /** Days between a label's date and the study date for patient-id + date matching (default 7). */
   labelWindowDays?: number;
@@ -129,9 +147,21 @@ export interface IngestSummary {
   timingsMs: { index: number; assemblePrepare: number };
   /** True when the DICOM index of the previous run was reused (no file changed). */
   indexReused: boolean;
+  /** The rules and per-exam overrides the series were chosen by (stored in the catalog, then bundles). */
+  seriesChoice: {
+    rulesSource: string;
+    overridesSources: string[];
+    overrides: number;
+    digest: string;
+    /** Overrides that name an exam of the inputs but no series of it. */
+    unmatchedOverrides: string[];
+  };
   /** Organ measures of the usable exams (absent when no mask source was given). */
   organs?: Omit<OrganMeasureSummary, "errors">;
 }
+
+/** The catalog's meta key under which ingest records the series choice (a SeriesChoiceRecord). */
+export const SERIES_CHOICE_META = "series_choice";
 
 const DEFAULT_REQUIRED = { all: ["t2"] as SeriesRole[], anyOf: ["t1_in", "t1_opp"] as SeriesRole[] };
 
@@ -166,7 +196,13 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     nWorkers > 0
       ? new WorkerPool<PrepareJob, PrepareJobResult>(new URL("./worker.ts", import.meta.url), nWorkers)
       : undefined;
-  const rules = options.rulesPath ? loadRules(dicom, options.rulesPath) : undefined;
+  let choice: SeriesChoice;
+  try {
+    choice = resolveSeriesChoice(options, dicom);
+  } catch (err) {
+    await pool?.close();
+    throw err;
+  }
 
   let index: DicomIndex;
   let indexReused = false;
@@ -253,6 +289,17 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     for (const li of labelIssues) {
       exclusions.push({ scope: "label", ref: `labels:${li.line}`, code: li.kind, reason: li.message });
     }
+    const record = seriesChoiceRecord(choice);
+    catalog.setMeta(SERIES_CHOICE_META, JSON.stringify(record));
+    const unmatched = unmatchedOverrides(choice.overrides, studies, keys);
+    for (const u of unmatched)
+      exclusions.push({
+        scope: "exam",
+        ref: u.examId,
+        examId: u.examId,
+        code: "override_unmatched",
+        reason: u.reason,
+      });
 
     const summary: IngestSummary = {
       workdir: options.workdir,
@@ -273,6 +320,13 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       durationMs: 0,
       timingsMs: { index: tIndex - t0, assemblePrepare: 0 },
       indexReused,
+      seriesChoice: {
+        rulesSource: choice.rulesSource,
+        overridesSources: choice.overridesSources,
+        overrides: choice.overrides.length,
+        digest: record.digest,
+        unmatchedOverrides: unmatched.map((u) => u.reason),
+      },
     };
 
     let done = 0;
@@ -304,7 +358,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
             keys: k,
             seriesList: studies.get(k.studyInstanceUid)!,
             dicom,
-            rules,
+            choice,
             prep,
             prepName: name,
             catalog,
@@ -341,8 +395,63 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   }
 }
 
-function loadRules(dicom: DicomApi, path: string): RoleRules {
-  return dicom.loadRules(path);
+/**
+ * The series choice the last ingest into this catalog recorded (undefined for a work folder made before
+ * ingest recorded it).
+ */
+export function recordedSeriesChoice(catalog: Catalog): SeriesChoiceRecord | undefined {
+  const text = catalog.meta(SERIES_CHOICE_META);
+  return text === undefined ? undefined : (JSON.parse(text) as SeriesChoiceRecord);
+}
+
+/** The series choice of this run: given whole, or from the rules and overrides files, or the defaults. */
+function resolveSeriesChoice(options: IngestOptions, dicom: DicomApi): SeriesChoice {
+  if (options.seriesChoice) {
+    if (options.rulesPath || options.overridesPath)
+      throw new LiverstiffError("give a series choice or rules/overrides files, not both");
+    return options.seriesChoice;
+  }
+  const choice = defaultSeriesChoice();
+  if (options.rulesPath) {
+    choice.rules = dicom.loadRules(options.rulesPath);
+    choice.rulesSource = fileName(options.rulesPath);
+  }
+  if (options.overridesPath) {
+    choice.overrides = loadSeriesOverrides(options.overridesPath);
+    choice.overridesSources = [fileName(options.overridesPath)];
+  }
+  return choice;
+}
+
+const fileName = (path: string) => path.split(/[\\/]/).pop() ?? path;
+
+/**
+ * Overrides that name an exam of this run but no series of it: a typo in a series number, or an export
+ * that lacks the series. Reported, never guessed around.
+ */
+function unmatchedOverrides(
+  overrides: readonly SeriesOverride[],
+  studies: ReadonlyMap<string, SeriesInfo[]>,
+  keys: readonly ExamKeys[],
+): { source: string; examId: string; reason: string }[] {
+  const out: { source: string; examId: string; reason: string }[] = [];
+  for (const k of keys) {
+    const series = studies.get(k.studyInstanceUid) ?? [];
+    for (const o of overridesForExam(overrides, k)) {
+      const hit = series.some(
+        (s) =>
+          (o.seriesInstanceUid === undefined || o.seriesInstanceUid === s.seriesInstanceUid) &&
+          (o.seriesNumber === undefined || o.seriesNumber === s.seriesNumber),
+      );
+      if (!hit)
+        out.push({
+          source: o.source,
+          examId: k.examId,
+          reason: `override ${o.source} names ${o.seriesNumber !== undefined ? `series ${o.seriesNumber}` : `series ${o.seriesInstanceUid}`}, which the exam does not have`,
+        });
+    }
+  }
+  return out;
 }
 
 function rootOf(roots: string[], file: string): string {
@@ -375,7 +484,7 @@ interface ExamContext {
   keys: ExamKeys;
   seriesList: SeriesInfo[];
   dicom: DicomApi;
-  rules?: RoleRules;
+  choice: SeriesChoice;
   prep: PrepConfig;
   prepName: string;
   catalog: Catalog;
@@ -441,7 +550,11 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
   const failedRoles = new Map<SeriesRole, string>();
   let picked: ExamRoles;
   try {
-    picked = ctx.dicom.pickSeriesForRoles(seriesList, ctx.rules);
+    picked = ctx.dicom.pickSeriesForRoles(
+      seriesList,
+      ctx.choice.rules,
+      overridesForExam(ctx.choice.overrides, ctx.keys),
+    );
   } catch (err) {
     picked = { chosen: {}, decisions: seriesList.map((s) => ({ series: s, decisions: [] })) };
     exclusions.push({

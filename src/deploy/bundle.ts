@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } fro
 import { basename, dirname, join, resolve } from "node:path";
 import type { PrepConfig } from "../cohort/index.ts";
 import { describeError, LiverstiffError, writeFileAtomic, writeJsonAtomic } from "../core/index.ts";
-import type { SeriesRole } from "../dicom/index.ts";
+import type { SeriesChoiceRecord, SeriesRole } from "../dicom/index.ts";
 import { createEncoder, type Encoder, type EncoderIdentity } from "../features/index.ts";
 import { loadTrainedModel, type Recipe, type TrainedModel } from "../train/index.ts";
 import { type BundleIntegrity, bundleFiles, checkIntegrity, fileDigests, sealManifest } from "./integrity.ts";
@@ -21,7 +21,7 @@ import type { TrainingSetSummary } from "./summary.ts";
 
 export const BUNDLE_FORMAT = "liverstiff-bundle";
 /** Bumped when bundle.json or the member files change in a way older code cannot read. */
-export const BUNDLE_FORMAT_VERSION = 2;
+export const BUNDLE_FORMAT_VERSION = 3;
 export const BUNDLE_MANIFEST = "bundle.json";
 
 export type Five = [number, number, number, number, number];
@@ -37,6 +37,15 @@ export interface BundleMember {
   nTest: number;
   /** The fold's own Youden cut-offs, chosen on its inner validation part (as in validation). */
   cutoffs: Five;
+}
+
+export interface KpaError {
+  method: string;
+  /** The share of out-of-fold exams whose measured kPa fell inside the interval (0.8 by construction). */
+  coverage: number;
+  n: number;
+  /** Quantiles of log(measured / predicted kPa): the interval is [kPa * exp(lo), kPa * exp(hi)]. */
+  logRatioQuantiles: [number, number];
 }
 
 export interface BundleManifest {
@@ -58,6 +67,12 @@ export interface BundleManifest {
    * cv10 predictions (each exam scored by the fold model that did not see it). See docs/deploy.md.
    */
   cutoffs: { method: string; values: Five };
+  /**
+   * The kPa head's cross-validated error, for recipes that regress kPa (null otherwise): the 10% and 90%
+   * quantiles of log(measured / predicted kPa) over the pooled out-of-fold cv10 predictions. predict turns
+   * them into the predicted kPa's 80% prediction interval.
+   */
+  kpaError: KpaError | null;
   /** The ensemble: one model per cv10 fold; probabilities are averaged, their spread is the interval. */
   members: BundleMember[];
   /** The recipe's cv10 figures from the run that trained the members (pooled out-of-fold). */
@@ -72,6 +87,12 @@ export interface BundleManifest {
   trainingSet: TrainingSetSummary;
   /** Roles an exam needs (all of `all`, one of `anyOf`), as ingest decides usability. */
   requiredRoles: { all: SeriesRole[]; anyOf: SeriesRole[] };
+  /**
+   * How the training exams' series got their roles: the complete role rules and the per-exam overrides
+   * that ingest used. predict applies them to new exams unless a site gives its own (`--rules`,
+   * `--overrides`).
+   */
+  seriesChoice: SeriesChoiceRecord;
   /** sha256 of every file in the bundle folder but bundle.json (relative paths, "/" separators). */
   files: Record<string, string>;
   /** The digest over everything above (and its optional signature); see integrity.ts. */
@@ -195,6 +216,7 @@ export function readBundleManifest(
     "cutoffs",
     "members",
     "trainingSet",
+    "seriesChoice",
   ] as const)
     if (m[key] === undefined || m[key] === null)
       throw new LiverstiffError(`corrupt model bundle: ${BUNDLE_MANIFEST} lacks "${key}"`, { bundle: dir });

@@ -3,7 +3,7 @@
 import type { SeriesRole } from "../dicom/index.ts";
 import { type ExamFeatures, THRESHOLDS_KPA } from "../features/index.ts";
 import type { ExamPrediction, TrainedModel } from "../train/index.ts";
-import type { Five } from "./bundle.ts";
+import type { Five, KpaError } from "./bundle.ts";
 
 export interface ThresholdResult {
   thresholdKpa: number;
@@ -35,12 +35,31 @@ export interface Category {
   ignoredKpa: number[];
 }
 
+export interface KpaPrediction {
+  /** Geometric mean of the members' predicted kPa. */
+  value: number;
+  /** Lowest and highest member's kPa (model spread only). */
+  interval: [number, number];
+  /**
+   * The 80% prediction interval for the measured kPa: value times the bundle's out-of-fold error
+   * quantiles (absent for a bundle without them).
+   */
+  predictionInterval?: [number, number];
+  /** Whether the point value lies in the category's range [threshold, next threshold). */
+  inCategory: boolean;
+  /**
+   * Whether the category and the kPa are consistent: the category's range meets the 80% prediction
+   * interval (the point itself without one). False means the two heads disagree by more than the kPa's own
+   * cross-validated error.
+   */
+  agreesWithCategory: boolean;
+}
+
 export interface EnsemblePrediction {
   examId: string;
   thresholds: ThresholdResult[];
   category: Category;
-  /** `agreesWithCategory`: the predicted kPa lies within the category's range of kPa. */
-  kpaPred: { value: number; interval: [number, number]; agreesWithCategory: boolean } | null;
+  kpaPred: KpaPrediction | null;
   /** Mean attention per role per slice over members (heads with attention pooling); sums to 1. */
   attention: Partial<Record<SeriesRole, number[]>> | null;
   /** Each member's own prediction, in bundle order. */
@@ -81,12 +100,42 @@ export function kpaInCategory(kpa: number, category: Category): boolean {
   );
 }
 
+/** Whether a kPa range [lo, hi] meets the category's range [threshold, next threshold). */
+export function rangeMeetsCategory(lo: number, hi: number, category: Category): boolean {
+  return (
+    (category.thresholdKpa === null || hi >= category.thresholdKpa) &&
+    (category.belowKpa === null || lo < category.belowKpa)
+  );
+}
+
+function kpaPrediction(
+  kpas: readonly number[],
+  category: Category,
+  kpaError: KpaError | null | undefined,
+): KpaPrediction {
+  const value = Math.exp(mean(kpas.map(Math.log)));
+  const inCategory = kpaInCategory(value, category);
+  const out: KpaPrediction = {
+    value,
+    interval: [Math.min(...kpas), Math.max(...kpas)],
+    inCategory,
+    agreesWithCategory: inCategory,
+  };
+  if (kpaError) {
+    const [lo, hi] = kpaError.logRatioQuantiles;
+    out.predictionInterval = [value * Math.exp(lo), value * Math.exp(hi)];
+    out.agreesWithCategory = rangeMeetsCategory(...out.predictionInterval, category);
+  }
+  return out;
+}
+
 /** Combines the members' predictions of one exam. */
 export function combine(
   examId: string,
   perMember: readonly ExamPrediction[],
   folds: readonly string[],
   cutoffs: Five,
+  kpaError?: KpaError | null,
 ): EnsemblePrediction {
   const thresholds = THRESHOLDS_KPA.map((t, k): ThresholdResult => {
     const ps = perMember.map((p) => p.probabilities[k]!);
@@ -112,15 +161,8 @@ export function combine(
   );
   for (const [k, t] of thresholds.entries()) t.counted = k < level;
   const kpas = perMember.map((p) => p.kpaPred).filter((k): k is number => k !== undefined && k > 0);
-  const kpaValue = Math.exp(mean(kpas.map(Math.log)));
   const kpaPred =
-    kpas.length === perMember.length && kpas.length > 0
-      ? {
-          value: kpaValue,
-          interval: [Math.min(...kpas), Math.max(...kpas)] as [number, number],
-          agreesWithCategory: kpaInCategory(kpaValue, category),
-        }
-      : null;
+    kpas.length === perMember.length && kpas.length > 0 ? kpaPrediction(kpas, category, kpaError) : null;
   let attention: EnsemblePrediction["attention"] = null;
   if (perMember.every((p) => p.attention)) {
     attention = {};
@@ -147,6 +189,7 @@ export function predictEnsemble(
   members: readonly { fold: string; model: TrainedModel }[],
   exams: readonly ExamFeatures[],
   cutoffs: Five,
+  kpaError?: KpaError | null,
 ): EnsemblePrediction[] {
   if (exams.length === 0) return [];
   const byMember = members.map((m) => m.model.predict(exams));
@@ -156,6 +199,7 @@ export function predictEnsemble(
       byMember.map((preds) => preds[i]!),
       members.map((m) => m.fold),
       cutoffs,
+      kpaError,
     ),
   );
 }

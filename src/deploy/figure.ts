@@ -43,7 +43,12 @@ export interface ExamFigureInput {
     "thresholdKpa" | "probability" | "cutoff" | "positive" | "counted"
   >[];
   category: Pick<Category, "label">;
-  kpaPred: { value: number; interval: [number, number]; agreesWithCategory: boolean } | null;
+  kpaPred: {
+    value: number;
+    interval: [number, number];
+    predictionInterval?: [number, number];
+    agreesWithCategory: boolean;
+  } | null;
   /** Per role: the patient directions at the prepared slices' edges; a role without them has no letters. */
   orientation: Partial<Record<SeriesRole, EdgeLetters>>;
 }
@@ -214,7 +219,9 @@ function headerSvg(input: ExamFigureInput, layout: FigureLayout): string[] {
   );
   const k = input.kpaPred;
   const kpaText = k
-    ? `Predicted stiffness ${kpa(k.value)} kPa (fold models ${kpa(k.interval[0])}–${kpa(k.interval[1])})${k.agreesWithCategory ? "" : ", outside the category"}`
+    ? k.predictionInterval
+      ? `Predicted stiffness ${kpa(k.value)} kPa (80% interval ${kpa(k.predictionInterval[0])}–${kpa(k.predictionInterval[1])})${k.agreesWithCategory ? "" : ", category outside it"}`
+      : `Predicted stiffness ${kpa(k.value)} kPa (fold models ${kpa(k.interval[0])}–${kpa(k.interval[1])})${k.agreesWithCategory ? "" : ", outside the category"}`
     : "";
   out.push(
     `<text x="${category.x}" y="${category.y + 20}" font-size="15" fill="#111"><tspan font-size="19" font-weight="bold">Category ${esc(geq(input.category.label), 24)}</tspan><tspan dx="24">${esc(kpaText, 100)}</tspan></text>`,

@@ -1,14 +1,27 @@
 // The terminal form of a prediction report: one block per exam, readable without the JSON.
-import type { PredictReport } from "./predict.ts";
+import type { ExamReport, PredictReport } from "./predict.ts";
 
 // Probabilities and cut-offs in the same unit (percent, one decimal) so they can be compared by eye.
 const pct = (p: number) => `${(p * 100).toFixed(1)}%`;
+
+function kpaText(k: NonNullable<ExamReport["kpaPred"]>): string {
+  const pi = k.predictionInterval;
+  const range = pi
+    ? `80% prediction interval ${pi[0].toFixed(2)}-${pi[1].toFixed(2)}`
+    : `fold models ${k.interval[0].toFixed(2)}-${k.interval[1].toFixed(2)}`;
+  const verdict = k.agreesWithCategory ? "" : pi ? ", the category OUTSIDE it" : " OUTSIDE the category";
+  return `${k.value.toFixed(2)} kPa (${range})${verdict}`;
+}
 
 export function formatPredictions(report: PredictReport): string {
   const lines: string[] = [];
   const b = report.bundle;
   lines.push(
     `model: ${b.recipe} (${b.members} fold models, encoder ${b.encoder}${b.cv10Auc3_0 !== undefined ? `, cv10 AUROC at 3.0 kPa ${b.cv10Auc3_0.toFixed(3)}` : ""})`,
+  );
+  const sc = report.seriesChoice;
+  lines.push(
+    `series chosen by: ${sc.rules === "bundle" ? "the bundle's rules (as in training)" : `rules ${sc.rules}${sc.rulesAsTrained ? " (the same as training's)" : ", NOT the rules training used"}`}; overrides: ${sc.overrides.length ? sc.overrides.join(" + ") : "none"}`,
   );
   lines.push(`${report.intendedUse}`);
   for (const e of report.exams) {
@@ -40,7 +53,7 @@ export function formatPredictions(report: PredictReport): string {
     const c = e.category!;
     const relation = c.thresholdKpa === null ? "below" : "above";
     lines.push(
-      `  category: ${c.label} (P ${pct(c.probability)} ${relation} cut-off ${pct(c.cutoff)})${e.kpaPred ? `; predicted ${e.kpaPred.value.toFixed(2)} kPa (fold models ${e.kpaPred.interval[0].toFixed(2)}-${e.kpaPred.interval[1].toFixed(2)})${e.kpaPred.agreesWithCategory ? "" : " OUTSIDE the category"}` : ""}`,
+      `  category: ${c.label} (P ${pct(c.probability)} ${relation} cut-off ${pct(c.cutoff)})${e.kpaPred ? `; predicted ${kpaText(e.kpaPred)}` : ""}`,
     );
     for (const w of e.warnings) lines.push(`  warning [${w.code}]: ${w.message}`);
     if (e.png) lines.push(`  figure: ${e.png}`);

@@ -21,7 +21,18 @@ import {
   silentProgress,
   writeFileAtomic,
 } from "../core/index.ts";
-import { type DicomIndex, indexDicom, SERIES_ROLES, type SeriesRole } from "../dicom/index.ts";
+import {
+  type DicomIndex,
+  indexDicom,
+  layerOverrides,
+  loadRoleRules,
+  loadSeriesOverrides,
+  SERIES_ROLES,
+  type SeriesChoice,
+  type SeriesRole,
+  seriesChoiceFromRecord,
+  seriesChoiceRecord,
+} from "../dicom/index.ts";
 import { computeFeatures, type ExamFeatures } from "../features/index.ts";
 import type { BundleManifest, LoadedBundle } from "./bundle.ts";
 import { type EnsemblePrediction, predictEnsemble } from "./ensemble.ts";
@@ -43,7 +54,24 @@ export interface PredictOptions {
   workdir?: string;
   /** Liver and spleen masks for the organ measures (the shipped segmenter, or a user's label maps). */
   masks?: MaskSource;
+  /** A site's own role rules (YAML/JSON), used instead of the rules the bundle was trained with. */
+  rulesPath?: string;
+  /** A site's per-exam overrides, laid over the bundle's (a site's rows for an exam replace the bundle's). */
+  overridesPath?: string;
   onProgress?: ProgressSink;
+}
+
+/** How the series of the predicted exams were chosen, and whether it is how training chose them. */
+export interface PredictSeriesChoice {
+  /** "bundle" (the rules training used), or the site's rules file. */
+  rules: string;
+  /** The overrides applied: "bundle" (training's rows) and/or the site's file. */
+  overrides: string[];
+  /** Digest of the rules and overrides applied, and of those the bundle was trained with. */
+  digest: string;
+  trainingDigest: string;
+  /** True when the rules applied are the rules training used (overrides aside). */
+  rulesAsTrained: boolean;
 }
 
 export interface SeriesUsed {
@@ -104,6 +132,7 @@ export interface PredictReport {
     cutoffMethod: string;
     cv10Auc3_0?: number;
   };
+  seriesChoice: PredictSeriesChoice;
   inputs: InputReport[];
   exams: ExamReport[];
   counts: { exams: number; predicted: number; unusable: number };
@@ -254,6 +283,41 @@ function writeFigure(
   }
 }
 
+const fileName = (path: string) => path.split(/[\\/]/).pop() ?? path;
+
+/**
+ * The series choice for new exams: the bundle's rules and overrides, with a site's rules file in place of
+ * the rules and a site's overrides file laid over the overrides.
+ */
+export function predictionSeriesChoice(
+  bundle: Pick<LoadedBundle, "path" | "manifest">,
+  site: { rulesPath?: string; overridesPath?: string },
+): { choice: SeriesChoice; summary: PredictSeriesChoice } {
+  const trained = seriesChoiceFromRecord(bundle.manifest.seriesChoice, bundle.path);
+  const choice: SeriesChoice = { ...trained, rulesSource: "bundle", overridesSources: [] };
+  const overrides = trained.overrides.length > 0 ? ["bundle"] : [];
+  if (site.rulesPath) {
+    choice.rules = loadRoleRules(site.rulesPath);
+    choice.rulesSource = fileName(site.rulesPath);
+  }
+  if (site.overridesPath) {
+    choice.overrides = layerOverrides(trained.overrides, loadSeriesOverrides(site.overridesPath));
+    overrides.push(fileName(site.overridesPath));
+  }
+  choice.overridesSources = overrides;
+  const applied = seriesChoiceRecord(choice);
+  return {
+    choice,
+    summary: {
+      rules: choice.rulesSource,
+      overrides,
+      digest: applied.digest,
+      trainingDigest: bundle.manifest.seriesChoice.digest,
+      rulesAsTrained: JSON.stringify(applied.rules) === JSON.stringify(seriesChoiceRecord(trained).rules),
+    },
+  };
+}
+
 /**
  * Predicts every exam found under the inputs. Throws (a LiverstiffError) only when nothing can be done at
  * all: an input that does not exist, or no MR exam anywhere in the inputs.
@@ -265,6 +329,8 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
   if (options.inputs.length === 0) throw new LiverstiffError("no input: give exam folders or DICOM files");
   for (const input of options.inputs)
     if (!existsSync(input)) throw new LiverstiffError("input folder or file does not exist", { path: input });
+  // A bad rules or overrides file is refused before any exam is read.
+  const { choice, summary: seriesChoice } = predictionSeriesChoice(options.bundle, options);
 
   const index = await indexDicom(options.inputs, { onProgress: progress });
   const tIndex = performance.now();
@@ -294,6 +360,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
       prep: manifest.preparation,
       requiredRoles: manifest.requiredRoles,
       dicom: { ...DEFAULT_DICOM_API, indexDicom: async () => index },
+      seriesChoice: choice,
       onProgress: progress,
       ...(options.masks ? { masks: options.masks } : {}),
     });
@@ -348,6 +415,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
       members.map((m) => ({ fold: m.info.fold, model: m.model })),
       ready.map((r) => r.features),
       manifest.cutoffs.values,
+      manifest.kpaError,
     );
     for (const [k, { report, exam, features }] of ready.entries()) {
       const p = predictions[k]!;
@@ -406,6 +474,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
         cutoffMethod: manifest.cutoffs.method,
         ...(auc3 !== undefined ? { cv10Auc3_0: auc3 } : {}),
       },
+      seriesChoice,
       inputs,
       exams: reports,
       counts: {

@@ -88,14 +88,18 @@ export function decisionWarnings(p: {
     counted: boolean;
   }[];
   category: { label: string };
-  kpaPred: { value: number; agreesWithCategory: boolean } | null;
+  kpaPred: { value: number; predictionInterval?: [number, number]; agreesWithCategory: boolean } | null;
 }): Warning[] {
   const out: Warning[] = [];
-  if (p.kpaPred && !p.kpaPred.agreesWithCategory)
+  if (p.kpaPred && !p.kpaPred.agreesWithCategory) {
+    const pi = p.kpaPred.predictionInterval;
     out.push({
       code: "kpa_outside_category",
-      message: `the predicted ${p.kpaPred.value.toFixed(2)} kPa lies outside the category ${p.category.label}; the category follows the thresholds' probabilities and cut-offs, the kPa is a separate regression`,
+      message: pi
+        ? `the category ${p.category.label} lies outside the predicted kPa's 80% prediction interval ${pi[0].toFixed(2)}-${pi[1].toFixed(2)} (predicted ${p.kpaPred.value.toFixed(2)} kPa): the category (probabilities against cut-offs) and the kPa (a separate regression) disagree by more than the kPa's cross-validated error`
+        : `the predicted ${p.kpaPred.value.toFixed(2)} kPa lies outside the category ${p.category.label}; the category follows the thresholds' probabilities and cut-offs, the kPa is a separate regression`,
     });
+  }
   const ignored = p.thresholds.filter((t) => t.positive && !t.counted);
   if (ignored.length > 0) {
     const first = p.thresholds.find((t) => !t.positive)!;

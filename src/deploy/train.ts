@@ -2,9 +2,9 @@
 // The ten fold models are the ensemble (together they were trained on every labelled, usable exam; each
 // exam was held out of exactly one), and the validation run that trained them is the bundle's estimate.
 import { join } from "node:path";
-import { type ExamRecord, openCatalog, type SeriesRecord } from "../cohort/index.ts";
+import { type ExamRecord, openCatalog, recordedSeriesChoice, type SeriesRecord } from "../cohort/index.ts";
 import { LiverstiffError, type ProgressSink, silentProgress } from "../core/index.ts";
-import type { SeriesRole } from "../dicom/index.ts";
+import type { SeriesChoiceRecord, SeriesRole } from "../dicom/index.ts";
 import { computeFeatures, THRESHOLDS_KPA } from "../features/index.ts";
 import { youden } from "../stats/index.ts";
 import { foldFilePaths, type PredictionRow } from "../validate/index.ts";
@@ -15,6 +15,7 @@ import {
   type BundleContent,
   type BundleManifest,
   type Five,
+  type KpaError,
   writeBundle,
 } from "./bundle.ts";
 import { monotoneCutoffs } from "./cutoffs.ts";
@@ -96,11 +97,54 @@ export function monotonePooledCutoffs(rows: readonly PredictionRow[]): Five {
   ) as Five;
 }
 
+function workdirSeriesChoice(workdir: string): SeriesChoiceRecord {
+  const catalog = openCatalog(workdir);
+  try {
+    const recorded = recordedSeriesChoice(catalog);
+    if (!recorded)
+      throw new LiverstiffError(
+        "the work folder does not record how its series were chosen (rules, overrides); run `liverstiff ingest` on it again (prepared exams are reused)",
+        { workdir },
+      );
+    return recorded;
+  } finally {
+    catalog.close();
+  }
+}
+
+/** Out-of-fold exams needed before the kPa's error quantiles are worth stating. */
+const MIN_KPA_ERROR_EXAMS = 20;
+
+/**
+ * The kPa head's pooled out-of-fold error as the 10% and 90% quantiles of log(measured / predicted): the
+ * predicted kPa's 80% prediction interval (null when the recipe does not regress kPa).
+ */
+export function kpaErrorOf(rows: readonly PredictionRow[]): KpaError | null {
+  const ratios = rows
+    .filter((r) => r.kpaPred !== undefined && r.kpaPred > 0 && r.kpa > 0)
+    .map((r) => Math.log(r.kpa / r.kpaPred!))
+    .sort((a, b) => a - b);
+  if (ratios.length < MIN_KPA_ERROR_EXAMS) return null;
+  const q = (p: number) => {
+    const pos = (ratios.length - 1) * p;
+    const lo = Math.floor(pos);
+    return ratios[lo]! + (ratios[Math.ceil(pos)]! - ratios[lo]!) * (pos - lo);
+  };
+  return {
+    method: "quantiles-10-90-log-ratio-pooled-out-of-fold-cv10",
+    coverage: 0.8,
+    n: ratios.length,
+    logRatioQuantiles: [q(0.1), q(0.9)],
+  };
+}
+
 export async function trainBundle(options: TrainBundleOptions): Promise<TrainBundleResult> {
   const progress = options.onProgress ?? silentProgress;
   const seed = options.seed ?? 42;
   // A bad signing key is refused before hours of training, not after.
   if (options.signKey) readBundleKey(options.signKey, "private");
+  // Checked before hours of training: the bundle must say how its exams' series were chosen.
+  const seriesChoice = workdirSeriesChoice(options.workdir);
   const p = prepareRecipe(options.recipe, options.encoder);
   const name = p.recipe.name;
   const runDir = options.runDir ?? join(options.workdir, "runs", `bundle-${name}-seed${seed}`);
@@ -170,6 +214,7 @@ export async function trainBundle(options: TrainBundleOptions): Promise<TrainBun
       options.cutoffRule === "per-threshold"
         ? { method: CUTOFF_METHODS["per-threshold"], values: pooledCutoffs(rows) }
         : { method: CUTOFF_METHODS.monotone, values: monotonePooledCutoffs(rows) },
+    kpaError: kpaErrorOf(rows),
     validation: {
       scheme: "cv10",
       seed,
@@ -184,6 +229,7 @@ export async function trainBundle(options: TrainBundleOptions): Promise<TrainBun
     },
     trainingSet,
     requiredRoles: REQUIRED_ROLES,
+    seriesChoice,
   };
   const written = writeBundle(options.out, manifest, members, { signKey: options.signKey });
   progress({ stage: "bundle", done: 1, total: 1, message: options.out });

@@ -3,6 +3,14 @@
 
 export { classifySeries, echoPhase, normaliseDescription, selectFrames } from "./classify.ts";
 export { type IndexOptions, indexDicom } from "./indexer.ts";
+export {
+  layerOverrides,
+  loadSeriesOverrides,
+  OVERRIDE_COLUMNS,
+  overridesForExam,
+  parseSeriesOverrides,
+  type SeriesOverride,
+} from "./overrides.ts";
 export { clearPixelCache, readFramePixels, readFrameStoredValues, type StoredPixels } from "./pixels.ts";
 export {
   buildRoleRules,
@@ -12,9 +20,24 @@ export {
   type RoleKeywords,
   type RoleRules,
   type RoleRulesFile,
+  rulesAsFile,
   type TeWindows,
 } from "./rules.ts";
-export { type ExamRoles, pickSeriesForRoles, type RoleCandidate, type RoleChoice } from "./select.ts";
+export {
+  type ExamRoles,
+  OVERRIDE_STRENGTH,
+  pickSeriesForRoles,
+  type RoleCandidate,
+  type RoleChoice,
+} from "./select.ts";
+export {
+  defaultSeriesChoice,
+  loadSeriesChoice,
+  type SeriesChoice,
+  type SeriesChoiceRecord,
+  seriesChoiceFromRecord,
+  seriesChoiceRecord,
+} from "./series-choice.ts";
 export {
   isSupportedTransferSyntax,
   SUPPORTED_TRANSFER_SYNTAXES,

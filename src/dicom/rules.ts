@@ -458,3 +458,27 @@ export function loadRoleRules(path: string): RoleRules {
   }
   return buildRoleRules(content, path);
 }
+
+/**
+ * The rules as a complete rules file (every keyword list replaced, every value set): what a model bundle
+ * stores, so that predict classifies with the rules training used even after the defaults change.
+ * `buildRoleRules(rulesAsFile(r))` gives back rules equal to r.
+ */
+export function rulesAsFile(rules: RoleRules): RoleRulesFile {
+  const file: RoleRulesFile = {
+    keywordMode: "replace",
+    keywords: Object.fromEntries(Object.entries(rules.keywords).map(([k, v]) => [k, [...v]])),
+    teWindowsMs: structuredClone(rules.teWindowsMs),
+    phaseToleranceCycles: rules.phaseToleranceCycles,
+    minSlices: rules.minSlices,
+    t1MaxEchoTimeMs: rules.t1MaxEchoTimeMs,
+    t1MaxRepetitionTimeMs: rules.t1MaxRepetitionTimeMs,
+    t2MinEchoTimeMs: rules.t2MinEchoTimeMs,
+    t2MaxEchoTimeMs: rules.t2MaxEchoTimeMs,
+    t2MinRepetitionTimeMs: rules.t2MinRepetitionTimeMs,
+    bodyParts: [...rules.bodyParts],
+    force: rules.force.map((f) => ({ ...f })),
+  };
+  if (rules.preferT2FatSuppressed !== undefined) file.preferT2FatSuppressed = rules.preferT2FatSuppressed;
+  return file;
+}

@@ -1,5 +1,6 @@
 // Choosing one series per role for an exam when several qualify.
 import { classifySeries, selectFrames } from "./classify.ts";
+import { overrideMatchesSeries, type SeriesOverride } from "./overrides.ts";
 import { DEFAULT_RULES, type RoleRules } from "./rules.ts";
 import { type MrFrame, type RoleDecision, SERIES_ROLES, type SeriesInfo, type SeriesRole } from "./types.ts";
 
@@ -69,22 +70,72 @@ function rankingRules(rules: RoleRules): Rule[] {
   return list;
 }
 
+/** Evidence strength of a per-exam override: above the rules file's forced roles (4). */
+export const OVERRIDE_STRENGTH = 5;
+
+const sameEcho = (a?: number, b?: number) => a !== undefined && b !== undefined && Math.abs(a - b) < 0.01;
+
+/**
+ * The classifier's decisions for one series with the exam's overrides applied: "none" takes every role
+ * from the series; a role replaces the series' decision for that role (or for that echo) and leaves its
+ * other echoes' decisions as they were.
+ */
+function withOverrides(
+  s: SeriesInfo,
+  decisions: RoleDecision[],
+  overrides: readonly SeriesOverride[],
+): RoleDecision[] {
+  const mine = overrides.filter((o) => overrideMatchesSeries(o, s));
+  if (mine.length === 0) return decisions;
+  const none = mine.find((o) => o.role === "none");
+  if (none) return [{ role: null, reasons: [`no role: per-exam override ${none.source}`] }];
+  let out = decisions;
+  for (const o of mine) {
+    const role = o.role as SeriesRole;
+    const d: RoleDecision = {
+      role,
+      strength: OVERRIDE_STRENGTH,
+      reasons: [
+        `${role} by per-exam override ${o.source}${o.echoTimeMs !== undefined ? ` (echo ${o.echoTimeMs} ms)` : ""}`,
+      ],
+    };
+    if (o.echoTimeMs !== undefined) d.echoTimeMs = o.echoTimeMs;
+    out = [
+      ...out.filter((x) => x.role !== null && x.role !== role && !sameEcho(x.echoTimeMs, o.echoTimeMs)),
+      d,
+    ];
+  }
+  return out;
+}
+
 /**
  * Classifies every series of one exam and picks the best candidate per role. Ranking, in order: evidence
  * strength; original over derived; the T2 fat-suppression preference of the rules (when set); more
- * slices; later series number. Each choice says which rule beat each alternative.
+ * slices; later series number. Each choice says which rule beat each alternative. `overrides` (the
+ * exam's own rows of a per-exam overrides file) beat every rule: a role an override gives goes to that
+ * series alone.
  */
-export function pickSeriesForRoles(series: SeriesInfo[], rules: RoleRules = DEFAULT_RULES): ExamRoles {
-  const decisions = series.map((s) => ({ series: s, decisions: classifySeries(s, rules) }));
+export function pickSeriesForRoles(
+  series: SeriesInfo[],
+  rules: RoleRules = DEFAULT_RULES,
+  overrides: readonly SeriesOverride[] = [],
+): ExamRoles {
+  const decisions = series.map((s) => ({
+    series: s,
+    decisions: withOverrides(s, classifySeries(s, rules), overrides),
+  }));
   const ranking = rankingRules(rules);
   const chosen: ExamRoles["chosen"] = {};
   for (const role of SERIES_ROLES) {
-    const cands: RoleCandidate[] = [];
+    let cands: RoleCandidate[] = [];
     for (const { series: s, decisions: ds } of decisions) {
       for (const d of ds)
         if (d.role === role) cands.push({ series: s, decision: d, frames: selectFrames(s, d) });
     }
     if (cands.length === 0) continue;
+    // An overridden role is not a contest: the other candidates are not alternatives to a person's choice.
+    const forced = cands.filter((c) => c.decision.strength === OVERRIDE_STRENGTH);
+    if (forced.length > 0) cands = forced;
     const compare = (a: RoleCandidate, b: RoleCandidate): { diff: number; rule?: string } => {
       for (const r of ranking) {
         const diff = r.key(b, role) - r.key(a, role);

@@ -8,6 +8,7 @@ import {
   type PrepConfig,
   prepareExam,
   prepName,
+  recordedSeriesChoice,
   resolvePrep,
 } from "../cohort/index.ts";
 import { LiverstiffError, type ProgressSink, StageClock, silentProgress } from "../core/index.ts";
@@ -294,9 +295,20 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
   const catalog = openCatalog(options.workdir);
   const accession = new Map<string, string | undefined>();
   let ingestFlow: IngestFlow;
+  let seriesChoice:
+    | { rulesSource: string; overridesSources: string[]; overrides: number; digest: string }
+    | undefined;
   try {
     for (const e of catalog.exams()) accession.set(e.examId, e.accessionNumber);
     ingestFlow = catalogFlow(catalog);
+    const recorded = recordedSeriesChoice(catalog);
+    if (recorded)
+      seriesChoice = {
+        rulesSource: recorded.rulesSource,
+        overridesSources: recorded.overridesSources,
+        overrides: recorded.overrides.length,
+        digest: recorded.digest,
+      };
   } finally {
     catalog.close();
   }
@@ -376,6 +388,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
       libraries: { node: process.version, libtorch: buildInfo() },
       timings: { featuresSeconds: featureSeconds },
       ...(options.cohort ? { cohort: options.cohort } : {}),
+      ...(seriesChoice ? { seriesChoice } : {}),
       parallelism: manifestParallel,
     },
   }).finally(() => setNumThreads(threadsBefore));

@@ -8,7 +8,7 @@ import { monotoneCutoffs } from "../../src/deploy/cutoffs.ts";
 import { categoryOf, combine, kpaInCategory } from "../../src/deploy/ensemble.ts";
 import { formatPredictions } from "../../src/deploy/format.ts";
 import { decisionWarnings } from "../../src/deploy/summary.ts";
-import { monotonePooledCutoffs } from "../../src/deploy/train.ts";
+import { kpaErrorOf, monotonePooledCutoffs } from "../../src/deploy/train.ts";
 import type { PredictionRow } from "../../src/validate/index.ts";
 
 const T = [2.5, 3, 3.5, 4, 5];
@@ -81,6 +81,90 @@ describe("category rule (property)", () => {
   });
 });
 
+describe("the predicted kPa and the category", () => {
+  const row = (kpa: number, kpaPred: number) =>
+    ({ kpa, kpaPred, probabilities: [0.5, 0.5, 0.5, 0.5, 0.5] }) as unknown as PredictionRow;
+
+  it("states the kPa head's out-of-fold error as 10%/90% quantiles that cover 80% of the exams", () => {
+    const rng = new Rng(5);
+    const rows = Array.from({ length: 400 }, () => {
+      const pred = 2 + 3 * rng.uniform();
+      return row(pred * Math.exp(0.25 * (rng.uniform() + rng.uniform() - 1)), pred);
+    });
+    const err = kpaErrorOf(rows)!;
+    assert.equal(err.n, 400);
+    const [lo, hi] = err.logRatioQuantiles;
+    const inside = rows.filter((r) => {
+      const x = Math.log(r.kpa / r.kpaPred!);
+      return x >= lo && x <= hi;
+    }).length;
+    assert.ok(Math.abs(inside / 400 - 0.8) <= 0.01, `${inside} of 400 inside`);
+    // Triangular noise on [-0.25, 0.25]: its 10% and 90% quantiles are -/+0.25 * (1 - sqrt(0.2)).
+    assert.ok(Math.abs(lo + 0.25 * (1 - Math.sqrt(0.2))) < 0.03, `lo ${lo}`);
+    assert.ok(Math.abs(hi - 0.25 * (1 - Math.sqrt(0.2))) < 0.03, `hi ${hi}`);
+    // Recipes that do not regress kPa, and too few exams, state nothing.
+    assert.equal(kpaErrorOf(rows.map((r) => ({ ...r, kpaPred: undefined }))), null);
+    assert.equal(kpaErrorOf(rows.slice(0, 10)), null);
+  });
+
+  it("calls kPa and category consistent when the category meets the kPa's 80% prediction interval", () => {
+    const kpaError = {
+      method: "test",
+      coverage: 0.8,
+      n: 100,
+      logRatioQuantiles: [Math.log(0.8), Math.log(1.25)] as [number, number],
+    };
+    const cutoffs: Five = [0.5, 0.5, 0.5, 0.5, 0.5];
+    // 2.9 kPa predicted, category >= 3.0: the point is outside, the interval 2.32-3.63 reaches it.
+    const near = combine(
+      "N",
+      [{ examId: "N", probabilities: [0.9, 0.7, 0.4, 0.2, 0.1], kpaPred: 2.9 }],
+      ["1"],
+      cutoffs,
+      kpaError,
+    );
+    assert.equal(near.category.label, ">= 3.0 kPa");
+    assert.equal(near.kpaPred!.inCategory, false);
+    assert.equal(near.kpaPred!.agreesWithCategory, true);
+    assert.deepEqual(
+      near.kpaPred!.predictionInterval!.map((x) => Math.round(x * 1000) / 1000),
+      [2.32, 3.625],
+    );
+    assert.deepEqual(decisionWarnings(near), []);
+    // 2.9 kPa predicted, category >= 5.0: beyond the interval, a warning that names it.
+    const far = combine(
+      "F",
+      [{ examId: "F", probabilities: [0.9, 0.9, 0.9, 0.9, 0.9], kpaPred: 2.9 }],
+      ["1"],
+      cutoffs,
+      kpaError,
+    );
+    assert.equal(far.kpaPred!.agreesWithCategory, false);
+    const w = decisionWarnings(far);
+    assert.deepEqual(
+      w.map((x) => x.code),
+      ["kpa_outside_category"],
+    );
+    assert.match(
+      w[0]!.message,
+      /category >= 5\.0 kPa lies outside the predicted kPa's 80% prediction interval 2\.32-3\.6[23]/,
+    );
+    // Property: a point inside the category always agrees; agreement never depends on the members' spread.
+    const rng = new Rng(9);
+    for (let trial = 0; trial < 2000; trial++) {
+      const p = T.map(() => rng.uniform()).sort((a, b) => b - a);
+      const k = 1.5 + 5 * rng.uniform();
+      const e = combine("P", [{ examId: "P", probabilities: p, kpaPred: k }], ["1"], cutoffs, kpaError);
+      if (e.kpaPred!.inCategory) assert.ok(e.kpaPred!.agreesWithCategory);
+      const [lo, hi] = e.kpaPred!.predictionInterval!;
+      const c = e.category;
+      const meets =
+        (c.thresholdKpa === null || hi >= c.thresholdKpa) && (c.belowKpa === null || lo < c.belowKpa);
+      assert.equal(e.kpaPred!.agreesWithCategory, meets);
+    }
+  });
+});
+
 describe("terminal report", () => {
   it("gives probabilities and cut-offs in one unit (percent) and flags what the category does not follow", () => {
     const p = combine(
@@ -91,6 +175,13 @@ describe("terminal report", () => {
     );
     const report = {
       bundle: { recipe: "r", members: 1, encoder: "e" },
+      seriesChoice: {
+        rules: "bundle",
+        overrides: [],
+        digest: "d",
+        trainingDigest: "d",
+        rulesAsTrained: true,
+      },
       intendedUse: "Research use only.",
       exams: [{ ...p, scanner: {}, series: {}, status: "predicted", warnings: decisionWarnings(p) }],
       inputs: [],

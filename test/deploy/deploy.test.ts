@@ -16,7 +16,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { PNG } from "pngjs";
@@ -48,6 +48,13 @@ interface TruthSeries {
   files: string[];
 }
 
+function truthSeries(cohort: string): TruthSeries[] {
+  return readFileSync(join(cohort, "truth-series.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+}
+
 describe("train a bundle and predict new exams from DICOM", () => {
   let dir = "";
   let cohort = "";
@@ -57,6 +64,8 @@ describe("train a bundle and predict new exams from DICOM", () => {
   let examDirs: string[] = [];
   let report: PredictReport;
   let manifest: BundleManifest;
+  let overridden = "";
+  let overriddenT2 = 0;
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "ls-deploy-"));
@@ -71,7 +80,31 @@ describe("train a bundle and predict new exams from DICOM", () => {
     recipe.training = { ...recipe.training, maxEpochs: 30, patience: 8 };
     recipe.head = { ...recipe.head, ensemble: 1 };
     writeFileSync(join(dir, "ours-small.json"), JSON.stringify(recipe));
-    ok(run(["ingest", join(cohort, "dicom"), "--labels", join(cohort, "labels.csv"), "--out", work]));
+    // The site's series choice: a rules file (one extra exclusion keyword) and one per-exam override that
+    // takes the T2w from an exam none of the predictions below uses, which makes it unusable.
+    writeFileSync(join(dir, "rules.yaml"), 'keywords:\n  exclude: ["\\\\bnever_a_liver\\\\b"]\n');
+    const truth = truthSeries(cohort);
+    const firstSite = readdirSync(join(cohort, "dicom")).sort()[0]!;
+    overridden = join(cohort, "dicom", firstSite, readdirSync(join(cohort, "dicom", firstSite)).sort()[2]!);
+    overriddenT2 = truth.find((t) => t.accession === basename(overridden) && t.role === "t2")!.series_number;
+    writeFileSync(
+      join(dir, "overrides.csv"),
+      `accession,series_number,role\n${basename(overridden)},${overriddenT2},none\n`,
+    );
+    ok(
+      run([
+        "ingest",
+        join(cohort, "dicom"),
+        "--labels",
+        join(cohort, "labels.csv"),
+        "--out",
+        work,
+        "--rules",
+        join(dir, "rules.yaml"),
+        "--overrides",
+        join(dir, "overrides.csv"),
+      ]),
+    );
     const { privateKey, publicKey } = generateKeyPairSync("ed25519");
     writeFileSync(join(dir, "site.key"), privateKey.export({ type: "pkcs8", format: "pem" }));
     writeFileSync(join(dir, "site.pub"), publicKey.export({ type: "spki", format: "pem" }));
@@ -121,7 +154,7 @@ describe("train a bundle and predict new exams from DICOM", () => {
 
   it("writes a versioned bundle: ten checksummed fold models, recipe, preparation, encoder, cut-offs, training set", () => {
     assert.equal(manifest.format, "liverstiff-bundle");
-    assert.equal(manifest.formatVersion, 2);
+    assert.equal(manifest.formatVersion, 3);
     assert.equal(manifest.integrity.signature?.algorithm, "ed25519");
     assert.equal(Object.keys(manifest.files).length, 10);
     assert.equal(manifest.members.length, 10);
@@ -148,6 +181,10 @@ describe("train a bundle and predict new exams from DICOM", () => {
     assert.ok(t.ageYears && t.ageYears.min < t.ageYears.max);
     assert.ok(t.protocol.t2 && t.protocol.t2.sliceStepMm.min > 0);
     assert.equal(t.features.t2?.mean.length, manifest.encoder.featureDim);
+    // The kPa head's out-of-fold error: an 80% interval around 0 in log ratio.
+    assert.ok(manifest.kpaError && manifest.kpaError.n === t.exams);
+    const [lo, hi] = manifest.kpaError.logRatioQuantiles;
+    assert.ok(lo < 0 && hi > 0, `${lo} ${hi}`);
     const auc3 = manifest.validation.auc.find((a) => a.thresholdKpa === 3);
     assert.ok(auc3 && auc3.auc >= 0 && auc3.auc <= 1);
   });
@@ -179,6 +216,12 @@ describe("train a bundle and predict new exams from DICOM", () => {
       );
       assert.ok(e.kpaPred && e.kpaPred.value > 0);
       assert.ok(e.kpaPred.interval[0] <= e.kpaPred.value && e.kpaPred.value <= e.kpaPred.interval[1]);
+      const pi = e.kpaPred.predictionInterval!;
+      assert.ok(pi[0] < e.kpaPred.value && e.kpaPred.value < pi[1], "the 80% prediction interval holds the kPa");
+      assert.equal(
+        e.warnings.some((w) => w.code === "kpa_outside_category"),
+        !e.kpaPred.agreesWithCategory,
+      );
       const att = Object.values(e.attention!).flat();
       assert.equal(att.length, Object.keys(e.attention!).length * manifest.preparation.slices);
       assert.ok(Math.abs(att.reduce((a, b) => a + b, 0) - 1) < 1e-4);
@@ -249,10 +292,7 @@ describe("train a bundle and predict new exams from DICOM", () => {
   });
 
   it("reports an exam without T2w as not predicted, still predicts the others, and exits non-zero", () => {
-    const truth: TruthSeries[] = readFileSync(join(cohort, "truth-series.jsonl"), "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l));
+    const truth = truthSeries(cohort);
     const exam = examDirs[0]!;
     const accession = exam.split("/").pop()!;
     const copy = join(dir, "no-t2", accession);
@@ -271,6 +311,90 @@ describe("train a bundle and predict new exams from DICOM", () => {
     const bad = j.exams.find((e) => e.accession === accession)!;
     assert.equal(bad.status, "unusable");
     assert.equal(bad.thresholds, undefined);
+  });
+
+  it("carries ingest's rules and overrides in the bundle, applies them in predict, and takes a site's own", () => {
+    const sc = manifest.seriesChoice;
+    assert.equal(sc.rulesSource, "rules.yaml");
+    assert.ok(sc.rules.keywords?.exclude?.includes("\\bnever_a_liver\\b"));
+    assert.deepEqual(sc.overridesSources, ["overrides.csv"]);
+    assert.deepEqual(
+      sc.overrides.map((o) => [o.accession, o.seriesNumber, o.role]),
+      [[basename(overridden), overriddenT2, "none"]],
+    );
+    // The predictions above chose series as training did.
+    assert.deepEqual(report.seriesChoice, {
+      rules: "bundle",
+      overrides: ["bundle"],
+      digest: sc.digest,
+      trainingDigest: sc.digest,
+      rulesAsTrained: true,
+    });
+    // The overridden exam: ingest left it out of training, and predict, through the bundle, without T2w.
+    const shown = run(["inspect", work, basename(overridden)]);
+    ok(shown);
+    assert.match(shown.stdout, /status: excluded: no T2w series/);
+    assert.match(shown.stdout, /no role: per-exam override overrides\.csv:2/);
+    const listed = run(["inspect", work]);
+    assert.match(
+      listed.stdout,
+      new RegExp(`^${basename(overridden)}\\s+ex_`, "m"),
+      "inspect lists accessions",
+    );
+    const viaBundle = run(["predict", overridden, "--model", bundle, "--json", join(dir, "ov1.json")]);
+    assert.equal(viaBundle.status, 1);
+    assert.match(viaBundle.stdout, /NOT PREDICTED: no T2w series/);
+    // A site's overrides file replaces the bundle's rows for that exam: its T2w is used again.
+    writeFileSync(
+      join(dir, "site.csv"),
+      `accession,series_number,role\n${basename(overridden)},${overriddenT2},t2\n`,
+    );
+    const viaSite = run([
+      "predict",
+      overridden,
+      "--model",
+      bundle,
+      "--overrides",
+      join(dir, "site.csv"),
+      "--json",
+      join(dir, "ov2.json"),
+      "--no-figures",
+    ]);
+    ok(viaSite);
+    const j: PredictReport = JSON.parse(readFileSync(join(dir, "ov2.json"), "utf8"));
+    assert.equal(j.exams[0]!.status, "predicted");
+    assert.equal(j.exams[0]!.series.t2?.seriesNumber, overriddenT2);
+    assert.deepEqual(j.seriesChoice.overrides, ["bundle", "site.csv"]);
+    assert.notEqual(j.seriesChoice.digest, sc.digest);
+    assert.equal(j.seriesChoice.rulesAsTrained, true);
+    assert.match(
+      viaSite.stdout,
+      /series chosen by: the bundle's rules \(as in training\); overrides: bundle \+ site\.csv/,
+    );
+    // A site's rules file replaces the bundle's rules, and the report says they are not training's.
+    writeFileSync(join(dir, "no-series.yaml"), 'force:\n  - pattern: "."\n    role: none\n');
+    const viaRules = run([
+      "predict",
+      examDirs[0]!,
+      "--model",
+      bundle,
+      "--rules",
+      join(dir, "no-series.yaml"),
+      "--json",
+      join(dir, "ov3.json"),
+    ]);
+    assert.equal(viaRules.status, 1);
+    assert.match(viaRules.stdout, /rules no-series\.yaml, NOT the rules training used/);
+    const k: PredictReport = JSON.parse(readFileSync(join(dir, "ov3.json"), "utf8"));
+    assert.equal(k.exams[0]!.status, "unusable");
+    assert.equal(k.seriesChoice.rules, "no-series.yaml");
+    assert.equal(k.seriesChoice.rulesAsTrained, false);
+    // A bad overrides file is refused before any exam is read, naming the file and line.
+    writeFileSync(join(dir, "bad.csv"), "accession,series_number,role\nX,1,t5\n");
+    const bad = run(["predict", examDirs[0]!, "--model", bundle, "--overrides", join(dir, "bad.csv")]);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /invalid series override.*bad\.csv.*line=2/);
+    noStack(bad);
   });
 
   it("refuses a corrupt bundle, naming the file", () => {
@@ -297,14 +421,14 @@ describe("train a bundle and predict new exams from DICOM", () => {
     const copy = join(dir, "future");
     cpSync(bundle, copy, { recursive: true });
     const m = JSON.parse(readFileSync(join(copy, "bundle.json"), "utf8"));
-    m.formatVersion = 3;
+    m.formatVersion = 4;
     m.codeVersion = { version: "9.0.0" };
     writeFileSync(join(copy, "bundle.json"), JSON.stringify(m));
     const r = run(["predict", examDirs[0]!, "--model", copy]);
     assert.equal(r.status, 1);
     assert.match(
       r.stderr,
-      /format version 3 \(written by liverstiff 9\.0\.0\) cannot be read.*reads version 2/,
+      /format version 4 \(written by liverstiff 9\.0\.0\) cannot be read.*reads version 3/,
     );
     noStack(r);
   });

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type BundleContent, readBundleManifest, writeBundle } from "../../src/deploy/bundle.ts";
 import { canonicalJson } from "../../src/deploy/integrity.ts";
+import { DEFAULT_RULES, parseSeriesOverrides, seriesChoiceRecord } from "../../src/dicom/index.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ls-integrity-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,7 +25,7 @@ function keyPair(name: string): { priv: string; pub: string } {
 
 const content = {
   format: "liverstiff-bundle",
-  formatVersion: 2,
+  formatVersion: 3,
   createdAt: "2026-12-03T00:00:00.000Z",
   codeVersion: { version: "0.0.0" },
   recipe: { name: "fake", head: { kind: "liverstiff", hidden: 32 }, training: { maxEpochs: 3 } },
@@ -36,6 +37,12 @@ const content = {
   validation: { scheme: "cv10", seed: 1, runDir: "r", nExams: 10, nPatients: 10, auc: [] },
   trainingSet: { exams: 10 },
   requiredRoles: { all: ["t2"], anyOf: [] },
+  seriesChoice: seriesChoiceRecord({
+    rules: DEFAULT_RULES,
+    rulesSource: "defaults",
+    overrides: parseSeriesOverrides("accession,series_number,role\nA1,5,t2\n", "overrides.csv"),
+    overridesSources: ["overrides.csv"],
+  }),
 } as unknown as BundleContent;
 
 let plain = "";
@@ -102,6 +109,16 @@ describe("bundle digest", () => {
     ["recipe.head edited", (m) => (m.recipe.head.hidden = 64), /recipe\.head changed/],
     ["thresholds edited", (m) => (m.thresholdsKpa = [2, 3, 3.5, 4, 5]), /: thresholdsKpa changed/],
     ["a field added", (m) => (m.note = "x"), /note \(added\) changed/],
+    [
+      "the series rules edited",
+      (m) => m.seriesChoice.rules.keywords.t2.push("\\bflair\\b"),
+      /seriesChoice\.rules changed/,
+    ],
+    [
+      "a per-exam override edited",
+      (m) => (m.seriesChoice.overrides[0].seriesNumber = 6),
+      /seriesChoice\.overrides changed/,
+    ],
     [
       "the digest itself edited",
       (m) => (m.integrity.digest = "0".repeat(64)),

@@ -288,7 +288,7 @@ describe("bundle checks", () => {
     mkdirSync(join(d, "b"));
     writeFileSync(
       join(d, "b", "bundle.json"),
-      JSON.stringify({ format: "liverstiff-bundle", formatVersion: 2, recipe: {}, members: [] }),
+      JSON.stringify({ format: "liverstiff-bundle", formatVersion: 3, recipe: {}, members: [] }),
     );
     assert.throws(() => readBundleManifest(join(d, "b")), /no integrity digest or file list/);
     writeFileSync(join(d, "b", "bundle.json"), JSON.stringify({ format: "something-else" }));

@@ -13,11 +13,19 @@ import {
   DEFAULT_RULES,
   echoPhase,
   indexDicom,
+  layerOverrides,
   loadRoleRules,
+  loadSeriesOverrides,
   type MrFrame,
+  OVERRIDE_COLUMNS,
+  overridesForExam,
+  parseSeriesOverrides,
   pickSeriesForRoles,
+  rulesAsFile,
   type SeriesInfo,
   selectFrames,
+  seriesChoiceFromRecord,
+  seriesChoiceRecord,
 } from "../../src/dicom/index.ts";
 
 const work = mkdtempSync(join(tmpdir(), "liverstiff-rules-"));
@@ -717,6 +725,142 @@ test("pickSeriesForRoles: original over derived, more slices, later repeat; reas
     fsRules,
   );
   assert.equal(fsPick.chosen.t2!.series.seriesNumber, 6);
+});
+
+test("per-exam overrides: a person's choice beats the ranking, 'none' removes a series, echoes stay apart", () => {
+  const exam = () => [
+    series({ desc: "t2_haste_tra", field: 1.5, ss: "SE", te: [92], tr: 1400, slices: 30, seriesNumber: 5 }),
+    series({ desc: "t2_haste_tra", field: 1.5, ss: "SE", te: [92], tr: 1400, slices: 30, seriesNumber: 9 }),
+    series({
+      desc: "t1_fl2d_opp-in_tra",
+      field: 1.5,
+      ss: "GR",
+      seq: "*fl2d2",
+      te: [2.38, 4.76],
+      tr: 150,
+      seriesNumber: 3,
+    }),
+  ];
+  // Without overrides the later repeat (9) wins; "for this exam use series 5" makes 5 the T2w.
+  assert.equal(pickSeriesForRoles(exam()).chosen.t2!.series.seriesNumber, 9);
+  const csv = "accession,series_number,role\nA1,5,t2\nA1,3,none\nA2,9,none\n";
+  const overrides = parseSeriesOverrides(csv, "site/overrides.csv");
+  assert.deepEqual(
+    overrides.map((o) => [o.accession, o.seriesNumber, o.role, o.source]),
+    [
+      ["A1", 5, "t2", "overrides.csv:2"],
+      ["A1", 3, "none", "overrides.csv:3"],
+      ["A2", 9, "none", "overrides.csv:4"],
+    ],
+  );
+  const forA1 = overridesForExam(overrides, { accessionNumber: "A1", studyInstanceUid: "1.2.3" });
+  assert.equal(forA1.length, 2);
+  const picked = pickSeriesForRoles(exam(), DEFAULT_RULES, forA1);
+  assert.equal(picked.chosen.t2!.series.seriesNumber, 5);
+  assert.deepEqual(picked.chosen.t2!.alternatives, [], "an overridden role is not a contest");
+  assert.match(picked.chosen.t2!.decision.reasons[0]!, /t2 by per-exam override overrides\.csv:2/);
+  // Series 3 (the dual echo) is out: neither T1w role.
+  assert.equal(picked.chosen.t1_in, undefined);
+  assert.equal(picked.chosen.t1_opp, undefined);
+  const d3 = picked.decisions.find((d) => d.series.seriesNumber === 3)!.decisions;
+  assert.deepEqual(
+    d3.map((d) => d.role),
+    [null],
+  );
+  assert.match(d3[0]!.reasons[0]!, /no role: per-exam override overrides\.csv:3/);
+  // One echo of a dual-echo series overridden: the other echo keeps its own decision.
+  const echo = parseSeriesOverrides(
+    "study_instance_uid,series_number,role,echo_time_ms\n1.2.3,3,t1_in,2.38\n",
+    "echo.csv",
+  );
+  const e = pickSeriesForRoles(exam(), DEFAULT_RULES, echo);
+  assert.equal(e.chosen.t1_in!.decision.echoTimeMs, 2.38);
+  assert.equal(e.chosen.t1_in!.frames.length, 24);
+  assert.ok(e.chosen.t1_in!.frames.every((f) => f.echoTimeMs === 2.38));
+  assert.equal(e.chosen.t1_opp, undefined, "the 2.38 ms echo was the opposed phase; it is taken");
+  // An override for another exam changes nothing here.
+  const other = overridesForExam(overrides, { accessionNumber: "A3", studyInstanceUid: "9.9" });
+  assert.equal(pickSeriesForRoles(exam(), DEFAULT_RULES, other).chosen.t2!.series.seriesNumber, 9);
+});
+
+test("series overrides files: CSV, YAML, and every bad row refused naming the file and line", () => {
+  const yamlPath = join(work, "overrides.yaml");
+  writeFileSync(
+    yamlPath,
+    "- accession: A1\n  series_instance_uid: 1.2.3.4\n  role: t2\n- study_instance_uid: 1.2.9\n  series_number: 4\n  role: none\n",
+  );
+  const y = loadSeriesOverrides(yamlPath);
+  assert.deepEqual(
+    y.map((o) => [o.accession ?? o.studyInstanceUid, o.seriesInstanceUid ?? o.seriesNumber, o.role]),
+    [
+      ["A1", "1.2.3.4", "t2"],
+      ["1.2.9", 4, "none"],
+    ],
+  );
+  const bad = (text: string, re: RegExp, file = "o.csv") =>
+    assert.throws(
+      () => parseSeriesOverrides(text, file),
+      (err: unknown) =>
+        err instanceof LiverstiffError && re.test(String(err.message + JSON.stringify(err.context))),
+    );
+  bad("accession,series_number,role\nA1,5,t3\n", /"line":2,"field":"role"/);
+  bad("accession,series_number,role\nA1,,t2\n", /series_number or series_instance_uid/);
+  bad("series_number,role\n5,t2\n", /exactly one of accession and study_instance_uid/);
+  bad("accession,study_instance_uid,series_number,role\nA1,1.2,5,t2\n", /exactly one/);
+  bad("accession,series,role\nA1,5,t2\n", /unknown column "series"/);
+  bad("accession,series_number,role\nA1,five,t2\n", /series_number/);
+  bad("accession,series_number,role\nA1,5,t2\nA1,6,t2\n", /give t2 of one exam to two series/);
+  bad("accession,series_number,role\nA1,5,t2\nA1,5,none\n", /another role/);
+  bad("accession: A1\n", /must be a list/, "o.yaml");
+  assert.throws(() => loadSeriesOverrides(join(work, "absent.csv")), /cannot read the series overrides/);
+  assert.deepEqual([...OVERRIDE_COLUMNS].sort(), [
+    "accession",
+    "echo_time_ms",
+    "role",
+    "series_instance_uid",
+    "series_number",
+    "study_instance_uid",
+  ]);
+  // A site's rows for an exam replace the bundle's rows for that exam, and only for it.
+  const base = parseSeriesOverrides("accession,series_number,role\nA1,5,t2\nA2,7,t2\n", "bundle.csv");
+  const site = parseSeriesOverrides("accession,series_number,role\nA1,6,t2\n", "site.csv");
+  assert.deepEqual(
+    layerOverrides(base, site).map((o) => [o.accession, o.seriesNumber]),
+    [
+      ["A2", 7],
+      ["A1", 6],
+    ],
+  );
+});
+
+test("a series choice round-trips through its stored form: rules exactly, overrides checked again", () => {
+  const rules = buildRoleRules({
+    preferT2FatSuppressed: true,
+    minSlices: 7,
+    force: [{ pattern: "^x$", role: "none" }],
+  });
+  assert.deepEqual(buildRoleRules(rulesAsFile(rules)), rules);
+  assert.deepEqual(buildRoleRules(rulesAsFile(DEFAULT_RULES)), DEFAULT_RULES);
+  const overrides = parseSeriesOverrides("accession,series_number,role\nA1,5,t2\n", "o.csv");
+  const record = seriesChoiceRecord({ rules, rulesSource: "r.yaml", overrides, overridesSources: ["o.csv"] });
+  const back = seriesChoiceFromRecord(JSON.parse(JSON.stringify(record)), "bundle");
+  assert.deepEqual(back.rules, rules);
+  assert.deepEqual(back.overrides, overrides);
+  assert.equal(seriesChoiceRecord(back).digest, record.digest);
+  // A different choice has a different digest; an edited stored row is refused.
+  const other = seriesChoiceRecord({
+    rules: DEFAULT_RULES,
+    rulesSource: "defaults",
+    overrides,
+    overridesSources: [],
+  });
+  assert.notEqual(other.digest, record.digest);
+  const edited = JSON.parse(JSON.stringify(record));
+  edited.overrides[0].role = "t9";
+  assert.throws(() => seriesChoiceFromRecord(edited, "bundle"), /invalid series override/);
+  const badRules = JSON.parse(JSON.stringify(record));
+  badRules.rules.minSlices = -1;
+  assert.throws(() => seriesChoiceFromRecord(badRules, "bundle"), /invalid role rules/);
 });
 
 // --- the real samples -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ interface IngestCliOptions extends MaskCliOptions {
   labelsMatch: "strict" | "patient-date";
   out: string;
   rules?: string;
+  overrides?: string;
   recipe?: string;
   slices?: string;
   size?: string;
@@ -119,6 +120,11 @@ export function register(program: Command): void {
     )
     .option("--rules <file>", "series-role rules (YAML or JSON) extending the defaults")
     .option(
+      "--overrides <file>",
+      "per-exam series overrides (CSV, YAML or JSON: accession or study_instance_uid, series_number or " +
+        "series_instance_uid, role; template: docs/series-overrides-template.csv); they beat every rule",
+    )
+    .option(
       "--recipe <name-or-file>",
       "prepare the inputs this recipe reads (default: liverstiff, the shipped recipe), so that validate " +
         "and train on WORKDIR prepare nothing again; the options below override single fields of it",
@@ -166,6 +172,7 @@ export function register(program: Command): void {
         workdir: opts.out,
         labelsCsv: opts.labels,
         rulesPath: opts.rules,
+        overridesPath: opts.overrides,
         labelWindowDays: windowDays,
         labelsMatch: opts.labelsMatch,
         idSalt: opts.idSalt,
@@ -202,6 +209,10 @@ export function register(program: Command): void {
         `${summary.prepared.computed} / ${summary.prepared.reused} / ${summary.prepared.failed}`,
       ],
       ["preparation", summary.prepName],
+      [
+        "series chosen by",
+        `rules: ${summary.seriesChoice.rulesSource}; overrides: ${summary.seriesChoice.overrides ? `${summary.seriesChoice.overrides} from ${summary.seriesChoice.overridesSources.join(", ")}` : "none"}`,
+      ],
       ...(summary.organs
         ? [
             [
@@ -217,6 +228,10 @@ export function register(program: Command): void {
     ];
     const w = Math.max(...lines.map(([k]) => k.length));
     process.stdout.write(`${lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);
+    if (summary.seriesChoice.unmatchedOverrides.length > 0)
+      process.stdout.write(
+        `\noverrides that name an exam but no series of it:\n${summary.seriesChoice.unmatchedOverrides.map((r) => `  ${r}`).join("\n")}\n`,
+      );
     if (summary.labelIssueRows.length > 0)
       process.stdout.write(
         `\nlabel rows not used as they stand (${opts.labels}):\n${summary.labelIssueRows.map((i) => `  line ${i.line}: ${i.kind}: ${i.message}`).join("\n")}\n`,

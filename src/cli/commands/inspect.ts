@@ -33,9 +33,10 @@ export function register(program: Command): void {
             process.stdout.write(`${JSON.stringify({ exams, exclusions: cat.exclusions() })}\n`);
             return;
           }
-          const rows = [["exam", "date", "site", "scanner", "roles", "kPa", "status"]];
+          const rows = [["accession", "exam", "date", "site", "scanner", "roles", "kPa", "status"]];
           for (const e of exams) {
             rows.push([
+              e.accessionNumber ?? "-",
               e.examId,
               e.studyDate ?? "",
               e.site,

@@ -11,6 +11,8 @@ interface PredictCliOptions extends MaskCliOptions {
   figures: boolean;
   keepWork?: string;
   trust?: string;
+  rules?: string;
+  overrides?: string;
   quiet?: boolean;
 }
 
@@ -30,6 +32,14 @@ export function register(program: Command): void {
     .option("--png <dir>", "folder for the figures (default: next to --json, else ./liverstiff-predict)")
     .option("--no-figures", "skip the PNG figures")
     .option("--keep-work <dir>", "ingest into this folder and keep it (default: a temporary folder)")
+    .option(
+      "--rules <file>",
+      "a site's own series-role rules (YAML or JSON), used instead of the rules the bundle was trained with",
+    )
+    .option(
+      "--overrides <file>",
+      "a site's per-exam series overrides (CSV, YAML or JSON, as for ingest), laid over the bundle's",
+    )
     .option(
       "--trust <public-key>",
       "PEM Ed25519 public key: refuse the bundle unless `train --sign` signed it with the matching private key",
@@ -53,6 +63,8 @@ export function register(program: Command): void {
         bundle,
         pngDir,
         workdir: opts.keepWork,
+        ...(opts.rules ? { rulesPath: opts.rules } : {}),
+        ...(opts.overrides ? { overridesPath: opts.overrides } : {}),
         onProgress: progress.sink,
         ...(masks.source ? { masks: masks.source } : {}),
       });

@@ -92,6 +92,7 @@ export function register(program: Command): void {
             const k = m.thresholdsKpa.indexOf(a.thresholdKpa);
             return `  >= ${a.thresholdKpa.toFixed(1)} kPa  AUROC ${a.auc.toFixed(3)} (${a.ci95[0].toFixed(3)}, ${a.ci95[1].toFixed(3)})  cut-off ${(m.cutoffs.values[k]! * 100).toFixed(1)}%`;
           }),
+          `series chosen by rules: ${m.seriesChoice.rulesSource}; overrides: ${m.seriesChoice.overrides.length ? `${m.seriesChoice.overrides.length} from ${m.seriesChoice.overridesSources.join(", ")}` : "none"} (stored in the bundle; predict applies them)`,
           `digest sha256 ${m.integrity.digest}${m.integrity.signature ? ` signed (key sha256 ${m.integrity.signature.publicKeySha256.slice(0, 16)})` : " (unsigned)"}`,
           `folds trained ${r.trainedFolds}, resumed ${r.resumedFolds}; run folder: ${r.runDir}`,
         ];
