@@ -19,7 +19,7 @@ import {
   openCatalog,
   type SeriesRecord,
 } from "../../src/cohort/index.ts";
-import { renderQcPage, sliceThumbnail } from "../../src/report/index.ts";
+import { examWarnings, renderQcPage, sliceThumbnail } from "../../src/report/index.ts";
 import { synthesize } from "../../src/synth/index.ts";
 import { recipePreparation } from "../../src/validate/workdir.ts";
 import { attr, CHROMIUM, chromiumSkip, type Element, findAll, parseHtml, text } from "./helpers.ts";
@@ -259,6 +259,26 @@ describe("liverstiff qc: the page", () => {
         `${e.accessionNumber}: no warning`,
       );
     }
+  });
+
+  it("warns of a tie, a fallback from the first-ranked candidate, a missing optional role and missing slices", () => {
+    const exam = examOf(changed.twoT2);
+    const base = seriesOf.get(exam.examId)!;
+    const note = (role: string, text: string) =>
+      base.map((s) => (s.role === role && s.chosen ? { ...s, note: text } : s));
+    const tie = note("t2", "chosen: chosen over 1 other candidate(s): tie, broken by UID");
+    assert.deepEqual(examWarnings(exam, tie, { missing: "none" }).slice(0, 1), [
+      "T2w: chosen among 2 candidates by a tie (broken by UID order)",
+    ]);
+    const fallback = note("t1_in", "chosen: series 9 ranked first but cannot be used");
+    assert.match(
+      examWarnings(exam, fallback, { missing: "x" })[0]!,
+      /^T1w in-phase: the first-ranked candidate/,
+    );
+    const noOpp = base.filter((s) => s.role !== "t1_opp");
+    const missing = examWarnings(exam, noOpp, { missing: "no prepared slices for P" });
+    assert.ok(missing.includes("no T1w opposed-phase series (an optional role)"), missing.join("; "));
+    assert.ok(missing.includes("no prepared slices for P"));
   });
 
   it("escapes a series description that holds markup", () => {
