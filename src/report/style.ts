@@ -112,3 +112,55 @@ a { color: var(--accent); }
   h3 { font-size: 11.5px; }
 }
 `;
+
+// The QC page's additions (report/qc.ts): one card per exam, three role columns, a filter bar that only
+// the page's script shows. Printed on A4, cards do not break across pages and the filter bar is hidden.
+export const QC_STYLE = `
+[hidden] { display: none !important; }
+p.counts { font-size: 15px; margin: 12px 0 4px; }
+.filters { position: sticky; top: 0; z-index: 1; background: #ffffff; border-bottom: 1px solid var(--line);
+  padding: 8px 0; margin: 8px 0; display: flex; flex-wrap: wrap; gap: 6px 18px; align-items: center; }
+.filters input[type="search"] { min-width: 320px; padding: 4px 8px; font: inherit; border: 1px solid #cbd5e1; border-radius: 4px; }
+.filters output { color: var(--muted); }
+article.exam { border: 1px solid var(--line); border-left: 5px solid #047857; border-radius: 5px; padding: 8px 14px; margin: 12px 0; break-inside: avoid; }
+article.exam.warned { border-left-color: #d97706; }
+article.exam.excluded { border-left-color: #b91c1c; }
+article.exam > header { display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: baseline; }
+article.exam > header h2 { font-size: 16px; margin: 0; }
+article.exam > header h2 .muted { font-size: 13px; font-weight: 400; }
+.status.usable { color: #047857; font-weight: 600; }
+.status.excluded { color: #b91c1c; font-weight: 600; }
+dl.exam-facts { display: flex; flex-wrap: wrap; gap: 0 18px; margin: 2px 0 6px; font-size: 13px; }
+dl.exam-facts div { display: flex; gap: 6px; }
+dl.exam-facts dt { color: var(--muted); }
+dl.exam-facts dd { margin: 0; }
+ul.warnings { margin: 4px 0 8px; padding: 4px 10px 4px 26px; background: #fffbeb; border: 1px solid #fcd34d; color: #78350f; border-radius: 4px; font-size: 13px; }
+.roles { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 10px 14px; }
+section.role { border-top: 2px solid var(--line); padding: 4px 0 0; font-size: 12.5px; overflow-wrap: anywhere; }
+section.role.missing { color: var(--muted); }
+section.role h3 { margin: 0 0 4px; font-size: 13px; }
+section.role h3 code { font-size: inherit; }
+section.role p { margin: 2px 0; }
+img.thumb { display: block; max-width: 100%; height: auto; background: #000000; margin: 2px 0 4px; }
+p.no-thumb { color: var(--warn); font-style: italic; }
+p.geometry, ul.reasons, p.label { color: #4b5563; }
+p.choice { font-weight: 500; }
+p.label { margin-top: 4px; font-weight: 600; font-size: 12px; }
+section.role ul { margin: 2px 0; padding-left: 16px; }
+ul.reasons { font-size: 11.5px; }
+ul.candidates .why { color: #4b5563; }
+details.unassigned { margin: 6px 0 2px; font-size: 12.5px; }
+@media screen and (max-width: 720px) { .roles { grid-template-columns: 1fr; } }
+@media print {
+  .filters { display: none !important; }
+  header.top code { color: var(--ink); background: #f3f4f6; }
+  p.counts { font-size: 10px; }
+  article.exam { padding: 3px 6px; margin: 4px 0; border-left-width: 3px; }
+  article.exam > header h2 { font-size: 11px; }
+  dl.exam-facts, ul.warnings, details.unassigned { font-size: 8px; }
+  section.role { font-size: 7.5px; }
+  section.role h3 { font-size: 8.5px; }
+  ul.reasons { font-size: 7px; }
+  img.thumb { width: 26mm; }
+}
+`;

@@ -4,19 +4,23 @@
 // LIVERSTIFF_REPORT_SCREENSHOT=path keeps the screenshot. A second test checks that no table is wider than
 // its column, on screen and at the width of an A4 page printed with the report's own @page margins.
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { PNG } from "pngjs";
 import { renderReport, writeReport } from "../../src/report/index.ts";
-import { FIXTURE_DIR, fixtureManifest, SIX_RECIPES, sixRecipeMetrics } from "./helpers.ts";
+import {
+  CHROMIUM,
+  chromiumSkip,
+  FIXTURE_DIR,
+  fixtureManifest,
+  SIX_RECIPES,
+  sixRecipeMetrics,
+} from "./helpers.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} not found: install the Debian package (apt-get install -y chromium) to run this test`;
+const skip = chromiumSkip;
 if (skip) console.log(`# chromium.test.ts skipped: ${skip}`);
 
 test("report.html opens in headless Chromium offline: no console errors, no requests, plots laid out, screenshot", {

@@ -1,9 +1,17 @@
 // Shared by the report tests: the fixture run folder and a small query layer over parse5's tree.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type DefaultTreeAdapterMap, parse } from "parse5";
 import type { ValidationMetrics } from "../../src/validate/types.ts";
+
+/** The Debian package's Chromium, which the page tests load pages in (through playwright-core). */
+export const CHROMIUM = "/usr/bin/chromium";
+
+/** False where Chromium is installed; else why the tests that need it skip. */
+export const chromiumSkip: string | false = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} not found: install the Debian package (apt-get install -y chromium) to run this test`;
 
 export const FIXTURE_DIR = fileURLToPath(new URL("../fixtures/report/run", import.meta.url));
 
