@@ -39,6 +39,9 @@ if (files.length === 0) {
 // runs, so the tests pin them there (a user's own OPENBLAS_CORETYPE wins).
 const env = { ...process.env };
 if (!env.OPENBLAS_CORETYPE && process.arch === "x64" && cpuHasAvx2()) env.OPENBLAS_CORETYPE = "Haswell";
+// The CLI tests run bin/liverstiff.mjs, which runs the compiled dist/ while it is current: rebuild it
+// when a source is newer, so that the tests exercise what users run.
+spawnSync(process.execPath, [join(root, "scripts", "build-if-stale.mjs")], { cwd: root, stdio: "inherit" });
 const result = spawnSync(process.execPath, ["--import", "tsx", "--test", ...files], {
   cwd: root,
   stdio: "inherit",

@@ -55,6 +55,9 @@ if [ -f scripts/build-native.mjs ]; then
   node scripts/build-native.mjs
 fi
 
+# Compiled JavaScript, so that commands and their workers start without compiling TypeScript.
+node scripts/build-if-stale.mjs
+
 if [ "$want_link" = 1 ]; then
   bash scripts/link-cli.sh
 else

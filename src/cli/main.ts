@@ -1,6 +1,6 @@
 import { readdirSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { describeError, LiverstiffError } from "../core/index.ts";
+import { describeError, LiverstiffError, MODULE_EXTENSION, projectPath } from "../core/index.ts";
 
 /**
  * Each file in cli/commands/ exports `register(program)`, adding one subcommand. Command modules import
@@ -21,7 +21,7 @@ export async function buildProgram(): Promise<Command> {
     .exitOverride();
   const dir = new URL("./commands/", import.meta.url);
   const files = readdirSync(dir)
-    .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
+    .filter((f) => f.endsWith(MODULE_EXTENSION) && !f.endsWith(`.test${MODULE_EXTENSION}`))
     .sort();
   for (const file of files) {
     const mod = (await import(new URL(file, dir).href)) as Partial<CommandModule>;
@@ -32,7 +32,7 @@ export async function buildProgram(): Promise<Command> {
 
 async function packageVersion(): Promise<string> {
   const { readFileSync } = await import("node:fs");
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  const pkg = JSON.parse(readFileSync(projectPath("package.json"), "utf8")) as {
     version: string;
   };
   return pkg.version;

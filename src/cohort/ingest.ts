@@ -4,6 +4,7 @@ import {
   describeError,
   LiverstiffError,
   type ProgressSink,
+  siblingModule,
   silentProgress,
   writeJsonAtomic,
 } from "../core/index.ts";
@@ -194,7 +195,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const nWorkers = options.dicom ? 0 : Math.max(0, Math.floor(options.workers ?? 0));
   const pool =
     nWorkers > 0
-      ? new WorkerPool<PrepareJob, PrepareJobResult>(new URL("./worker.ts", import.meta.url), nWorkers)
+      ? new WorkerPool<PrepareJob, PrepareJobResult>(siblingModule(import.meta.url, "worker"), nWorkers)
       : undefined;
   let choice: SeriesChoice;
   try {

@@ -9,6 +9,7 @@ import {
   LiverstiffError,
   ProcessPool,
   type ProgressSink,
+  siblingModule,
   silentProgress,
   writeJsonAtomic,
 } from "../core/index.ts";
@@ -194,7 +195,7 @@ async function runInWorkers(
   onDone: (job: OrganJob, error?: string) => void,
 ): Promise<void> {
   const pool = new ProcessPool<OrganWorkerInit, OrganJob, null>(
-    new URL("./organ-worker.ts", import.meta.url),
+    siblingModule(import.meta.url, "organ-worker"),
     jobs,
     init,
   );

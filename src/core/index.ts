@@ -5,6 +5,14 @@ export { processTreeCpuSeconds, StageClock, type StageTiming } from "./cpu.ts";
 export { csvCell } from "./csv.ts";
 export { describeError, LiverstiffError } from "./errors.ts";
 export { acquireLock, type FolderLock, LOCK_FILE, type LockHolder } from "./lock.ts";
+export {
+  codeCommit,
+  codeVersion,
+  MODULE_EXTENSION,
+  PROJECT_ROOT,
+  projectPath,
+  siblingModule,
+} from "./paths.ts";
 export { forkModule, ProcessPool, serveJobs } from "./process-pool.ts";
 export { type ProgressEvent, type ProgressSink, silentProgress } from "./progress.ts";
 export { Rng } from "./rng.ts";

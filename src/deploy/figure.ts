@@ -1,21 +1,13 @@
-// The figure predict writes per exam, for a radiologist: a header with the exam (accession, study date),
-// the category, the predicted kPa and the five probabilities against their cut-offs; below it the prepared
-// slices the model saw (rows = roles, columns = slices, greyscale as prepared) with the patient's
-// directions at their edges, each framed and underlined by its share of the model's attention; the
-// research-use notice at the top and the bottom. Drawn as SVG, rendered to PNG by resvg with the fonts
-// shipped in assets/fonts (no system font is read, so the figure is the same on every machine).
-import { fileURLToPath } from "node:url";
 import { Resvg } from "@resvg/resvg-js";
 import { PNG } from "pngjs";
+import { projectPath } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
 import type { Category, ThresholdResult } from "./ensemble.ts";
 import type { EdgeLetters } from "./orientation.ts";
 
 export const FIGURE_NOTICE = "Research use only. Not for diagnostic use.";
 
-const FONT_FILES = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf"].map((f) =>
-  fileURLToPath(new URL(`../../assets/fonts/${f}`, import.meta.url)),
-);
+const FONT_FILES = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf"].map((f) => projectPath("assets", "fonts", f));
 const FONT = "DejaVu Sans";
 
 const ROLE_LABEL: Record<SeriesRole, [string, string]> = {

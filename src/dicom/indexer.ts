@@ -3,7 +3,7 @@
 import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { type ProgressSink, silentProgress, spawnWorker } from "../core/index.ts";
+import { type ProgressSink, siblingModule, silentProgress, spawnWorker } from "../core/index.ts";
 import { extractFile, type FileFacts } from "./extract.ts";
 import { DicomFileError, readHeader } from "./header.ts";
 import { clearPixelCache, readFrameStoredValues } from "./pixels.ts";
@@ -467,7 +467,7 @@ async function readInWorkers(
 ): Promise<FileOutcome[]> {
   const outcomes = new Array<FileOutcome>(files.length);
   const pool = Array.from({ length: count }, () =>
-    spawnWorker(new URL("./index-worker.ts", import.meta.url)),
+    spawnWorker(siblingModule(import.meta.url, "index-worker")),
   );
   let next = 0;
   let done = 0;

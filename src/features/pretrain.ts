@@ -1,22 +1,15 @@
-// `liverstiff pretrain`: self-supervised pretraining of liverstiff-cnn-v1 on an independent synthetic
-// cohort (its own seed, never an evaluation cohort's; no labels and no hidden truth are read).
-//
-// Objective: contrastive (SimCLR's NT-Xent) with anatomical positives. Two views of the same exam are a
-// positive pair: either two nearby slices of the same series, or the same level in two different series
-// (T1w in-phase / opposed-phase / T2w). Every other exam in the batch is a negative. To tell exams apart
-// the encoder must keep what differs between patients' anatomy: organ sizes and shapes (liver lobes,
-// spleen), the liver's outline, parenchymal texture. The augmentations decide what it may ignore:
-// intensity gain and offset, noise, and a small shift (scanner and positioning differences); no scaling
-// and no flips, because organ size and left-right anatomy carry stiffness information. Cross-series
-// positives push the features towards what T1w and T2w share (anatomy, fibrotic septa) rather than a
-// vendor's contrast. It needs no decoder and converges in a few hundred steps: cheap on 2 CPU cores.
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { ingest, loadPrepared, openCatalog, type PrepConfig } from "../cohort/index.ts";
-import { LiverstiffError, type ProgressSink, Rng, silentProgress, writeJsonAtomic } from "../core/index.ts";
+import {
+  codeCommit,
+  LiverstiffError,
+  type ProgressSink,
+  Rng,
+  silentProgress,
+  writeJsonAtomic,
+} from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
 import { AdamW, Conv2d, cosineWithWarmupSchedule, Linear, LrScheduler, Module } from "../nn/index.ts";
 import {
@@ -354,7 +347,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
           { ...base, inPlane: "pixels", cropPx: 256 },
         ];
   // Read before anything runs, so that edits made while it trains do not mislabel the result.
-  const version = codeVersion();
+  const version = codeCommit();
   const threadsBefore = getNumThreads();
   setNumThreads(threads);
   try {
@@ -460,20 +453,6 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   } finally {
     setNumThreads(threadsBefore);
     if (temp) rmSync(root, { recursive: true, force: true });
-  }
-}
-
-/** The git commit of this checkout (with "+dirty" when tracked files differ), or "unknown". */
-function codeVersion(): string {
-  try {
-    const root = fileURLToPath(new URL("../..", import.meta.url));
-    const commit = execFileSync("git", ["-C", root, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["-C", root, "status", "--porcelain", "--untracked-files=no"], {
-      encoding: "utf8",
-    }).trim();
-    return dirty ? `${commit}+dirty` : commit;
-  } catch {
-    return "unknown";
   }
 }
 

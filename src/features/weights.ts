@@ -3,8 +3,7 @@
 // that say which file is missing or corrupt and how to rebuild it.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { describeError, LiverstiffError } from "../core/index.ts";
+import { describeError, LiverstiffError, projectPath } from "../core/index.ts";
 import { loadTensors, saveTensors } from "../nn/index.ts";
 import { manualSeed, noGrad, type Tensor, tidy } from "../torch/index.ts";
 import { CNN_V1_CONFIG, type CnnConfig, LiverCnn } from "./cnn.ts";
@@ -13,13 +12,9 @@ import { type Encoder, ModuleEncoder, registerEncoder } from "./encoder.ts";
 export const DEFAULT_ENCODER_NAME = "liverstiff-cnn-v1";
 
 /** assets/encoders/liverstiff-cnn-v1.safetensors in the package. */
-export const DEFAULT_WEIGHTS_PATH = fileURLToPath(
-  new URL("../../assets/encoders/liverstiff-cnn-v1.safetensors", import.meta.url),
-);
+export const DEFAULT_WEIGHTS_PATH = projectPath("assets", "encoders", "liverstiff-cnn-v1.safetensors");
 /** The manifest `liverstiff pretrain` writes beside the weights (sha256, config, how they were made). */
-export const DEFAULT_MANIFEST_PATH = fileURLToPath(
-  new URL("../../assets/encoders/liverstiff-cnn-v1.json", import.meta.url),
-);
+export const DEFAULT_MANIFEST_PATH = projectPath("assets", "encoders", "liverstiff-cnn-v1.json");
 
 export const REPRODUCE_COMMAND = "liverstiff pretrain --out assets/encoders/liverstiff-cnn-v1.safetensors";
 

@@ -3,8 +3,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename } from "node:path";
-import { fileURLToPath } from "node:url";
-import { describeError, LiverstiffError, writeJsonAtomic } from "../core/index.ts";
+import { describeError, LiverstiffError, projectPath, writeJsonAtomic } from "../core/index.ts";
 import { loadModule, saveModule } from "../nn/index.ts";
 import { inferenceMode, type Tensor, tensor, tidy } from "../torch/index.ts";
 import type { Volume } from "../volume/index.ts";
@@ -13,9 +12,7 @@ import { keepLargestComponents, type OrganMask } from "./mask.ts";
 import { SegNet, type SegNetConfig } from "./model.ts";
 
 export const DEFAULT_SEGMENTER_NAME = "liverstiff-seg-v1";
-export const DEFAULT_SEGMENTER_PATH = fileURLToPath(
-  new URL("../../assets/segment/liverstiff-seg-v1.safetensors", import.meta.url),
-);
+export const DEFAULT_SEGMENTER_PATH = projectPath("assets", "segment", "liverstiff-seg-v1.safetensors");
 
 /** The JSON written beside a weights file. */
 export interface SegmenterManifest {

@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import {
   LiverstiffError,
   type ProgressSink,
+  siblingModule,
   silentProgress,
   spawnWorker,
   writeFileAtomic,
@@ -295,7 +296,7 @@ async function renderAll(
   let next = 0;
   let done = 0;
   const workers = Array.from({ length: Math.min(nWorkers, exams.length) }, () =>
-    spawnWorker(new URL("./worker.ts", import.meta.url)),
+    spawnWorker(siblingModule(import.meta.url, "worker")),
   );
   try {
     await Promise.all(

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
-import { fileURLToPath } from "node:url";
+import { projectPath } from "../core/paths.ts";
 
 /** A tensor as the addon sees it: an index into the thread's handle table (with a generation). */
 export type TensorId = number;
@@ -112,7 +112,7 @@ export interface NativeBinding {
   moduleDispose(module: number): void;
 }
 
-const addonPath = fileURLToPath(new URL("../../native/build/Release/liverstiff_torch.node", import.meta.url));
+const addonPath = projectPath("native", "build", "Release", "liverstiff_torch.node");
 
 function load(): NativeBinding {
   // OpenMP threads that spin between parallel regions (libgomp's default) collapse when other processes

@@ -2,11 +2,10 @@
 // recipes/*.json; users copy and edit them. The resolved recipe (defaults filled in) is what validate/
 // records in every manifest and what a saved model carries.
 import { existsSync, readFileSync } from "node:fs";
-import { basename, dirname, extname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { basename, extname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { LiverstiffError } from "../core/index.ts";
+import { LiverstiffError, projectPath } from "../core/index.ts";
 
 const role = z.enum(["t1_in", "t1_opp", "t2"]);
 
@@ -208,7 +207,7 @@ export type BaselineClinicalHead = Extract<HeadConfig, { kind: "baseline-clinica
 export type TrainingConfig = Recipe["training"];
 
 /** The folder holding the shipped recipes (recipes/ at the repository root). */
-export const RECIPES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../recipes");
+export const RECIPES_DIR = projectPath("recipes");
 
 /** Names of the shipped recipes (recipes/<name>.json). */
 export const BUILTIN_RECIPES = [

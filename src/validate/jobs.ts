@@ -4,7 +4,7 @@
 // worker threads because libtorch's thread pool is process-wide: a thread count per worker needs a
 // process per worker.
 import { availableParallelism } from "node:os";
-import { LiverstiffError, ProcessPool } from "../core/index.ts";
+import { LiverstiffError, ProcessPool, siblingModule } from "../core/index.ts";
 import type { ExamFeatures } from "../features/index.ts";
 import type { Recipe } from "../train/index.ts";
 import type { FoldExecutor, FoldFile, FoldJob } from "./run.ts";
@@ -56,7 +56,7 @@ export function planParallelism(
 /** Worker processes that train fold jobs (see fold-worker.ts); each writes its own fold files. */
 export function foldWorkers(jobs: number, init: FoldWorkerInit): FoldExecutor {
   const pool = new ProcessPool<FoldWorkerInit, FoldJob, FoldFile>(
-    new URL("./fold-worker.ts", import.meta.url),
+    siblingModule(import.meta.url, "fold-worker"),
     jobs,
     init,
   );

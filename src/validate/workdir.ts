@@ -1,7 +1,5 @@
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import {
   loadPrepared,
   openCatalog,
@@ -11,7 +9,13 @@ import {
   recordedSeriesChoice,
   resolvePrep,
 } from "../cohort/index.ts";
-import { LiverstiffError, type ProgressSink, StageClock, silentProgress } from "../core/index.ts";
+import {
+  codeVersion,
+  LiverstiffError,
+  type ProgressSink,
+  StageClock,
+  silentProgress,
+} from "../core/index.ts";
 import {
   computeFeatures,
   createEncoder,
@@ -241,20 +245,8 @@ export function oracleAuc(
   });
 }
 
-export function codeVersion(): { version: string; commit?: string } {
-  const root = fileURLToPath(new URL("../../", import.meta.url));
-  const pkg = JSON.parse(readFileSync(`${root}package.json`, "utf8")) as { version: string };
-  try {
-    if (!existsSync(`${root}.git`)) return { version: pkg.version };
-    const commit = execFileSync("git", ["-C", root, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["-C", root, "status", "--porcelain", "--untracked-files=no"], {
-      encoding: "utf8",
-    }).trim();
-    return { version: pkg.version, commit: dirty ? `${commit}+dirty` : commit };
-  } catch {
-    return { version: pkg.version };
-  }
-}
+/** The code that ran (core/paths.ts); re-exported for the stages right of validate/. */
+export { codeVersion };
 
 /**
  * Validates recipes on an ingested work folder: features from the cache (computed once per encoder and

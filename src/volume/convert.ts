@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { describeError, type ProgressSink, silentProgress } from "../core/index.ts";
+import { describeError, type ProgressSink, siblingModule, silentProgress } from "../core/index.ts";
 import {
   classifySeries,
   type DicomIndex,
@@ -59,7 +59,7 @@ export async function convertToNifti(options: ConvertOptions): Promise<ConvertRe
   // Default 0: on a loaded 2-core x86-64 VM they did not pay (docs/ingest.md).
   const nWorkers = options.workers ?? 0;
   const pool: WorkerPool<NiftiJob, NiftiJobResult> | undefined =
-    nWorkers > 0 ? new WorkerPool(new URL("./worker.ts", import.meta.url), nWorkers) : undefined;
+    nWorkers > 0 ? new WorkerPool(siblingModule(import.meta.url, "worker"), nWorkers) : undefined;
   try {
     const index = await indexDicom(options.inputs, { onProgress: progress });
     const jobs: { job: NiftiJob; entry: ConvertedSeries }[] = [];

@@ -1,13 +1,7 @@
-// `liverstiff segment`: the organ segmentation network (src/segment). `segment train` builds its own
-// synthetic cohort, reads its T1w/T2w series through the same DICOM -> volume path as ingest (index,
-// role choice, stacking), and trains on the cohort's organ label maps only. `segment run` labels one
-// NIfTI volume with the shipped (or a given) network.
-import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { LiverstiffError } from "../../core/index.ts";
+import { codeCommit, LiverstiffError } from "../../core/index.ts";
 import { optionalInteger } from "../options.ts";
 import { progressReporter } from "../progress.ts";
 
@@ -225,7 +219,7 @@ export async function segmentTrain(o: SegmentTrainOptions): Promise<{
           command: `liverstiff segment train --out ${o.out} ${args}`,
           ...stable,
           seconds,
-          codeVersion: codeVersion(),
+          codeVersion: codeCommit(),
         },
         stable,
       );
@@ -245,16 +239,4 @@ function lossSummary(losses: number[]): Record<string, unknown> {
   const curve: [number, number][] = [];
   for (let s = 50; s <= losses.length; s += 50) curve.push([s, mean(losses.slice(s - 10, s))]);
   return { first20: mean(losses.slice(0, 20)), last20: mean(losses.slice(-20)), curve };
-}
-
-/** The git commit of this checkout (with "+dirty" when tracked files differ), or "unknown". */
-function codeVersion(): string {
-  try {
-    const root = fileURLToPath(new URL("../../..", import.meta.url));
-    const git = (args: string[]) => execFileSync("git", ["-C", root, ...args], { encoding: "utf8" }).trim();
-    const commit = git(["rev-parse", "HEAD"]);
-    return git(["status", "--porcelain", "--untracked-files=no"]) ? `${commit}+dirty` : commit;
-  } catch {
-    return "unknown";
-  }
 }
