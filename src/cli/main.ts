@@ -1,6 +1,7 @@
 import { readdirSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { describeError, LiverstiffError, MODULE_EXTENSION, projectPath } from "../core/index.ts";
+import { setQuietProgress } from "./progress.ts";
 
 /**
  * Each file in cli/commands/ exports `register(program)`, adding one subcommand. Command modules import
@@ -17,8 +18,10 @@ export async function buildProgram(): Promise<Command> {
         "ingest DICOM, train, validate and report.",
     )
     .version(await packageVersion())
+    .option("-q, --quiet", "no progress output (results and errors are still printed)")
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .hook("preAction", (cmd) => setQuietProgress(cmd.opts().quiet === true));
   const dir = new URL("./commands/", import.meta.url);
   const files = readdirSync(dir)
     .filter((f) => f.endsWith(MODULE_EXTENSION) && !f.endsWith(`.test${MODULE_EXTENSION}`))

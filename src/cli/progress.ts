@@ -1,55 +1,97 @@
+import { Presets, SingleBar } from "cli-progress";
 import type { ProgressSink, StageTiming } from "../core/index.ts";
 
+// What each stage is called on screen, where its code name says too little.
+const STAGE_LABELS: Record<string, string> = {
+  "dicom-index": "indexing DICOM headers",
+  "cohort-prepare": "assembling and preparing exams",
+  convert: "converting series",
+};
+
+let quiet = false;
+
+/** `--quiet` (a program-wide option): no progress output from any command. */
+export function setQuietProgress(value: boolean): void {
+  quiet = value;
+}
+
+/** A plain line at most this often (and at every 5% of a stage, and at its end) when not on a terminal. */
+const PLAIN_LINE_INTERVAL_MS = 10_000;
+
 /**
- * Renders stage progress for long commands: on a terminal, one redrawn line per stage with a bar, the
- * count, the ETA and the latest message; elsewhere (logs, CI), a plain line at most every few seconds
- * and at each stage's end, so a log shows that work goes on without flooding it.
+ * The one progress display of every command. On a terminal: a cli-progress bar per stage with its count,
+ * elapsed time, ETA and the latest message. Elsewhere (a log, a batch scheduler, CI): a plain line to the
+ * stream every 10 s or 5% of a stage and at its end, so a log shows that work goes on without flooding it.
+ * `--quiet` silences it.
  */
 export function progressReporter(stream: NodeJS.WriteStream = process.stderr): {
   sink: ProgressSink;
   stop: () => void;
 } {
-  const tty = stream.isTTY === true;
+  if (quiet) return { sink: () => {}, stop: () => {} };
+  return stream.isTTY === true ? terminalProgress(stream) : plainProgress(stream);
+}
+
+function terminalProgress(stream: NodeJS.WriteStream): { sink: ProgressSink; stop: () => void } {
+  let bar: SingleBar | undefined;
+  let stage = "";
+  const sink: ProgressSink = (e) => {
+    if (e.stage !== stage) {
+      bar?.stop();
+      stage = e.stage;
+      bar = new SingleBar(
+        {
+          format: `${(STAGE_LABELS[e.stage] ?? e.stage).padEnd(30)} {bar} {value}/{total} {duration_formatted} ETA {eta_formatted} {message}`,
+          stream,
+          etaBuffer: 50,
+          hideCursor: false,
+        },
+        Presets.shades_classic,
+      );
+      bar.start(e.total ?? 0, e.done, { message: e.message ?? "" });
+    }
+    if (e.total !== undefined) bar?.setTotal(e.total);
+    bar?.update(e.done, { message: (e.message ?? "").slice(0, 60) });
+  };
+  return {
+    sink,
+    stop: () => {
+      bar?.stop();
+      bar = undefined;
+      stage = "";
+    },
+  };
+}
+
+function plainProgress(stream: NodeJS.WriteStream): { sink: ProgressSink; stop: () => void } {
   let stage = "";
   let stageStart = 0;
-  let lastPlain = Number.NEGATIVE_INFINITY;
-  let open = false;
-  const finishLine = () => {
-    if (tty && open) stream.write("\n");
-    open = false;
-  };
+  let lastLine = Number.NEGATIVE_INFINITY;
+  let lastTwentieth = -1;
   const sink: ProgressSink = (e) => {
     const now = performance.now();
     if (e.stage !== stage) {
-      finishLine();
       stage = e.stage;
       stageStart = now;
-      lastPlain = Number.NEGATIVE_INFINITY;
+      lastLine = Number.NEGATIVE_INFINITY;
+      lastTwentieth = -1;
     }
     const elapsed = (now - stageStart) / 1000;
+    const twentieth = e.total ? Math.floor((20 * e.done) / e.total) : -1;
+    const finished = e.total !== undefined && e.done >= e.total;
+    if (!(finished || now - lastLine >= PLAIN_LINE_INTERVAL_MS || twentieth > lastTwentieth)) return;
     let eta = "";
     // No ETA from the first items of a long stage: they carry its start-up cost (e.g. indexing).
-    if (e.total && e.done >= Math.max(1, Math.ceil(e.total * 0.02)) && e.done < e.total) {
-      const remaining = (elapsed / e.done) * (e.total - e.done);
-      eta = ` ETA ${formatSeconds(remaining)}`;
-    }
+    if (e.total && e.done >= Math.max(1, Math.ceil(e.total * 0.02)) && e.done < e.total)
+      eta = ` ETA ${formatSeconds((elapsed / e.done) * (e.total - e.done))}`;
     const count = e.total !== undefined ? `${e.done}/${e.total}` : `${e.done}`;
-    const message = e.message ? `  ${e.message}` : "";
-    if (tty) {
-      const width = 24;
-      const filled = e.total ? Math.round((width * Math.min(e.done, e.total)) / e.total) : 0;
-      const bar = e.total ? `[${"#".repeat(filled)}${".".repeat(width - filled)}] ` : "";
-      const line = `${stage.padEnd(16)} ${bar}${count} ${formatSeconds(elapsed)}${eta}${message}`;
-      stream.write(
-        `\r${line.slice(0, (stream.columns || 120) - 1).padEnd(Math.min(stream.columns || 120, 120) - 1)}`,
-      );
-      open = true;
-    } else if (now - lastPlain > 5000 || (e.total !== undefined && e.done >= e.total)) {
-      stream.write(`${stage}: ${count} (${formatSeconds(elapsed)}${eta})${message}\n`);
-      lastPlain = now;
-    }
+    stream.write(
+      `${STAGE_LABELS[stage] ?? stage}: ${count} (${formatSeconds(elapsed)}${eta})${e.message ? `  ${e.message}` : ""}\n`,
+    );
+    lastLine = now;
+    lastTwentieth = twentieth;
   };
-  return { sink, stop: finishLine };
+  return { sink, stop: () => {} };
 }
 
 export function formatSeconds(s: number): string {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { test } from "node:test";
 import { seedAndResamples } from "../../src/cli/options.ts";
-import { formatSeconds, progressReporter } from "../../src/cli/progress.ts";
+import { formatSeconds, progressReporter, setQuietProgress } from "../../src/cli/progress.ts";
 
 test("formatSeconds rounds once: 59.6 s is 1m00s and 119.6 s is 2m00s, never 1m60s", () => {
   assert.equal(formatSeconds(0.4), "0s");
@@ -32,6 +32,33 @@ test("no ETA from the first 2% of a stage's items; an ETA after, and none at the
   sink({ stage: "validate", done: 10, total: 10 });
   assert.match(out, /^validate: 10\/10 \(\d+s\)\n$/);
   stop();
+});
+
+test("off a terminal: a line at each 5% of a stage (not at every item), at its end, and none with --quiet", () => {
+  let out = "";
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      out += String(chunk);
+      done();
+    },
+  });
+  const { sink } = progressReporter(stream as unknown as NodeJS.WriteStream);
+  for (let done = 0; done <= 1000; done++) sink({ stage: "dicom-index", done, total: 1000 });
+  const lines = out.trim().split("\n");
+  // 0/1000, then every 50 files (5%), the last being 1000/1000: 21 lines for 1001 events.
+  assert.equal(lines.length, 21);
+  assert.match(lines[0]!, /^indexing DICOM headers: 0\/1000 /);
+  assert.match(lines[1]!, /^indexing DICOM headers: 50\/1000 /);
+  assert.match(lines[20]!, /^indexing DICOM headers: 1000\/1000 \(\d+s\)$/);
+  out = "";
+  setQuietProgress(true);
+  try {
+    const q = progressReporter(stream as unknown as NodeJS.WriteStream);
+    for (let done = 0; done <= 10; done++) q.sink({ stage: "x", done, total: 10 });
+    assert.equal(out, "");
+  } finally {
+    setQuietProgress(false);
+  }
 });
 
 test("seed and resamples: integers in range, else an error naming the option", () => {

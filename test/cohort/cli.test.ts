@@ -50,6 +50,9 @@ describe("CLI", { skip: have ? false : `sample folder absent: ${SAMPLES}` }, () 
       "48",
     );
     assert.equal(r.code, 0, r.err);
+    // stderr is a pipe here, as under nohup or a batch scheduler: plain progress lines, not silence.
+    assert.match(r.err, /^indexing DICOM headers: \d+\/\d+ \(\d+s\)$/m);
+    assert.match(r.err, /^assembling and preparing exams: 2\/2 /m);
     assert.match(r.out, /exams found\s+2\n/);
     assert.match(r.out, /usable \(images \+ label\)\s+1\n/);
     assert.match(r.out, /excluded: no_t2\s+1\n/);
@@ -71,8 +74,10 @@ describe("CLI", { skip: have ? false : `sample folder absent: ${SAMPLES}` }, () 
       "--size",
       "48",
       "--json",
+      "--quiet",
     );
     assert.equal(again.code, 0, again.err);
+    assert.equal(again.err, "", "--quiet: no progress");
     const againSummary = JSON.parse(again.out.trim().split("\n").at(-1)!);
     assert.deepEqual(againSummary.prepared, { computed: 0, reused: 1, failed: 0 });
     assert.equal(againSummary.indexReused, true);

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { progressBars } from "./ingest.ts";
+import { progressReporter } from "../progress.ts";
 
 export function register(program: Command): void {
   program
@@ -18,7 +18,7 @@ export function register(program: Command): void {
         const { convertToNifti } = await import("../../volume/index.ts");
         const { loadRoleRules } = await import("../../dicom/index.ts");
         const rules = opts.rules ? loadRoleRules(opts.rules) : undefined;
-        const bars = await progressBars();
+        const bars = progressReporter();
         let r: Awaited<ReturnType<typeof convertToNifti>>;
         try {
           r = await convertToNifti({

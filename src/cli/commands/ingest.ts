@@ -1,7 +1,8 @@
 import { type Command, Option } from "commander";
 import type { PrepConfig } from "../../cohort/index.ts";
-import { acquireLock, LiverstiffError, type ProgressSink } from "../../core/index.ts";
+import { acquireLock, LiverstiffError } from "../../core/index.ts";
 import { type MaskCliOptions, maskOptions, openMaskSource } from "../masks.ts";
+import { progressReporter } from "../progress.ts";
 
 interface IngestCliOptions extends MaskCliOptions {
   labels?: string;
@@ -22,37 +23,6 @@ interface IngestCliOptions extends MaskCliOptions {
   workers: string;
   jobs: string;
   json?: boolean;
-}
-
-const STAGE_NAMES: Record<string, string> = {
-  "dicom-index": "indexing DICOM headers",
-  "cohort-prepare": "assembling and preparing exams",
-  convert: "converting series",
-};
-
-/** Progress bars on a terminal (stderr), nothing otherwise; one bar per stage. */
-export async function progressBars(): Promise<{ sink: ProgressSink; stop: () => void }> {
-  if (!process.stderr.isTTY) return { sink: () => {}, stop: () => {} };
-  const { SingleBar, Presets } = await import("cli-progress");
-  let bar: InstanceType<typeof SingleBar> | undefined;
-  let stage = "";
-  const sink: ProgressSink = (e) => {
-    if (e.stage !== stage) {
-      bar?.stop();
-      stage = e.stage;
-      bar = new SingleBar(
-        {
-          format: `${(STAGE_NAMES[e.stage] ?? e.stage).padEnd(32)} {bar} {value}/{total}`,
-          stream: process.stderr,
-        },
-        Presets.shades_classic,
-      );
-      bar.start(e.total ?? 0, e.done);
-    }
-    if (e.total !== undefined) bar?.setTotal(e.total);
-    bar?.update(e.done);
-  };
-  return { sink, stop: () => bar?.stop() };
 }
 
 function int(name: string, v: string, min: number): number {
@@ -163,7 +133,7 @@ export function register(program: Command): void {
       throw new LiverstiffError("--window-days must be >= 0", { "window-days": opts.windowDays });
     const { ingest } = await import("../../cohort/index.ts");
     const masks = await openMaskSource(opts);
-    const bars = await progressBars();
+    const bars = progressReporter();
     let summary: Awaited<ReturnType<typeof ingest>>;
     const lock = acquireLock(opts.out, "ingest");
     try {

@@ -13,7 +13,6 @@ interface PredictCliOptions extends MaskCliOptions {
   trust?: string;
   rules?: string;
   overrides?: string;
-  quiet?: boolean;
 }
 
 export function register(program: Command): void {

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
 import { optionalInteger } from "../options.ts";
+import { progressReporter } from "../progress.ts";
 
 interface PretrainCliOptions {
   out: string;
@@ -62,22 +63,8 @@ export function register(program: Command): void {
         normalize: normalizeOption(opts.normalize),
       };
       const { pretrain } = await import("../../features/pretrain.ts");
-      let last = "";
-      let lastPct = -1;
-      const result = await pretrain({
-        ...options,
-        onProgress: (ev) => {
-          if (ev.total === undefined || ev.total === 0) return;
-          const pct = Math.floor((ev.done / ev.total) * 10);
-          if (ev.stage !== last || pct !== lastPct) {
-            last = ev.stage;
-            lastPct = pct;
-            process.stderr.write(
-              `${ev.stage}: ${ev.done}/${ev.total}${ev.message ? ` ${ev.message}` : ""}\n`,
-            );
-          }
-        },
-      });
+      const progress = progressReporter();
+      const result = await pretrain({ ...options, onProgress: progress.sink }).finally(() => progress.stop());
       const m = result.manifest;
       const s = result.seconds;
       process.stdout.write(

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
+import { progressReporter } from "../progress.ts";
 
 interface SynthCliOptions {
   out: string;
@@ -47,30 +48,10 @@ export function register(program: Command): void {
         force: opts.force,
       };
       validateOptions(synthOpts);
-      const { SingleBar, Presets } = await import("cli-progress");
-      const tty = process.stderr.isTTY === true;
-      const bar = new SingleBar(
-        { format: "synth [{bar}] {value}/{total} exams | {duration_formatted}", stream: process.stderr },
-        Presets.shades_classic,
-      );
-      let started = false;
-      let lastLogged = -1;
+      const progress = progressReporter();
       const result = await synthesize(synthOpts, (ev) => {
-        if (ev.total === undefined) return;
-        if (tty) {
-          if (!started) {
-            bar.start(ev.total, ev.done);
-            started = true;
-          } else bar.update(ev.done);
-        } else {
-          const pct = Math.floor((ev.done / ev.total) * 10);
-          if (pct !== lastLogged) {
-            lastLogged = pct;
-            process.stderr.write(`synth: ${ev.done}/${ev.total} exams\n`);
-          }
-        }
-      });
-      if (started) bar.stop();
+        if (ev.total !== undefined) progress.sink({ ...ev, stage: "synth" });
+      }).finally(() => progress.stop());
       const s = result.summary;
       const auc = (k: string) => (s.oracleAuc[`oracle_auc_ge_${k}`] ?? Number.NaN).toFixed(3);
       const prev = (k: string) => `${((s.prevalence[`ge_${k}`] ?? 0) * 100).toFixed(1)}%`;
