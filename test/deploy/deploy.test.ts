@@ -217,7 +217,10 @@ describe("train a bundle and predict new exams from DICOM", () => {
       assert.ok(e.kpaPred && e.kpaPred.value > 0);
       assert.ok(e.kpaPred.interval[0] <= e.kpaPred.value && e.kpaPred.value <= e.kpaPred.interval[1]);
       const pi = e.kpaPred.predictionInterval!;
-      assert.ok(pi[0] < e.kpaPred.value && e.kpaPred.value < pi[1], "the 80% prediction interval holds the kPa");
+      assert.ok(
+        pi[0] < e.kpaPred.value && e.kpaPred.value < pi[1],
+        "the 80% prediction interval holds the kPa",
+      );
       assert.equal(
         e.warnings.some((w) => w.code === "kpa_outside_category"),
         !e.kpaPred.agreesWithCategory,
