@@ -35,6 +35,7 @@ export {
   parseLabelsCsv,
   readLabelsCsv,
 } from "./labels.ts";
+export { isNiftiFrame } from "./nifti-input.ts";
 export {
   type CachedOrganMeasures,
   ensureOrganMeasures,

@@ -1,7 +1,8 @@
 // deploy/: a validated recipe as a model a site can run. `trainBundle` turns the recipe's cv10 run (fold
 // models kept) into a self-describing, versioned bundle folder; `loadBundle` checks and loads one;
 // `predictExams` takes new exams from DICOM through ingest's rules to per-exam probabilities with
-// intervals, category, kPa, series used, warnings and a figure of the exam. See docs/deploy.md.
+// intervals, category, kPa, series used, warnings and a figure of the exam, and (dicom-results.ts) a DICOM
+// SR and Secondary Capture of them in the exam's study. See docs/deploy.md.
 export {
   BUNDLE_FORMAT,
   BUNDLE_FORMAT_VERSION,
@@ -12,6 +13,23 @@ export {
   loadBundle,
   readBundleManifest,
 } from "./bundle.ts";
+export {
+  type BundleIdentity,
+  buildScDataset,
+  buildSrDataset,
+  COMPREHENSIVE_SR,
+  type DicomResultFiles,
+  type DicomResultsInput,
+  dicomResultPaths,
+  part10,
+  pngRgb,
+  readStudyAttributes,
+  SECONDARY_CAPTURE,
+  type SourceSeries,
+  sourceSeries,
+  srContent,
+  writeExamDicom,
+} from "./dicom-results.ts";
 export {
   categoryOf,
   combine,

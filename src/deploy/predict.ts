@@ -3,7 +3,7 @@
 // reason; the others are predicted.
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve, sep } from "node:path";
+import { basename, join, resolve, sep } from "node:path";
 import {
   DEFAULT_DICOM_API,
   type ExamRecord,
@@ -12,6 +12,7 @@ import {
   type MaskSource,
   openCatalog,
   type PreparedExam,
+  type RoleSource,
   type SeriesRecord,
 } from "../cohort/index.ts";
 import {
@@ -34,7 +35,9 @@ import {
   seriesChoiceRecord,
 } from "../dicom/index.ts";
 import { computeFeatures, type ExamFeatures } from "../features/index.ts";
+import { codeVersion } from "../validate/workdir.ts";
 import type { BundleManifest, LoadedBundle } from "./bundle.ts";
+import { type DicomResultFiles, writeExamDicom } from "./dicom-results.ts";
 import { type EnsemblePrediction, predictEnsemble } from "./ensemble.ts";
 import { examFigure } from "./figure.ts";
 import { type EdgeLetters, preparedEdgeLetters } from "./orientation.ts";
@@ -50,6 +53,11 @@ export interface PredictOptions {
   bundle: LoadedBundle;
   /** Where to write one PNG per predicted exam (default: none). */
   pngDir?: string;
+  /**
+   * Where to write each predicted exam's DICOM results: a Comprehensive SR and a Secondary Capture of its
+   * figure, in the exam's study (default: none).
+   */
+  dicomDir?: string;
   /** Ingest into this folder and keep it (default: a temporary folder, removed afterwards). */
   workdir?: string;
   /** Liver and spleen masks for the organ measures (the shipped segmenter, or a user's label maps). */
@@ -107,6 +115,8 @@ export interface ExamReport {
   warnings: Warning[];
   /** The PNG of the slices used and the attention over them. */
   png?: string;
+  /** The DICOM results written (`dicomDir`): the SR, and the figure's Secondary Capture. */
+  dicom?: DicomResultFiles;
 }
 
 export interface InputReport {
@@ -237,18 +247,21 @@ function edgeLetters(sourceOrientation: string, manifest: BundleManifest): EdgeL
   return edgeLettersCache.get(key)!;
 }
 
+const figureBaseName = (exam: ExamRecord) => safeFileName(exam.accessionNumber ?? exam.examId);
+
 /**
- * Writes the exam's figure into `pngDir` and records it in the report. The figure never stops a
- * prediction: a failure to draw or write it becomes a `figure_not_written` warning for the exam.
+ * Draws the exam's figure and, given `pngDir`, writes it there and records it in the report; returns the
+ * PNG (for the DICOM Secondary Capture). The figure never stops a prediction: a failure to draw or write
+ * it becomes a `figure_not_written` warning for the exam.
  */
-function writeFigure(
-  pngDir: string,
+function drawFigure(
+  pngDir: string | undefined,
   report: ExamReport,
   exam: ExamRecord,
   prepared: PreparedExam,
   used: readonly SeriesRole[],
   manifest: BundleManifest,
-): void {
+): Uint8Array | undefined {
   try {
     const orientation: Partial<Record<SeriesRole, EdgeLetters>> = {};
     for (const role of used) {
@@ -256,31 +269,68 @@ function writeFigure(
       const letters = code ? edgeLetters(code, manifest) : null;
       if (letters) orientation[role] = letters;
     }
-    const path = join(pngDir, `${safeFileName(exam.accessionNumber ?? exam.examId)}.png`);
-    writeFileAtomic(
-      path,
-      examFigure({
-        examId: report.examId,
-        ...(report.accession ? { accession: report.accession } : {}),
-        ...(report.studyDate ? { studyDate: report.studyDate } : {}),
-        model: `${manifest.recipe.name}, ${report.members?.length ?? 0} fold models`,
-        slices: prepared.slices,
-        size: prepared.height,
-        roles: Object.fromEntries(used.map((r) => [r, prepared.roles[r]])),
-        attention: report.attention ?? null,
-        thresholds: report.thresholds ?? [],
-        category: report.category ?? { label: "none" },
-        kpaPred: report.kpaPred ?? null,
-        orientation,
-      }),
-    );
-    report.png = path;
+    const png = examFigure({
+      examId: report.examId,
+      ...(report.accession ? { accession: report.accession } : {}),
+      ...(report.studyDate ? { studyDate: report.studyDate } : {}),
+      model: `${manifest.recipe.name}, ${report.members?.length ?? 0} fold models`,
+      slices: prepared.slices,
+      size: prepared.height,
+      roles: Object.fromEntries(used.map((r) => [r, prepared.roles[r]])),
+      attention: report.attention ?? null,
+      thresholds: report.thresholds ?? [],
+      category: report.category ?? { label: "none" },
+      kpaPred: report.kpaPred ?? null,
+      orientation,
+    });
+    if (pngDir) {
+      const path = join(pngDir, `${figureBaseName(exam)}.png`);
+      writeFileAtomic(path, png);
+      report.png = path;
+    }
+    return png;
   } catch (err) {
     report.warnings.push({
       code: "figure_not_written",
       message: `the figure could not be drawn or written: ${describeError(err)}`,
     });
+    return undefined;
   }
+}
+
+/**
+ * Writes a predicted exam's DICOM results into `dir` (dicom-results.ts), with what every exam shares: the
+ * bundle's identity, the notice, the version writing them, and the SOP Class of each indexed series.
+ */
+function dicomResultsWriter(dir: string, bundle: Pick<LoadedBundle, "path" | "manifest">, index: DicomIndex) {
+  const sopClass = new Map(index.series.map((s) => [s.seriesInstanceUid, s.sopClassUid]));
+  const { version, commit } = codeVersion();
+  // The commit shortened, "+dirty" kept.
+  const softwareVersion = commit ? `${version} (${commit.replace(/^(\w{12})\w*/, "$1")})` : version;
+  const identity = {
+    name: basename(resolve(bundle.path)),
+    recipe: bundle.manifest.recipe.name,
+    digest: bundle.manifest.integrity.digest,
+    createdAt: bundle.manifest.createdAt,
+  };
+  return (
+    report: ExamReport,
+    exam: ExamRecord,
+    sources: readonly RoleSource[],
+    used: readonly SeriesRole[],
+    figurePng: Uint8Array | undefined,
+  ) =>
+    writeExamDicom(report, {
+      dir,
+      baseName: figureBaseName(exam),
+      bundle: identity,
+      notice: INTENDED_USE,
+      softwareVersion,
+      sources,
+      used,
+      sopClassOf: (uid) => sopClass.get(uid),
+      ...(figurePng ? { figurePng } : {}),
+    });
 }
 
 const fileName = (path: string) => path.split(/[\\/]/).pop() ?? path;
@@ -380,9 +430,12 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
     const catalog = openCatalog(workdir);
     let exams: ExamRecord[];
     const series = new Map<string, SeriesRecord[]>();
+    // The frames each role was built from: what the DICOM results reference.
+    const roleSources = new Map<string, RoleSource[]>();
     try {
       exams = catalog.exams();
       for (const e of exams) series.set(e.examId, catalog.series(e.examId));
+      if (options.dicomDir) for (const e of exams) roleSources.set(e.examId, catalog.roleSources(e.examId));
     } finally {
       catalog.close();
     }
@@ -417,6 +470,9 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
       manifest.cutoffs.values,
       manifest.kpaError,
     );
+    const dicomResults = options.dicomDir
+      ? dicomResultsWriter(options.dicomDir, options.bundle, index)
+      : undefined;
     for (const [k, { report, exam, features }] of ready.entries()) {
       const p = predictions[k]!;
       report.status = "predicted";
@@ -436,20 +492,23 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
           modelRoles(manifest, exam.roles).optional,
         ),
       );
+      const used = modelRoles(manifest, exam.roles).used;
+      let figure: Uint8Array | undefined;
       try {
         const prepared = loadPrepared(workdir, exam.examId, manifest.prepName);
-        const used = modelRoles(manifest, exam.roles).used;
         for (const role of used) {
           const v = prepared.roles[role];
           if (v) report.warnings.push(...volumeWarnings(role, v, prepared.slices));
         }
-        if (options.pngDir) writeFigure(options.pngDir, report, exam, prepared, used, manifest);
+        if (options.pngDir || options.dicomDir)
+          figure = drawFigure(options.pngDir, report, exam, prepared, used, manifest);
       } catch (err) {
         report.warnings.push({
           code: "suspicious_volume",
           message: `the prepared slices could not be read back for checks and the figure: ${describeError(err)}`,
         });
       }
+      dicomResults?.(report, exam, roleSources.get(exam.examId) ?? [], used, figure);
     }
     for (const input of inputs)
       if (input.exams.length === 0)

@@ -9,6 +9,7 @@ interface PredictCliOptions extends MaskCliOptions {
   json?: string;
   png?: string;
   figures: boolean;
+  dicomOut?: string;
   keepWork?: string;
   trust?: string;
   rules?: string;
@@ -30,6 +31,10 @@ export function register(program: Command): void {
     .option("--json <file>", "write the full report as JSON (use - for stdout)")
     .option("--png <dir>", "folder for the figures (default: next to --json, else ./liverstiff-predict)")
     .option("--no-figures", "skip the PNG figures")
+    .option(
+      "--dicom-out <dir>",
+      "write per predicted exam a DICOM Comprehensive SR of the results and a Secondary Capture of the figure, in the exam's study",
+    )
     .option("--keep-work <dir>", "ingest into this folder and keep it (default: a temporary folder)")
     .option(
       "--rules <file>",
@@ -61,6 +66,7 @@ export function register(program: Command): void {
         inputs,
         bundle,
         pngDir,
+        ...(opts.dicomOut ? { dicomDir: resolve(opts.dicomOut) } : {}),
         workdir: opts.keepWork,
         ...(opts.rules ? { rulesPath: opts.rules } : {}),
         ...(opts.overrides ? { overridesPath: opts.overrides } : {}),
