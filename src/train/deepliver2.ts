@@ -4,7 +4,7 @@
 // module (each layer holds a [5, out, in] weight; batched matmuls), with one shared batch order: the
 // losses are summed, so each model's gradient is exactly the gradient it would get alone, and each model
 // stops early on its own (its weights are snapshotted when it stops and written back at the end).
-import { LiverstiffError, Rng } from "../core/index.ts";
+import { Rng } from "../core/index.ts";
 import type { ExamFeatures } from "../features/types.ts";
 import { Module } from "../nn/index.ts";
 import {
@@ -12,7 +12,6 @@ import {
   dispose,
   empty,
   functional as F,
-  keep,
   manualSeed,
   noGrad,
   type Tensor,
@@ -23,15 +22,16 @@ import {
   auroc,
   classWeights,
   concatFeatures,
-  featureShape,
   N_THRESHOLDS,
+  predictShape,
   requireLabels,
   thresholdLabels,
   trainValShape,
 } from "./data.ts";
-import { batchSizeOf, makeOptimizer, owning, type ParamGroupSpec, runLoop, type ValScore } from "./loop.ts";
+import type { ParamGroupSpec, ValScore } from "./loop.ts";
+import { descend, kept, loopSettings, makeOptimizer, runLoop, training } from "./loop.ts";
 import type { Deepliver2Head, Recipe } from "./recipe.ts";
-import type { ExamPrediction, TrainOptions, TrainSummary } from "./types.ts";
+import type { ExamPrediction, Trained, TrainOptions } from "./types.ts";
 
 /** M independent MLPs (one per threshold) on the same input, as one module. */
 export class Deepliver2Net extends Module {
@@ -120,13 +120,7 @@ export interface Deepliver2State {
 
 export function predictDeepliver2(s: Deepliver2State, exams: readonly ExamFeatures[]): ExamPrediction[] {
   if (exams.length === 0) return [];
-  const { featureDim, slices } = featureShape(exams, "exams to predict");
-  if (featureDim !== s.featureDim || slices !== s.slices) {
-    throw new LiverstiffError(
-      `the model was trained on ${s.slices} x ${s.featureDim} features, these exams have ${slices} x ${featureDim}`,
-      { featureDim },
-    );
-  }
+  const { featureDim, slices } = predictShape(exams, s);
   const x = concatFeatures(exams, s.head.inputs, s.head.slices, featureDim, slices);
   const width = x.length / exams.length;
   s.net.eval();
@@ -156,30 +150,20 @@ export function predictDeepliver2(s: Deepliver2State, exams: readonly ExamFeatur
 }
 
 /** Trains the five threshold models; returns the state and a summary. */
-export function trainDeepliver2(
-  recipe: Recipe,
-  options: TrainOptions,
-): { state: Deepliver2State; summary: TrainSummary } {
-  return owning((owner) => {
+export function trainDeepliver2(recipe: Recipe, options: TrainOptions): Trained<Deepliver2State> {
+  return training(recipe, options, ({ owner, t, seed, summary }) => {
     const head = recipe.head as Deepliver2Head;
-    const t = recipe.training;
-    const seed = options.seed ?? t.seed;
-    const started = performance.now();
     const { featureDim, slices } = trainValShape(options.train, options.val);
     const data = owner.own(deepliver2Data(options, head, t, featureDim, slices));
     manualSeed(seed);
     const net = owner.result(new Deepliver2Net(data.inputDim, head.hidden, N_THRESHOLDS, head.init));
     const opt = owner.own(makeOptimizer(t, parameterGroups(net, head, t)));
-    const { steps, models } = runLoop({
-      n: data.n,
-      batchSize: batchSizeOf(t, data.n),
-      maxEpochs: t.maxEpochs,
+    const run = runLoop({
+      ...loopSettings(t, data.n),
       rng: Rng.derive(seed, "deepliver2", "batches"),
       models: N_THRESHOLDS,
-      patience: t.patience,
       // Keras EarlyStopping(min_delta=0): an improvement is a strictly better metric.
       improvement: "strict",
-      restoreBest: t.restoreBest,
       tensorsOf: (k) => net.parameters().map((p) => p.select(0, k)),
       beginEpoch: () => net.train(),
       step: (idx) => deepliver2Step(net, opt, data, idx),
@@ -197,19 +181,10 @@ export function trainDeepliver2(
         }),
     });
     net.eval();
-    const summary: TrainSummary = {
-      head: "deepliver2",
-      seed,
-      nTrain: data.n,
-      nVal: options.val.length,
-      featureDim,
-      slices,
-      models,
-      metric: t.earlyStopping,
-      seconds: (performance.now() - started) / 1000,
-      steps,
+    return {
+      state: { net, head, featureDim, slices },
+      summary: summary("deepliver2", { featureDim, slices }, run),
     };
-    return { state: { net, head, featureDim, slices }, summary };
   });
 }
 
@@ -244,14 +219,12 @@ function deepliver2Data(
     tensor(a, { shape: [n, N_THRESHOLDS] })
       .transpose(0, 1)
       .contiguous();
-  const tensors = keep(
-    tidy(() => ({
-      x: tensor(xTrain, { shape: [n, inputDim] }),
-      y: byModel(yTrain),
-      w: byModel(wTrain),
-      xVal: xVal ? tensor(xVal, { shape: [nVal, inputDim] }) : null,
-    })),
-  );
+  const tensors = kept(() => ({
+    x: tensor(xTrain, { shape: [n, inputDim] }),
+    y: byModel(yTrain),
+    w: byModel(wTrain),
+    xVal: xVal ? tensor(xVal, { shape: [nVal, inputDim] }) : null,
+  }));
   return {
     n,
     inputDim,
@@ -279,9 +252,7 @@ function deepliver2Step(
   })
     .mean(1)
     .sum();
-  opt.zeroGrad();
-  loss.backward();
-  opt.step();
+  descend(opt, loss);
 }
 
 /**

@@ -7,8 +7,8 @@
 import type { Rng } from "../core/index.ts";
 import { Adam, Adamax, AdamW } from "../nn/index.ts";
 import { keep, noGrad, type Tensor, tidy } from "../torch/index.ts";
-import type { TrainingConfig } from "./recipe.ts";
-import type { TrainSummary } from "./types.ts";
+import type { Recipe, TrainingConfig } from "./recipe.ts";
+import type { TrainOptions, TrainSummary } from "./types.ts";
 
 /** One model's validation score after an epoch: the monitored metric (larger is better) and its loss. */
 export interface ValScore {
@@ -87,7 +87,7 @@ export class Snapshots {
 
   take(k: number): void {
     this.drop(k);
-    this.copies[k] = keep(tidy(() => noGrad(() => this.tensorsOf(k).map((t) => t.clone()))));
+    this.copies[k] = kept(() => noGrad(() => this.tensorsOf(k).map((t) => t.clone())));
   }
 
   /** Writes every snapshot back into its model; a model without one keeps its current state. */
@@ -202,9 +202,19 @@ function updateStopping(
   });
 }
 
-/** The batch size of a training part of n exams ("full": one batch). */
-export function batchSizeOf(t: TrainingConfig, n: number): number {
-  return t.batchSize === "full" ? n : Math.min(t.batchSize, n);
+/** The loop's settings that the recipe's training section gives, for a training part of n exams. */
+export function loopSettings(
+  t: TrainingConfig,
+  n: number,
+): Pick<TrainLoop, "n" | "batchSize" | "maxEpochs" | "patience" | "restoreBest"> {
+  return {
+    n,
+    // "full": the whole training part is one batch.
+    batchSize: t.batchSize === "full" ? n : Math.min(t.batchSize, n),
+    maxEpochs: t.maxEpochs,
+    patience: t.patience,
+    restoreBest: t.restoreBest,
+  };
 }
 
 /** A parameter group: its parameters, and the options that differ from the recipe's. */
@@ -220,6 +230,18 @@ export function makeOptimizer(t: TrainingConfig, groups: ParamGroupSpec[]): Adam
   if (t.optimizer === "adamw") return new AdamW(groups, o);
   if (t.optimizer === "adam") return new Adam(groups, o);
   return new Adamax(groups, o);
+}
+
+/** One optimizer step down the loss' gradient. */
+export function descend(opt: ReturnType<typeof makeOptimizer>, loss: Tensor): void {
+  opt.zeroGrad();
+  loss.backward();
+  opt.step();
+}
+
+/** Runs make in a scope (its temporaries freed) and keeps what it returns from every scope. */
+export function kept<T>(make: () => T): T {
+  return keep(tidy(make));
 }
 
 interface Disposable {
@@ -252,6 +274,43 @@ export class Owner {
     this.owned.length = 0;
     this.results.length = 0;
   }
+}
+
+/** What a trainer starts from: the recipe's training section, the seed, its Owner, and its summary. */
+export interface TrainingStart {
+  owner: Owner;
+  t: TrainingConfig;
+  /** options.seed, else the recipe's. */
+  seed: number;
+  /**
+   * The summary of the trained head (fields in the order saved models have them): sizes, per-model
+   * stopping, steps, and the seconds since training started.
+   */
+  summary(
+    head: TrainSummary["head"],
+    shape: { featureDim: number; slices: number },
+    run: LoopResult,
+  ): TrainSummary;
+}
+
+/** Runs a trainer from its start; what it owns is freed when it returns or throws. */
+export function training<T>(recipe: Recipe, options: TrainOptions, train: (start: TrainingStart) => T): T {
+  const t = recipe.training;
+  const seed = options.seed ?? t.seed;
+  const started = performance.now();
+  const summary: TrainingStart["summary"] = (head, shape, run) => ({
+    head,
+    seed,
+    nTrain: options.train.length,
+    nVal: options.val.length,
+    featureDim: shape.featureDim,
+    slices: shape.slices,
+    models: run.models,
+    metric: t.earlyStopping,
+    seconds: (performance.now() - started) / 1000,
+    steps: run.steps,
+  });
+  return owning((owner) => train({ owner, t, seed, summary }));
 }
 
 /** Runs a trainer with an Owner and closes it on return or throw. */
