@@ -28,7 +28,7 @@ import {
   thresholdLabels,
   trainValShape,
 } from "./data.ts";
-import type { ParamGroupSpec, ValScore } from "./loop.ts";
+import type { OptimizerGroup, ValScore } from "./loop.ts";
 import { descend, kept, loopSettings, makeOptimizer, runLoop, training } from "./loop.ts";
 import type { Deepliver2Head, Recipe } from "./recipe.ts";
 import type { ExamPrediction, Trained, TrainOptions } from "./types.ts";
@@ -96,14 +96,14 @@ export class Deepliver2Net extends Module {
 }
 
 /** Keras' L2(l2) on the kernels: l2 * sum(W^2) in the loss, i.e. coupled weight decay 2 * l2 on them. */
-function parameterGroups(net: Deepliver2Net, head: Deepliver2Head, t: Recipe["training"]): ParamGroupSpec[] {
+function parameterGroups(net: Deepliver2Net, head: Deepliver2Head, t: Recipe["training"]): OptimizerGroup[] {
   const kernels: Tensor[] = [];
   const biases: Tensor[] = [];
   for (let l = 0; l < net.layers; l++) {
     kernels.push(net.weight(l));
     biases.push(net.bias(l));
   }
-  // Keras regularises kernels, not biases; AdamW's decoupled decay is not Keras' L2, so it is not added.
+  // Keras regularises kernels, not biases; with AdamW only the recipe's (decoupled) decay applies.
   const l2 = 2 * head.l2;
   return [
     { params: kernels, weightDecay: t.weightDecay + (t.optimizer === "adamw" ? 0 : l2) },

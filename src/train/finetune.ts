@@ -539,11 +539,7 @@ function startingStats(enc: ModuleEncoder, fold: FinetuneFold): StartingStats {
 }
 
 /** Trains one member's encoder and head together; both end in evaluation mode, the encoder frozen. */
-function trainMember(
-  member: Member,
-  m: number,
-  fold: FinetuneFold,
-): LoopResult & { models: TrainSummary["models"] } {
+function trainMember(member: Member, m: number, fold: FinetuneFold): LoopResult {
   const { enc, net } = member;
   const { recipe, options } = fold;
   const head = recipe.head as LiverstiffHead;

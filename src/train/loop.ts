@@ -218,14 +218,14 @@ export function loopSettings(
 }
 
 /** A parameter group: its parameters, and the options that differ from the recipe's. */
-export interface ParamGroupSpec {
+export interface OptimizerGroup {
   params: Tensor[];
   lr?: number;
   weightDecay?: number;
 }
 
 /** The recipe's optimizer (adamax, adam, adamw) over the groups, with its lr, betas, eps and weight decay. */
-export function makeOptimizer(t: TrainingConfig, groups: ParamGroupSpec[]): Adamax | Adam | AdamW {
+export function makeOptimizer(t: TrainingConfig, groups: OptimizerGroup[]): Adamax | Adam | AdamW {
   const o = { lr: t.lr, betas: t.betas, eps: t.eps, weightDecay: t.weightDecay };
   if (t.optimizer === "adamw") return new AdamW(groups, o);
   if (t.optimizer === "adam") return new Adam(groups, o);
