@@ -17,7 +17,7 @@ import {
   trainingSites,
 } from "./data.ts";
 import type { BaselineClinicalHead, Recipe } from "./recipe.ts";
-import type { ExamPrediction, TrainOptions, TrainSummary } from "./types.ts";
+import type { ExamPrediction, Trained, TrainOptions, TrainSummary } from "./types.ts";
 
 /** One covariate set's five fits: [N_THRESHOLDS x (1 + width)] row-major, intercept first. */
 export interface LogisticSet {
@@ -163,10 +163,7 @@ function fitSet(x: Float32Array, n: number, width: number, labels: Float32Array,
  * Fits both covariate sets on options.train only: validate/ chooses each threshold's cut-off on the
  * predictions of options.val, which must stay out-of-sample. Deterministic; no seed is used.
  */
-export function trainBaselineClinical(
-  recipe: Recipe,
-  options: TrainOptions,
-): { state: BaselineClinicalState; summary: TrainSummary } {
+export function trainBaselineClinical(recipe: Recipe, options: TrainOptions): Trained<BaselineClinicalState> {
   const started = performance.now();
   const head = recipe.head as BaselineClinicalHead;
   const part = options.train;

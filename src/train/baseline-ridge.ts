@@ -16,7 +16,7 @@ import {
   ridgePredict,
   ridgeProbabilities,
 } from "./ridge.ts";
-import type { ExamPrediction, TrainOptions, TrainSummary } from "./types.ts";
+import type { ExamPrediction, Trained, TrainOptions, TrainSummary } from "./types.ts";
 
 export interface BaselineRidgeState {
   head: BaselineRidgeHead;
@@ -39,10 +39,7 @@ function requireSomeRole(exams: readonly ExamFeatures[], roles: readonly SeriesR
  * nothing stops early here: validate/ chooses each threshold's cut-off on its predictions, which must stay
  * out-of-sample. Deterministic; no seed is used.
  */
-export function trainBaselineRidge(
-  recipe: Recipe,
-  options: TrainOptions,
-): { state: BaselineRidgeState; summary: TrainSummary } {
+export function trainBaselineRidge(recipe: Recipe, options: TrainOptions): Trained<BaselineRidgeState> {
   const started = performance.now();
   const head = recipe.head as BaselineRidgeHead;
   const part = options.train;

@@ -34,6 +34,21 @@ export function featureShape(
   return { featureDim, slices };
 }
 
+/** The shape of the exams to predict (non-empty), which must be the trained model's; throws otherwise. */
+export function predictShape(
+  exams: readonly ExamFeatures[],
+  trained: { featureDim: number; slices: number },
+): { featureDim: number; slices: number } {
+  const { featureDim, slices } = featureShape(exams, "exams to predict");
+  if (featureDim !== trained.featureDim || slices !== trained.slices) {
+    throw new LiverstiffError(
+      `the model was trained on ${trained.slices} x ${trained.featureDim} features, these exams have ${slices} x ${featureDim}`,
+      { featureDim },
+    );
+  }
+  return { featureDim, slices };
+}
+
 /** The shape of the training features, checked against the validation part's (which may be empty). */
 export function trainValShape(
   train: readonly ExamFeatures[],

@@ -4,12 +4,12 @@
 // module (each layer holds a [5, out, in] weight; batched matmuls), with one shared batch order: the
 // losses are summed, so each model's gradient is exactly the gradient it would get alone, and each model
 // stops early on its own (its weights are snapshotted when it stops and written back at the end).
-import { LiverstiffError, Rng } from "../core/index.ts";
+import { Rng } from "../core/index.ts";
 import type { ExamFeatures } from "../features/types.ts";
-import { Adamax, AdamW, Module } from "../nn/index.ts";
-import { Adam } from "../nn/optim/optimizers.ts";
+import { Module } from "../nn/index.ts";
 import {
   baddbmm,
+  dispose,
   empty,
   functional as F,
   manualSeed,
@@ -22,14 +22,16 @@ import {
   auroc,
   classWeights,
   concatFeatures,
-  featureShape,
   N_THRESHOLDS,
+  predictShape,
   requireLabels,
   thresholdLabels,
   trainValShape,
 } from "./data.ts";
+import type { OptimizerGroup, ValScore } from "./loop.ts";
+import { descend, kept, loopSettings, makeOptimizer, runLoop, training } from "./loop.ts";
 import type { Deepliver2Head, Recipe } from "./recipe.ts";
-import type { ExamPrediction, TrainOptions, TrainSummary } from "./types.ts";
+import type { ExamPrediction, Trained, TrainOptions } from "./types.ts";
 
 /** M independent MLPs (one per threshold) on the same input, as one module. */
 export class Deepliver2Net extends Module {
@@ -93,28 +95,20 @@ export class Deepliver2Net extends Module {
   }
 }
 
-function makeOptimizer(
-  net: Deepliver2Net,
-  head: Deepliver2Head,
-  t: Recipe["training"],
-): Adamax | AdamW | Adam {
+/** Keras' L2(l2) on the kernels: l2 * sum(W^2) in the loss, i.e. coupled weight decay 2 * l2 on them. */
+function parameterGroups(net: Deepliver2Net, head: Deepliver2Head, t: Recipe["training"]): OptimizerGroup[] {
   const kernels: Tensor[] = [];
   const biases: Tensor[] = [];
   for (let l = 0; l < net.layers; l++) {
     kernels.push(net.weight(l));
     biases.push(net.bias(l));
   }
-  // Keras' L2(l2) adds l2 * sum(W^2) to the loss, i.e. 2 * l2 * W to the gradient: coupled weight decay
-  // 2 * l2 on kernels only (Keras regularises kernels, not biases).
+  // Keras regularises kernels, not biases; with AdamW only the recipe's (decoupled) decay applies.
   const l2 = 2 * head.l2;
-  const groups = [
+  return [
     { params: kernels, weightDecay: t.weightDecay + (t.optimizer === "adamw" ? 0 : l2) },
     { params: biases, weightDecay: t.weightDecay },
   ];
-  const o = { lr: t.lr, betas: t.betas, eps: t.eps, weightDecay: t.weightDecay };
-  if (t.optimizer === "adamax") return new Adamax(groups, o);
-  if (t.optimizer === "adam") return new Adam(groups, o);
-  return new AdamW(groups, o);
 }
 
 export interface Deepliver2State {
@@ -126,13 +120,7 @@ export interface Deepliver2State {
 
 export function predictDeepliver2(s: Deepliver2State, exams: readonly ExamFeatures[]): ExamPrediction[] {
   if (exams.length === 0) return [];
-  const { featureDim, slices } = featureShape(exams, "exams to predict");
-  if (featureDim !== s.featureDim || slices !== s.slices) {
-    throw new LiverstiffError(
-      `the model was trained on ${s.slices} x ${s.featureDim} features, these exams have ${slices} x ${featureDim}`,
-      { featureDim },
-    );
-  }
+  const { featureDim, slices } = predictShape(exams, s);
   const x = concatFeatures(exams, s.head.inputs, s.head.slices, featureDim, slices);
   const width = x.length / exams.length;
   s.net.eval();
@@ -162,147 +150,109 @@ export function predictDeepliver2(s: Deepliver2State, exams: readonly ExamFeatur
 }
 
 /** Trains the five threshold models; returns the state and a summary. */
-export function trainDeepliver2(
-  recipe: Recipe,
+export function trainDeepliver2(recipe: Recipe, options: TrainOptions): Trained<Deepliver2State> {
+  return training(recipe, options, ({ owner, t, seed, summary }) => {
+    const head = recipe.head as Deepliver2Head;
+    const { featureDim, slices } = trainValShape(options.train, options.val);
+    const data = owner.own(deepliver2Data(options, head, t, featureDim, slices));
+    manualSeed(seed);
+    const net = owner.result(new Deepliver2Net(data.inputDim, head.hidden, N_THRESHOLDS, head.init));
+    const opt = owner.own(makeOptimizer(t, parameterGroups(net, head, t)));
+    const run = runLoop({
+      ...loopSettings(t, data.n),
+      rng: Rng.derive(seed, "deepliver2", "batches"),
+      models: N_THRESHOLDS,
+      // Keras EarlyStopping(min_delta=0): an improvement is a strictly better metric.
+      improvement: "strict",
+      tensorsOf: (k) => net.parameters().map((p) => p.select(0, k)),
+      beginEpoch: () => net.train(),
+      step: (idx) => deepliver2Step(net, opt, data, idx),
+      ...(data.val
+        ? { validate: () => valMetric(t.earlyStopping, net, data.val!.x, data.val!.y, data.val!.n) }
+        : {}),
+      endEpoch: (epoch, scores) =>
+        options.onProgress?.({
+          stage: "train",
+          done: epoch,
+          total: t.maxEpochs,
+          message: scores
+            ? `deepliver2 epoch ${epoch}: ${t.earlyStopping} ${scores.map((a) => a.metric.toFixed(3)).join(" ")}`
+            : `deepliver2 epoch ${epoch}`,
+        }),
+    });
+    net.eval();
+    return {
+      state: { net, head, featureDim, slices },
+      summary: summary("deepliver2", { featureDim, slices }, run),
+    };
+  });
+}
+
+/** The training part as tensors (labels and weights [M, N], so that a batch is an index_select on dim 1). */
+interface Deepliver2Data {
+  n: number;
+  inputDim: number;
+  x: Tensor;
+  y: Tensor;
+  w: Tensor;
+  /** The validation part: features as a tensor, labels [N, M] as numbers. */
+  val: { x: Tensor; y: Float32Array; n: number } | null;
+  dispose(): void;
+}
+
+function deepliver2Data(
   options: TrainOptions,
-): { state: Deepliver2State; summary: TrainSummary } {
-  const head = recipe.head as Deepliver2Head;
-  const t = recipe.training;
-  const seed = options.seed ?? t.seed;
-  const started = performance.now();
-  const { featureDim, slices } = trainValShape(options.train, options.val);
-  const nTrain = options.train.length;
+  head: Deepliver2Head,
+  t: Recipe["training"],
+  featureDim: number,
+  slices: number,
+): Deepliver2Data {
+  const n = options.train.length;
   const nVal = options.val.length;
   const xTrain = concatFeatures(options.train, head.inputs, head.slices, featureDim, slices);
-  const inputDim = xTrain.length / nTrain;
+  const inputDim = xTrain.length / n;
   const yTrain = thresholdLabels(requireLabels(options.train, "training"));
-  const wTrain = classWeights(yTrain, nTrain, t.classWeighting, t.negativeWeightOffset);
+  const wTrain = classWeights(yTrain, n, t.classWeighting, t.negativeWeightOffset);
   const xVal = nVal > 0 ? concatFeatures(options.val, head.inputs, head.slices, featureDim, slices) : null;
   const yVal = nVal > 0 ? thresholdLabels(requireLabels(options.val, "validation")) : null;
-
-  manualSeed(seed);
-  const net = new Deepliver2Net(inputDim, head.hidden, N_THRESHOLDS, head.init);
-  const opt = makeOptimizer(net, head, t);
-  const M = N_THRESHOLDS;
-  const batch = t.batchSize === "full" ? nTrain : Math.min(t.batchSize, nTrain);
-  const rng = Rng.derive(seed, "deepliver2", "batches");
-
-  const X = tensor(xTrain, { shape: [nTrain, inputDim] }).keep();
-  // Labels and weights as [M, N] so that a batch is an index_select on dim 1.
-  const transpose = (a: Float32Array) =>
-    tensor(a, { shape: [nTrain, M] })
+  const byModel = (a: Float32Array) =>
+    tensor(a, { shape: [n, N_THRESHOLDS] })
       .transpose(0, 1)
-      .contiguous()
-      .keep();
-  const Y = transpose(yTrain);
-  const W = transpose(wTrain);
-  const XV = xVal ? tensor(xVal, { shape: [nVal, inputDim] }).keep() : null;
-
-  const best = new Array<number>(M).fill(Number.NEGATIVE_INFINITY);
-  const bestEpoch = new Array<number>(M).fill(0);
-  const wait = new Array<number>(M).fill(0);
-  const stoppedAt = new Array<number>(M).fill(0);
-  // Per model: the weights to restore at the end (best epoch, or the epoch it stopped at).
-  const snapshots: (Tensor[] | null)[] = new Array(M).fill(null);
-  const snapshot = (k: number): Tensor[] =>
-    noGrad(() => net.parameters().map((p) => p.select(0, k).clone().keep()));
-  const freeSnapshot = (k: number) => {
-    for (const s of snapshots[k] ?? []) s.dispose();
-    snapshots[k] = null;
+      .contiguous();
+  const tensors = kept(() => ({
+    x: tensor(xTrain, { shape: [n, inputDim] }),
+    y: byModel(yTrain),
+    w: byModel(wTrain),
+    xVal: xVal ? tensor(xVal, { shape: [nVal, inputDim] }) : null,
+  }));
+  return {
+    n,
+    inputDim,
+    x: tensors.x,
+    y: tensors.y,
+    w: tensors.w,
+    val: tensors.xVal && yVal ? { x: tensors.xVal, y: yVal, n: nVal } : null,
+    dispose: () => dispose(tensors),
   };
+}
 
-  let steps = 0;
-  let epoch = 0;
-  const order = Array.from({ length: nTrain }, (_, i) => i);
-  for (epoch = 1; epoch <= t.maxEpochs; epoch++) {
-    net.train();
-    rng.shuffle(order);
-    for (let i = 0; i < nTrain; i += batch) {
-      const idx = order.slice(i, i + batch);
-      tidy(() => {
-        const index = tensor(idx, { dtype: "int64" });
-        const xb = X.indexSelect(0, index);
-        const yb = Y.indexSelect(1, index);
-        const wb = W.indexSelect(1, index);
-        const logits = net.forward(xb);
-        // Keras: mean over the batch of class-weighted BCE, per model; the models' losses are summed.
-        const loss = F.binaryCrossEntropyWithLogits(logits, yb, { weight: wb, reduction: "none" })
-          .mean(1)
-          .sum();
-        opt.zeroGrad();
-        loss.backward();
-        opt.step();
-      });
-      steps++;
-    }
-    if (XV && yVal) {
-      const acc = valMetric(t.earlyStopping, net, XV, yVal, nVal);
-      for (let k = 0; k < M; k++) {
-        if (stoppedAt[k]) continue;
-        // Keras EarlyStopping(min_delta=0): improvement = strictly better (losses are negated here).
-        if (acc[k]! > best[k]!) {
-          best[k] = acc[k]!;
-          bestEpoch[k] = epoch;
-          wait[k] = 0;
-          if (t.restoreBest) {
-            freeSnapshot(k);
-            snapshots[k] = snapshot(k);
-          }
-        } else {
-          wait[k]!++;
-          if (wait[k]! >= t.patience) {
-            stoppedAt[k] = epoch;
-            if (!t.restoreBest) snapshots[k] = snapshot(k);
-          }
-        }
-      }
-      options.onProgress?.({
-        stage: "train",
-        done: epoch,
-        total: t.maxEpochs,
-        message: `deepliver2 epoch ${epoch}: ${t.earlyStopping} ${acc.map((a) => a.toFixed(3)).join(" ")}`,
-      });
-      if (stoppedAt.every((s) => s > 0)) break;
-    } else {
-      options.onProgress?.({
-        stage: "train",
-        done: epoch,
-        total: t.maxEpochs,
-        message: `deepliver2 epoch ${epoch}`,
-      });
-    }
-  }
-  const lastEpoch = Math.min(epoch, t.maxEpochs);
-  noGrad(() => {
-    net.parameters().forEach((p, pi) => {
-      for (let k = 0; k < M; k++) {
-        const snap = snapshots[k];
-        if (snap) p.select(0, k).copy_(snap[pi]!);
-      }
-    });
-  });
-  for (let k = 0; k < M; k++) freeSnapshot(k);
-  opt.dispose();
-  for (const tt of [X, Y, W, XV]) tt?.dispose();
-  net.eval();
-  const summary: TrainSummary = {
-    head: "deepliver2",
-    seed,
-    nTrain,
-    nVal,
-    featureDim,
-    slices,
-    models: Array.from({ length: M }, (_, k) => ({
-      epochs: stoppedAt[k] || lastEpoch,
-      bestEpoch: bestEpoch[k]!,
-      bestValMetric: Number.isFinite(best[k]!) ? best[k]! : null,
-      stoppedEarly: stoppedAt[k]! > 0,
-    })),
-    metric: t.earlyStopping,
-    seconds: (performance.now() - started) / 1000,
-    steps,
-  };
-  return { state: { net, head, featureDim, slices }, summary };
+/** One Adamax (or Adam/AdamW) step of the five models on the batch idx. */
+function deepliver2Step(
+  net: Deepliver2Net,
+  opt: ReturnType<typeof makeOptimizer>,
+  data: Deepliver2Data,
+  idx: number[],
+): void {
+  const index = tensor(idx, { dtype: "int64" });
+  const logits = net.forward(data.x.indexSelect(0, index));
+  // Keras: mean over the batch of class-weighted BCE, per model; the models' losses are summed.
+  const loss = F.binaryCrossEntropyWithLogits(logits, data.y.indexSelect(1, index), {
+    weight: data.w.indexSelect(1, index),
+    reduction: "none",
+  })
+    .mean(1)
+    .sum();
+  descend(opt, loss);
 }
 
 /**
@@ -315,21 +265,21 @@ function valMetric(
   XV: Tensor,
   yVal: Float32Array,
   nVal: number,
-): number[] {
+): ValScore[] {
   net.eval();
   const logits = tidy(() => noGrad(() => net.forward(XV).contiguous().toFloat32Array()));
   net.train();
-  const out: number[] = [];
+  const out: ValScore[] = [];
   for (let k = 0; k < N_THRESHOLDS; k++) {
     const z = logits.subarray(k * nVal, (k + 1) * nVal);
     const y = Array.from({ length: nVal }, (_, i) => yVal[i * N_THRESHOLDS + k]!);
     if (metric === "val_accuracy") {
       let right = 0;
       for (let i = 0; i < nVal; i++) if ((z[i]! > 0 ? 1 : 0) === y[i]) right++;
-      out.push(right / nVal);
+      out.push({ metric: right / nVal, loss: Number.NaN });
     } else if (metric === "val_auroc_3_0") {
       const a = auroc(y, z);
-      out.push(Number.isNaN(a) ? 0.5 : a);
+      out.push({ metric: Number.isNaN(a) ? 0.5 : a, loss: Number.NaN });
     } else {
       let loss = 0;
       for (let i = 0; i < nVal; i++) {
@@ -337,7 +287,7 @@ function valMetric(
         // BCE with logits, stable form: max(z,0) - z*y + log(1 + exp(-|z|)).
         loss += Math.max(zi, 0) - zi * y[i]! + Math.log1p(Math.exp(-Math.abs(zi)));
       }
-      out.push(-loss / nVal);
+      out.push({ metric: -loss / nVal, loss: loss / nVal });
     }
   }
   return out;

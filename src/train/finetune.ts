@@ -19,7 +19,6 @@ import {
   resizeSlices,
 } from "../features/index.ts";
 import {
-  AdamW,
   BatchNorm1d,
   BatchNorm2d,
   BatchNorm3d,
@@ -27,12 +26,11 @@ import {
   ScriptModule,
   type StateDict,
 } from "../nn/index.ts";
-import { Adam, Adamax } from "../nn/optim/optimizers.ts";
 import {
   cat,
   cuda,
   type Device,
-  functional as F,
+  dispose,
   manualSeed,
   noGrad,
   type Tensor,
@@ -43,13 +41,18 @@ import {
 import { N_THRESHOLDS } from "./data.ts";
 import {
   covariateTensor,
-  EarlyStopping,
   evaluateVal,
   featureStats,
   fitPca,
+  type HeadTargets,
+  headLoss,
   headTargets,
   LiverstiffNet,
+  type TargetTensors,
+  targetTensors,
 } from "./liverstiff.ts";
+import type { LoopResult, ValScore } from "./loop.ts";
+import { descend, kept, loopSettings, makeOptimizer, owning, runLoop, training } from "./loop.ts";
 import type { LiverstiffHead, Recipe } from "./recipe.ts";
 import type { ExamPrediction, SliceLoader, TrainOptions, TrainSummary } from "./types.ts";
 
@@ -245,15 +248,6 @@ function encodeAll(
   return out;
 }
 
-function makeOptimizer(net: Module, enc: ModuleEncoder, recipe: Recipe) {
-  const t = recipe.training;
-  const o = { lr: t.lr, betas: t.betas, eps: t.eps, weightDecay: t.weightDecay };
-  const groups = [{ params: net.parameters() }, { params: enc.module.parameters(), lr: recipe.encoder.lr! }];
-  if (t.optimizer === "adamw") return new AdamW(groups, o);
-  if (t.optimizer === "adam") return new Adam(groups, o);
-  return new Adamax(groups, o);
-}
-
 interface Member {
   enc: ModuleEncoder;
   net: LiverstiffNet;
@@ -331,18 +325,24 @@ export class FinetunedModel {
     });
   }
 
+  /** The encoders' state dicts (aliases of their tensors), made once and freed by dispose(). */
+  private encoderStates: StateDict[] | undefined;
+
   /** Head tensors under `m<k>.`, encoder tensors under `encoder.<k>.` (live tensors; do not dispose). */
   stateDict(): StateDict {
+    this.encoderStates ??= this.members.map(({ enc }) => kept(() => enc.module.stateDict()));
     const out: StateDict = new Map();
-    this.members.forEach(({ enc, net }, m) => {
+    this.members.forEach(({ net }, m) => {
       for (const [k, v] of net.namedParameters()) out.set(`m${m}.${k}`, v);
       for (const [k, v] of net.namedBuffers()) out.set(`m${m}.${k}`, v);
-      for (const [k, v] of enc.module.stateDict()) out.set(`encoder.${m}.${k}`, v);
+      for (const [k, v] of this.encoderStates![m]!) out.set(`encoder.${m}.${k}`, v);
     });
     return out;
   }
 
   dispose(): void {
+    dispose(this.encoderStates);
+    this.encoderStates = undefined;
     for (const { enc, net } of this.members) {
       net.dispose();
       enc.dispose();
@@ -409,13 +409,8 @@ export function restoreFinetuned(
   return new FinetunedModel(recipe, summary, members, shape.slices, loader, device);
 }
 
-/**
- * Trains encoder + liverstiff head per ensemble member on the training part's prepared slices, with the
- * head's loss, early stopping and determinism (same recipe, exams, order, seed, thread count -> same
- * predictions).
- */
-export function trainFinetuned(recipe: Recipe, options: TrainOptions): FinetunedModel {
-  checkFinetunable(recipe);
+/** The slice loader of a fine-tuning run and the slices per exam (read from the first training exam). */
+function trainingSlices(recipe: Recipe, options: TrainOptions): { loader: SliceLoader; slices: number } {
   const loader = options.slices;
   if (!loader) {
     throw new LiverstiffError(
@@ -423,192 +418,207 @@ export function trainFinetuned(recipe: Recipe, options: TrainOptions): Finetuned
       { recipe: recipe.name, field: "encoder.finetune" },
     );
   }
-  const head = recipe.head as LiverstiffHead;
-  const t = recipe.training;
-  const seed = options.seed ?? t.seed;
-  const started = performance.now();
-  const device = finetuneDevice();
-  const nTrain = options.train.length;
-  const nVal = options.val.length;
-  if (nTrain === 0) throw new LiverstiffError("no training exams to train on", { recipe: recipe.name });
-  const R = head.roles.length;
-  let slices: number;
+  const first = options.train[0];
+  if (!first) throw new LiverstiffError("no training exams to train on", { recipe: recipe.name });
   try {
-    slices = loader(options.train[0]!.examId).slices;
+    return { loader, slices: loader(first.examId).slices };
   } catch (err) {
     throw new LiverstiffError(
-      `exam ${options.train[0]!.examId}: cannot read its prepared slices for the fine-tuned encoder: ${describeError(err)}`,
-      { exam: options.train[0]!.examId },
+      `exam ${first.examId}: cannot read its prepared slices for the fine-tuned encoder: ${describeError(err)}`,
+      { exam: first.examId },
       { cause: err },
     );
   }
-  const { yTrain, wTrain, logk, logkStats, age, prev, yVal, valHasBoth, sites } = headTargets(
-    options,
-    head,
-    t,
-  );
-  const CLIN = onDevice(covariateTensor(options.train, head, age, sites), device).keep();
-  const Y = onDevice(tensor(yTrain, { shape: [nTrain, N_THRESHOLDS] }), device).keep();
-  const W = onDevice(tensor(wTrain, { shape: [nTrain, N_THRESHOLDS] }), device).keep();
-  const LOGK = onDevice(
-    tensor(Float32Array.from(logk, (v) => (v - logkStats.mean) / logkStats.sd)),
-    device,
-  ).keep();
-  const valClin = nVal > 0 ? onDevice(covariateTensor(options.val, head, age, sites), device).keep() : null;
-  const batch = t.batchSize === "full" ? nTrain : Math.min(t.batchSize, nTrain);
-  const bnMode = recipe.encoder.batchNorm ?? "frozen";
+}
 
-  const members: Member[] = [];
-  const models: TrainSummary["models"] = [];
-  let steps = 0;
-  let stats: { mean: Float32Array; sd: Float32Array; pca: Tensor | null } | null = null;
-  /** The encoder being set up, until a member owns it (disposed on error). */
-  let pending: ModuleEncoder | undefined;
-  try {
+/**
+ * Trains encoder + liverstiff head per ensemble member on the training part's prepared slices, with the
+ * head's loss, early stopping and determinism (same recipe, exams, order, seed, thread count -> same
+ * predictions).
+ */
+export function trainFinetuned(recipe: Recipe, options: TrainOptions): FinetunedModel {
+  checkFinetunable(recipe);
+  const { loader, slices } = trainingSlices(recipe, options);
+  const head = recipe.head as LiverstiffHead;
+  const device = finetuneDevice();
+  const nVal = options.val.length;
+  return training(recipe, options, ({ owner, t, seed, summary }) => {
+    const targets = headTargets(options, head, t);
+    const fold: FinetuneFold = {
+      recipe,
+      options,
+      loader,
+      seed,
+      device,
+      slices,
+      targets,
+      tensors: owner.own(targetTensors(options.train, head, targets, device)),
+      valClinical:
+        nVal > 0
+          ? owner.own(
+              tidy(() => onDevice(covariateTensor(options.val, head, targets.age, targets.sites), device)),
+            )
+          : null,
+    };
+    const members: Member[] = [];
+    const models: TrainSummary["models"] = [];
+    let steps = 0;
+    let stats: StartingStats | null = null;
     for (let m = 0; m < head.ensemble; m++) {
-      const enc = trainableEncoder(recipe);
-      pending = enc;
+      const enc = owner.result(trainableEncoder(recipe));
       if (device !== "cpu") enc.module.to(device);
-      const featureDim = enc.identity.featureDim;
-      if (!stats) {
-        // Standardisation and PCA from the starting encoder's features of the training part (the same
-        // for every member: each starts from the same weights).
-        const init = encodeAll(enc, options.train, loader, head, slices, device);
-        const x = toHost(init.x);
-        const mask = Uint8Array.from(toHost(init.mask), (v) => (v > 0 ? 1 : 0));
-        init.x.dispose();
-        init.mask.dispose();
-        const fs = featureStats(x, mask, slices, featureDim);
-        const pca = fitPca(x, mask, slices, featureDim, fs, head.pca, head.pcaOn);
-        stats = { ...fs, pca: pca ? pca.keep() : null };
-      }
+      // Standardisation and PCA from the starting encoder's features of the training part (the same for
+      // every member: each starts from the same weights).
+      stats ??= owner.own(startingStats(enc, fold));
       manualSeed(seed + m);
-      const rng = Rng.derive(seed, "liverstiff-finetune", m);
-      const net = new LiverstiffNet(featureDim, head.roles, slices, head, sites);
-      net.initFromData(stats.mean, stats.sd, stats.pca, age, logkStats, prev);
+      const net = owner.result(
+        new LiverstiffNet(enc.identity.featureDim, head.roles, slices, head, targets.sites),
+      );
+      net.initFromData(stats.mean, stats.sd, stats.pca, targets.age, targets.logkStats, targets.prev);
       if (device !== "cpu") net.to(device);
-      members.push({ enc, net });
-      pending = undefined;
-      enc.module.requiresGrad_(true);
-      const opt = makeOptimizer(net, enc, recipe);
-      const stopping = new EarlyStopping(t.patience);
-      let bestState: Tensor[] | null = null;
-      let epoch = 0;
-      let firstLoss = Number.NaN;
-      let lastLoss = Number.NaN;
-      const snapshot = () =>
-        noGrad(() =>
-          [...net.stateDict().values(), ...enc.module.stateDict().values()].map((p) => p.clone().keep()),
-        );
-      const order = Array.from({ length: nTrain }, (_, i) => i);
-      for (epoch = 1; epoch <= t.maxEpochs; epoch++) {
+      const member = { enc, net };
+      members.push(member);
+      const run = trainMember(member, m, fold);
+      models.push(...run.models);
+      steps += run.steps;
+    }
+    const shape = { featureDim: members[0]!.enc.identity.featureDim, slices };
+    const trained: TrainSummary = {
+      ...summary("liverstiff", shape, { models, steps }),
+      finetune: {
+        encoder: finetuneEncoderName(recipe),
+        encoderLr: recipe.encoder.lr!,
+        batchNorm: recipe.encoder.batchNorm ?? "frozen",
+        device,
+      },
+    };
+    return new FinetunedModel(recipe, trained, members, slices, loader, device);
+  });
+}
+
+/** What every ensemble member of one fold trains on. */
+interface FinetuneFold {
+  recipe: Recipe;
+  options: TrainOptions;
+  loader: SliceLoader;
+  seed: number;
+  device: Device;
+  slices: number;
+  targets: HeadTargets;
+  tensors: TargetTensors;
+  /** [nVal, C] covariates of the validation part. */
+  valClinical: Tensor | null;
+}
+
+/** The starting encoder's feature statistics and PCA basis (kept until dispose). */
+interface StartingStats {
+  mean: Float32Array;
+  sd: Float32Array;
+  pca: Tensor | null;
+  dispose(): void;
+}
+
+function startingStats(enc: ModuleEncoder, fold: FinetuneFold): StartingStats {
+  const head = fold.recipe.head as LiverstiffHead;
+  const featureDim = enc.identity.featureDim;
+  const init = encodeAll(enc, fold.options.train, fold.loader, head, fold.slices, fold.device);
+  let x: Float32Array;
+  let mask: Uint8Array;
+  try {
+    x = tidy(() => toHost(init.x));
+    mask = Uint8Array.from(
+      tidy(() => toHost(init.mask)),
+      (v) => (v > 0 ? 1 : 0),
+    );
+  } finally {
+    dispose(init);
+  }
+  const fs = featureStats(x, mask, fold.slices, featureDim);
+  const pca = fitPca(x, mask, fold.slices, featureDim, fs, head.pca, head.pcaOn);
+  return { ...fs, pca: pca ? pca.keep() : null, dispose: () => pca?.dispose() };
+}
+
+/** Trains one member's encoder and head together; both end in evaluation mode, the encoder frozen. */
+function trainMember(member: Member, m: number, fold: FinetuneFold): LoopResult {
+  const { enc, net } = member;
+  const { recipe, options } = fold;
+  const head = recipe.head as LiverstiffHead;
+  const t = recipe.training;
+  const nTrain = options.train.length;
+  return owning((owner) => {
+    enc.module.requiresGrad_(true);
+    const opt = owner.own(
+      makeOptimizer(t, [
+        { params: net.parameters() },
+        { params: enc.module.parameters(), lr: recipe.encoder.lr! },
+      ]),
+    );
+    let lossSum = 0;
+    let firstLoss = Number.NaN;
+    let lastLoss = Number.NaN;
+    const run = runLoop({
+      ...loopSettings(t, nTrain),
+      rng: Rng.derive(fold.seed, "liverstiff-finetune", m),
+      models: 1,
+      improvement: "loss-tie-break",
+      // The best state includes the encoder's.
+      tensorsOf: () => [...net.stateDict().values(), ...enc.module.stateDict().values()],
+      beginEpoch: () => {
         net.train();
         enc.module.train();
-        if (bnMode === "frozen") freezeBatchNorm(enc.module);
-        rng.shuffle(order);
-        let lossSum = 0;
-        for (let i = 0; i < nTrain; i += batch) {
-          const idx = order.slice(i, i + batch);
-          lossSum +=
-            tidy(() => {
-              const part = idx.map((k) => options.train[k]!);
-              const b = loadSlices(part, loader, head.roles, slices, enc.identity.inputSize, device);
-              const index = onDevice(tensor(idx, { dtype: "int64" }), device);
-              const x = tokens(enc, b, idx.length, R, slices);
-              const o = net.forward(x, b.mask, CLIN.indexSelect(0, index));
-              const bce = F.binaryCrossEntropyWithLogits(o.logits, Y.indexSelect(0, index), {
-                weight: W.indexSelect(0, index),
-                reduction: "none",
-              })
-                .mean(0)
-                .sum();
-              const reg = F.mseLoss(
-                o.logKpa.sub(logkStats.mean).div(logkStats.sd),
-                LOGK.indexSelect(0, index),
-              );
-              const loss = bce.add(reg.mul(head.regressionWeight));
-              opt.zeroGrad();
-              loss.backward();
-              opt.step();
-              return loss.item();
-            }) * idx.length;
-          steps++;
-        }
+        if ((recipe.encoder.batchNorm ?? "frozen") === "frozen") freezeBatchNorm(enc.module);
+        lossSum = 0;
+      },
+      step: (idx) => {
+        const loss = memberLoss(member, fold, idx);
+        descend(opt, loss);
+        lossSum += loss.item() * idx.length;
+      },
+      ...(fold.valClinical ? { validate: () => [validateMember(member, fold)] } : {}),
+      endEpoch: (epoch, scores) => {
         lastLoss = lossSum / nTrain;
         if (epoch === 1) firstLoss = lastLoss;
-        if (nVal === 0) continue;
-        enc.module.eval();
-        const v = encodeAll(enc, options.val, loader, head, slices, device);
-        const reduced = tidy(() => noGrad(() => net.reduce(v.x)).keep());
-        const { auc, loss } = evaluateVal(
-          net,
-          { x: reduced, mask: v.mask, clinical: valClin! },
-          yVal!,
-          nVal,
-          t.earlyStopping,
-          valHasBoth,
-        );
-        for (const tt of [v.x, v.mask, reduced]) tt.dispose();
-        const step = stopping.update(auc, loss, epoch);
-        if (step === "improved" && t.restoreBest) {
-          for (const p of bestState ?? []) p.dispose();
-          bestState = snapshot();
-        } else if (step === "stop") break;
+        const val = scores ? `, ${t.earlyStopping} ${scores[0]!.metric.toFixed(3)}` : "";
         options.onProgress?.({
           stage: "train",
           done: m * t.maxEpochs + epoch,
           total: head.ensemble * t.maxEpochs,
-          message: `liverstiff (fine-tuned encoder) model ${m + 1}/${head.ensemble} epoch ${epoch}: train loss ${lastLoss.toFixed(3)}, ${t.earlyStopping} ${auc.toFixed(3)}`,
+          message: `liverstiff (fine-tuned encoder) model ${m + 1}/${head.ensemble} epoch ${epoch}: train loss ${lastLoss.toFixed(3)}${val}`,
         });
-      }
-      if (bestState) {
-        const names = [
-          ...[...net.stateDict().keys()].map((k) => ({ mod: net as Module, k })),
-          ...[...enc.module.stateDict().keys()].map((k) => ({ mod: enc.module, k })),
-        ];
-        const nNet = net.stateDict().size;
-        net.loadStateDict(new Map(names.slice(0, nNet).map((n, i) => [n.k, bestState![i]!])));
-        enc.module.loadStateDict(new Map(names.slice(nNet).map((n, i) => [n.k, bestState![nNet + i]!])));
-        for (const p of bestState) p.dispose();
-      }
-      opt.dispose();
-      enc.module.requiresGrad_(false);
-      enc.module.eval();
-      net.eval();
-      models.push({
-        ...stopping.summary(Math.min(epoch, t.maxEpochs)),
-        trainLoss: { first: firstLoss, last: lastLoss },
-      });
-    }
-  } catch (err) {
-    pending?.dispose();
-    for (const { enc, net } of members) {
-      net.dispose();
-      enc.dispose();
-    }
-    throw err;
+      },
+    });
+    enc.module.requiresGrad_(false);
+    enc.module.eval();
+    net.eval();
+    return {
+      steps: run.steps,
+      models: run.models.map((s) => ({ ...s, trainLoss: { first: firstLoss, last: lastLoss } })),
+    };
+  });
+}
+
+/** The head's loss on the training exams idx, through the encoder (slices read and encoded here). */
+function memberLoss({ enc, net }: Member, fold: FinetuneFold, idx: number[]): Tensor {
+  const head = fold.recipe.head as LiverstiffHead;
+  const part = idx.map((k) => fold.options.train[k]!);
+  const b = loadSlices(part, fold.loader, head.roles, fold.slices, enc.identity.inputSize, fold.device);
+  const index = onDevice(tensor(idx, { dtype: "int64" }), fold.device);
+  const x = tokens(enc, b, idx.length, head.roles.length, fold.slices);
+  const o = net.forward(x, b.mask, fold.tensors.clinical.indexSelect(0, index));
+  return headLoss(o, fold.tensors, index, fold.targets.logkStats, head.regressionWeight);
+}
+
+/** The early-stopping score of a member on the validation part (encoded by its current encoder). */
+function validateMember({ enc, net }: Member, fold: FinetuneFold): ValScore {
+  const head = fold.recipe.head as LiverstiffHead;
+  const { options, recipe } = fold;
+  enc.module.eval();
+  const v = encodeAll(enc, options.val, fold.loader, head, fold.slices, fold.device);
+  try {
+    const reduced = noGrad(() => net.reduce(v.x));
+    const b = { x: reduced, mask: v.mask, clinical: fold.valClinical! };
+    return evaluateVal(net, b, fold.targets, options.val.length, recipe.training.earlyStopping);
   } finally {
-    for (const tt of [CLIN, Y, W, LOGK]) tt.dispose();
-    valClin?.dispose();
-    stats?.pca?.dispose();
+    dispose(v);
   }
-  const summary: TrainSummary = {
-    head: "liverstiff",
-    seed,
-    nTrain,
-    nVal,
-    featureDim: members[0]!.enc.identity.featureDim,
-    slices,
-    models,
-    metric: t.earlyStopping,
-    seconds: (performance.now() - started) / 1000,
-    steps,
-    finetune: {
-      encoder: finetuneEncoderName(recipe),
-      encoderLr: recipe.encoder.lr!,
-      batchNorm: bnMode,
-      device,
-    },
-  };
-  return new FinetunedModel(recipe, summary, members, slices, loader, device);
 }

@@ -4,15 +4,16 @@
 // ordered cut-points b1 < ... < b5 (cumulative softplus increments): P(kPa >= t_k) = sigmoid(s - b_k),
 // monotone in k by construction; plus a regression of log kPa. Loss: the five class-balanced BCEs + a
 // weighted MSE on standardised log kPa. Early stopping on validation AUROC at 3.0 kPa; a few seeds averaged.
-import { LiverstiffError, Rng } from "../core/index.ts";
+import { Rng } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
 import { type ExamFeatures, THRESHOLDS_KPA } from "../features/types.ts";
-import { AdamW, Embedding, LayerNorm, Linear, Module } from "../nn/index.ts";
-import { Adam, Adamax } from "../nn/optim/optimizers.ts";
+import { Embedding, LayerNorm, Linear, Module } from "../nn/index.ts";
 import {
   arange,
   callOp,
   cat,
+  type Device,
+  dispose,
   functional as F,
   manualSeed,
   noGrad,
@@ -30,20 +31,22 @@ import {
   CLINICAL_DIM,
   classWeights,
   covariates,
-  featureShape,
   meanSd,
   N_THRESHOLDS,
   PRIMARY_THRESHOLD_INDEX,
+  predictShape,
   requireLabels,
   thresholdLabels,
   tokenFeatures,
   trainingSites,
   trainValShape,
 } from "./data.ts";
+import type { LoopResult, ValScore } from "./loop.ts";
+import { descend, kept, loopSettings, makeOptimizer, owning, runLoop, training } from "./loop.ts";
 import { fitOrganMember, predictOrganMember } from "./organ-member.ts";
 import type { LiverstiffHead, Recipe } from "./recipe.ts";
 import { fitRidge, type RidgeMember, ridgeDesign, ridgePredict, ridgeProbabilities } from "./ridge.ts";
-import type { ExamPrediction, TrainOptions, TrainSummary } from "./types.ts";
+import type { ExamPrediction, Trained, TrainOptions, TrainSummary } from "./types.ts";
 
 const MASK_OFF = -1e9;
 
@@ -127,30 +130,32 @@ export class LiverstiffNet extends Module {
     logk: AgeStats,
     prev: number[],
   ) {
-    noGrad(() => {
-      this.tensor("feat_mean")!.copy_(tensor(featMean));
-      this.tensor("feat_sd")!.copy_(tensor(featSd));
-      if (this.usePca) {
-        if (!pca) throw new Error("LiverstiffNet: a PCA basis is required");
-        this.tensor("pca")!.copy_(pca);
-      }
-      this.tensor("age_stats")!.copy_(tensor([age.mean, age.sd]));
-      this.tensor("logkpa_stats")!.copy_(tensor([logk.mean, logk.sd]));
-      // With s ~ 0 at the start, b_k = -logit(prevalence_k) gives the training prevalences.
-      const clampP = (p: number) => Math.min(0.98, Math.max(0.02, p));
-      const b: number[] = [];
-      for (const p of prev) {
-        const cp = clampP(p);
-        const v = -Math.log(cp / (1 - cp));
-        b.push(b.length === 0 ? v : Math.max(v, b[b.length - 1]! + 0.05));
-      }
-      this.tensor("cut_first")!.fill_(b[0]!);
-      const deltas = b.slice(1).map((v, i) => {
-        const inc = v - b[i]!;
-        return Math.log(Math.expm1(inc)); // softplus^-1
-      });
-      this.tensor("cut_deltas")!.copy_(tensor(deltas));
-    });
+    tidy(() =>
+      noGrad(() => {
+        this.tensor("feat_mean")!.copy_(tensor(featMean));
+        this.tensor("feat_sd")!.copy_(tensor(featSd));
+        if (this.usePca) {
+          if (!pca) throw new Error("LiverstiffNet: a PCA basis is required");
+          this.tensor("pca")!.copy_(pca);
+        }
+        this.tensor("age_stats")!.copy_(tensor([age.mean, age.sd]));
+        this.tensor("logkpa_stats")!.copy_(tensor([logk.mean, logk.sd]));
+        // With s ~ 0 at the start, b_k = -logit(prevalence_k) gives the training prevalences.
+        const clampP = (p: number) => Math.min(0.98, Math.max(0.02, p));
+        const b: number[] = [];
+        for (const p of prev) {
+          const cp = clampP(p);
+          const v = -Math.log(cp / (1 - cp));
+          b.push(b.length === 0 ? v : Math.max(v, b[b.length - 1]! + 0.05));
+        }
+        this.tensor("cut_first")!.fill_(b[0]!);
+        const deltas = b.slice(1).map((v, i) => {
+          const inc = v - b[i]!;
+          return Math.log(Math.expm1(inc)); // softplus^-1
+        });
+        this.tensor("cut_deltas")!.copy_(tensor(deltas));
+      }),
+    );
   }
 
   ageStats(): AgeStats {
@@ -275,13 +280,7 @@ export function covariateTensor(
 
 export function predictLiverstiff(s: LiverstiffState, exams: readonly ExamFeatures[]): ExamPrediction[] {
   if (exams.length === 0) return [];
-  const { featureDim, slices } = featureShape(exams, "exams to predict");
-  if (featureDim !== s.featureDim || slices !== s.slices) {
-    throw new LiverstiffError(
-      `the model was trained on ${s.slices} x ${s.featureDim} features, these exams have ${slices} x ${featureDim}`,
-      { featureDim },
-    );
-  }
+  const { featureDim, slices } = predictShape(exams, s);
   const n = exams.length;
   const R = s.head.roles.length;
   const probs = new Float64Array(n * N_THRESHOLDS);
@@ -443,53 +442,6 @@ export function fitPca(
   );
 }
 
-export function makeOptimizer(net: Module, t: Recipe["training"]) {
-  const o = { lr: t.lr, betas: t.betas, eps: t.eps, weightDecay: t.weightDecay };
-  if (t.optimizer === "adamw") return new AdamW(net.parameters(), o);
-  if (t.optimizer === "adam") return new Adam(net.parameters(), o);
-  return new Adamax(net.parameters(), o);
-}
-
-/**
- * Early stopping on a validation metric (larger is better), ties broken by the lower validation loss;
- * `patience` epochs without improvement stop training.
- */
-export class EarlyStopping {
-  best = Number.NEGATIVE_INFINITY;
-  bestLoss = Number.POSITIVE_INFINITY;
-  bestEpoch = 0;
-  stopped = false;
-  private wait = 0;
-
-  constructor(private readonly patience: number) {}
-
-  /** "improved" (snapshot the weights), "waiting", or "stop". */
-  update(metric: number, loss: number, epoch: number): "improved" | "waiting" | "stop" {
-    if (metric > this.best + 1e-9 || (metric >= this.best - 1e-9 && loss < this.bestLoss)) {
-      this.best = metric;
-      this.bestLoss = loss;
-      this.bestEpoch = epoch;
-      this.wait = 0;
-      return "improved";
-    }
-    if (++this.wait >= this.patience) {
-      this.stopped = true;
-      return "stop";
-    }
-    return "waiting";
-  }
-
-  /** The summary fields of a trained sub-model. */
-  summary(epochs: number) {
-    return {
-      epochs,
-      bestEpoch: this.bestEpoch,
-      bestValMetric: Number.isFinite(this.best) ? this.best : null,
-      stoppedEarly: this.stopped,
-    };
-  }
-}
-
 /** What both liverstiff training paths (frozen features, fine-tuned encoder) derive from the labels. */
 export interface HeadTargets {
   yTrain: Float32Array;
@@ -536,142 +488,184 @@ export function headTargets(options: TrainOptions, head: LiverstiffHead, t: Reci
   };
 }
 
-export function trainLiverstiff(
-  recipe: Recipe,
-  options: TrainOptions,
-): { state: LiverstiffState; summary: TrainSummary } {
-  const head = recipe.head as LiverstiffHead;
-  const t = recipe.training;
-  const seed = options.seed ?? t.seed;
-  const started = performance.now();
-  const { featureDim, slices } = trainValShape(options.train, options.val);
-  const nTrain = options.train.length;
-  const nVal = options.val.length;
-  const R = head.roles.length;
-  const { yTrain, wTrain, logk, logkStats, age, prev, yVal, valHasBoth, sites } = headTargets(
-    options,
-    head,
-    t,
-  );
-  const tok = tokenFeatures(options.train, head.roles, slices, featureDim);
-  const fstats = featureStats(tok.x, tok.mask, slices, featureDim);
-
-  const pca = fitPca(tok.x, tok.mask, slices, featureDim, fstats, head.pca, head.pcaOn);
-  const XRAW = tensor(tok.x, { shape: [nTrain, R, slices, featureDim] });
-  const MASK = tensor(Float32Array.from(tok.mask), { shape: [nTrain, R] }).keep();
-  const CLIN = covariateTensor(options.train, head, age, sites).keep();
-  const Y = tensor(yTrain, { shape: [nTrain, N_THRESHOLDS] }).keep();
-  const W = tensor(wTrain, { shape: [nTrain, N_THRESHOLDS] }).keep();
-  const LOGK = tensor(Float32Array.from(logk, (v) => (v - logkStats.mean) / logkStats.sd)).keep();
-  const valBatch = nVal > 0 ? keepBatch(toTensors(options.val, head, slices, featureDim, age, sites)) : null;
-  const batch = t.batchSize === "full" ? nTrain : Math.min(t.batchSize, nTrain);
-
-  const nets: LiverstiffNet[] = [];
-  const models: TrainSummary["models"] = [];
-  let steps = 0;
-  for (let m = 0; m < head.ensemble; m++) {
-    manualSeed(seed + m);
-    const rng = Rng.derive(seed, "liverstiff", m);
-    const net = new LiverstiffNet(featureDim, head.roles, slices, head, sites);
-    net.initFromData(fstats.mean, fstats.sd, pca, age, logkStats, prev);
-    // Standardisation and PCA have no parameters: reduce the training tokens once per member.
-    const X = noGrad(() => net.reduce(XRAW)).keep();
-    const valReduced = valBatch ? noGrad(() => net.reduce(valBatch.x)).keep() : null;
-    const opt = makeOptimizer(net, t);
-    const stopping = new EarlyStopping(t.patience);
-    let bestState: Tensor[] | null = null;
-    let epoch = 0;
-    const order = Array.from({ length: nTrain }, (_, i) => i);
-    for (epoch = 1; epoch <= t.maxEpochs; epoch++) {
-      net.train();
-      rng.shuffle(order);
-      for (let i = 0; i < nTrain; i += batch) {
-        const idx = order.slice(i, i + batch);
-        tidy(() => {
-          const index = tensor(idx, { dtype: "int64" });
-          const o = net.forwardReduced(
-            X.indexSelect(0, index),
-            MASK.indexSelect(0, index),
-            CLIN.indexSelect(0, index),
-          );
-          const bce = F.binaryCrossEntropyWithLogits(o.logits, Y.indexSelect(0, index), {
-            weight: W.indexSelect(0, index),
-            reduction: "none",
-          })
-            .mean(0)
-            .sum();
-          const target = LOGK.indexSelect(0, index);
-          const [mu, sd] = [logkStats.mean, logkStats.sd];
-          const reg = F.mseLoss(o.logKpa.sub(mu).div(sd), target);
-          const loss = bce.add(reg.mul(head.regressionWeight));
-          opt.zeroGrad();
-          loss.backward();
-          opt.step();
-        });
-        steps++;
-      }
-      if (!valBatch) continue;
-      const { auc, loss } = evaluateVal(
-        net,
-        { ...valBatch, x: valReduced! },
-        yVal!,
-        nVal,
-        t.earlyStopping,
-        valHasBoth,
-      );
-      const step = stopping.update(auc, loss, epoch);
-      if (step === "improved" && t.restoreBest) {
-        for (const p of bestState ?? []) p.dispose();
-        bestState = noGrad(() => [...net.stateDict().values()].map((p) => p.clone().keep()));
-      } else if (step === "stop") break;
-      options.onProgress?.({
-        stage: "train",
-        done: m * t.maxEpochs + epoch,
-        total: head.ensemble * t.maxEpochs,
-        message: `liverstiff model ${m + 1}/${head.ensemble} epoch ${epoch}: ${t.earlyStopping} ${auc.toFixed(3)}`,
-      });
-    }
-    if (bestState) {
-      const names = [...net.stateDict().keys()];
-      net.loadStateDict(new Map(names.map((n, i) => [n, bestState![i]!])));
-      for (const p of bestState) p.dispose();
-    }
-    opt.dispose();
-    X.dispose();
-    valReduced?.dispose();
-    net.eval();
-    nets.push(net);
-    models.push(stopping.summary(Math.min(epoch, t.maxEpochs)));
-  }
-  for (const tt of [XRAW, MASK, CLIN, Y, W, LOGK]) tt.dispose();
-  pca?.dispose();
-  if (valBatch) for (const tt of Object.values(valBatch)) tt.dispose();
-  let ridge: RidgeMember | undefined;
-  if (head.ridge > 0) {
-    const { x, width } = ridgeDesign(options.train, head.roles, featureDim, slices, age);
-    ridge = fitRidge(x, nTrain, width, logk, head.ridgeLambda);
-  }
-  const organ = head.organs > 0 ? fitOrganMember(options.train, logk, age, head.organLambda) : undefined;
-  const summary: TrainSummary = {
-    head: "liverstiff",
-    seed,
-    nTrain,
-    nVal,
-    featureDim,
-    slices,
-    models,
-    metric: t.earlyStopping,
-    seconds: (performance.now() - started) / 1000,
-    steps,
-  };
-  return { state: { nets, head, featureDim, slices, ridge, ...(organ ? { organ } : {}) }, summary };
+/** The training part's targets and covariates as tensors on the training device (kept; see dispose). */
+export interface TargetTensors {
+  /** [N, C] covariates. */
+  clinical: Tensor;
+  /** [N, 5] threshold labels and their class weights. */
+  y: Tensor;
+  w: Tensor;
+  /** [N] standardised log kPa. */
+  logk: Tensor;
+  dispose(): void;
 }
 
-function keepBatch(b: Batch): Batch {
-  b.x.keep();
-  b.mask.keep();
-  b.clinical.keep();
-  return b;
+export function targetTensors(
+  exams: readonly ExamFeatures[],
+  head: LiverstiffHead,
+  h: HeadTargets,
+  device: Device,
+): TargetTensors {
+  const n = exams.length;
+  const on = (t: Tensor) => (device === "cpu" ? t : t.to(device));
+  const out = kept(() => ({
+    clinical: on(covariateTensor(exams, head, h.age, h.sites)),
+    y: on(tensor(h.yTrain, { shape: [n, N_THRESHOLDS] })),
+    w: on(tensor(h.wTrain, { shape: [n, N_THRESHOLDS] })),
+    logk: on(tensor(Float32Array.from(h.logk, (v) => (v - h.logkStats.mean) / h.logkStats.sd))),
+  }));
+  return { ...out, dispose: () => dispose(out) };
+}
+
+/**
+ * The head's loss on the training exams `index`: the five class-balanced BCEs (batch mean, summed) plus
+ * regressionWeight x the MSE of the standardised log kPa.
+ */
+export function headLoss(
+  o: LiverstiffOutput,
+  targets: TargetTensors,
+  index: Tensor,
+  logkStats: AgeStats,
+  regressionWeight: number,
+): Tensor {
+  const bce = F.binaryCrossEntropyWithLogits(o.logits, targets.y.indexSelect(0, index), {
+    weight: targets.w.indexSelect(0, index),
+    reduction: "none",
+  })
+    .mean(0)
+    .sum();
+  const target = targets.logk.indexSelect(0, index);
+  const reg = F.mseLoss(o.logKpa.sub(logkStats.mean).div(logkStats.sd), target);
+  return bce.add(reg.mul(regressionWeight));
+}
+
+/** What every ensemble member of one fold trains on (frozen features). */
+interface FoldData {
+  recipe: Recipe;
+  options: TrainOptions;
+  seed: number;
+  targets: HeadTargets;
+  tensors: TargetTensors;
+  /** [N, R, S, D] raw training tokens, [N, R] role mask. */
+  x: Tensor;
+  mask: Tensor;
+  val: Batch | null;
+}
+
+export function trainLiverstiff(recipe: Recipe, options: TrainOptions): Trained<LiverstiffState> {
+  return training(recipe, options, ({ owner, t, seed, summary }) => {
+    const head = recipe.head as LiverstiffHead;
+    const { featureDim, slices } = trainValShape(options.train, options.val);
+    const nTrain = options.train.length;
+    const targets = headTargets(options, head, t);
+    const tok = tokenFeatures(options.train, head.roles, slices, featureDim);
+    const fstats = featureStats(tok.x, tok.mask, slices, featureDim);
+    const pca = owner.own(fitPca(tok.x, tok.mask, slices, featureDim, fstats, head.pca, head.pcaOn));
+    const R = head.roles.length;
+    const fold: FoldData = {
+      recipe,
+      options,
+      seed,
+      targets,
+      tensors: owner.own(targetTensors(options.train, head, targets, "cpu")),
+      x: owner.own(tensor(tok.x, { shape: [nTrain, R, slices, featureDim] })),
+      mask: owner.own(tensor(Float32Array.from(tok.mask), { shape: [nTrain, R] })),
+      val:
+        options.val.length > 0
+          ? owner.own(batchTensors(options.val, head, slices, featureDim, targets))
+          : null,
+    };
+    const nets: LiverstiffNet[] = [];
+    const models: TrainSummary["models"] = [];
+    let steps = 0;
+    for (let m = 0; m < head.ensemble; m++) {
+      manualSeed(seed + m);
+      const net = owner.result(new LiverstiffNet(featureDim, head.roles, slices, head, targets.sites));
+      net.initFromData(fstats.mean, fstats.sd, pca, targets.age, targets.logkStats, targets.prev);
+      const run = trainMember(net, m, fold);
+      nets.push(net);
+      models.push(...run.models);
+      steps += run.steps;
+    }
+    const { ridge, organ } = fitRidgeMembers(options.train, head, targets, featureDim, slices);
+    const state = { nets, head, featureDim, slices, ridge, ...(organ ? { organ } : {}) };
+    return { state, summary: summary("liverstiff", { featureDim, slices }, { models, steps }) };
+  });
+}
+
+/** Trains ensemble member m (its network built and initialised) on the fold's frozen features. */
+function trainMember(net: LiverstiffNet, m: number, fold: FoldData): LoopResult {
+  const { recipe, options, targets } = fold;
+  const head = recipe.head as LiverstiffHead;
+  const t = recipe.training;
+  return owning((owner) => {
+    // Standardisation and PCA have no parameters: reduce the training tokens once per member.
+    const x = owner.own(tidy(() => noGrad(() => net.reduce(fold.x))));
+    const val = fold.val;
+    const valX = val ? owner.own(tidy(() => noGrad(() => net.reduce(val.x)))) : null;
+    const opt = owner.own(makeOptimizer(t, [{ params: net.parameters() }]));
+    return runLoop({
+      ...loopSettings(t, options.train.length),
+      rng: Rng.derive(fold.seed, "liverstiff", m),
+      models: 1,
+      improvement: "loss-tie-break",
+      tensorsOf: () => [...net.stateDict().values()],
+      beginEpoch: () => net.train(),
+      step: (idx) => {
+        const index = tensor(idx, { dtype: "int64" });
+        const o = net.forwardReduced(
+          x.indexSelect(0, index),
+          fold.mask.indexSelect(0, index),
+          fold.tensors.clinical.indexSelect(0, index),
+        );
+        descend(opt, headLoss(o, fold.tensors, index, targets.logkStats, head.regressionWeight));
+      },
+      ...(val && valX
+        ? {
+            validate: () => [
+              evaluateVal(net, { ...val, x: valX }, targets, options.val.length, t.earlyStopping),
+            ],
+          }
+        : {}),
+      endEpoch: (epoch, scores) =>
+        options.onProgress?.({
+          stage: "train",
+          done: m * t.maxEpochs + epoch,
+          total: head.ensemble * t.maxEpochs,
+          message: `liverstiff model ${m + 1}/${head.ensemble} epoch ${epoch}${scores ? `: ${t.earlyStopping} ${scores[0]!.metric.toFixed(3)}` : ""}`,
+        }),
+    });
+  });
+}
+
+/** The ridge member (head.ridge > 0) and the organ member (head.organs > 0), fitted on the training part. */
+function fitRidgeMembers(
+  train: readonly ExamFeatures[],
+  head: LiverstiffHead,
+  targets: HeadTargets,
+  featureDim: number,
+  slices: number,
+): { ridge?: RidgeMember; organ?: RidgeMember } {
+  let ridge: RidgeMember | undefined;
+  if (head.ridge > 0) {
+    const { x, width } = ridgeDesign(train, head.roles, featureDim, slices, targets.age);
+    ridge = fitRidge(x, train.length, width, targets.logk, head.ridgeLambda);
+  }
+  const organ =
+    head.organs > 0 ? fitOrganMember(train, targets.logk, targets.age, head.organLambda) : undefined;
+  return { ridge, organ };
+}
+
+/** The validation part as a kept batch (see dispose). */
+function batchTensors(
+  exams: readonly ExamFeatures[],
+  head: LiverstiffHead,
+  slices: number,
+  featureDim: number,
+  targets: HeadTargets,
+): Batch & { dispose(): void } {
+  const b = kept(() => toTensors(exams, head, slices, featureDim, targets.age, targets.sites));
+  return { ...b, dispose: () => dispose(b) };
 }
 
 /**
@@ -681,11 +675,11 @@ function keepBatch(b: Batch): Batch {
 export function evaluateVal(
   net: LiverstiffNet,
   b: Batch,
-  yVal: Float32Array,
+  targets: HeadTargets,
   nVal: number,
   metric: Recipe["training"]["earlyStopping"],
-  valHasBoth: boolean,
-): { auc: number; loss: number } {
+): ValScore {
+  const yVal = targets.yVal!;
   net.eval();
   const logits = tidy(() =>
     noGrad(() => {
@@ -703,8 +697,8 @@ export function evaluateVal(
   const z3 = Array.from({ length: nVal }, (_, i) => logits[i * N_THRESHOLDS + k]!);
   const y3 = Array.from({ length: nVal }, (_, i) => yVal[i * N_THRESHOLDS + k]!);
   let value: number;
-  if (metric === "val_auroc_3_0" && valHasBoth) value = auroc(y3, z3);
+  if (metric === "val_auroc_3_0" && targets.valHasBoth) value = auroc(y3, z3);
   else if (metric === "val_accuracy") value = z3.filter((z, i) => (z > 0 ? 1 : 0) === y3[i]).length / nVal;
   else value = -loss;
-  return { auc: value, loss };
+  return { metric: value, loss };
 }

@@ -73,6 +73,12 @@ export interface TrainSummary {
   steps: number;
 }
 
+/** A trainer's result: the trained state of its head and the summary. */
+export interface Trained<S> {
+  state: S;
+  summary: TrainSummary;
+}
+
 export interface TrainedModel {
   readonly recipe: Recipe;
   readonly summary: TrainSummary;

@@ -17,7 +17,7 @@ import {
   ModuleEncoder,
   registerEncoder,
 } from "../../src/features/index.ts";
-import { manualSeed, setNumThreads, type Tensor } from "../../src/torch/index.ts";
+import { manualSeed, memoryStats, setNumThreads, type Tensor } from "../../src/torch/index.ts";
 import {
   auroc,
   FINETUNE_DEFAULTS,
@@ -288,6 +288,23 @@ test("a frozen recipe ignores the slice loader: same predictions with and withou
     a.dispose();
     b.dispose();
   }
+});
+
+test("fine-tuning leaves no native tensor behind, whether it returns or a slice read fails mid-way", () => {
+  const live = () => memoryStats().liveTensors;
+  const r = recipe({ head: { ensemble: 2 }, training: { maxEpochs: 2 } });
+  const before = live();
+  trainModel(r, { train, val, seed: 3, slices: loader }).dispose();
+  assert.equal(live(), before, "after training and dispose()");
+  let reads = 0;
+  // Fails in the second epoch of the second member: two encoders and heads, its optimizer state and its
+  // best-state snapshot exist (32 training + 12 validation reads an epoch, 32 for the starting statistics).
+  const failing: SliceLoader = (id) => {
+    if (++reads === 180) throw new Error("disk gone");
+    return loader(id);
+  };
+  assert.throws(() => trainModel(r, { train, val, seed: 3, slices: failing }), /disk gone/);
+  assert.equal(live(), before, "after a failure mid-training");
 });
 
 test("clear errors: unsupported head, TorchScript or non-Module encoder, no slices, unreadable exam", () => {
