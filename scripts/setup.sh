@@ -24,7 +24,7 @@ packages=(libtorch-dev libopenblas0-openmp cmake g++ make)
 if [ "$want_test" = 1 ]; then
   # Independent DICOM tools the tests check our files and volumes against, and Chromium to open the
   # report as a reader would (never used at run time).
-  packages+=(dcm2niix dicom3tools dcmtk chromium)
+  packages+=(dcm2niix dicom3tools dcmtk chromium slurm-wlm munge)
 fi
 if [ -n "${LIVERSTIFF_EXTRA_APT:-}" ]; then
   read -r -a extra <<<"$LIVERSTIFF_EXTRA_APT"

@@ -8,6 +8,7 @@ import type { SeriesChoiceRecord, SeriesRole } from "../dicom/index.ts";
 import { computeFeatures, THRESHOLDS_KPA } from "../features/index.ts";
 import { youden } from "../stats/index.ts";
 import { foldFilePaths, type PredictionRow } from "../validate/index.ts";
+import type { SlurmOptions } from "../validate/slurm.ts";
 import { codeVersion, prepareRecipe, validateWorkdir } from "../validate/workdir.ts";
 import {
   BUNDLE_FORMAT,
@@ -46,6 +47,9 @@ export interface TrainBundleOptions {
   /** Folds trained at once and libtorch threads per fold (see validateWorkdir). */
   jobs?: number;
   threadsPerFold?: number;
+  /** Where the folds train: this machine's workers, or a Slurm job array (see validateWorkdir). */
+  executor?: "local" | "slurm";
+  slurm?: SlurmOptions;
   onProgress?: ProgressSink;
 }
 
@@ -159,6 +163,8 @@ export async function trainBundle(options: TrainBundleOptions): Promise<TrainBun
     saveModels: true,
     jobs: options.jobs,
     threadsPerFold: options.threadsPerFold,
+    ...(options.executor ? { executor: options.executor } : {}),
+    ...(options.slurm ? { slurm: options.slurm } : {}),
     onProgress: progress,
   });
   const metrics = result.metrics.schemes.find((s) => s.scheme === "cv10" && s.recipe === name);

@@ -7,7 +7,8 @@ import { availableParallelism } from "node:os";
 import { LiverstiffError, ProcessPool, siblingModule } from "../core/index.ts";
 import type { ExamFeatures } from "../features/index.ts";
 import type { Recipe } from "../train/index.ts";
-import type { FoldExecutor, FoldFile, FoldJob } from "./run.ts";
+import type { FoldContext, FoldExecutor, FoldFile, FoldJob } from "./run.ts";
+import { recipeTrainer } from "./workdir.ts";
 
 /** What every worker process gets once: the recipes, their exams' features, and how to run. */
 export interface FoldWorkerInit {
@@ -51,6 +52,26 @@ export function planParallelism(
   const threadsPerFold = p.threadsPerFold ?? DEFAULT_THREADS_PER_FOLD;
   const jobs = p.jobs ?? Math.max(1, Math.floor(cores / threadsPerFold));
   return { jobs: Math.max(1, Math.min(jobs, pendingFolds)), threadsPerFold };
+}
+
+/** The fold contexts of a worker (a process of the pool, or a Slurm task): one per recipe. */
+export function foldContexts(init: Omit<FoldWorkerInit, "threads">): Map<string, FoldContext> {
+  const accession = new Map(init.accessions);
+  const contexts = new Map<string, FoldContext>();
+  for (const r of init.recipes) {
+    const runner = {
+      name: r.recipe.name,
+      fingerprint: "",
+      train: recipeTrainer(r.recipe, r.prepName, init.workdir),
+    };
+    contexts.set(r.recipe.name, {
+      runner,
+      byId: new Map(r.exams.map((e) => [e.examId, e])),
+      seed: init.seed,
+      accessionOf: (id) => accession.get(id),
+    });
+  }
+  return contexts;
 }
 
 /** Worker processes that train fold jobs (see fold-worker.ts); each writes its own fold files. */

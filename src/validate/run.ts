@@ -289,7 +289,8 @@ function foldJob(
 }
 
 /** The job's fold file from an earlier run, when it matches the job (and its model file, if kept). */
-function finishedFold(job: FoldJob): FoldFile | undefined {
+/** The fold file of a job when it is there, complete, and of the same fingerprint (and model). */
+export function finishedFold(job: FoldJob): FoldFile | undefined {
   if (!existsSync(job.file)) return undefined;
   try {
     const saved = JSON.parse(readFileSync(job.file, "utf8")) as FoldFile;

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import {
   loadPrepared,
   openCatalog,
@@ -39,6 +40,7 @@ import {
   sha256Json,
   type ValidationResult,
 } from "./run.ts";
+import { type SlurmOptions, slurmExecutor } from "./slurm.ts";
 import type { SchemeName } from "./types.ts";
 
 export interface WorkdirValidationOptions {
@@ -68,6 +70,10 @@ export interface WorkdirValidationOptions {
    */
   jobs?: number;
   threadsPerFold?: number;
+  /** Where folds train: "local" (this machine's worker processes, the default) or "slurm" (a job array). */
+  executor?: "local" | "slurm";
+  /** sbatch options and how the driver waits, for executor "slurm" (validate/slurm.ts). */
+  slurm?: SlurmOptions;
 }
 
 export interface PreparedRecipe {
@@ -329,6 +335,21 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
   const manifestParallel: Record<string, number> = { threadsPerFold };
   const threadsBefore = getNumThreads();
   const foldExecutor = (pending: number): FoldExecutor | undefined => {
+    if (options.executor === "slurm") {
+      Object.assign(manifestParallel, { executor: "slurm", slurmTasks: pending });
+      return slurmExecutor(
+        options.outDir,
+        {
+          workdir: resolve(options.workdir),
+          seed,
+          threads: threadsPerFold,
+          recipes: prepared.map((p) => ({ recipe: p.recipe, prepName: p.prepName })),
+          accessions: [...accession],
+        },
+        options.slurm ?? {},
+        pending,
+      );
+    }
     const plan = planParallelism(options, pending);
     Object.assign(manifestParallel, plan);
     if (plan.jobs === 1) {

@@ -4,9 +4,9 @@ import type { Command } from "commander";
 import { LiverstiffError, StageClock, writeJsonAtomic } from "../../core/index.ts";
 import { openMaskSource } from "../masks.ts";
 import { formatSeconds, progressReporter, stageTable } from "../progress.ts";
-import { parallelOptions, parseParallelism, parseSchemes } from "./validate.ts";
+import { type ParallelCliOptions, parallelOptions, parseParallelism, parseSchemes } from "./validate.ts";
 
-interface DemoCliOptions {
+interface DemoCliOptions extends ParallelCliOptions {
   out: string;
   exams: string;
   seed?: string;
@@ -14,8 +14,6 @@ interface DemoCliOptions {
   scheme: string;
   recipe: string[];
   resamples: string;
-  jobs?: string;
-  threads?: string;
 }
 
 function positiveInt(flag: string, v: string): number {

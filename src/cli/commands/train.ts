@@ -1,9 +1,9 @@
 import { type Command, Option } from "commander";
 import { seedAndResamples } from "../options.ts";
 import { progressReporter } from "../progress.ts";
-import { parallelOptions, parseParallelism } from "./validate.ts";
+import { type ParallelCliOptions, parallelOptions, parseParallelism } from "./validate.ts";
 
-interface TrainCliOptions {
+interface TrainCliOptions extends ParallelCliOptions {
   recipe: string;
   out: string;
   seed: string;
@@ -13,8 +13,6 @@ interface TrainCliOptions {
   sign?: string;
   cutoffs: "monotone" | "per-threshold";
   json?: boolean;
-  jobs?: string;
-  threads?: string;
 }
 
 export function register(program: Command): void {

@@ -1,11 +1,12 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { acquireLock, LiverstiffError } from "../../core/index.ts";
+import type { SlurmOptions } from "../../validate/slurm.ts";
 import { seedAndResamples } from "../options.ts";
 import { progressReporter, stageTable } from "../progress.ts";
 
-interface ValidateCliOptions {
+interface ValidateCliOptions extends ParallelCliOptions {
   recipe: string[];
   scheme: string;
   out?: string;
@@ -17,14 +18,32 @@ interface ValidateCliOptions {
   report: boolean;
   json?: boolean;
   finetune?: boolean;
-  jobs?: string;
-  threads?: string;
 }
 
-/** `--jobs` and `--threads`: positive integers, or undefined for the defaults (validate/jobs.ts). */
-export function parseParallelism(opts: { jobs?: string; threads?: string }): {
+/** What `parallelOptions` adds to a command's options. */
+export interface ParallelCliOptions {
+  jobs?: string;
+  threads?: string;
+  executor?: string;
+  slurmPartition?: string;
+  slurmAccount?: string;
+  slurmTime?: string;
+  slurmMem?: string;
+  slurmGpus?: string;
+  sbatchArg?: string[];
+  slurmSetup?: string;
+  slurmPollS?: string;
+}
+
+/**
+ * `--jobs`, `--threads` (positive integers, or undefined for validate/jobs.ts's defaults), `--executor`
+ * and the Slurm options (validate/slurm.ts).
+ */
+export function parseParallelism(opts: ParallelCliOptions): {
   jobs?: number;
   threadsPerFold?: number;
+  executor?: "local" | "slurm";
+  slurm?: SlurmOptions;
 } {
   const parse = (flag: string, v: string | undefined) => {
     if (v === undefined) return undefined;
@@ -33,10 +52,27 @@ export function parseParallelism(opts: { jobs?: string; threads?: string }): {
       throw new LiverstiffError(`--${flag} must be a positive integer`, { [flag]: v });
     return n;
   };
-  return { jobs: parse("jobs", opts.jobs), threadsPerFold: parse("threads", opts.threads) };
+  const out = { jobs: parse("jobs", opts.jobs), threadsPerFold: parse("threads", opts.threads) };
+  if (opts.executor !== "slurm") return out;
+  const poll = opts.slurmPollS === undefined ? undefined : Number(opts.slurmPollS);
+  if (poll !== undefined && !(poll > 0))
+    throw new LiverstiffError("--slurm-poll-s must be a positive number of seconds", {
+      "slurm-poll-s": opts.slurmPollS!,
+    });
+  const slurm: SlurmOptions = {
+    ...(opts.slurmPartition ? { partition: opts.slurmPartition } : {}),
+    ...(opts.slurmAccount ? { account: opts.slurmAccount } : {}),
+    ...(opts.slurmTime ? { time: opts.slurmTime } : {}),
+    ...(opts.slurmMem ? { mem: opts.slurmMem } : {}),
+    ...(opts.slurmGpus ? { gpusPerTask: parse("slurm-gpus", opts.slurmGpus)! } : {}),
+    ...(opts.sbatchArg?.length ? { sbatchArgs: opts.sbatchArg } : {}),
+    ...(opts.slurmSetup ? { setup: opts.slurmSetup } : {}),
+    ...(poll !== undefined ? { pollSeconds: poll } : {}),
+  };
+  return { ...out, executor: "slurm", slurm };
 }
 
-/** Adds --jobs and --threads to a command that trains folds. */
+/** Adds --jobs, --threads, --executor and the Slurm options to a command that trains folds. */
 export function parallelOptions(command: Command): Command {
   return command
     .option(
@@ -48,7 +84,27 @@ export function parallelOptions(command: Command): Command {
       "--threads <n>",
       "libtorch threads per fold (default 1); predictions depend on it, so folds trained with another " +
         "count are trained again",
-    );
+    )
+    .addOption(
+      new Option(
+        "--executor <where>",
+        "local: worker processes here; slurm: one sbatch job array of the folds on a shared work folder",
+      )
+        .choices(["local", "slurm"])
+        .default("local"),
+    )
+    .option("--slurm-partition <name>", "sbatch --partition")
+    .option("--slurm-account <name>", "sbatch --account")
+    .option("--slurm-time <limit>", 'sbatch --time per fold task (e.g. "30" or "2:00:00")')
+    .option("--slurm-mem <size>", 'sbatch --mem per fold task (e.g. "8G")')
+    .option("--slurm-gpus <n>", "sbatch --gpus-per-task")
+    .option(
+      "--sbatch-arg <arg>",
+      'a further sbatch option, passed through (repeatable, e.g. --sbatch-arg="--qos=long")',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option("--slurm-setup <shell>", 'shell run before each task (e.g. "module load nodejs/20")')
+    .option("--slurm-poll-s <seconds>", "seconds between looks at the queue and the fold files", "10");
 }
 
 export function parseSchemes(value: string): ("cv10" | "temporal" | "loso")[] {
