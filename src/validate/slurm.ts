@@ -144,7 +144,7 @@ export function slurmExecutor(
       batchScript(batchFile, join(dir, `batch-${n}-%a.log`), items.length, spec.threads, options),
     );
     const arrayId = run("sbatch", ["--parsable", script]).trim().split(";")[0]!;
-    items.forEach((w, task) => waiting.push({ ...w, arrayId, task }));
+    for (const [task, w] of items.entries()) waiting.push({ ...w, arrayId, task });
   };
 
   const poll = () => {
