@@ -6,6 +6,7 @@ import {
   type ProgressSink,
   siblingModule,
   silentProgress,
+  WorkerPool,
   writeJsonAtomic,
 } from "../core/index.ts";
 import {
@@ -38,7 +39,6 @@ import {
   planStack,
   type StackPlan,
   sidecarPath,
-  WorkerPool,
 } from "../volume/index.ts";
 import { Catalog, type ExamRecord, type ExclusionRecord, type SeriesRecord } from "./catalog.ts";
 import { examIdFor, ID_SALT_ENV, patientKey } from "./ids.ts";

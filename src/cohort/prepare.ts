@@ -8,6 +8,7 @@ import {
   applyAffine,
   identity4,
   type Mat4,
+  matmul4,
   normalize as normalizeVec,
   reorientToCanonical,
   resampleToGrid,
@@ -130,7 +131,7 @@ export function prepareVolume(vol: Volume, prep: PrepConfig): Float32Array {
       const ox = Math.floor((v.dims[0] - prep.cropPx) / 2);
       const oy = Math.floor((v.dims[1] - prep.cropPx) / 2);
       const idx = [f, 0, 0, ox + 0.5 * f - 0.5, 0, f, 0, oy + 0.5 * f - 0.5, 0, 0, 1, k, 0, 0, 0, 1];
-      target = matmulSmall(v.affine, idx);
+      target = matmul4(v.affine, idx);
       oversample = Math.max(1, Math.ceil(f - 1e-9));
     }
     const slice = resampleToGrid(v, target, [n, n, 1], { oversample, fill: 0 });
@@ -142,17 +143,6 @@ export function prepareVolume(vol: Volume, prep: PrepConfig): Float32Array {
       for (let i = 0; i < dst.length; i++) dst[i] = Math.min(1, Math.max(0, (slice.data[i] - lo) / r));
     }
   });
-  return out;
-}
-
-function matmulSmall(a: Mat4, b: number[]): Mat4 {
-  const out = new Array<number>(16).fill(0);
-  for (let r = 0; r < 4; r++)
-    for (let c = 0; c < 4; c++) {
-      let s = 0;
-      for (let k = 0; k < 4; k++) s += a[r * 4 + k] * b[k * 4 + c];
-      out[r * 4 + c] = s;
-    }
   return out;
 }
 

@@ -1,4 +1,4 @@
-// Worker thread for ingest (see volume/pool.ts): assembles and prepares one exam's roles.
+// Worker thread for ingest (see core/worker-pool.ts): assembles and prepares one exam's roles.
 import { parentPort } from "node:worker_threads";
 import { describeError } from "../core/index.ts";
 import { clearPixelCache } from "../dicom/index.ts";

@@ -7,11 +7,19 @@ import { basename, dirname, join } from "node:path";
  * the bytes go to a temporary sibling first, which is then renamed over the target.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  writeAtomically(path, (tmp) => writeFileSync(tmp, data));
+}
+
+/**
+ * The same for a file that another writer makes (libtorch saving a module, a copy): `write` fills the
+ * temporary sibling it is given, which then replaces `path`; on any error the sibling is removed.
+ */
+export function writeAtomically(path: string, write: (tmp: string) => void): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   try {
-    writeFileSync(tmp, data);
+    write(tmp);
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });

@@ -1,6 +1,6 @@
 // core/: small utilities that every stage may use (the only folder any stage may import besides its left
 // neighbours). It knows nothing of MRI, livers or tensors.
-export { writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
+export { writeAtomically, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
 export { processTreeCpuSeconds, StageClock, type StageTiming } from "./cpu.ts";
 export { csvCell } from "./csv.ts";
 export { describeError, LiverstiffError } from "./errors.ts";
@@ -18,3 +18,4 @@ export { type ProgressEvent, type ProgressSink, silentProgress } from "./progres
 export { Rng } from "./rng.ts";
 export { THRESHOLD_SUFFIXES, THRESHOLDS_KPA, type ThresholdKpa, type ThresholdSuffix } from "./thresholds.ts";
 export { spawnWorker } from "./worker.ts";
+export { WorkerPool } from "./worker-pool.ts";

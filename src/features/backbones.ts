@@ -4,10 +4,10 @@
 // (final LayerNorm + global average pool for Swin: 1024 values for Swin-B; avgpool for ResNet) are the
 // slice's feature vector. Weights come from a safetensors file with timm's or torchvision's names,
 // checked (sha256, names, shapes) before use; installed files live in the user's weights cache.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
-import { LiverstiffError, writeJsonAtomic } from "../core/index.ts";
+import { join } from "node:path";
+import { LiverstiffError, writeAtomically, writeJsonAtomic } from "../core/index.ts";
 import {
   BACKBONES,
   type BackboneSpec,
@@ -113,13 +113,9 @@ export function installWeights(
   }
   const dir = options.dir ?? weightsCacheDir();
   const { file, manifest } = installedPaths(backbone, dir);
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
   try {
-    copyFileSync(path, tmp);
-    renameSync(tmp, file);
+    writeAtomically(file, (tmp) => copyFileSync(path, tmp));
   } catch (err) {
-    rmSync(tmp, { force: true });
     throw new LiverstiffError(`cannot install weights into ${dir}`, { file: path }, { cause: err });
   }
   const record: InstalledWeights = {

@@ -1,9 +1,4 @@
-// TorchScript modules (files written by torch.jit.save) as Modules: forward runs the scripted code in
-// libtorch; parameters and buffers are the scripted module's own tensors (aliases), so optimizers,
-// state dicts and safetensors work on them exactly as on a TypeScript-defined Module.
-import { randomBytes } from "node:crypto";
-import { mkdirSync, renameSync, rmSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { writeAtomically } from "../core/index.ts";
 import { ScriptModuleHandle, type ScriptValue, type Tensor } from "../torch/index.ts";
 import { Module } from "./module.ts";
 
@@ -108,18 +103,7 @@ export class ScriptModule extends Module {
 
   /** Writes the module (with its current, possibly trained, weights) as a TorchScript file, atomically. */
   save(path: string): void {
-    mkdirSync(dirname(path), { recursive: true });
-    const tmp = join(
-      dirname(path),
-      `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`,
-    );
-    try {
-      this.handle.save(tmp);
-      renameSync(tmp, path);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    writeAtomically(path, (tmp) => this.handle.save(tmp));
   }
 
   override dispose(): void {

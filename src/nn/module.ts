@@ -236,6 +236,11 @@ export abstract class Module {
   }
 
   /** Frees every parameter and buffer (the module is unusable afterwards). */
+  /** `using m = ...`: the module's parameters and buffers are freed when the block ends. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   dispose(): void {
     for (const [, m] of this.namedModules()) {
       for (const t of m._parameters.values()) t?.dispose();

@@ -52,5 +52,5 @@ export {
   opSchema,
   setNumThreads,
 } from "./runtime.ts";
-export { dispose, keep, scopeDepth, tidy } from "./scope.ts";
+export { dispose, keep, MAX_RESULT_DEPTH, scopeDepth, scopeResources, tidy } from "./scope.ts";
 export { type Dims, Tensor } from "./tensor.ts";

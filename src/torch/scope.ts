@@ -40,23 +40,63 @@ export function scopeDepth(): number {
   return stack.length;
 }
 
-/** Collects the resources reachable from a scope's result: tensors, arrays, Maps, Sets, plain objects. */
+/**
+ * A class whose instances hold tensors declares them with this method, so that a scope that returns such
+ * an instance (or keep()/dispose() given one) reaches them: `[scopeResources]() { return [this.w, this.b]; }`.
+ */
+export const scopeResources: unique symbol = Symbol.for("liverstiff.torch.scopeResources") as never;
+
+/** Containers nested deeper than this in a scope's result are refused, not searched. */
+export const MAX_RESULT_DEPTH = 32;
+
+interface DeclaresResources {
+  [scopeResources](): Iterable<unknown>;
+}
+
+function declaresResources(v: object): v is DeclaresResources {
+  return typeof (v as Partial<DeclaresResources>)[scopeResources] === "function";
+}
+
+/** A resource a scope would free: not kept (a module's parameters are), not freed already. */
+function freeable(v: unknown): boolean {
+  return isScopedResource(v) && !v.kept && !v.isDisposed;
+}
+
+/** Whether an undeclared class instance holds a freeable resource in a field of its own (or an array there). */
+function holdsResource(v: object): boolean {
+  for (const field of Object.values(v))
+    if (freeable(field) || (Array.isArray(field) && field.some(freeable))) return true;
+  return false;
+}
+
+/**
+ * Collects the resources reachable from a scope's result: tensors, arrays, Maps, Sets, plain objects and
+ * instances that declare [scopeResources]. What it cannot reach is an error, not a silent free: an
+ * undeclared class instance holding a tensor in a field, or nesting deeper than MAX_RESULT_DEPTH.
+ */
 function collect(value: unknown, out: Set<ScopedResource>, seen: Set<unknown>, depth: number): void {
-  if (typeof value !== "object" || value === null || seen.has(value) || depth > 8) return;
+  if (typeof value !== "object" || value === null || seen.has(value)) return;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return;
+  if (depth > MAX_RESULT_DEPTH)
+    throw new Error(
+      `a scope's result (or keep/dispose's argument) is nested deeper than ${MAX_RESULT_DEPTH} levels: its tensors cannot be found; return them in a flatter structure`,
+    );
   seen.add(value);
   if (isScopedResource(value)) {
     out.add(value);
     return;
   }
-  if (Array.isArray(value)) {
-    for (const v of value) collect(v, out, seen, depth + 1);
-  } else if (value instanceof Map) {
-    for (const v of value.values()) collect(v, out, seen, depth + 1);
-  } else if (value instanceof Set) {
-    for (const v of value) collect(v, out, seen, depth + 1);
-  } else if (Object.getPrototypeOf(value) === Object.prototype) {
-    for (const v of Object.values(value)) collect(v, out, seen, depth + 1);
-  }
+  const next = (v: unknown) => collect(v, out, seen, depth + 1);
+  if (Array.isArray(value)) for (const v of value) next(v);
+  else if (value instanceof Map) for (const v of value.values()) next(v);
+  else if (value instanceof Set) for (const v of value) next(v);
+  else if (declaresResources(value)) for (const v of value[scopeResources]()) next(v);
+  else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)
+    for (const v of Object.values(value)) next(v);
+  else if (holdsResource(value))
+    throw new Error(
+      `a scope's result (or keep/dispose's argument) holds a tensor inside a ${value.constructor?.name ?? "class"} instance, which the scope cannot see: it would be freed; return the tensors themselves, keep() them, or give the class a [scopeResources]() method`,
+    );
 }
 
 const noKeepers: ReadonlySet<ScopedResource> = new Set();
@@ -67,7 +107,13 @@ function close(scope: ScopedResource[], result: unknown): void {
     keepers = new Set([result]);
   } else if (typeof result === "object" && result !== null) {
     const found = new Set<ScopedResource>();
-    collect(result, found, new Set(), 0);
+    try {
+      collect(result, found, new Set(), 0);
+    } catch (err) {
+      // A result the scope cannot read is an error; the scope's own tensors are still freed.
+      close(scope, undefined);
+      throw err;
+    }
     keepers = found;
   }
   const parent = stack.length > 0 ? stack[stack.length - 1]! : undefined;

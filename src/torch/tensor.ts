@@ -62,6 +62,11 @@ export class Tensor implements ScopedResource {
     return id;
   }
 
+  /** `using t = ...`: the tensor is freed when the block it was declared in ends. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   escapeScopes(): void {
     if (this._id >= 0) finalizer.register(this, this._id);
   }

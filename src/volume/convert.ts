@@ -1,5 +1,11 @@
 import { join } from "node:path";
-import { describeError, type ProgressSink, siblingModule, silentProgress } from "../core/index.ts";
+import {
+  describeError,
+  type ProgressSink,
+  siblingModule,
+  silentProgress,
+  WorkerPool,
+} from "../core/index.ts";
 import {
   classifySeries,
   type DicomIndex,
@@ -13,7 +19,6 @@ import {
 import { framesByEcho } from "./assemble.ts";
 import { OutputWriteError } from "./io-errors.ts";
 import { type NiftiJob, type NiftiJobResult, runNiftiJob } from "./nifti-job.ts";
-import { WorkerPool } from "./pool.ts";
 
 export interface ConvertOptions {
   inputs: string[];

@@ -38,7 +38,6 @@ export {
   type WriteNiftiOptions,
   writeNifti,
 } from "./nifti.ts";
-export { WorkerPool } from "./pool.ts";
 export {
   cropOrPadInPlane,
   type ResampleOptions,

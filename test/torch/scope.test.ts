@@ -57,6 +57,62 @@ test("keep() survives scopes; dispose() walks containers", () => {
   assert.equal(torch.memoryStats().liveTensors, before);
 });
 
+test("a class instance holding a tensor: reached through [scopeResources], refused without it", () => {
+  const before = torch.memoryStats().liveTensors;
+  class Pair {
+    constructor(
+      readonly a: torch.Tensor,
+      readonly b: torch.Tensor,
+    ) {}
+    [torch.scopeResources]() {
+      return [this.a, this.b];
+    }
+  }
+  const pair = torch.tidy(() => new Pair(torch.ones([2]), torch.zeros([2]).add(1)));
+  assert.equal(pair.a.isDisposed, false);
+  assert.deepEqual(pair.b.toArray(), [1, 1]);
+  torch.dispose(pair);
+  assert.equal(torch.memoryStats().liveTensors, before);
+  // Without the declaration the scope cannot see the tensor: an error naming the class, never a silent free.
+  class Hidden {
+    constructor(readonly t: torch.Tensor) {}
+  }
+  assert.throws(
+    () => torch.tidy(() => new Hidden(torch.ones([3]))),
+    /holds a tensor inside a Hidden instance, which the scope cannot see/,
+  );
+  assert.equal(torch.memoryStats().liveTensors, before, "the scope still freed what it made");
+  // A class instance holding only kept tensors (a module's parameters) is returned as it is.
+  const kept = torch.ones([1]).keep();
+  const holder = torch.tidy(() => new Hidden(kept));
+  assert.equal(holder.t.isDisposed, false);
+  kept.dispose();
+  // Typed arrays are data, not containers.
+  assert.deepEqual(torch.tidy(() => ({ x: new Float32Array(3) })).x.length, 3);
+});
+
+test("results nested deeper than MAX_RESULT_DEPTH are refused; `using` frees at the block's end", () => {
+  const before = torch.memoryStats().liveTensors;
+  assert.throws(
+    () =>
+      torch.tidy(() => {
+        let v: unknown = torch.ones([1]);
+        for (let i = 0; i <= torch.MAX_RESULT_DEPTH; i++) v = [v];
+        return v;
+      }),
+    /nested deeper than 32 levels/,
+  );
+  assert.equal(torch.memoryStats().liveTensors, before);
+  let seen: torch.Tensor | undefined;
+  {
+    using t = torch.ones([4]);
+    seen = t;
+    assert.equal(torch.memoryStats().liveTensors, before + 1);
+  }
+  assert.equal(seen.isDisposed, true);
+  assert.equal(torch.memoryStats().liveTensors, before);
+});
+
 test("grad handles and in-place results inside scopes", () => {
   const w = torch.ones([3], { requiresGrad: true });
   for (let i = 0; i < 3; i++) {

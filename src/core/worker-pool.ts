@@ -1,5 +1,5 @@
 import type { Worker } from "node:worker_threads";
-import { spawnWorker } from "../core/index.ts";
+import { spawnWorker } from "./worker.ts";
 
 /**
  * A small pool of worker threads running one module. Each job is a message; each worker answers one
