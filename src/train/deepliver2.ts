@@ -30,7 +30,7 @@ import {
 } from "./data.ts";
 import type { OptimizerGroup, ValScore } from "./loop.ts";
 import { descend, kept, loopSettings, makeOptimizer, runLoop, training } from "./loop.ts";
-import type { Deepliver2Head, Recipe } from "./recipe.ts";
+import { type Deepliver2Head, headOf, type Recipe } from "./recipe.ts";
 import type { ExamPrediction, Trained, TrainOptions } from "./types.ts";
 
 /** M independent MLPs (one per threshold) on the same input, as one module. */
@@ -152,7 +152,7 @@ export function predictDeepliver2(s: Deepliver2State, exams: readonly ExamFeatur
 /** Trains the five threshold models; returns the state and a summary. */
 export function trainDeepliver2(recipe: Recipe, options: TrainOptions): Trained<Deepliver2State> {
   return training(recipe, options, ({ owner, t, seed, summary }) => {
-    const head = recipe.head as Deepliver2Head;
+    const head = headOf(recipe, "deepliver2");
     const { featureDim, slices } = trainValShape(options.train, options.val);
     const data = owner.own(deepliver2Data(options, head, t, featureDim, slices));
     manualSeed(seed);

@@ -53,7 +53,7 @@ import {
 } from "./liverstiff.ts";
 import type { LoopResult, ValScore } from "./loop.ts";
 import { descend, kept, loopSettings, makeOptimizer, owning, runLoop, training } from "./loop.ts";
-import type { LiverstiffHead, Recipe } from "./recipe.ts";
+import { headOf, type LiverstiffHead, type Recipe } from "./recipe.ts";
 import type { ExamPrediction, SliceLoader, TrainOptions, TrainSummary } from "./types.ts";
 
 /** Exams encoded per forward pass when no gradient is needed (statistics, validation, prediction). */
@@ -277,7 +277,7 @@ export class FinetunedModel {
         { recipe: this.recipe.name },
       );
     }
-    const head = this.recipe.head as LiverstiffHead;
+    const head = headOf(this.recipe, "liverstiff");
     const n = exams.length;
     const R = head.roles.length;
     const S = this.slices;
@@ -381,7 +381,7 @@ export function restoreFinetuned(
   loader: SliceLoader | undefined,
 ): FinetunedModel {
   checkFinetunable(recipe);
-  const head = recipe.head as LiverstiffHead;
+  const head = headOf(recipe, "liverstiff");
   const device = finetuneDevice();
   const members: Member[] = [];
   try {
@@ -439,7 +439,7 @@ function trainingSlices(recipe: Recipe, options: TrainOptions): { loader: SliceL
 export function trainFinetuned(recipe: Recipe, options: TrainOptions): FinetunedModel {
   checkFinetunable(recipe);
   const { loader, slices } = trainingSlices(recipe, options);
-  const head = recipe.head as LiverstiffHead;
+  const head = headOf(recipe, "liverstiff");
   const device = finetuneDevice();
   const nVal = options.val.length;
   return training(recipe, options, ({ owner, t, seed, summary }) => {
@@ -519,7 +519,7 @@ interface StartingStats {
 }
 
 function startingStats(enc: ModuleEncoder, fold: FinetuneFold): StartingStats {
-  const head = fold.recipe.head as LiverstiffHead;
+  const head = headOf(fold.recipe, "liverstiff");
   const featureDim = enc.identity.featureDim;
   const init = encodeAll(enc, fold.options.train, fold.loader, head, fold.slices, fold.device);
   let x: Float32Array;
@@ -542,7 +542,7 @@ function startingStats(enc: ModuleEncoder, fold: FinetuneFold): StartingStats {
 function trainMember(member: Member, m: number, fold: FinetuneFold): LoopResult {
   const { enc, net } = member;
   const { recipe, options } = fold;
-  const head = recipe.head as LiverstiffHead;
+  const head = headOf(recipe, "liverstiff");
   const t = recipe.training;
   const nTrain = options.train.length;
   return owning((owner) => {
@@ -599,7 +599,7 @@ function trainMember(member: Member, m: number, fold: FinetuneFold): LoopResult 
 
 /** The head's loss on the training exams idx, through the encoder (slices read and encoded here). */
 function memberLoss({ enc, net }: Member, fold: FinetuneFold, idx: number[]): Tensor {
-  const head = fold.recipe.head as LiverstiffHead;
+  const head = headOf(fold.recipe, "liverstiff");
   const part = idx.map((k) => fold.options.train[k]!);
   const b = loadSlices(part, fold.loader, head.roles, fold.slices, enc.identity.inputSize, fold.device);
   const index = onDevice(tensor(idx, { dtype: "int64" }), fold.device);
@@ -610,7 +610,7 @@ function memberLoss({ enc, net }: Member, fold: FinetuneFold, idx: number[]): Te
 
 /** The early-stopping score of a member on the validation part (encoded by its current encoder). */
 function validateMember({ enc, net }: Member, fold: FinetuneFold): ValScore {
-  const head = fold.recipe.head as LiverstiffHead;
+  const head = headOf(fold.recipe, "liverstiff");
   const { options, recipe } = fold;
   enc.module.eval();
   const v = encodeAll(enc, options.val, fold.loader, head, fold.slices, fold.device);

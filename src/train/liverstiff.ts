@@ -44,7 +44,7 @@ import {
 import type { LoopResult, ValScore } from "./loop.ts";
 import { descend, kept, loopSettings, makeOptimizer, owning, runLoop, training } from "./loop.ts";
 import { fitOrganMember, predictOrganMember } from "./organ-member.ts";
-import type { LiverstiffHead, Recipe } from "./recipe.ts";
+import { headOf, type LiverstiffHead, type Recipe } from "./recipe.ts";
 import { fitRidge, type RidgeMember, ridgeDesign, ridgePredict, ridgeProbabilities } from "./ridge.ts";
 import type { ExamPrediction, Trained, TrainOptions, TrainSummary } from "./types.ts";
 
@@ -554,7 +554,7 @@ interface FoldData {
 
 export function trainLiverstiff(recipe: Recipe, options: TrainOptions): Trained<LiverstiffState> {
   return training(recipe, options, ({ owner, t, seed, summary }) => {
-    const head = recipe.head as LiverstiffHead;
+    const head = headOf(recipe, "liverstiff");
     const { featureDim, slices } = trainValShape(options.train, options.val);
     const nTrain = options.train.length;
     const targets = headTargets(options, head, t);
@@ -596,7 +596,7 @@ export function trainLiverstiff(recipe: Recipe, options: TrainOptions): Trained<
 /** Trains ensemble member m (its network built and initialised) on the fold's frozen features. */
 function trainMember(net: LiverstiffNet, m: number, fold: FoldData): LoopResult {
   const { recipe, options, targets } = fold;
-  const head = recipe.head as LiverstiffHead;
+  const head = headOf(recipe, "liverstiff");
   const t = recipe.training;
   return owning((owner) => {
     // Standardisation and PCA have no parameters: reduce the training tokens once per member.

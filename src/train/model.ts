@@ -25,8 +25,7 @@ import { LiverstiffNet, type LiverstiffState, predictLiverstiff, trainLiverstiff
 import {
   type BaselineClinicalHead,
   type BaselineRidgeHead,
-  type Deepliver2Head,
-  type LiverstiffHead,
+  headOf,
   parseRecipe,
   type Recipe,
 } from "./recipe.ts";
@@ -351,7 +350,7 @@ export function loadTrainedModel(path: string, options: { slices?: SliceLoader }
       );
     }
     if (recipe.head.kind === "deepliver2") {
-      const head = recipe.head as Deepliver2Head;
+      const head = headOf(recipe, "deepliver2");
       const net = new Deepliver2Net(shape.inputDim!, head.hidden, undefined, head.init);
       net.loadStateDict(pick("net."), { source: path });
       net.eval();
@@ -378,7 +377,7 @@ export function loadTrainedModel(path: string, options: { slices?: SliceLoader }
       const state = clinicalFromTensors(head, shape, summary, tensors, path);
       return new ClosedFormModel(recipe, summary, state, BASELINE_CLINICAL_FIT);
     }
-    const head = recipe.head as LiverstiffHead;
+    const head = headOf(recipe, "liverstiff");
     const nets: LiverstiffNet[] = [];
     for (let m = 0; m < (shape.members ?? head.ensemble); m++) {
       const net = new LiverstiffNet(shape.featureDim, head.roles, shape.slices, head, shape.sites ?? []);

@@ -206,6 +206,21 @@ export type BaselineRidgeHead = Extract<HeadConfig, { kind: "baseline-ridge" }>;
 export type BaselineClinicalHead = Extract<HeadConfig, { kind: "baseline-clinical" }>;
 export type TrainingConfig = Recipe["training"];
 
+/**
+ * The recipe's head, narrowed by its kind: a trainer asks for the head it trains and gets an error naming
+ * the recipe, not a cast, when it is given another.
+ */
+export function headOf<K extends HeadConfig["kind"]>(
+  recipe: Recipe,
+  kind: K,
+): Extract<HeadConfig, { kind: K }> {
+  if (recipe.head.kind !== kind)
+    throw new LiverstiffError(`recipe ${recipe.name} has a ${recipe.head.kind} head, not a ${kind} head`, {
+      recipe: recipe.name,
+    });
+  return recipe.head as Extract<HeadConfig, { kind: K }>;
+}
+
 /** The folder holding the shipped recipes (recipes/ at the repository root). */
 export const RECIPES_DIR = projectPath("recipes");
 

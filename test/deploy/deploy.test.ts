@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import { PNG } from "pngjs";
 import type { BundleManifest, PredictReport } from "../../src/deploy/index.ts";
 import { mrSlice, writeDicom } from "../dicom/write-dicom.ts";
+import { smallRecipe } from "../helpers/recipes.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(ROOT, "bin", "liverstiff.mjs");
@@ -75,11 +76,7 @@ describe("train a bundle and predict new exams from DICOM", () => {
     runDir = join(dir, "run");
     ok(run(["synth", "--out", cohort, "--exams", "40", "--seed", "11"]));
     // A small copy of the shipped recipe (fewer epochs, one ensemble member), as users are told to.
-    const recipe = JSON.parse(readFileSync(join(ROOT, "recipes", "liverstiff.json"), "utf8"));
-    recipe.name = "ours-small";
-    recipe.training = { ...recipe.training, maxEpochs: 30, patience: 8 };
-    recipe.head = { ...recipe.head, ensemble: 1 };
-    writeFileSync(join(dir, "ours-small.json"), JSON.stringify(recipe));
+    smallRecipe(dir, "liverstiff", "ours-small", { maxEpochs: 30, patience: 8 }, { ensemble: 1 });
     // The site's series choice: a rules file (one extra exclusion keyword) and one per-exam override that
     // takes the T2w from an exam none of the predictions below uses, which makes it unusable.
     writeFileSync(join(dir, "rules.yaml"), 'keywords:\n  exclude: ["\\\\bnever_a_liver\\\\b"]\n');

@@ -4,11 +4,12 @@
 // epochs (copied and edited, as users are told to), so that the test fits CI time.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { smallRecipe } from "../helpers/recipes.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(ROOT, "bin", "liverstiff.mjs");
@@ -16,22 +17,6 @@ const CLI = join(ROOT, "bin", "liverstiff.mjs");
 function run(args: string[]): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: ROOT, timeout: 900_000 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function smallRecipe(
-  dir: string,
-  from: string,
-  name: string,
-  training: Record<string, unknown>,
-  head = {},
-): string {
-  const recipe = JSON.parse(readFileSync(join(ROOT, "recipes", `${from}.json`), "utf8"));
-  recipe.name = name;
-  recipe.training = { ...recipe.training, ...training };
-  recipe.head = { ...recipe.head, ...head };
-  const path = join(dir, `${name}.json`);
-  writeFileSync(path, JSON.stringify(recipe, null, 2));
-  return path;
 }
 
 interface Row {

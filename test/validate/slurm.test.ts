@@ -9,6 +9,7 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { smallRecipe } from "../helpers/recipes.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(ROOT, "bin", "liverstiff.mjs");
@@ -114,6 +115,22 @@ describe("validate --executor slurm", () => {
   let work = "";
   let recipe = "";
   let localCsv = "";
+  const validate = (out: string, ...more: string[]) => [
+    "validate",
+    work,
+    "--recipe",
+    recipe,
+    "baseline-ridge",
+    "--scheme",
+    "cv10",
+    "--out",
+    out,
+    "--no-report",
+    "--resamples",
+    "200",
+    ...more,
+  ];
+  const slurm = ["--executor", "slurm", "--slurm-poll-s", "0.5"];
 
   before(async () => {
     skipReason = await startCluster();
@@ -134,28 +151,8 @@ describe("validate --executor slurm", () => {
       "--no-organs",
     ]);
     assert.equal(ing.status, 0, ing.stderr);
-    const r = JSON.parse(readFileSync(join(ROOT, "recipes", "liverstiff.json"), "utf8"));
-    r.name = "ours-small";
-    r.training = { ...r.training, maxEpochs: 12, patience: 4 };
-    r.head = { ...r.head, ensemble: 1 };
-    recipe = join(dir, "ours-small.json");
-    writeFileSync(recipe, JSON.stringify(r));
-    const local = cli([
-      "validate",
-      work,
-      "--recipe",
-      recipe,
-      "baseline-ridge",
-      "--scheme",
-      "cv10",
-      "--out",
-      join(dir, "local"),
-      "--no-report",
-      "--resamples",
-      "200",
-      "--jobs",
-      "1",
-    ]);
+    recipe = smallRecipe(dir, "liverstiff", "ours-small", { maxEpochs: 12, patience: 4 }, { ensemble: 1 });
+    const local = cli(validate(join(dir, "local"), "--jobs", "1"));
     assert.equal(local.status, 0, local.stderr);
     localCsv = readFileSync(join(dir, "local", "predictions.csv"), "utf8");
   });
@@ -170,24 +167,7 @@ describe("validate --executor slurm", () => {
   it("gives the local executor's predictions.csv byte for byte, and leaves its batch script to read", (t) => {
     if (skipReason) return t.skip(skipReason);
     const out = join(dir, "slurm-run");
-    const r = cli([
-      "validate",
-      work,
-      "--recipe",
-      recipe,
-      "baseline-ridge",
-      "--scheme",
-      "cv10",
-      "--out",
-      out,
-      "--no-report",
-      "--resamples",
-      "200",
-      "--executor",
-      "slurm",
-      "--slurm-poll-s",
-      "0.5",
-    ]);
+    const r = cli(validate(out, ...slurm));
     assert.equal(r.status, 0, r.stderr);
     assert.equal(readFileSync(join(out, "predictions.csv"), "utf8"), localCsv);
     const script = readFileSync(join(out, "slurm", "batch-1.sh"), "utf8");
@@ -201,30 +181,11 @@ describe("validate --executor slurm", () => {
   it("resubmits a task cancelled with scancel, and the run completes with the same predictions", async (t) => {
     if (skipReason) return t.skip(skipReason);
     const out = join(dir, "slurm-cancel");
-    const driver = spawn(
-      process.execPath,
-      [
-        CLI,
-        "--quiet",
-        "validate",
-        work,
-        "--recipe",
-        recipe,
-        "baseline-ridge",
-        "--scheme",
-        "cv10",
-        "--out",
-        out,
-        "--no-report",
-        "--resamples",
-        "200",
-        "--executor",
-        "slurm",
-        "--slurm-poll-s",
-        "0.5",
-      ],
-      { env, cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const driver = spawn(process.execPath, [CLI, "--quiet", ...validate(out, ...slurm)], {
+      env,
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     driver.stderr!.on("data", (d) => (stderr += String(d)));
     const exited = new Promise<number>((resolve) => driver.on("exit", (code) => resolve(code ?? -1)));
