@@ -19,9 +19,16 @@ export async function buildProgram(): Promise<Command> {
     )
     .version(await packageVersion())
     .option("-q, --quiet", "no progress output (results and errors are still printed)")
+    .option(
+      "--device <device>",
+      "where models run: cpu (default), cuda, cuda:N, or auto (CUDA when the linked libtorch has it and a GPU is visible)",
+    )
     .showHelpAfterError()
     .exitOverride()
-    .hook("preAction", (cmd) => setQuietProgress(cmd.opts().quiet === true));
+    .hook("preAction", async (cmd) => {
+      setQuietProgress(cmd.opts().quiet === true);
+      await useDevice(cmd.opts().device);
+    });
   const dir = new URL("./commands/", import.meta.url);
   const files = readdirSync(dir)
     .filter((f) => f.endsWith(MODULE_EXTENSION) && !f.endsWith(`.test${MODULE_EXTENSION}`))
@@ -31,6 +38,20 @@ export async function buildProgram(): Promise<Command> {
     if (typeof mod.register === "function") mod.register(program);
   }
   return program;
+}
+
+/**
+ * `--device`, resolved once for the whole command (and, through LIVERSTIFF_DEVICE, for its worker
+ * processes). The engine is loaded only when a device is asked for, so that `evaluate` never loads it.
+ */
+async function useDevice(request: string | undefined): Promise<void> {
+  if (request === undefined) return;
+  const { resolveDevice, setDefaultDevice } = await import("../torch/index.ts");
+  try {
+    setDefaultDevice(resolveDevice(request));
+  } catch (err) {
+    throw new LiverstiffError((err as Error).message, { device: request });
+  }
 }
 
 async function packageVersion(): Promise<string> {

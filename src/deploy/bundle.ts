@@ -54,6 +54,8 @@ export interface BundleManifest {
   createdAt: string;
   /** The liverstiff version (and git commit) that wrote the bundle. */
   codeVersion: { version: string; commit?: string };
+  /** Where the members were trained (`--device`); a bundle runs on any device. */
+  trainedOn: { device: string; libtorchCuda: boolean };
   /** The resolved recipe the members were trained with (its encoder name resolved). */
   recipe: Recipe;
   /** The preparation (fully resolved) and its name; predict prepares new exams exactly so. */

@@ -7,6 +7,7 @@ import { LiverstiffError, type ProgressSink, silentProgress } from "../core/inde
 import type { SeriesChoiceRecord, SeriesRole } from "../dicom/index.ts";
 import { computeFeatures, THRESHOLDS_KPA } from "../features/index.ts";
 import { youden } from "../stats/index.ts";
+import { buildInfo, defaultDevice } from "../torch/index.ts";
 import { foldFilePaths, type PredictionRow } from "../validate/index.ts";
 import type { SlurmOptions } from "../validate/slurm.ts";
 import { codeVersion, prepareRecipe, validateWorkdir } from "../validate/workdir.ts";
@@ -211,6 +212,7 @@ export async function trainBundle(options: TrainBundleOptions): Promise<TrainBun
     formatVersion: BUNDLE_FORMAT_VERSION,
     createdAt: new Date().toISOString(),
     codeVersion: codeVersion(),
+    trainedOn: { device: defaultDevice(), libtorchCuda: buildInfo().cuda },
     recipe: p.recipe,
     preparation: p.prep,
     prepName: p.prepName,

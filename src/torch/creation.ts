@@ -1,4 +1,5 @@
 // Creating tensors: from JS data (copied, or zero-copy with fromBuffer) and by factories.
+import { defaultDevice } from "./device.ts";
 import { type Device, type DType, dtypeCode, dtypeOfArray, type TypedArray } from "./dtype.ts";
 import { native, type TensorId } from "./native.ts";
 import { OP } from "./ops.ts";
@@ -18,12 +19,19 @@ function finish(t: Tensor, options: TensorOptions): Tensor {
   return t;
 }
 
+/** The device a creation call means: its own, else the default unless that is the CPU (libtorch's own). */
+function deviceOf(options: TensorOptions): Device | undefined {
+  if (options.device !== undefined) return options.device;
+  const d = defaultDevice();
+  return d === "cpu" ? undefined : d;
+}
+
 function factoryArgs(
   options: TensorOptions,
   fallback: DType | undefined,
 ): [number | undefined, undefined, Device | undefined] {
   const dtype = options.dtype ?? fallback;
-  return [dtype === undefined ? undefined : dtypeCode[dtype], undefined, options.device];
+  return [dtype === undefined ? undefined : dtypeCode[dtype], undefined, deviceOf(options)];
 }
 
 function inferShape(data: NestedArray): number[] {
@@ -84,8 +92,9 @@ export function tensor(
     t = fromView(view, shape, false);
   }
   const target = wanted ?? t.dtype;
-  if (target !== t.dtype || (options.device !== undefined && options.device !== "cpu")) {
-    const converted = t.to({ dtype: target, device: options.device ?? "cpu" });
+  const device = deviceOf(options);
+  if (target !== t.dtype || (device !== undefined && device !== "cpu")) {
+    const converted = t.to({ dtype: target, device: device ?? "cpu" });
     t.dispose();
     t = converted;
   }
@@ -256,7 +265,7 @@ export function where(condition: Tensor, a: Tensor | number, b: Tensor | number)
 /** A 0-d tensor (float32 unless like's dtype/device or options say otherwise). */
 export function scalar(value: number, like?: Tensor, options: TensorOptions = {}): Tensor {
   const dtype = options.dtype ?? like?.dtype ?? "float32";
-  const device = options.device ?? like?.device;
+  const device = options.device ?? like?.device ?? deviceOf(options);
   return new Tensor(native.call(OP.full, [], value, dtypeCode[dtype], undefined, device) as TensorId);
 }
 

@@ -38,6 +38,7 @@ export {
   zeros,
   zerosLike,
 } from "./creation.ts";
+export { type DeviceRequest, defaultDevice, resolveDevice, setDefaultDevice } from "./device.ts";
 export { bytesPerElement, type Device, type DType, isFloatingDType, type TypedArray } from "./dtype.ts";
 export * as functional from "./functional.ts";
 export { ScriptModuleHandle, type ScriptValue } from "./jit.ts";

@@ -28,8 +28,8 @@ import {
 } from "../nn/index.ts";
 import {
   cat,
-  cuda,
   type Device,
+  defaultDevice,
   dispose,
   manualSeed,
   noGrad,
@@ -113,13 +113,9 @@ function trainableEncoder(recipe: Recipe): ModuleEncoder {
   return enc as ModuleEncoder;
 }
 
-/** The engine's device: CUDA when the linked libtorch has it, else the CPU. */
+/** Where fine-tuning runs: the engine's default device (`--device`, torch/device.ts). */
 export function finetuneDevice(): Device {
-  try {
-    return cuda.isAvailable() ? "cuda" : "cpu";
-  } catch {
-    return "cpu";
-  }
+  return defaultDevice();
 }
 
 /** Evaluation mode for BatchNorm layers only (frozen running statistics); other layers keep theirs. */

@@ -29,7 +29,7 @@ import {
   THRESHOLDS_KPA,
 } from "../features/index.ts";
 import { auroc } from "../stats/index.ts";
-import { buildInfo, getNumThreads, setNumThreads } from "../torch/index.ts";
+import { buildInfo, defaultDevice, getNumThreads, setNumThreads } from "../torch/index.ts";
 import { checkFinetunable, loadRecipe, parseRecipe, type Recipe, trainModel } from "../train/index.ts";
 import { catalogFlow, type IngestFlow } from "./cohort.ts";
 import { DEFAULT_THREADS_PER_FOLD, foldWorkers, planParallelism } from "./jobs.ts";
@@ -399,6 +399,7 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
         sites: [...new Set(labelled.map((e) => e.site))].sort(),
       },
       libraries: { node: process.version, libtorch: buildInfo() },
+      device: defaultDevice(),
       timings: { featuresSeconds: featureSeconds },
       ...(options.cohort ? { cohort: options.cohort } : {}),
       ...(seriesChoice ? { seriesChoice } : {}),
