@@ -54,29 +54,54 @@ export interface Conv2dOptions extends FactoryOptions {
   bias?: boolean;
 }
 
-/** 2-d convolution. weight [out, in / groups, kh, kw], bias [out]. */
-export class Conv2d extends Module {
-  readonly kernelSize: [number, number];
-  readonly stride: [number, number];
-  readonly padding: [number, number];
-  readonly dilation: [number, number];
+type Triple = number | readonly [number, number, number];
+
+function triple(p: Triple): [number, number, number] {
+  return typeof p === "number" ? [p, p, p] : [p[0], p[1], p[2]];
+}
+
+export interface Conv3dOptions extends FactoryOptions {
+  stride?: Triple;
+  padding?: Triple;
+  dilation?: Triple;
+  groups?: number;
+  bias?: boolean;
+}
+
+/**
+ * What Conv2d and Conv3d share: per-dimension kernel, stride, padding and dilation, groups, and the
+ * parameters weight [out, in / groups, ...kernel] and bias [out] with PyTorch's initialisation.
+ */
+abstract class ConvNd<K extends number[]> extends Module {
+  readonly kernelSize: K;
+  readonly stride: K;
+  readonly padding: K;
+  readonly dilation: K;
   readonly groups: number;
 
-  constructor(
+  protected constructor(
+    kind: string,
     readonly inChannels: number,
     readonly outChannels: number,
-    kernelSize: Pair,
-    o: Conv2dOptions = {},
+    perDim: (p: number | readonly number[]) => K,
+    kernelSize: number | readonly number[],
+    o: {
+      stride?: number | readonly number[];
+      padding?: number | readonly number[];
+      dilation?: number | readonly number[];
+      groups?: number;
+      bias?: boolean;
+    } & FactoryOptions,
   ) {
     super();
-    this.kernelSize = pair(kernelSize);
-    this.stride = pair(o.stride ?? 1);
-    this.padding = pair(o.padding ?? 0);
-    this.dilation = pair(o.dilation ?? 1);
+    this.kernelSize = perDim(kernelSize);
+    this.stride = perDim(o.stride ?? 1);
+    this.padding = perDim(o.padding ?? 0);
+    this.dilation = perDim(o.dilation ?? 1);
     this.groups = o.groups ?? 1;
     if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
       throw new Error(
-        `Conv2d: channels ${inChannels} -> ${outChannels} are not divisible by groups ${this.groups}`,
+        `${kind}: channels ${inChannels} -> ${outChannels} are not divisible by groups ${this.groups}`,
       );
     }
     const dtype = o.dtype ?? "float32";
@@ -100,79 +125,30 @@ export class Conv2d extends Module {
     resetLinearLike(this.weight, this.bias);
   }
 
-  forward(x: Tensor): Tensor {
-    return F.conv2d(x, this.weight, this.bias, {
-      stride: this.stride,
-      padding: this.padding,
-      dilation: this.dilation,
-      groups: this.groups,
-    });
+  protected convOptions(): { stride: K; padding: K; dilation: K; groups: number } {
+    return { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups };
   }
 }
 
-type Triple = number | readonly [number, number, number];
+/** 2-d convolution. weight [out, in / groups, kh, kw], bias [out]. */
+export class Conv2d extends ConvNd<[number, number]> {
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, o: Conv2dOptions = {}) {
+    super("Conv2d", inChannels, outChannels, (p) => pair(p as Pair), kernelSize, o);
+  }
 
-function triple(p: Triple): [number, number, number] {
-  return typeof p === "number" ? [p, p, p] : [p[0], p[1], p[2]];
-}
-
-export interface Conv3dOptions extends FactoryOptions {
-  stride?: Triple;
-  padding?: Triple;
-  dilation?: Triple;
-  groups?: number;
-  bias?: boolean;
+  forward(x: Tensor): Tensor {
+    return F.conv2d(x, this.weight, this.bias, this.convOptions());
+  }
 }
 
 /** 3-d convolution over [N, C, D, H, W]. weight [out, in / groups, kd, kh, kw], bias [out]. */
-export class Conv3d extends Module {
-  readonly kernelSize: [number, number, number];
-  readonly stride: [number, number, number];
-  readonly padding: [number, number, number];
-  readonly dilation: [number, number, number];
-  readonly groups: number;
-
-  constructor(
-    readonly inChannels: number,
-    readonly outChannels: number,
-    kernelSize: Triple,
-    o: Conv3dOptions = {},
-  ) {
-    super();
-    this.kernelSize = triple(kernelSize);
-    this.stride = triple(o.stride ?? 1);
-    this.padding = triple(o.padding ?? 0);
-    this.dilation = triple(o.dilation ?? 1);
-    this.groups = o.groups ?? 1;
-    if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0) {
-      throw new Error(
-        `Conv3d: channels ${inChannels} -> ${outChannels} are not divisible by groups ${this.groups}`,
-      );
-    }
-    const dtype = o.dtype ?? "float32";
-    this.registerParameter(
-      "weight",
-      empty([outChannels, inChannels / this.groups, ...this.kernelSize], { dtype }),
-    );
-    this.registerParameter("bias", (o.bias ?? true) ? empty([outChannels], { dtype }) : null);
-    resetLinearLike(this.weight, this.bias);
-  }
-
-  get weight(): Tensor {
-    return this.tensor("weight")!;
-  }
-
-  get bias(): Tensor | null {
-    return this.tensor("bias");
+export class Conv3d extends ConvNd<[number, number, number]> {
+  constructor(inChannels: number, outChannels: number, kernelSize: Triple, o: Conv3dOptions = {}) {
+    super("Conv3d", inChannels, outChannels, (p) => triple(p as Triple), kernelSize, o);
   }
 
   forward(x: Tensor): Tensor {
-    return F.conv3d(x, this.weight, this.bias, {
-      stride: this.stride,
-      padding: this.padding,
-      dilation: this.dilation,
-      groups: this.groups,
-    });
+    return F.conv3d(x, this.weight, this.bias, this.convOptions());
   }
 }
 

@@ -28,10 +28,17 @@ export interface ConvOptions {
   groups?: number;
 }
 
-export function conv1d(input: Tensor, weight: Tensor, bias?: Tensor | null, o: ConvOptions = {}): Tensor {
+/** conv1d/2d/3d share one ATen signature: (input, weight, bias, stride, padding, dilation, groups). */
+function convolution(
+  op: number,
+  input: Tensor,
+  weight: Tensor,
+  bias: Tensor | null | undefined,
+  o: ConvOptions,
+): Tensor {
   return new Tensor(
     call(
-      OP.conv1d,
+      op,
       input.id,
       weight.id,
       opt(bias),
@@ -41,36 +48,18 @@ export function conv1d(input: Tensor, weight: Tensor, bias?: Tensor | null, o: C
       o.groups ?? 1,
     ) as TensorId,
   );
+}
+
+export function conv1d(input: Tensor, weight: Tensor, bias?: Tensor | null, o: ConvOptions = {}): Tensor {
+  return convolution(OP.conv1d, input, weight, bias, o);
 }
 
 export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, o: ConvOptions = {}): Tensor {
-  return new Tensor(
-    call(
-      OP.conv2d,
-      input.id,
-      weight.id,
-      opt(bias),
-      o.stride ?? 1,
-      o.padding ?? 0,
-      o.dilation ?? 1,
-      o.groups ?? 1,
-    ) as TensorId,
-  );
+  return convolution(OP.conv2d, input, weight, bias, o);
 }
 
 export function conv3d(input: Tensor, weight: Tensor, bias?: Tensor | null, o: ConvOptions = {}): Tensor {
-  return new Tensor(
-    call(
-      OP.conv3d,
-      input.id,
-      weight.id,
-      opt(bias),
-      o.stride ?? 1,
-      o.padding ?? 0,
-      o.dilation ?? 1,
-      o.groups ?? 1,
-    ) as TensorId,
-  );
+  return convolution(OP.conv3d, input, weight, bias, o);
 }
 
 export function convTranspose2d(
@@ -101,14 +90,14 @@ export interface PoolOptions {
   ceilMode?: boolean;
 }
 
-export function maxPool2d(
-  input: Tensor,
-  kernelSize: Pair,
-  o: PoolOptions & { dilation?: Pair } = {},
-): Tensor {
+type MaxPoolOptions = PoolOptions & { dilation?: Pair };
+type AvgPoolOptions = PoolOptions & { countIncludePad?: boolean };
+
+// The 2D and 3D pools share their ATen signatures; the stride defaults to the kernel size ([]).
+function maxPool(op: number, input: Tensor, kernelSize: Pair, o: MaxPoolOptions): Tensor {
   return new Tensor(
     call(
-      OP.maxPool2d,
+      op,
       input.id,
       kernelSize,
       o.stride ?? [],
@@ -119,32 +108,10 @@ export function maxPool2d(
   );
 }
 
-export function maxPool3d(
-  input: Tensor,
-  kernelSize: Pair,
-  o: PoolOptions & { dilation?: Pair } = {},
-): Tensor {
+function avgPool(op: number, input: Tensor, kernelSize: Pair, o: AvgPoolOptions): Tensor {
   return new Tensor(
     call(
-      OP.maxPool3d,
-      input.id,
-      kernelSize,
-      o.stride ?? [],
-      o.padding ?? 0,
-      o.dilation ?? 1,
-      o.ceilMode ?? false,
-    ) as TensorId,
-  );
-}
-
-export function avgPool2d(
-  input: Tensor,
-  kernelSize: Pair,
-  o: PoolOptions & { countIncludePad?: boolean } = {},
-): Tensor {
-  return new Tensor(
-    call(
-      OP.avgPool2d,
+      op,
       input.id,
       kernelSize,
       o.stride ?? [],
@@ -156,23 +123,20 @@ export function avgPool2d(
   );
 }
 
-export function avgPool3d(
-  input: Tensor,
-  kernelSize: Pair,
-  o: PoolOptions & { countIncludePad?: boolean } = {},
-): Tensor {
-  return new Tensor(
-    call(
-      OP.avgPool3d,
-      input.id,
-      kernelSize,
-      o.stride ?? [],
-      o.padding ?? 0,
-      o.ceilMode ?? false,
-      o.countIncludePad ?? true,
-      null,
-    ) as TensorId,
-  );
+export function maxPool2d(input: Tensor, kernelSize: Pair, o: MaxPoolOptions = {}): Tensor {
+  return maxPool(OP.maxPool2d, input, kernelSize, o);
+}
+
+export function maxPool3d(input: Tensor, kernelSize: Pair, o: MaxPoolOptions = {}): Tensor {
+  return maxPool(OP.maxPool3d, input, kernelSize, o);
+}
+
+export function avgPool2d(input: Tensor, kernelSize: Pair, o: AvgPoolOptions = {}): Tensor {
+  return avgPool(OP.avgPool2d, input, kernelSize, o);
+}
+
+export function avgPool3d(input: Tensor, kernelSize: Pair, o: AvgPoolOptions = {}): Tensor {
+  return avgPool(OP.avgPool3d, input, kernelSize, o);
 }
 
 export function adaptiveAvgPool2d(input: Tensor, outputSize: Pair): Tensor {
