@@ -4,7 +4,21 @@
 // the SR and Secondary Capture back into the study on the PACS, and logs every action in an audit table.
 // It never trains, and reaches the outside world only through DICOMweb and HTTP on addresses the user
 // gives it. See docs/deploy.md, "The hospital set-up: liverstiff serve".
+
+export { CONTENT_SECURITY_POLICY, type HttpContext, requestHandler } from "./http.ts";
+export { escapeHtml, html, NOTICE } from "./pages.ts";
 export { instanceDigest, jobPaths, type ReceivedStudy, receiveFiles, stagingDir } from "./receive.ts";
+export {
+  type AttachContext,
+  checkToken,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  isLoopbackHost,
+  MIN_TOKEN_LENGTH,
+  type RunningService,
+  type ServiceOptions,
+  startService,
+} from "./service.ts";
 export {
   type Admission,
   type AuditEntry,
