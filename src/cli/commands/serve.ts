@@ -1,0 +1,108 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { type Command, InvalidArgumentError } from "commander";
+import { LiverstiffError } from "../../core/index.ts";
+
+/** A commander parser for an integer option within [min, max]: anything else is a usage error. */
+function integerIn(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (raw: string): number => {
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || n < min || n > max)
+      throw new InvalidArgumentError(
+        `give an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : " up"}`,
+      );
+    return n;
+  };
+}
+
+interface ServeCliOptions {
+  model: string;
+  data: string;
+  host: string;
+  port: number;
+  tokenFile?: string;
+  trust?: string;
+  maxUploadMb: number;
+  maxFiles: number;
+}
+
+function readToken(path: string): string {
+  let token: string;
+  try {
+    token = readFileSync(path, "utf8").trim();
+  } catch (err) {
+    throw new LiverstiffError(`cannot read the token file: ${(err as NodeJS.ErrnoException).code ?? err}`, {
+      file: path,
+    });
+  }
+  if (/\s/.test(token))
+    throw new LiverstiffError("the token file must hold one token, without spaces", { file: path });
+  return token;
+}
+
+/** Resolves when SIGINT or SIGTERM arrives. */
+function stopSignal(): Promise<string> {
+  return new Promise((resolveSignal) => {
+    const on = (signal: string) => () => resolveSignal(signal);
+    process.once("SIGINT", on("SIGINT"));
+    process.once("SIGTERM", on("SIGTERM"));
+  });
+}
+
+export function register(program: Command): void {
+  program
+    .command("serve")
+    .description(
+      "Run liverstiff as a long-running service: a web app and JSON API where studies are uploaded (a zip or " +
+        "a folder of DICOM files) and their predictions, figures and DICOM SR are shown, with jobs and an audit " +
+        "log in SQLite under --data. Binds 127.0.0.1 unless --host says otherwise; any other address needs " +
+        "--token-file. Research use only; not a medical device.",
+    )
+    .requiredOption("--model <bundle>", "model bundle folder (from `liverstiff train`)")
+    .option(
+      "--data <dir>",
+      "folder for the jobs, received studies, results and audit log",
+      "liverstiff-serve",
+    )
+    .option("--host <address>", "address to listen on (127.0.0.1: this computer only)", "127.0.0.1")
+    .option("--port <n>", "port to listen on (0: any free port)", integerIn(0, 65535), 8765)
+    .option(
+      "--token-file <file>",
+      "file holding the API token, required on every request but /api/health (and for any --host but loopback)",
+    )
+    .option(
+      "--trust <public-key>",
+      "PEM Ed25519 public key: refuse the bundle unless signed with its private key",
+    )
+    .option("--max-upload-mb <n>", "largest upload body, in MiB", integerIn(1), 2048)
+    .option("--max-files <n>", "most files in one upload (zip entries included)", integerIn(1), 20000)
+    .action(async (opts: ServeCliOptions) => {
+      const { loadBundle } = await import("../../deploy/index.ts");
+      const { checkToken, startService } = await import("../../clinic/index.ts");
+      const token = opts.tokenFile ? readToken(opts.tokenFile) : undefined;
+      checkToken(opts.host, token); // before the bundle is loaded: a refused start is quick
+      const bundle = loadBundle(opts.model, { trust: opts.trust });
+      const log = (line: string) => process.stderr.write(`liverstiff serve: ${line}\n`);
+      try {
+        const service = await startService({
+          bundle,
+          dataDir: resolve(opts.data),
+          host: opts.host,
+          port: opts.port,
+          ...(token ? { token } : {}),
+          limits: { maxUploadBytes: opts.maxUploadMb * 1024 ** 2, maxFiles: opts.maxFiles },
+          log,
+        });
+        process.stdout.write(
+          `liverstiff serve: listening on ${service.url} (model ${bundle.manifest.recipe.name}, data ${resolve(opts.data)})\n`,
+        );
+        const signal = await stopSignal();
+        log(`${signal}: stopping (a job being predicted resumes at the next start)`);
+        await service.close();
+      } finally {
+        bundle.dispose();
+      }
+      // A prediction still running in this process is abandoned: its job is back in the queue.
+      process.exit(0);
+    });
+}
