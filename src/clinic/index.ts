@@ -5,8 +5,24 @@
 // It never trains, and reaches the outside world only through DICOMweb and HTTP on addresses the user
 // gives it. See docs/deploy.md, "The hospital set-up: liverstiff serve".
 
+export {
+  type DicomJson,
+  DicomWebClient,
+  jsonNumber,
+  jsonString,
+  multipartBoundary,
+  multipartParts,
+  TAG,
+} from "./dicomweb.ts";
 export { CONTENT_SECURITY_POLICY, type HttpContext, requestHandler } from "./http.ts";
 export { escapeHtml, html, NOTICE } from "./pages.ts";
+export {
+  DEFAULT_POLL_SECONDS,
+  type PacsOptions,
+  PacsPoller,
+  type PacsStatus,
+  pacsAttachment,
+} from "./poller.ts";
 export { instanceDigest, jobPaths, type ReceivedStudy, receiveFiles, stagingDir } from "./receive.ts";
 export {
   type AttachContext,

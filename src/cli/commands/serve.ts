@@ -24,6 +24,10 @@ interface ServeCliOptions {
   trust?: string;
   maxUploadMb: number;
   maxFiles: number;
+  pacs?: string;
+  pacsPollS: number;
+  pacsFromDate?: string;
+  pacsSettleS: number;
 }
 
 function readToken(path: string): string {
@@ -54,7 +58,8 @@ export function register(program: Command): void {
     .command("serve")
     .description(
       "Run liverstiff as a long-running service: a web app and JSON API where studies are uploaded (a zip or " +
-        "a folder of DICOM files) and their predictions, figures and DICOM SR are shown, with jobs and an audit " +
+        "a folder of DICOM files) and their predictions, figures and DICOM SR are shown; with --pacs, new MR " +
+        "studies on a DICOMweb PACS are predicted and get their SR and Secondary Capture stored back; jobs and an audit " +
         "log in SQLite under --data. Binds 127.0.0.1 unless --host says otherwise; any other address needs " +
         "--token-file. Research use only; not a medical device.",
     )
@@ -76,9 +81,23 @@ export function register(program: Command): void {
     )
     .option("--max-upload-mb <n>", "largest upload body, in MiB", integerIn(1), 2048)
     .option("--max-files <n>", "most files in one upload (zip entries included)", integerIn(1), 20000)
+    .option(
+      "--pacs <url>",
+      "DICOMweb root of a PACS (e.g. http://127.0.0.1:8042/dicom-web): poll it for MR studies, predict them, store the SR and Secondary Capture back",
+    )
+    .option("--pacs-poll-s <seconds>", "seconds between two polls of the PACS", integerIn(1), 30)
+    .option(
+      "--pacs-settle-s <seconds>",
+      "retrieve a PACS study once its MR series have not changed for this long (a study still arriving is not predicted half-stored)",
+      integerIn(0),
+      10,
+    )
+    .option("--pacs-from-date <yyyymmdd>", "only PACS studies with a StudyDate on or after this date")
     .action(async (opts: ServeCliOptions) => {
       const { loadBundle } = await import("../../deploy/index.ts");
-      const { checkToken, startService } = await import("../../clinic/index.ts");
+      const { checkToken, pacsAttachment, startService } = await import("../../clinic/index.ts");
+      if (opts.pacsFromDate !== undefined && !/^\d{8}$/.test(opts.pacsFromDate))
+        throw new LiverstiffError("--pacs-from-date must be a date as YYYYMMDD", { date: opts.pacsFromDate });
       const token = opts.tokenFile ? readToken(opts.tokenFile) : undefined;
       checkToken(opts.host, token); // before the bundle is loaded: a refused start is quick
       const bundle = loadBundle(opts.model, { trust: opts.trust });
@@ -92,6 +111,16 @@ export function register(program: Command): void {
           ...(token ? { token } : {}),
           limits: { maxUploadBytes: opts.maxUploadMb * 1024 ** 2, maxFiles: opts.maxFiles },
           log,
+          ...(opts.pacs
+            ? {
+                attach: pacsAttachment({
+                  url: opts.pacs,
+                  pollSeconds: opts.pacsPollS,
+                  settleSeconds: opts.pacsSettleS,
+                  ...(opts.pacsFromDate ? { fromDate: opts.pacsFromDate } : {}),
+                }),
+              }
+            : {}),
         });
         process.stdout.write(
           `liverstiff serve: listening on ${service.url} (model ${bundle.manifest.recipe.name}, data ${resolve(opts.data)})\n`,
