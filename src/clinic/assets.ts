@@ -64,7 +64,8 @@ export const APP_JS = `
       if (!r.ok) return;
       const sig = signature(await r.json());
       if (sig === body.dataset.signature) return;
-      if (!busy()) location.reload();
+      // Reloaded without the query (the "received" note belongs to the upload's own answer).
+      if (!busy()) location.replace(location.pathname);
       else if (status) status.textContent = "The worklist has changed: reload the page to see it.";
     } catch {}
   }, 3000);

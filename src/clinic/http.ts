@@ -59,7 +59,8 @@ const sha256 = (s: string) => createHash("sha256").update(s).digest();
 
 function baseHeaders(res: ServerResponse): void {
   res.setHeader("X-Content-Type-Options", "nosniff");
-  res.setHeader("Referrer-Policy", "no-referrer");
+  // "same-origin", not "no-referrer": with no referrer, browsers send `Origin: null` on form posts.
+  res.setHeader("Referrer-Policy", "same-origin");
   res.setHeader("Cache-Control", "no-store");
   res.setHeader("X-Frame-Options", "DENY");
   res.setHeader("Cross-Origin-Resource-Policy", "same-origin");

@@ -53,4 +53,5 @@ export {
   UploadError,
   type UploadLimits,
 } from "./upload.ts";
+export type { OrgansFrom } from "./predict-process.ts";
 export { MAX_ATTEMPTS, PredictionWorker, type WorkerOptions } from "./worker.ts";

@@ -2,9 +2,11 @@
 // the HTTP server and (given a PACS) the DICOMweb poller; `close` stops them in the reverse order.
 import { createServer, type Server } from "node:http";
 import { isIP } from "node:net";
+import { resolve } from "node:path";
 import { acquireLock, codeVersion, type FolderLock, LiverstiffError } from "../core/index.ts";
 import type { LoadedBundle } from "../deploy/index.ts";
 import { type HttpContext, requestHandler } from "./http.ts";
+import type { OrgansFrom } from "./predict-process.ts";
 import { JobStore } from "./store.ts";
 import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./upload.ts";
 import { PredictionWorker } from "./worker.ts";
@@ -15,7 +17,12 @@ export const DEFAULT_PORT = 8765;
 export const MIN_TOKEN_LENGTH = 16;
 
 export interface ServiceOptions {
+  /** The bundle, loaded (and so checked) by the caller; the prediction process loads it again from its path. */
   bundle: LoadedBundle;
+  /** The public key the bundle must be signed with (given to the prediction process too). */
+  trust?: string;
+  /** Liver and spleen masks: the shipped network (default), a user's label maps, or none. */
+  organs?: OrgansFrom;
   dataDir: string;
   host?: string;
   /** 0: any free port (the chosen one is in `url`). */
@@ -91,7 +98,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     store.audit({ action: "service", outcome: "started", detail: `liverstiff ${codeVersion().version}` });
     const worker = new PredictionWorker({
       store,
-      bundle: options.bundle,
+      bundlePath: resolve(options.bundle.path),
+      ...(options.trust ? { trust: options.trust } : {}),
+      organs: options.organs ?? { kind: "network" },
       dataDir: options.dataDir,
       log,
       onFinished: (job) => {
@@ -146,7 +155,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       close: () =>
         (closed ??= (async () => {
           await attached?.stop();
-          worker.stop();
+          await worker.stop();
           await new Promise<void>((resolve) => {
             server.close(() => resolve());
             server.closeAllConnections();

@@ -1,9 +1,11 @@
-// The prediction worker: one study at a time, with the bundle loaded once. Each job runs predict's own
-// `predictExams` on the job's folder, with the SR and Secondary Capture (`dicomDir`) and the figure
-// (`pngDir`) written into the job's out/ folder, and the report's exam entries kept in the store.
+// The prediction worker: one study at a time, in a child process that loads the bundle once
+// (predict-process.ts). Each job runs predict's own `predictExams` on the job's folder, with the SR and
+// Secondary Capture (`dicomDir`) and the figure (`pngDir`) written into the job's out/ folder, and the
+// report's exam entries kept in the store. A child that dies fails its job and is replaced.
 import { rmSync } from "node:fs";
-import { describeError, writeJsonAtomic } from "../core/index.ts";
-import { type ExamReport, type LoadedBundle, predictExams } from "../deploy/index.ts";
+import { describeError, ProcessPool, siblingModule } from "../core/index.ts";
+import type { ExamReport } from "../deploy/index.ts";
+import type { OrgansFrom, PredictJob, PredictProcessInit } from "./predict-process.ts";
 import { jobPaths } from "./receive.ts";
 import type { Job, JobStore } from "./store.ts";
 
@@ -12,7 +14,11 @@ export const MAX_ATTEMPTS = 3;
 
 export interface WorkerOptions {
   store: JobStore;
-  bundle: LoadedBundle;
+  /** The bundle folder (checked by the caller) and the key it must be signed with, if any. */
+  bundlePath: string;
+  trust?: string;
+  /** Where the liver and spleen masks come from (as predict's --masks / --no-organs). */
+  organs: OrgansFrom;
   dataDir: string;
   /** Called after each job ends (done or failed), e.g. to store the results back into the PACS. */
   onFinished?: (job: Job) => void;
@@ -36,6 +42,7 @@ export class PredictionWorker {
   private loop: Promise<void> | undefined;
   /** The job being predicted, if any. */
   current: Job | undefined;
+  private pool: ProcessPool<PredictProcessInit, PredictJob, ExamReport[]> | undefined;
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -55,10 +62,21 @@ export class PredictionWorker {
    * Stops taking jobs. A job being predicted goes back to "received" (it resumes at the next start); the
    * returned promise does not wait for it.
    */
-  stop(): void {
+  async stop(): Promise<void> {
     this.stopping = true;
     if (this.current) this.options.store.requeue(this.current.id);
     this.notify();
+    await this.pool?.close();
+  }
+
+  private process(): ProcessPool<PredictProcessInit, PredictJob, ExamReport[]> {
+    const init: PredictProcessInit = {
+      bundlePath: this.options.bundlePath,
+      organs: this.options.organs,
+      ...(this.options.trust ? { trust: this.options.trust } : {}),
+    };
+    this.pool ??= new ProcessPool(siblingModule(import.meta.url, "predict-process"), 1, init);
+    return this.pool;
   }
 
   private async run(): Promise<void> {
@@ -80,7 +98,7 @@ export class PredictionWorker {
   }
 
   private async predict(job: Job): Promise<void> {
-    const { store, bundle, dataDir } = this.options;
+    const { store, dataDir } = this.options;
     const log = this.options.log ?? (() => {});
     const paths = jobPaths(dataDir, job.id);
     if (job.attempts > MAX_ATTEMPTS) {
@@ -92,23 +110,26 @@ export class PredictionWorker {
     try {
       rmSync(paths.out, { recursive: true, force: true });
       rmSync(paths.work, { recursive: true, force: true });
-      const report = await predictExams({
-        inputs: [paths.dicom],
-        bundle,
-        pngDir: paths.out,
-        dicomDir: paths.out,
-        workdir: paths.work,
+      const exams = await this.process().run({
+        dicomDir: paths.dicom,
+        outDir: paths.out,
+        workDir: paths.work,
+        reportPath: paths.report,
       });
       if (this.stopping) return;
-      writeJsonAtomic(paths.report, report);
-      const { category, reason } = outcomeOf(job, report.exams);
-      if (reason) store.fail(job.id, reason, report.exams);
-      else store.finish(job.id, report.exams, category);
+      const { category, reason } = outcomeOf(job, exams);
+      if (reason) store.fail(job.id, reason, exams);
+      else store.finish(job.id, exams, category);
       log(
         `job ${job.id} study ${job.studyInstanceUid}: ${reason ? "failed" : `done, ${category}`} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       );
     } catch (err) {
       if (this.stopping) return;
+      if (/worker process (ended|was not initialised)/.test(describeError(err))) {
+        // The child died (or could not load the bundle): the next job gets a fresh one.
+        await this.pool?.close();
+        this.pool = undefined;
+      }
       store.fail(job.id, describeError(err));
       log(`job ${job.id} study ${job.studyInstanceUid}: failed`);
     } finally {

@@ -1,7 +1,8 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
+import { type MaskCliOptions, maskOptions } from "../masks.ts";
 
 /** A commander parser for an integer option within [min, max]: anything else is a usage error. */
 function integerIn(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -15,7 +16,7 @@ function integerIn(min: number, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
-interface ServeCliOptions {
+interface ServeCliOptions extends MaskCliOptions {
   model: string;
   data: string;
   host: string;
@@ -53,8 +54,16 @@ function stopSignal(): Promise<string> {
   });
 }
 
+/** predict's mask options, as the prediction process takes them. */
+function organsFrom(opts: MaskCliOptions) {
+  if (!opts.organs) return { kind: "none" as const };
+  if (!opts.masks) return { kind: "network" as const };
+  if (!existsSync(opts.masks)) throw new LiverstiffError("mask folder does not exist", { masks: opts.masks });
+  return { kind: "files" as const, dir: resolve(opts.masks), convention: opts.maskLabels };
+}
+
 export function register(program: Command): void {
-  program
+  const command = program
     .command("serve")
     .description(
       "Run liverstiff as a long-running service: a web app and JSON API where studies are uploaded (a zip or " +
@@ -92,46 +101,49 @@ export function register(program: Command): void {
       integerIn(0),
       10,
     )
-    .option("--pacs-from-date <yyyymmdd>", "only PACS studies with a StudyDate on or after this date")
-    .action(async (opts: ServeCliOptions) => {
-      const { loadBundle } = await import("../../deploy/index.ts");
-      const { checkToken, pacsAttachment, startService } = await import("../../clinic/index.ts");
-      if (opts.pacsFromDate !== undefined && !/^\d{8}$/.test(opts.pacsFromDate))
-        throw new LiverstiffError("--pacs-from-date must be a date as YYYYMMDD", { date: opts.pacsFromDate });
-      const token = opts.tokenFile ? readToken(opts.tokenFile) : undefined;
-      checkToken(opts.host, token); // before the bundle is loaded: a refused start is quick
-      const bundle = loadBundle(opts.model, { trust: opts.trust });
-      const log = (line: string) => process.stderr.write(`liverstiff serve: ${line}\n`);
-      try {
-        const service = await startService({
-          bundle,
-          dataDir: resolve(opts.data),
-          host: opts.host,
-          port: opts.port,
-          ...(token ? { token } : {}),
-          limits: { maxUploadBytes: opts.maxUploadMb * 1024 ** 2, maxFiles: opts.maxFiles },
-          log,
-          ...(opts.pacs
-            ? {
-                attach: pacsAttachment({
-                  url: opts.pacs,
-                  pollSeconds: opts.pacsPollS,
-                  settleSeconds: opts.pacsSettleS,
-                  ...(opts.pacsFromDate ? { fromDate: opts.pacsFromDate } : {}),
-                }),
-              }
-            : {}),
-        });
-        process.stdout.write(
-          `liverstiff serve: listening on ${service.url} (model ${bundle.manifest.recipe.name}, data ${resolve(opts.data)})\n`,
-        );
-        const signal = await stopSignal();
-        log(`${signal}: stopping (a job being predicted resumes at the next start)`);
-        await service.close();
-      } finally {
-        bundle.dispose();
-      }
-      // A prediction still running in this process is abandoned: its job is back in the queue.
-      process.exit(0);
-    });
+    .option("--pacs-from-date <yyyymmdd>", "only PACS studies with a StudyDate on or after this date");
+  for (const o of maskOptions()) command.addOption(o);
+  command.action(async (opts: ServeCliOptions) => {
+    const { loadBundle } = await import("../../deploy/index.ts");
+    const { checkToken, pacsAttachment, startService } = await import("../../clinic/index.ts");
+    if (opts.pacsFromDate !== undefined && !/^\d{8}$/.test(opts.pacsFromDate))
+      throw new LiverstiffError("--pacs-from-date must be a date as YYYYMMDD", { date: opts.pacsFromDate });
+    const token = opts.tokenFile ? readToken(opts.tokenFile) : undefined;
+    checkToken(opts.host, token); // before the bundle is loaded: a refused start is quick
+    const bundle = loadBundle(opts.model, { trust: opts.trust });
+    const log = (line: string) => process.stderr.write(`liverstiff serve: ${line}\n`);
+    try {
+      const service = await startService({
+        bundle,
+        ...(opts.trust ? { trust: resolve(opts.trust) } : {}),
+        organs: organsFrom(opts),
+        dataDir: resolve(opts.data),
+        host: opts.host,
+        port: opts.port,
+        ...(token ? { token } : {}),
+        limits: { maxUploadBytes: opts.maxUploadMb * 1024 ** 2, maxFiles: opts.maxFiles },
+        log,
+        ...(opts.pacs
+          ? {
+              attach: pacsAttachment({
+                url: opts.pacs,
+                pollSeconds: opts.pacsPollS,
+                settleSeconds: opts.pacsSettleS,
+                ...(opts.pacsFromDate ? { fromDate: opts.pacsFromDate } : {}),
+              }),
+            }
+          : {}),
+      });
+      process.stdout.write(
+        `liverstiff serve: listening on ${service.url} (model ${bundle.manifest.recipe.name}, data ${resolve(opts.data)})\n`,
+      );
+      const signal = await stopSignal();
+      log(`${signal}: stopping (a job being predicted resumes at the next start)`);
+      await service.close();
+    } finally {
+      bundle.dispose();
+    }
+    // A prediction still running in this process is abandoned: its job is back in the queue.
+    process.exit(0);
+  });
 }
