@@ -23,6 +23,7 @@ export {
   type PacsStatus,
   pacsAttachment,
 } from "./poller.ts";
+export type { OrgansFrom } from "./predict-process.ts";
 export { instanceDigest, jobPaths, type ReceivedStudy, receiveFiles, stagingDir } from "./receive.ts";
 export {
   type AttachContext,
@@ -53,5 +54,4 @@ export {
   UploadError,
   type UploadLimits,
 } from "./upload.ts";
-export type { OrgansFrom } from "./predict-process.ts";
 export { MAX_ATTEMPTS, PredictionWorker, type WorkerOptions } from "./worker.ts";

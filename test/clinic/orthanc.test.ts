@@ -153,7 +153,12 @@ describe("liverstiff serve --pacs with a real Orthanc", () => {
     const list = await getJson(`${served.url}api/studies`);
     assert.equal(list.body.studies.length, 1);
     assert.equal(list.body.studies[0].job.id, job.body.job.id, "not processed again");
-    assert.equal((await modalities()).length, 5, "three MR series, one SR, one SC: nothing stored twice");
+    const after = (await modalities()).map((x) => x.MainDicomTags.Modality);
+    assert.equal(after.filter((m) => m === "SR").length, 1, "one SR series: nothing stored twice");
+    assert.equal(after.filter((m) => m === "OT").length, 1, "one SC series");
+    assert.equal(after.length, series.length);
+    const srInstances = (await getJson(`${orthanc.url}/series/${sr.ID}/instances`)).body as unknown[];
+    assert.equal(srInstances.length, 1, "one SR instance");
     const health = await getJson(`${served.url}api/health`);
     assert.equal(health.body.pacs.resultsStored, 1);
     assert.equal(health.body.pacs.lastError, undefined);
