@@ -13,6 +13,7 @@ import { zipSync } from "fflate";
 import type { PredictReport } from "../../src/deploy/index.ts";
 import { CHROMIUM, chromiumSkip } from "../report/helpers.ts";
 import {
+  filesUnder,
   getJson,
   ok,
   run,
@@ -184,6 +185,13 @@ describe("liverstiff serve: web app, API, jobs", () => {
     });
     const third = await post(zip);
     assert.equal(third.body.outcome, "duplicate", "also once it is done");
+    // The same files as a folder upload (multipart, one part per file, with the browser's relative names).
+    const folder = new FormData();
+    for (const [path, data] of Object.entries(filesUnder(exam)))
+      folder.append("files", new Blob([data]), `exam/${path}`);
+    const fourth = await getJson(`${served.url}api/studies`, { method: "POST", body: folder });
+    assert.equal(fourth.body.outcome, "duplicate", "as multipart files too");
+    assert.equal(fourth.body.job, first.body.job);
     const list = await getJson(`${served.url}api/studies`);
     assert.equal(list.body.studies.length, 1);
     assert.deepEqual(list.body.counts, { received: 0, predicting: 0, done: 1, failed: 0 });
@@ -192,7 +200,7 @@ describe("liverstiff serve: web app, API, jobs", () => {
       (e: { action: string; outcome: string }) => `${e.action}:${e.outcome}`,
     );
     assert.equal(actions.filter((a: string) => a === "predict:done").length, 1);
-    assert.equal(actions.filter((a: string) => a === "receive:duplicate").length, 2);
+    assert.equal(actions.filter((a: string) => a === "receive:duplicate").length, 3);
     for (const e of audit.body.entries) assert.match(e.bundleDigest, /^[0-9a-f]{64}$/);
 
     for (const name of ["../evil.dcm", "a/../../evil.dcm", "/etc/evil.dcm", "C:\\evil.dcm"]) {

@@ -121,7 +121,11 @@ export function register(program: Command): void {
         host: opts.host,
         port: opts.port,
         ...(token ? { token } : {}),
-        limits: { maxUploadBytes: opts.maxUploadMb * 1024 ** 2, maxFiles: opts.maxFiles },
+        limits: {
+          maxUploadBytes: opts.maxUploadMb * 1024 ** 2,
+          maxUnzippedBytes: 2 * opts.maxUploadMb * 1024 ** 2,
+          maxFiles: opts.maxFiles,
+        },
         log,
         ...(opts.pacs
           ? {
