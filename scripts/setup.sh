@@ -22,9 +22,11 @@ done
 # the addon links OpenBLAS explicitly, see native/CMakeLists.txt); cmake + g++ to build the addon.
 packages=(libtorch-dev libopenblas0-openmp cmake g++ make)
 if [ "$want_test" = 1 ]; then
-  # Independent DICOM tools the tests check our files and volumes against, and Chromium to open the
-  # report as a reader would (never used at run time).
-  packages+=(dcm2niix dicom3tools dcmtk chromium slurm-wlm munge)
+  # Independent DICOM tools the tests check our files and volumes against, Chromium to open the report
+  # and the web app as a reader would, Orthanc with its DICOMweb plugin as the PACS the serve tests
+  # talk to, and a single-node Slurm (with munge) for the job-array executor's tests (never used at run
+  # time).
+  packages+=(dcm2niix dicom3tools dcmtk chromium orthanc orthanc-dicomweb slurm-wlm munge)
 fi
 if [ -n "${LIVERSTIFF_EXTRA_APT:-}" ]; then
   read -r -a extra <<<"$LIVERSTIFF_EXTRA_APT"

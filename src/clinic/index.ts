@@ -1,0 +1,57 @@
+// clinic/: `liverstiff serve`, a long-running service that composes deploy/. It receives studies (an upload
+// to its web app or JSON API, or new MR studies found on a PACS through DICOMweb), keeps one job per
+// received version of a study in SQLite, predicts them one at a time with the bundle loaded once, stores
+// the SR and Secondary Capture back into the study on the PACS, and logs every action in an audit table.
+// It never trains, and reaches the outside world only through DICOMweb and HTTP on addresses the user
+// gives it. See docs/deploy.md, "The hospital set-up: liverstiff serve".
+
+export {
+  type DicomJson,
+  DicomWebClient,
+  jsonNumber,
+  jsonString,
+  multipartBoundary,
+  multipartParts,
+  TAG,
+} from "./dicomweb.ts";
+export { CONTENT_SECURITY_POLICY, type HttpContext, requestHandler } from "./http.ts";
+export { escapeHtml, html, NOTICE } from "./pages.ts";
+export {
+  DEFAULT_POLL_SECONDS,
+  type PacsOptions,
+  PacsPoller,
+  type PacsStatus,
+  pacsAttachment,
+} from "./poller.ts";
+export type { OrgansFrom } from "./predict-process.ts";
+export { instanceDigest, jobPaths, type ReceivedStudy, receiveFiles, stagingDir } from "./receive.ts";
+export {
+  type AttachContext,
+  checkToken,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  isLoopbackHost,
+  MIN_TOKEN_LENGTH,
+  type RunningService,
+  type ServiceOptions,
+  startService,
+} from "./service.ts";
+export {
+  type Admission,
+  type AuditEntry,
+  JOBS_FILE,
+  type Job,
+  type JobSource,
+  type JobState,
+  JobStore,
+  type NewStudy,
+  type StoreState,
+} from "./store.ts";
+export {
+  checkEntryName,
+  DEFAULT_UPLOAD_LIMITS,
+  stageUpload,
+  UploadError,
+  type UploadLimits,
+} from "./upload.ts";
+export { MAX_ATTEMPTS, PredictionWorker, type WorkerOptions } from "./worker.ts";

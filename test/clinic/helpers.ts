@@ -1,0 +1,169 @@
+// Shared by the serve tests: a small bundle trained through the CLI (a small copy of the shipped recipe on
+// 40 synthetic exams, about a minute), exams zipped as a site would upload them, and `liverstiff serve`
+// run as a real process on a free loopback port.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { zipSync } from "fflate";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const CLI = join(ROOT, "bin", "liverstiff.mjs");
+
+export function run(args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, "-q", ...args], {
+    encoding: "utf8",
+    cwd: ROOT,
+    timeout: 600_000,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function ok(r: ReturnType<typeof run>): void {
+  assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
+}
+
+export interface SmallBundle {
+  bundle: string;
+  /** Exam folders of the synthetic cohort (each one study), sorted. */
+  examDirs: string[];
+}
+
+/** Synthesises 40 exams, ingests them and trains a bundle with a small copy of the shipped recipe. */
+export function trainSmallBundle(dir: string): SmallBundle {
+  const cohort = join(dir, "cohort");
+  ok(run(["synth", "--out", cohort, "--exams", "40", "--seed", "11"]));
+  const recipe = JSON.parse(readFileSync(join(ROOT, "recipes", "liverstiff.json"), "utf8"));
+  recipe.name = "ours-small";
+  recipe.training = { ...recipe.training, maxEpochs: 30, patience: 8 };
+  recipe.head = { ...recipe.head, ensemble: 1 };
+  writeFileSync(join(dir, "ours-small.json"), JSON.stringify(recipe));
+  ok(
+    run([
+      "ingest",
+      join(cohort, "dicom"),
+      "--labels",
+      join(cohort, "labels.csv"),
+      "--out",
+      join(dir, "work"),
+    ]),
+  );
+  const bundle = join(dir, "bundle");
+  ok(
+    run([
+      "train",
+      join(dir, "work"),
+      "--recipe",
+      join(dir, "ours-small.json"),
+      "--out",
+      bundle,
+      "--run",
+      join(dir, "run"),
+      "--resamples",
+      "200",
+    ]),
+  );
+  const sites = readdirSync(join(cohort, "dicom")).sort();
+  const examDirs = sites.flatMap((s) =>
+    readdirSync(join(cohort, "dicom", s))
+      .sort()
+      .map((e) => join(cohort, "dicom", s, e)),
+  );
+  return { bundle, examDirs };
+}
+
+/** Every file under a folder, by its path relative to `base`. */
+export function filesUnder(dir: string, base = dir): Record<string, Uint8Array> {
+  const out: Record<string, Uint8Array> = {};
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) Object.assign(out, filesUnder(path, base));
+    else out[relative(base, path)] = readFileSync(path);
+  }
+  return out;
+}
+
+/** A zip of exam folders, each under its own folder name. */
+export function zipExams(examDirs: string[]): Uint8Array {
+  const files: Record<string, Uint8Array> = {};
+  for (const dir of examDirs) {
+    const name = dir.split("/").pop()!;
+    for (const [path, data] of Object.entries(filesUnder(dir))) files[`${name}/${path}`] = data;
+  }
+  return zipSync(files, { level: 1 });
+}
+
+export interface Served {
+  url: string;
+  process: ChildProcess;
+  output: () => string;
+  /** Waits for the process to exit; returns its exit code. */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `liverstiff serve ARGS --port 0` and waits for its "listening on URL" line. */
+export async function serve(args: string[]): Promise<Served> {
+  const child = spawn(process.execPath, [CLI, "serve", "--port", "0", ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d) => (output += d));
+  child.stderr!.on("data", (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 120_000);
+    const check = () => {
+      const m = /listening on (http:\/\/\S+\/)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on("data", check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited (${code}) before listening:\n${output}`));
+    });
+  });
+  return {
+    url,
+    process: child,
+    output: () => output,
+    exited,
+    stop: async (signal = "SIGTERM") => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Polls `fn` until it returns a value (not undefined), or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 180_000,
+): Promise<T> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the tests read the API's answers as free JSON
+export async function getJson(url: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text;
+  }
+  return { status: res.status, body };
+}
