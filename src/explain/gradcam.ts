@@ -80,6 +80,52 @@ function runFromLayer(cnn: LiverCnn, activations: Tensor, layer: number, before:
   return pooled.length === 1 ? pooled[0]! : cat(pooled, 1);
 }
 
+export interface LayerGradCam {
+  /** [N, outSize, outSize]: relu(sum_c alpha_c A_c) per image, bilinearly upsampled. */
+  maps: Tensor;
+  /** The activations A [N, C, h, w] at the layer and d logit / dA (same shape). */
+  activations: Tensor;
+  gradient: Tensor;
+  probability: Tensor;
+  logit: Tensor;
+}
+
+/**
+ * Grad-CAM at one block of `cnn` for images `x` [N, 1, S, S]: `probabilityOf` maps the CNN's features
+ * [N, D] to one probability (a 0-d tensor); its logit is differentiated with respect to the block's
+ * activations, which enter the graph as a leaf (the blocks before it run without gradients), and each
+ * image's channel weights are the spatial means of that gradient.
+ */
+export function layerGradCam(
+  cnn: LiverCnn,
+  x: Tensor,
+  layer: number,
+  outSize: number,
+  probabilityOf: (features: Tensor) => Tensor,
+): LayerGradCam {
+  const { activations, before } = noGrad(() => runToLayer(cnn, x, layer));
+  const a = activations.detach().requiresGrad_(true);
+  return enableGrad(() => {
+    const probability = probabilityOf(runFromLayer(cnn, a, layer, before));
+    const logit = probability.log().sub(probability.rsub(1).log());
+    const [gradient] = grad(logit, [a]);
+    return noGrad(() => {
+      const weights = gradient!.mean([2, 3], true);
+      const cam = weights.mul(a).sum(1, true).relu();
+      const maps = F.interpolate(cam, { size: [outSize, outSize], mode: "bilinear" })
+        .clampMin(0)
+        .squeeze(1);
+      return {
+        maps,
+        activations: a.detach(),
+        gradient: gradient!,
+        probability: probability.detach(),
+        logit: logit.detach(),
+      };
+    });
+  });
+}
+
 export function thresholdIndex(thresholdKpa: number): number {
   const k = THRESHOLDS_KPA.indexOf(thresholdKpa as (typeof THRESHOLDS_KPA)[number]);
   if (k < 0)
@@ -128,27 +174,20 @@ export class GradCam {
     const roles = this.rolesOf(exam, prepared);
     const { slices, height: size } = prepared;
     const out = tidy(() => {
-      const { activations, before } = this.encodeToLayer(prepared, roles);
-      const a = activations.detach().requiresGrad_(true);
-      return enableGrad(() => {
-        const features = runFromLayer(this.cnn, a, this.layer, before);
+      const input = this.encoderInput(prepared, roles);
+      const r = layerGradCam(this.cnn, input, this.layer, size, (features) => {
         const perRole: RoleFeatures = {};
-        roles.forEach((r, i) => {
-          perRole[r] = features.narrow(0, i * slices, slices);
+        roles.forEach((role, i) => {
+          perRole[role] = features.narrow(0, i * slices, slices);
         });
-        const p = this.meanProbability(exam, perRole, k);
-        const logit = p.log().sub(p.rsub(1).log());
-        const [g] = grad(logit, [a]);
-        const weights = g!.mean([2, 3], true);
-        const cam = noGrad(() => weights.mul(a).sum(1, true).relu());
-        const up = F.interpolate(cam, { size: [size, size], mode: "bilinear" }).clampMin(0);
-        return {
-          maps: up.contiguous().toFloat32Array(),
-          probability: p.item(),
-          logit: logit.item(),
-          layerSize: a.size(2),
-        };
+        return this.meanProbability(exam, perRole, k);
       });
+      return {
+        maps: r.maps.contiguous().toFloat32Array(),
+        probability: r.probability.item(),
+        logit: r.logit.item(),
+        layerSize: r.activations.size(2),
+      };
     });
     const plane = slices * size * size;
     const maps: ExamCam["maps"] = {};
@@ -177,7 +216,8 @@ export class GradCam {
     return roles;
   }
 
-  private encodeToLayer(prepared: PreparedSlices, roles: readonly SeriesRole[]) {
+  /** The roles' prepared slices, resized to the encoder's input: [roles * slices, 1, s, s]. */
+  private encoderInput(prepared: PreparedSlices, roles: readonly SeriesRole[]): Tensor {
     const { slices, height } = prepared;
     const plane = height * height;
     const all = new Float32Array(roles.length * slices * plane);
@@ -186,8 +226,7 @@ export class GradCam {
     });
     const n = roles.length * slices;
     const s = this.cnn.config.inputSize;
-    const input = tensor(resizeSlices(all, n, height, s), { shape: [n, 1, s, s] });
-    return noGrad(() => runToLayer(this.cnn, input, this.layer));
+    return tensor(resizeSlices(all, n, height, s), { shape: [n, 1, s, s] });
   }
 
   private meanProbability(exam: ExamFeatures, features: RoleFeatures, k: number): Tensor {

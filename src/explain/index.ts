@@ -8,6 +8,8 @@ export {
   type ExamCam,
   GradCam,
   type GradCamOptions,
+  type LayerGradCam,
+  layerGradCam,
   thresholdIndex,
 } from "./gradcam.ts";
 export {
