@@ -68,7 +68,8 @@ export interface Warning {
     | "kpa_outside_category"
     | "calls_not_monotone"
     | "member_note"
-    | "figure_not_written";
+    | "figure_not_written"
+    | "cam_not_written";
   message: string;
 }
 

@@ -278,11 +278,19 @@ class Deepliver2GradientHead implements DifferentiableHead {
   }
 }
 
-/** The differentiable head of a trained model: liverstiff (frozen encoder) and deepliver2 heads. */
+/** Why Grad-CAM cannot explain a model (undefined: it can): liverstiff and deepliver2 heads on frozen features. */
+export function unexplainableReason(model: TrainedModel): string | undefined {
+  if (model.recipe.encoder.finetune) return "Grad-CAM through a fine-tuned encoder is not supported yet";
+  const kind = model.recipe.head.kind;
+  if (kind !== "liverstiff" && kind !== "deepliver2")
+    return `Grad-CAM explains the liverstiff and deepliver2 heads, not ${kind}`;
+  return undefined;
+}
+
+/** The differentiable head of a trained model (see unexplainableReason). */
 export function differentiableHead(model: TrainedModel): DifferentiableHead {
-  if (model.recipe.encoder.finetune)
-    throw new LiverstiffError("Grad-CAM through a fine-tuned encoder is not supported yet");
+  const reason = unexplainableReason(model);
+  if (reason) throw new LiverstiffError(reason, { recipe: model.recipe.name });
   if (model.recipe.head.kind === "liverstiff") return new LiverstiffGradientHead(model);
-  if (model.recipe.head.kind === "deepliver2") return new Deepliver2GradientHead(model);
-  throw new LiverstiffError(`Grad-CAM needs an image head; ${model.recipe.head.kind} has none it supports`);
+  return new Deepliver2GradientHead(model);
 }

@@ -19,4 +19,5 @@ export {
   type RoleFeatures,
   redrawParameters,
   redrawTensors,
+  unexplainableReason,
 } from "./head.ts";
