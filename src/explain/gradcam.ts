@@ -18,11 +18,12 @@ import type { PreparedSlices, TrainedModel } from "../train/index.ts";
 import { type DifferentiableHead, differentiableHead, type RoleFeatures } from "./head.ts";
 
 /**
- * The block of liverstiff-cnn-v1 whose activations Grad-CAM weighs by default: block 2, 16 x 16 at a 128
- * input (25 mm cells over the 400 mm field of view). Chosen by measuring map mass on liver and spleen
- * against resolution on a fresh synthetic cohort (docs/explain.md).
+ * The block of liverstiff-cnn-v1 whose activations Grad-CAM weighs by default: block 3, 8 x 8 at a 128
+ * input (50 mm cells over the 400 mm field of view). Chosen by measuring map mass on liver and spleen for
+ * blocks 1-4 on a fresh synthetic cohort: block 3 localised best (docs/explain.md, `npm run bench --
+ * explain`); block 4 (4 x 4) is too coarse and localised worse.
  */
-export const DEFAULT_CAM_LAYER = 2;
+export const DEFAULT_CAM_LAYER = 3;
 
 /** The threshold whose logit the maps explain by default (kPa). */
 export const DEFAULT_CAM_THRESHOLD_KPA = 3.0;
