@@ -138,9 +138,8 @@ class LiverstiffGradientHead implements DifferentiableHead {
     );
     let attention: Tensor | null = null;
     for (const net of this.nets) {
-      const clinical = tensor(covariates([exam], this.head.clinical, net.ageStats(), this.sites), {
-        shape: [1, (this.head.clinical ? 5 : 0) + this.sites.length],
-      });
+      const values = covariates([exam], this.head.clinical, net.ageStats(), this.sites);
+      const clinical = tensor(values, { shape: [1, values.length] });
       const p = net.forward(tokens, mask, clinical).logits.select(1, k).sigmoid().double();
       attention = attention ? attention.add(p) : p;
     }
@@ -186,7 +185,8 @@ class LiverstiffGradientHead implements DifferentiableHead {
   /**
    * The organ member reads no image: for one exam it is the constant that predict() mixes in. Its value is
    * what predict() gives minus the image members' share; an exam without organ measures carries a note
-   * and no organ share. The rebuilt probability is checked against predict() either way.
+   * and no organ share. Without an organ share the rebuilt probability must equal predict()'s; with one,
+   * the organ probability it implies must be a probability.
    */
   private withOrganMember(exam: ExamFeatures, p: Tensor, k: number): Tensor {
     if (this.randomised) return p;
