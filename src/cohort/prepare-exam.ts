@@ -9,6 +9,7 @@ import {
   cachedFingerprint,
   type PreparedExam,
   type PrepConfig,
+  preparedAffine,
   preparedPath,
   prepareVolume,
   prepFingerprint,
@@ -88,6 +89,7 @@ export async function buildPrepared(
     meta[`${r}.dims`] = a.volume.dims.join("x");
     meta[`${r}.spacing_mm`] = a.volume.spacing.map((x) => x.toFixed(4)).join("x");
     meta[`${r}.orientation`] = orientationCode(a.volume.affine);
+    meta[`${r}.affine`] = preparedAffine(a.volume, prep).join(",");
   }
   writePrepared(
     path,

@@ -59,8 +59,8 @@ export const DEFAULT_PREP: PrepConfig = {
   roles: ["t1_in", "t1_opp", "t2"],
 };
 
-/** Bumped when the preparation code changes what it writes; part of every fingerprint. */
-export const PREP_CODE_VERSION = 1;
+/** Bumped when the preparation code changes what it writes; part of every fingerprint (2: each role's prepared affine). */
+export const PREP_CODE_VERSION = 2;
 
 export function resolvePrep(p: Partial<PrepConfig> = {}): PrepConfig {
   const c: PrepConfig = { ...DEFAULT_PREP, ...p };
@@ -106,34 +106,7 @@ export function prepareVolume(vol: Volume, prep: PrepConfig): Float32Array {
   const n = prep.size;
   const out = new Float32Array(prep.slices * n * n);
   ks.forEach((k, s) => {
-    let target: Mat4;
-    let oversample = 1;
-    if (prep.inPlane === "mm") {
-      const step = prep.fovMm / n;
-      const ui = normalizeVec(affineColumn(v.affine, 0));
-      const uj = normalizeVec(affineColumn(v.affine, 1));
-      const centre = applyAffine(v.affine, [(v.dims[0] - 1) / 2, (v.dims[1] - 1) / 2, k]);
-      const half = (step * (n - 1)) / 2;
-      const origin: Vec3 = [
-        centre[0] - half * (ui[0] + uj[0]),
-        centre[1] - half * (ui[1] + uj[1]),
-        centre[2] - half * (ui[2] + uj[2]),
-      ];
-      target = identity4();
-      setAffineColumn(target, 0, [ui[0] * step, ui[1] * step, ui[2] * step]);
-      setAffineColumn(target, 1, [uj[0] * step, uj[1] * step, uj[2] * step]);
-      setAffineColumn(target, 2, affineColumn(v.affine, 2));
-      setAffineColumn(target, 3, origin);
-      oversample = Math.max(1, Math.ceil(step / Math.min(v.spacing[0], v.spacing[1]) - 1e-9));
-    } else {
-      // Crop/pad to cropPx in index space, then resize cropPx -> size (pixel-edge aligned).
-      const f = prep.cropPx / n;
-      const ox = Math.floor((v.dims[0] - prep.cropPx) / 2);
-      const oy = Math.floor((v.dims[1] - prep.cropPx) / 2);
-      const idx = [f, 0, 0, ox + 0.5 * f - 0.5, 0, f, 0, oy + 0.5 * f - 0.5, 0, 0, 1, k, 0, 0, 0, 1];
-      target = matmul4(v.affine, idx);
-      oversample = Math.max(1, Math.ceil(f - 1e-9));
-    }
+    const { target, oversample } = sliceTarget(v, prep, k);
     const slice = resampleToGrid(v, target, [n, n, 1], { oversample, fill: 0 });
     const dst = out.subarray(s * n * n, (s + 1) * n * n);
     if (prep.normalize === "zscore" || prep.normalize === "zscore-body") {
@@ -144,6 +117,56 @@ export function prepareVolume(vol: Volume, prep: PrepConfig): Float32Array {
     }
   });
   return out;
+}
+
+/**
+ * Where prepareVolume's output lies: the affine from prepared voxel (column i, row j, slice s) to patient
+ * LPS mm. The prepared slices are consecutive slices of the reoriented volume, so one affine holds for the
+ * whole stack (its third column is the volume's own slice step).
+ */
+export function preparedAffine(vol: Volume, prep: PrepConfig): Mat4 {
+  const v = reorientToCanonical(vol, "LPS");
+  return sliceTarget(v, prep, centralSlices(v.dims[2], prep.slices)[0]!).target;
+}
+
+/** The prepared grid's affine of one role as buildPrepared records it (meta `<role>.affine`), if recorded. */
+export function recordedPreparedAffine(
+  meta: Readonly<Record<string, string>>,
+  role: string,
+): Mat4 | undefined {
+  const text = meta[`${role}.affine`];
+  if (!text) return undefined;
+  const values = text.split(",").map(Number);
+  return values.length === 16 && values.every(Number.isFinite) ? values : undefined;
+}
+
+/** The in-plane grid of prepared slice k of an LPS-reoriented volume, and the resampling's oversampling. */
+function sliceTarget(v: Volume, prep: PrepConfig, k: number): { target: Mat4; oversample: number } {
+  const n = prep.size;
+  if (prep.inPlane === "mm") {
+    const step = prep.fovMm / n;
+    const ui = normalizeVec(affineColumn(v.affine, 0));
+    const uj = normalizeVec(affineColumn(v.affine, 1));
+    const centre = applyAffine(v.affine, [(v.dims[0] - 1) / 2, (v.dims[1] - 1) / 2, k]);
+    const half = (step * (n - 1)) / 2;
+    const origin: Vec3 = [
+      centre[0] - half * (ui[0] + uj[0]),
+      centre[1] - half * (ui[1] + uj[1]),
+      centre[2] - half * (ui[2] + uj[2]),
+    ];
+    const target = identity4();
+    setAffineColumn(target, 0, [ui[0] * step, ui[1] * step, ui[2] * step]);
+    setAffineColumn(target, 1, [uj[0] * step, uj[1] * step, uj[2] * step]);
+    setAffineColumn(target, 2, affineColumn(v.affine, 2));
+    setAffineColumn(target, 3, origin);
+    return { target, oversample: Math.max(1, Math.ceil(step / Math.min(v.spacing[0], v.spacing[1]) - 1e-9)) };
+  }
+  // Crop/pad to cropPx in index space, then resize cropPx -> size (pixel-edge aligned).
+  const f = prep.cropPx / n;
+  const ox = Math.floor((v.dims[0] - prep.cropPx) / 2);
+  const oy = Math.floor((v.dims[1] - prep.cropPx) / 2);
+  const idx = [f, 0, 0, ox + 0.5 * f - 0.5, 0, f, 0, oy + 0.5 * f - 0.5, 0, 0, 1, k, 0, 0, 0, 1];
+  return { target: matmul4(v.affine, idx), oversample: Math.max(1, Math.ceil(f - 1e-9)) };
 }
 
 /** [mean, sd, pLow, pHigh] over all voxels (percentiles from a 4096-bin histogram). */

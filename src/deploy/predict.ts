@@ -34,9 +34,17 @@ import {
   seriesChoiceFromRecord,
   seriesChoiceRecord,
 } from "../dicom/index.ts";
+import {
+  cnnOf,
+  DEFAULT_CAM_THRESHOLD_KPA,
+  GradCam,
+  thresholdIndex,
+  unexplainableReason,
+} from "../explain/index.ts";
 import { computeFeatures, type ExamFeatures } from "../features/index.ts";
 import { codeVersion } from "../validate/workdir.ts";
 import type { BundleManifest, LoadedBundle } from "./bundle.ts";
+import { type CamFiles, writeExamCams } from "./cam.ts";
 import { type DicomResultFiles, writeExamDicom } from "./dicom-results.ts";
 import { type EnsemblePrediction, predictEnsemble } from "./ensemble.ts";
 import { examFigure } from "./figure.ts";
@@ -66,6 +74,10 @@ export interface PredictOptions {
   rulesPath?: string;
   /** A site's per-exam overrides, laid over the bundle's (a site's rows for an exam replace the bundle's). */
   overridesPath?: string;
+  /** Where to write the Grad-CAM maps, DIR/<accession>/<role>.nii.gz (default: none). */
+  camDir?: string;
+  /** The threshold whose logit the maps explain (kPa; default 3.0). */
+  camThresholdKpa?: number;
   onProgress?: ProgressSink;
 }
 
@@ -117,6 +129,8 @@ export interface ExamReport {
   png?: string;
   /** The DICOM results written (`dicomDir`): the SR, and the figure's Secondary Capture. */
   dicom?: DicomResultFiles;
+  /** The Grad-CAM maps written for the exam (predict --cam-out). */
+  cam?: CamFiles;
 }
 
 export interface InputReport {
@@ -333,6 +347,49 @@ function dicomResultsWriter(dir: string, bundle: Pick<LoadedBundle, "path" | "ma
     });
 }
 
+/**
+ * Writes the exam's Grad-CAM maps into `camDir` and records them in the report. Like the figure, the maps
+ * never stop a prediction: a failure becomes a `cam_not_written` warning for the exam.
+ */
+function writeCams(
+  camDir: string,
+  gradCam: GradCam,
+  thresholdKpa: number,
+  report: ExamReport,
+  exam: ExamRecord,
+  features: ExamFeatures,
+  prepared: PreparedExam,
+): void {
+  try {
+    const cam = gradCam.explain(features, prepared, thresholdKpa);
+    report.cam = writeExamCams(camDir, safeFileName(exam.accessionNumber ?? exam.examId), cam, prepared);
+  } catch (err) {
+    report.warnings.push({
+      code: "cam_not_written",
+      message: `the Grad-CAM maps could not be computed or written: ${describeError(err)}`,
+    });
+  }
+}
+
+/** Refuses (throws) maps the bundle cannot give: an unknown threshold, another encoder or head. */
+function checkCamRequest(options: PredictOptions): void {
+  if (!options.camDir) return;
+  thresholdIndex(options.camThresholdKpa ?? DEFAULT_CAM_THRESHOLD_KPA);
+  cnnOf(options.bundle.encoder);
+  for (const m of options.bundle.members) {
+    const reason = unexplainableReason(m.model);
+    if (reason) throw new LiverstiffError(`--cam-out: ${reason}`, { recipe: m.model.recipe.name });
+  }
+}
+
+function bundleGradCam(options: PredictOptions): GradCam | undefined {
+  if (!options.camDir) return undefined;
+  return new GradCam(
+    cnnOf(options.bundle.encoder),
+    options.bundle.members.map((m) => m.model),
+  );
+}
+
 const fileName = (path: string) => path.split(/[\\/]/).pop() ?? path;
 
 /**
@@ -379,8 +436,9 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
   if (options.inputs.length === 0) throw new LiverstiffError("no input: give exam folders or DICOM files");
   for (const input of options.inputs)
     if (!existsSync(input)) throw new LiverstiffError("input folder or file does not exist", { path: input });
-  // A bad rules or overrides file is refused before any exam is read.
+  // A bad rules or overrides file, or maps the bundle cannot give, are refused before any exam is read.
   const { choice, summary: seriesChoice } = predictionSeriesChoice(options.bundle, options);
+  checkCamRequest(options);
 
   const index = await indexDicom(options.inputs, { onProgress: progress });
   const tIndex = performance.now();
@@ -403,6 +461,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
     );
 
   const workdir = options.workdir ?? mkdtempSync(join(tmpdir(), "liverstiff-predict-"));
+  let gradCam: GradCam | undefined;
   try {
     await ingest({
       roots: options.inputs,
@@ -439,6 +498,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
     } finally {
       catalog.close();
     }
+    gradCam = bundleGradCam(options);
     const reports: ExamReport[] = [];
     const ready: { report: ExamReport; exam: ExamRecord; features: ExamFeatures }[] = [];
     for (const [i, e] of exams.entries()) {
@@ -502,6 +562,10 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
         }
         if (options.pngDir || options.dicomDir)
           figure = drawFigure(options.pngDir, report, exam, prepared, used, manifest);
+        if (gradCam && options.camDir) {
+          const t = options.camThresholdKpa ?? DEFAULT_CAM_THRESHOLD_KPA;
+          writeCams(options.camDir, gradCam, t, report, exam, features, prepared);
+        }
       } catch (err) {
         report.warnings.push({
           code: "suspicious_volume",
@@ -549,6 +613,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
       },
     };
   } finally {
+    gradCam?.dispose();
     if (!options.workdir) rmSync(workdir, { recursive: true, force: true });
   }
 }

@@ -69,7 +69,8 @@ export interface Warning {
     | "calls_not_monotone"
     | "member_note"
     | "figure_not_written"
-    | "dicom_not_written";
+    | "dicom_not_written"
+    | "cam_not_written";
   message: string;
 }
 

@@ -14,7 +14,7 @@ export {
 export { Deepliver2Net } from "./deepliver2.ts";
 export { checkFinetunable } from "./finetune.ts";
 export { LiverstiffNet } from "./liverstiff.ts";
-export { FINETUNED_FORMAT, loadTrainedModel, MODEL_FORMAT, trainModel } from "./model.ts";
+export { FINETUNED_FORMAT, headSites, loadTrainedModel, MODEL_FORMAT, trainModel } from "./model.ts";
 export {
   type BaselineClinicalHead,
   type BaselineRidgeHead,

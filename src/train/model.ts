@@ -117,6 +117,11 @@ class LiverstiffModel implements TrainedModel {
   private ridgeTensors: StateDict | undefined;
   private organTensors: StateDict | undefined;
 
+  /** The site covariate's one-hot order (empty without it). */
+  get sites(): readonly string[] {
+    return this.state.nets[0]?.sites ?? [];
+  }
+
   save(path: string): void {
     const shape: ShapeInfo = {
       featureDim: this.state.featureDim,
@@ -295,6 +300,14 @@ class FinetunedTrainedModel implements TrainedModel {
   dispose(): void {
     this.inner.dispose();
   }
+}
+
+/**
+ * The site covariate's one-hot order a liverstiff head was trained with (empty without it, and for other
+ * heads): with the model's stateDict() and recipe, what explain/ needs to rebuild the head's covariates.
+ */
+export function headSites(model: TrainedModel): readonly string[] {
+  return model instanceof LiverstiffModel ? model.sites : [];
 }
 
 /**

@@ -14,6 +14,8 @@ interface PredictCliOptions extends MaskCliOptions {
   trust?: string;
   rules?: string;
   overrides?: string;
+  camOut?: string;
+  camThreshold: string;
 }
 
 export function register(program: Command): void {
@@ -45,6 +47,15 @@ export function register(program: Command): void {
       "a site's per-exam series overrides (CSV, YAML or JSON, as for ingest), laid over the bundle's",
     )
     .option(
+      "--cam-out <dir>",
+      "write Grad-CAM maps: <dir>/<accession>/<role>.nii.gz (float32, on the prepared slices' grid, in patient space)",
+    )
+    .option(
+      "--cam-threshold <kPa>",
+      "the threshold whose logit the maps explain (2.5, 3.0, 3.5, 4.0 or 5.0)",
+      "3.0",
+    )
+    .option(
       "--trust <public-key>",
       "PEM Ed25519 public key: refuse the bundle unless `train --sign` signed it with the matching private key",
     );
@@ -70,6 +81,7 @@ export function register(program: Command): void {
         workdir: opts.keepWork,
         ...(opts.rules ? { rulesPath: opts.rules } : {}),
         ...(opts.overrides ? { overridesPath: opts.overrides } : {}),
+        ...(opts.camOut ? { camDir: resolve(opts.camOut), camThresholdKpa: Number(opts.camThreshold) } : {}),
         onProgress: progress.sink,
         ...(masks.source ? { masks: masks.source } : {}),
       });

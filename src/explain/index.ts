@@ -1,0 +1,23 @@
+// explain/: why a model gave its probability, as maps on the prepared slices. Grad-CAM from a threshold's
+// logit back to a block of the project's CNN encoder, through every head (liverstiff's attention and ridge
+// members, deepliver2's MLPs), for deploy's `predict --cam-out`. See docs/explain.md.
+export {
+  cnnOf,
+  DEFAULT_CAM_LAYER,
+  DEFAULT_CAM_THRESHOLD_KPA,
+  type ExamCam,
+  GradCam,
+  type GradCamOptions,
+  type LayerGradCam,
+  layerGradCam,
+  thresholdIndex,
+} from "./gradcam.ts";
+export {
+  type DifferentiableHead,
+  differentiableHead,
+  PREDICT_TOLERANCE,
+  type RoleFeatures,
+  redrawParameters,
+  redrawTensors,
+  unexplainableReason,
+} from "./head.ts";
