@@ -48,7 +48,7 @@ export interface TrainBundleOptions {
   /** Folds trained at once and libtorch threads per fold (see validateWorkdir). */
   jobs?: number;
   threadsPerFold?: number;
-  /** Where the folds train: this machine's workers, or a Slurm job array (see validateWorkdir). */
+  /** Where the folds train: local worker processes, or a Slurm job array (see validateWorkdir). */
   executor?: "local" | "slurm";
   slurm?: SlurmOptions;
   onProgress?: ProgressSink;

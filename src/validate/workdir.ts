@@ -70,7 +70,7 @@ export interface WorkdirValidationOptions {
    */
   jobs?: number;
   threadsPerFold?: number;
-  /** Where folds train: "local" (this machine's worker processes, the default) or "slurm" (a job array). */
+  /** Where folds train: "local" (worker processes of the running machine, the default) or "slurm" (a job array). */
   executor?: "local" | "slurm";
   /** sbatch options and how the driver waits, for executor "slurm" (validate/slurm.ts). */
   slurm?: SlurmOptions;
