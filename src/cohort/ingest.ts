@@ -541,23 +541,64 @@ async function processExamSafely(ctx: ExamContext): Promise<ExamOutcome> {
   }
 }
 
+/** dicom/'s pick for one role: the first-ranked candidate, with its alternatives. */
+type PickedRole = NonNullable<ExamRoles["chosen"][SeriesRole]>;
+type RankedCandidate = Candidate & { whyNot?: string };
+/** The series records of an exam, by series (or split part of a series) and decision. */
+type RecordLookup = (s: SeriesInfo, d: RoleDecision) => SeriesRecord | undefined;
+/** An exam that is not usable or not labelled: its exclusion code and reason. */
+interface ExamProblem {
+  reasonCode: string;
+  reason: string;
+}
+
 async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
-  const { keys, seriesList } = ctx;
-  const examId = keys.examId;
-  const first = seriesList[0];
   const exclusions: ExclusionRecord[] = [];
-  const seriesRecords: SeriesRecord[] = [];
-  const chosen = new Map<SeriesRole, Candidate>();
-  const failedRoles = new Map<SeriesRole, string>();
-  let picked: ExamRoles;
+  const picked = pickRoles(ctx, exclusions);
+  const { seriesRecords, recordFor } = buildSeriesRecords(ctx.keys.examId, picked);
+  const { chosen, failedRoles } = assembleCandidates(ctx, picked, recordFor, exclusions);
+  const sources: RoleSource[] = [...chosen.entries()].map(([role, c]) => ({
+    role,
+    seriesInstanceUid: c.series.seriesInstanceUid,
+    echoTimeMs: c.decision.echoTimeMs,
+    imageTypeValue: c.decision.imageTypeValue,
+    frames: c.frames,
+  }));
+  let problem = usabilityProblem(ctx, chosen, failedRoles);
+  let prepared: ExamOutcome["prepared"] = "none";
+  let bytes = 0;
+  let sourceFingerprint: string | undefined;
+  // Preparation only for exams whose images are usable.
+  if (!problem) {
+    sourceFingerprint = sourcesFingerprint(sources, ctx.prep.roles);
+    ({ prepared, bytes, problem } = await prepareSources(ctx, sources));
+  }
+  const usable = !problem;
+  if (!problem) problem = labelProblem(ctx);
+  const exam = examRecord(ctx, chosen, usable, problem?.reason, sourceFingerprint);
+  if (problem) {
+    const { examId } = ctx.keys;
+    exclusions.push({ scope: "exam", ref: examId, examId, code: problem.reasonCode, reason: problem.reason });
+  }
+  ctx.catalog.transaction(() => {
+    ctx.catalog.upsertExam(exam);
+    ctx.catalog.replaceSeries(ctx.keys.examId, seriesRecords);
+    ctx.catalog.setRoleSources(ctx.keys.examId, usable ? sources : []);
+  });
+  return { exam, exclusions, reasonCode: problem?.reasonCode, prepared, bytes };
+}
+
+/** dicom/'s classification and pick, with this exam's series overrides; a failure is an exclusion. */
+function pickRoles(ctx: ExamContext, exclusions: ExclusionRecord[]): ExamRoles {
+  const { seriesList } = ctx;
   try {
-    picked = ctx.dicom.pickSeriesForRoles(
+    return ctx.dicom.pickSeriesForRoles(
       seriesList,
       ctx.choice.rules,
       overridesForExam(ctx.choice.overrides, ctx.keys),
     );
   } catch (err) {
-    picked = { chosen: {}, decisions: seriesList.map((s) => ({ series: s, decisions: [] })) };
+    const examId = ctx.keys.examId;
     exclusions.push({
       scope: "exam",
       ref: examId,
@@ -565,11 +606,17 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
       code: "classify_error",
       reason: describeError(err),
     });
+    return { chosen: {}, decisions: seriesList.map((s) => ({ series: s, decisions: [] })) };
   }
-  const recordFor = new Map<string, SeriesRecord>();
-  // seriesId: records that dicom/ split from one SeriesInstanceUID (SeriesNumber, echo, phase) stay apart.
-  const recKey = (s: SeriesInfo, d: RoleDecision) =>
-    `${s.seriesId ?? s.seriesInstanceUid}|${d.echoTimeMs ?? ""}|${d.imageTypeValue ?? ""}`;
+}
+
+/** One record per series decision (per echo or image type of a split series), none chosen yet. */
+function buildSeriesRecords(
+  examId: string,
+  picked: ExamRoles,
+): { seriesRecords: SeriesRecord[]; recordFor: RecordLookup } {
+  const seriesRecords: SeriesRecord[] = [];
+  const byKey = new Map<string, SeriesRecord>();
   for (const { series: s, decisions } of picked.decisions) {
     const list =
       decisions.length > 0 ? decisions : [{ role: null, reasons: ["no decision"] } as RoleDecision];
@@ -588,162 +635,208 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
         frames: d.role ? selectFrames(s, d).length : s.frames.length,
       };
       seriesRecords.push(rec);
-      recordFor.set(recKey(s, d), rec);
+      byKey.set(recordKey(s, d), rec);
     }
   }
+  return { seriesRecords, recordFor: (s, d) => byKey.get(recordKey(s, d)) };
+}
+
+// seriesId: records that dicom/ split from one SeriesInstanceUID (SeriesNumber, echo, phase) stay apart.
+function recordKey(s: SeriesInfo, d: RoleDecision): string {
+  return `${s.seriesId ?? s.seriesInstanceUid}|${d.echoTimeMs ?? ""}|${d.imageTypeValue ?? ""}`;
+}
+
+/** Per role, the best candidate whose stack can be assembled, or why none can. */
+function assembleCandidates(
+  ctx: ExamContext,
+  picked: ExamRoles,
+  recordFor: RecordLookup,
+  exclusions: ExclusionRecord[],
+): { chosen: Map<SeriesRole, Candidate>; failedRoles: Map<SeriesRole, string> } {
+  const chosen = new Map<SeriesRole, Candidate>();
+  const failedRoles = new Map<SeriesRole, string>();
   for (const role of SERIES_ROLES) {
     const choice = picked.chosen[role];
     if (!choice) continue;
     // dicom/'s ranking (evidence, original, T2 preference, slices, series number), then ours on top,
     // stable: a stack that can be assembled first, then axial acquisitions (the slices we prepare).
-    const ranked: (Candidate & { whyNot?: string })[] = [choice, ...choice.alternatives].map((c) => {
-      const iop = c.frames[0]?.imageOrientationPatient;
-      const axial = iop
-        ? planeOfNormal(cross([iop[0], iop[1], iop[2]], [iop[3], iop[4], iop[5]])) === "axial"
-        : false;
-      const cand: Candidate & { whyNot?: string } = {
-        series: c.series,
-        decision: c.decision,
-        frames: c.frames,
-        axial,
-        whyNot: "whyNot" in c ? (c.whyNot as string) : undefined,
-      };
-      const rec = recordFor.get(recKey(c.series, c.decision));
-      try {
-        cand.plan = planStack(c.frames);
-        if (cand.plan.dims[2] < ctx.prep.slices && ctx.prep.roles.includes(role)) {
-          throw new LiverstiffError(
-            `only ${cand.plan.dims[2]} slices, the preparation needs ${ctx.prep.slices}`,
-            {
-              geometry: "too_few_slices",
-            },
-          );
-        }
-        if (rec) {
-          rec.dims = cand.plan.dims;
-          rec.spacingMm = [
-            c.frames[0].pixelSpacingMm[1],
-            c.frames[0].pixelSpacingMm[0],
-            Number(cand.plan.sliceStepMm.toFixed(4)),
-          ];
-          rec.orientation = orientationCode(cand.plan.affine);
-        }
-      } catch (err) {
-        cand.error = describeError(err);
-        if (rec) rec.note = `cannot be used: ${cand.error}`;
-        exclusions.push({
-          scope: "series",
-          ref: c.series.seriesInstanceUid,
-          examId,
-          code: err instanceof LiverstiffError ? String(err.context.geometry ?? "geometry") : "geometry",
-          reason: `series ${c.series.seriesNumber ?? "?"} (${rec?.description ?? "no description"}) as ${ROLE_LABEL[role]}: ${cand.error}`,
-        });
-      }
-      return cand;
-    });
-    const order = ranked
+    const ranked = [choice, ...choice.alternatives].map((c) =>
+      assessCandidate(ctx, role, c, recordFor, exclusions),
+    );
+    const best = ranked
       .map((c, i) => ({ c, i }))
       .sort(
         (a, b) =>
           Number(!!a.c.error) - Number(!!b.c.error) || Number(b.c.axial) - Number(a.c.axial) || a.i - b.i,
-      )
-      .map((x) => x.c);
-    const best = order[0];
+      )[0]!.c;
     if (best.error) {
       failedRoles.set(role, best.error);
       continue;
     }
     chosen.set(role, best);
-    const rec = recordFor.get(recKey(best.series, best.decision));
-    if (rec) {
-      rec.chosen = true;
-      const why: string[] = [];
-      if (best !== ranked[0]) {
-        why.push(
-          ranked[0].error
-            ? `series ${ranked[0].series.seriesNumber ?? "?"} ranked first but cannot be used`
-            : `axial acquisition preferred over series ${ranked[0].series.seriesNumber ?? "?"}`,
-        );
-      } else why.push(...choice.reasons);
-      rec.note = why.length ? `chosen: ${why.join("; ")}` : "chosen (only candidate)";
-    }
-    for (const other of ranked) {
-      if (other === best || other.error) continue;
-      const r = recordFor.get(recKey(other.series, other.decision));
-      if (r && !r.note) r.note = `not chosen: ${other.whyNot ?? "ranked lower"}`;
-    }
+    noteChoice(choice, ranked, best, recordFor);
   }
-  // Usability.
-  let reasonCode: string | undefined;
-  let reason: string | undefined;
+  return { chosen, failedRoles };
+}
+
+/** A candidate with its stack plan, or the reason its stack cannot be used (also an exclusion). */
+function assessCandidate(
+  ctx: ExamContext,
+  role: SeriesRole,
+  c: PickedRole | PickedRole["alternatives"][number],
+  recordFor: RecordLookup,
+  exclusions: ExclusionRecord[],
+): RankedCandidate {
+  const iop = c.frames[0]?.imageOrientationPatient;
+  const axial = iop
+    ? planeOfNormal(cross([iop[0], iop[1], iop[2]], [iop[3], iop[4], iop[5]])) === "axial"
+    : false;
+  const cand: RankedCandidate = {
+    series: c.series,
+    decision: c.decision,
+    frames: c.frames,
+    axial,
+    whyNot: "whyNot" in c ? (c.whyNot as string) : undefined,
+  };
+  const rec = recordFor(c.series, c.decision);
+  try {
+    cand.plan = planStack(c.frames);
+    if (cand.plan.dims[2] < ctx.prep.slices && ctx.prep.roles.includes(role)) {
+      throw new LiverstiffError(
+        `only ${cand.plan.dims[2]} slices, the preparation needs ${ctx.prep.slices}`,
+        {
+          geometry: "too_few_slices",
+        },
+      );
+    }
+    if (rec) {
+      rec.dims = cand.plan.dims;
+      rec.spacingMm = [
+        c.frames[0].pixelSpacingMm[1],
+        c.frames[0].pixelSpacingMm[0],
+        Number(cand.plan.sliceStepMm.toFixed(4)),
+      ];
+      rec.orientation = orientationCode(cand.plan.affine);
+    }
+  } catch (err) {
+    cand.error = describeError(err);
+    if (rec) rec.note = `cannot be used: ${cand.error}`;
+    exclusions.push({
+      scope: "series",
+      ref: c.series.seriesInstanceUid,
+      examId: ctx.keys.examId,
+      code: err instanceof LiverstiffError ? String(err.context.geometry ?? "geometry") : "geometry",
+      reason: `series ${c.series.seriesNumber ?? "?"} (${rec?.description ?? "no description"}) as ${ROLE_LABEL[role]}: ${cand.error}`,
+    });
+  }
+  return cand;
+}
+
+/** Marks the chosen record and says why it was chosen, and why the other usable candidates were not. */
+function noteChoice(
+  choice: PickedRole,
+  ranked: RankedCandidate[],
+  best: RankedCandidate,
+  recordFor: RecordLookup,
+): void {
+  const rec = recordFor(best.series, best.decision);
+  if (rec) {
+    rec.chosen = true;
+    const why: string[] = [];
+    if (best !== ranked[0]) {
+      why.push(
+        ranked[0].error
+          ? `series ${ranked[0].series.seriesNumber ?? "?"} ranked first but cannot be used`
+          : `axial acquisition preferred over series ${ranked[0].series.seriesNumber ?? "?"}`,
+      );
+    } else why.push(...choice.reasons);
+    rec.note = why.length ? `chosen: ${why.join("; ")}` : "chosen (only candidate)";
+  }
+  for (const other of ranked) {
+    if (other === best || other.error) continue;
+    const r = recordFor(other.series, other.decision);
+    if (r && !r.note) r.note = `not chosen: ${other.whyNot ?? "ranked lower"}`;
+  }
+}
+
+/** A required role with no usable series: the failed role's reason before a missing role's. */
+function usabilityProblem(
+  ctx: ExamContext,
+  chosen: Map<SeriesRole, Candidate>,
+  failedRoles: Map<SeriesRole, string>,
+): ExamProblem | undefined {
   const missingAll = ctx.required.all.filter((r) => !chosen.has(r));
   const hasAny = ctx.required.anyOf.length === 0 || ctx.required.anyOf.some((r) => chosen.has(r));
-  if (missingAll.length > 0 || !hasAny) {
-    const missing = missingAll.length > 0 ? missingAll[0] : ctx.required.anyOf[0];
-    const failed = [...missingAll, ...(hasAny ? [] : ctx.required.anyOf)].find((r) => failedRoles.has(r));
-    if (failed) {
-      reasonCode = `${failed}_unusable`;
-      reason = `${ROLE_LABEL[failed]} series cannot be used: ${failedRoles.get(failed)}`;
-    } else if (missingAll.length > 0) {
-      reasonCode = `no_${missing}`;
-      reason = `no ${ROLE_LABEL[missing]} series`;
+  if (missingAll.length === 0 && hasAny) return undefined;
+  const missing = missingAll.length > 0 ? missingAll[0] : ctx.required.anyOf[0];
+  const failed = [...missingAll, ...(hasAny ? [] : ctx.required.anyOf)].find((r) => failedRoles.has(r));
+  if (failed) {
+    return {
+      reasonCode: `${failed}_unusable`,
+      reason: `${ROLE_LABEL[failed]} series cannot be used: ${failedRoles.get(failed)}`,
+    };
+  }
+  if (missingAll.length > 0)
+    return { reasonCode: `no_${missing}`, reason: `no ${ROLE_LABEL[missing]} series` };
+  return { reasonCode: "no_t1", reason: "no T1w (in- or opposed-phase) series" };
+}
+
+/** Prepares (or reuses) the exam's slices, in a worker when there is a pool, and records them. */
+async function prepareSources(
+  ctx: ExamContext,
+  sources: RoleSource[],
+): Promise<{ prepared: ExamOutcome["prepared"]; bytes: number; problem?: ExamProblem }> {
+  const examId = ctx.keys.examId;
+  try {
+    let r: BuildResult;
+    if (ctx.pool) {
+      const reply = await ctx.pool.run({ workdir: ctx.workdir, examId, sources, prep: ctx.prep });
+      if (!reply.ok) throw new LiverstiffError(reply.error, { exam: examId });
+      r = reply.result;
     } else {
-      reasonCode = "no_t1";
-      reason = "no T1w (in- or opposed-phase) series";
+      r = await buildPrepared(ctx.workdir, examId, sources, ctx.prep, (f) =>
+        isNiftiFrame(f) ? readNiftiFrame(f) : ctx.dicom.readFramePixels(f),
+      );
     }
+    // Recorded on reuse too: a catalog rebuilt next to an existing cache must still list it.
+    ctx.catalog.setPrepared({ examId, prepName: ctx.prepName, fingerprint: r.fingerprint, path: r.path });
+    return { prepared: r.status, bytes: r.voxels * 2 };
+  } catch (err) {
+    // A cache that cannot be written (disk full, read-only) stops the run; it is never the exam's fault.
+    const io =
+      asOutputWriteError(err, undefined, ctx.workdir) ??
+      (err instanceof Error ? asOutputWriteError(err.message, undefined, ctx.workdir) : undefined);
+    if (io) throw io;
+    return {
+      prepared: "failed",
+      bytes: 0,
+      problem: {
+        reasonCode: "pixel_error",
+        reason: `images cannot be read or prepared: ${describeError(err)}`,
+      },
+    };
   }
-  // Preparation (only for exams whose images are usable).
-  let prepared: ExamOutcome["prepared"] = "none";
-  let bytes = 0;
-  let srcFp: string | undefined;
-  const sources: RoleSource[] = [...chosen.entries()].map(([role, c]) => ({
-    role,
-    seriesInstanceUid: c.series.seriesInstanceUid,
-    echoTimeMs: c.decision.echoTimeMs,
-    imageTypeValue: c.decision.imageTypeValue,
-    frames: c.frames,
-  }));
-  if (!reason) {
-    srcFp = sourcesFingerprint(sources, ctx.prep.roles);
-    try {
-      let r: BuildResult;
-      if (ctx.pool) {
-        const reply = await ctx.pool.run({ workdir: ctx.workdir, examId, sources, prep: ctx.prep });
-        if (!reply.ok) throw new LiverstiffError(reply.error, { exam: examId });
-        r = reply.result;
-      } else {
-        r = await buildPrepared(ctx.workdir, examId, sources, ctx.prep, (f) =>
-          isNiftiFrame(f) ? readNiftiFrame(f) : ctx.dicom.readFramePixels(f),
-        );
-      }
-      bytes = r.voxels * 2;
-      // Recorded on reuse too: a catalog rebuilt next to an existing cache must still list it.
-      ctx.catalog.setPrepared({ examId, prepName: ctx.prepName, fingerprint: r.fingerprint, path: r.path });
-      prepared = r.status;
-    } catch (err) {
-      // A cache that cannot be written (disk full, read-only) stops the run; it is never the exam's fault.
-      const io =
-        asOutputWriteError(err, undefined, ctx.workdir) ??
-        (err instanceof Error ? asOutputWriteError(err.message, undefined, ctx.workdir) : undefined);
-      if (io) throw io;
-      prepared = "failed";
-      reasonCode = "pixel_error";
-      reason = `images cannot be read or prepared: ${describeError(err)}`;
-    }
-  }
-  const usable = !reason;
-  if (!reason) {
-    if (ctx.labelConflict) {
-      reasonCode = "label_conflict";
-      reason = ctx.labelConflict;
-    } else if (!ctx.label) {
-      reasonCode = "no_label";
-      reason = "no MRE label matched";
-    }
-  }
+}
+
+/** A usable exam without a trustworthy label: conflicting labels, or none matched. */
+function labelProblem(ctx: ExamContext): ExamProblem | undefined {
+  if (ctx.labelConflict) return { reasonCode: "label_conflict", reason: ctx.labelConflict };
+  if (!ctx.label) return { reasonCode: "no_label", reason: "no MRE label matched" };
+  return undefined;
+}
+
+function examRecord(
+  ctx: ExamContext,
+  chosen: Map<SeriesRole, Candidate>,
+  usable: boolean,
+  exclusionReason: string | undefined,
+  sourceFingerprint: string | undefined,
+): ExamRecord {
+  const { keys, seriesList } = ctx;
+  const first = seriesList[0];
   const labelSite = ctx.label?.site;
-  const exam: ExamRecord = {
-    examId,
+  return {
+    examId: keys.examId,
     patientKey: patientKey(keys.patientId, ctx.salt),
     site: labelSite ?? first.institutionName ?? "unknown",
     siteSource: labelSite ? "labels" : first.institutionName ? "institution" : "unknown",
@@ -759,15 +852,8 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
     kpa: ctx.labelConflict ? undefined : ctx.label?.kpa,
     labelLine: ctx.label?.line,
     usable,
-    exclusionReason: reason,
+    exclusionReason,
     roles: SERIES_ROLES.filter((r) => chosen.has(r)),
-    sourceFingerprint: srcFp,
+    sourceFingerprint,
   };
-  if (reason) exclusions.push({ scope: "exam", ref: examId, examId, code: reasonCode ?? "other", reason });
-  ctx.catalog.transaction(() => {
-    ctx.catalog.upsertExam(exam);
-    ctx.catalog.replaceSeries(examId, seriesRecords);
-    ctx.catalog.setRoleSources(examId, usable ? sources : []);
-  });
-  return { exam, exclusions, reasonCode, prepared, bytes };
 }
