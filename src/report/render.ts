@@ -1,22 +1,13 @@
 // renderReport: a ValidationMetrics object (+ the run manifest) to one self-contained HTML page. No
 // scripts, no external resources: inline CSS and inline SVG only, so that it opens offline and prints.
 import type { ValidationMetrics } from "../validate/types.ts";
-import { esc, kpa, num, withCi } from "./format.ts";
+import { esc, kpa } from "./format.ts";
 import type { KpaPoint } from "./load.ts";
 import { aboutSection } from "./sections/about.ts";
 import { cohortSection } from "./sections/cohort.ts";
 import { comparisonSection } from "./sections/comparison.ts";
 import { headlineSection, makeForest } from "./sections/headline.ts";
-import {
-  type Layout,
-  layout,
-  oracleAuc,
-  PRIMARY_KPA,
-  publishedAuc,
-  schemeTitle,
-  swatch,
-  thresholdOf,
-} from "./sections/layout.ts";
+import { type Layout, layout, schemeTitle, swatch } from "./sections/layout.ts";
 import { cohortLabel, manifestSection } from "./sections/manifest.ts";
 import { publishedSection } from "./sections/published.ts";
 import { schemeSection } from "./sections/scheme.ts";
@@ -108,40 +99,4 @@ ${cohortLabel(manifest)}\u00b7 metrics created ${esc(metrics.createdAt)}${runDir
 <nav><ul>${nav.map(([id, label]) => `<li><a href="#${esc(id)}">${esc(label)}</a></li>`).join("")}</ul></nav>
 </div>
 </header>`;
-}
-
-/** The headline as plain text (for a terminal): AUROC at 3.0 kPa with DeLong CI per recipe and scheme. */
-export function headlineText(metrics: ValidationMetrics): string {
-  const L = layout(metrics);
-  const oracle = oracleAuc(metrics, PRIMARY_KPA);
-  const rows: string[][] = [["AUROC at 3.0 kPa (95% CI)", ...L.schemes]];
-  for (const r of L.recipes) {
-    rows.push([
-      r,
-      ...L.schemes.map((s) =>
-        withCi(
-          thresholdOf(L.get(r, s), PRIMARY_KPA)?.auc,
-          thresholdOf(L.get(r, s), PRIMARY_KPA)?.aucDelongCi95,
-        ),
-      ),
-    ]);
-  }
-  if (oracle !== undefined)
-    rows.push(["oracle", ...L.schemes.map((s) => num(oracleAuc(metrics, PRIMARY_KPA, s)))]);
-  rows.push([
-    "DeepLiverNet 2.0 (published, other data)",
-    ...L.schemes.map((s) => {
-      const p = publishedAuc(s);
-      return p ? withCi(p.auc, p.ci95, 2) : "-";
-    }),
-  ]);
-  const widths = rows[0].map((_, j) => Math.max(...rows.map((row) => row[j].length)));
-  return rows
-    .map((row) =>
-      row
-        .map((c, j) => c.padEnd(widths[j]))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
 }

@@ -7,6 +7,7 @@ import { DEEPLIVERNET2 } from "../published.ts";
 import {
   figure,
   type Layout,
+  layout,
   oracleAuc,
   PRIMARY_KPA,
   publishedAuc,
@@ -125,4 +126,40 @@ export async function makeForest(metrics: ValidationMetrics, L: Layout): Promise
   const title = `AUROC at ${kpa(PRIMARY_KPA)} kPa by validation scheme`;
   const svg = await renderSvg(forestSpec(title, rows, L.schemes), title);
   return figure(svg, "headline-forest");
+}
+
+/** The headline as plain text (for a terminal): AUROC at 3.0 kPa with DeLong CI per recipe and scheme. */
+export function headlineText(metrics: ValidationMetrics): string {
+  const L = layout(metrics);
+  const oracle = oracleAuc(metrics, PRIMARY_KPA);
+  const rows: string[][] = [["AUROC at 3.0 kPa (95% CI)", ...L.schemes]];
+  for (const r of L.recipes) {
+    rows.push([
+      r,
+      ...L.schemes.map((s) =>
+        withCi(
+          thresholdOf(L.get(r, s), PRIMARY_KPA)?.auc,
+          thresholdOf(L.get(r, s), PRIMARY_KPA)?.aucDelongCi95,
+        ),
+      ),
+    ]);
+  }
+  if (oracle !== undefined)
+    rows.push(["oracle", ...L.schemes.map((s) => num(oracleAuc(metrics, PRIMARY_KPA, s)))]);
+  rows.push([
+    "DeepLiverNet 2.0 (published, other data)",
+    ...L.schemes.map((s) => {
+      const p = publishedAuc(s);
+      return p ? withCi(p.auc, p.ci95, 2) : "-";
+    }),
+  ]);
+  const widths = rows[0].map((_, j) => Math.max(...rows.map((row) => row[j].length)));
+  return rows
+    .map((row) =>
+      row
+        .map((c, j) => c.padEnd(widths[j]))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
