@@ -184,9 +184,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const t0 = Date.now();
   const progress = options.onProgress ?? silentProgress;
   const prep = resolvePrep(options.prep);
-  const name = prepName(prep);
   const salt = options.idSalt ?? process.env[ID_SALT_ENV] ?? undefined;
-  const required = options.requiredRoles ?? DEFAULT_REQUIRED;
   for (const r of options.roots) {
     if (!existsSync(r)) throw new LiverstiffError("input folder or file does not exist", { path: r });
   }
@@ -197,41 +195,103 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     nWorkers > 0
       ? new WorkerPool<PrepareJob, PrepareJobResult>(siblingModule(import.meta.url, "worker"), nWorkers)
       : undefined;
-  let choice: SeriesChoice;
   try {
-    choice = resolveSeriesChoice(options, dicom);
-  } catch (err) {
-    await pool?.close();
-    throw err;
-  }
-
-  let index: DicomIndex;
-  let indexReused = false;
-  try {
-    // Reuse the previous run's index when no file under the roots changed (not with an injected API).
-    const useCache = !options.dicom && options.indexCache !== false;
-    const workAbs = resolve(options.workdir);
-    const stamps = useCache
-      ? stampFiles(options.roots).filter((s) => s[0] !== workAbs && !s[0].startsWith(workAbs + sep))
-      : [];
-    const cached = useCache ? loadIndexCache(options.workdir, options.roots, stamps) : undefined;
-    if (cached) {
-      index = cached;
-      indexReused = true;
-      progress({ stage: "dicom-index", done: index.filesSeen, total: index.filesSeen, message: "unchanged" });
-    } else {
-      index = await dicom.indexDicom(options.roots, { onProgress: progress });
-      if (useCache) saveIndexCache(options.workdir, options.roots, stamps, index);
+    const choice = resolveSeriesChoice(options, dicom);
+    const { index, indexReused } = await indexInputs(options, dicom, progress);
+    const inputs = inputSeries(options, index);
+    const tIndex = Date.now();
+    const catalog = Catalog.open(options.workdir);
+    const runId = catalog.startRun();
+    try {
+      const run: IngestRun = {
+        options,
+        progress,
+        dicom,
+        choice,
+        prep,
+        prepName: prepName(prep),
+        salt,
+        catalog,
+        pool,
+        concurrency: pool ? nWorkers * 2 : 1,
+        exclusions: inputs.fileExclusions,
+      };
+      const exams = examsOf(inputs.allSeries, salt);
+      const match = joinLabels(run, labels, exams.keys);
+      const indexMs = tIndex - t0;
+      const summary = startSummary(run, exams, match, { index, indexReused, indexMs, inputs, labels });
+      const results = await processExams(run, exams, match);
+      // Summarise in exam order, so that exclusions and the summary do not depend on timing.
+      tally(run, summary, results);
+      if (options.masks) summary.organs = await measureOrgans(run, options.masks);
+      summary.timingsMs.assemblePrepare = Date.now() - tIndex;
+      summary.durationMs = Date.now() - t0;
+      catalog.transaction(() => {
+        catalog.replaceExclusions(run.exclusions);
+        catalog.finishRun(runId, summary);
+      });
+      writeJsonAtomic(join(options.workdir, "summary.json"), summary);
+      return summary;
+    } finally {
+      catalog.close();
+      clearNiftiCache();
     }
-  } catch (err) {
+  } finally {
     await pool?.close();
-    throw err;
   }
+}
+
+/** What every step of one ingest shares; `exclusions` collects the run's, in the order they are found. */
+interface IngestRun {
+  options: IngestOptions;
+  progress: ProgressSink;
+  dicom: DicomApi;
+  choice: SeriesChoice;
+  prep: PrepConfig;
+  prepName: string;
+  salt: string | undefined;
+  catalog: Catalog;
+  pool: WorkerPool<PrepareJob, PrepareJobResult> | undefined;
+  /** Exams in flight at once: one in-process, or up to 2 per worker with a pool. */
+  concurrency: number;
+  exclusions: ExclusionRecord[];
+}
+
+/** The studies of the inputs (an exam each) and their keys, in the order the series were found. */
+interface Exams {
+  studies: Map<string, SeriesInfo[]>;
+  keys: ExamKeys[];
+}
+
+type LabelJoin = ReturnType<typeof matchLabels>;
+
+/** The DICOM index: the previous run's when no file under the roots changed (not with an injected API). */
+async function indexInputs(
+  options: IngestOptions,
+  dicom: DicomApi,
+  progress: ProgressSink,
+): Promise<{ index: DicomIndex; indexReused: boolean }> {
+  const useCache = !options.dicom && options.indexCache !== false;
+  const workAbs = resolve(options.workdir);
+  const stamps = useCache
+    ? stampFiles(options.roots).filter((s) => s[0] !== workAbs && !s[0].startsWith(workAbs + sep))
+    : [];
+  const cached = useCache ? loadIndexCache(options.workdir, options.roots, stamps) : undefined;
+  if (cached) {
+    progress({ stage: "dicom-index", done: cached.filesSeen, total: cached.filesSeen, message: "unchanged" });
+    return { index: cached, indexReused: true };
+  }
+  const index = await dicom.indexDicom(options.roots, { onProgress: progress });
+  if (useCache) saveIndexCache(options.workdir, options.roots, stamps, index);
+  return { index, indexReused: false };
+}
+
+/** The DICOM and NIfTI series of the inputs, the files skipped, and the file-level exclusions. */
+function inputSeries(options: IngestOptions, index: DicomIndex) {
   // NIfTI files (skipped by the DICOM indexer) become series too; their JSON sidecars are not "skipped".
   const niftiFiles = index.skipped.filter((s) => NIFTI_FILE.test(s.file)).map((s) => s.file);
   const sidecars = new Set(niftiFiles.map((f) => sidecarPath(f)));
   const nifti = niftiSeries(niftiFiles, (f) => rootOf(options.roots, f));
-  const allSeries = [...index.series, ...nifti.series];
   // Our own outputs, when the work directory lies under a root, are not "skipped input".
   const workAbs = resolve(options.workdir);
   // Dropped copies of a SOP instance (same pixels) are reported with the file errors, not as non-DICOM.
@@ -244,155 +304,171 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       !resolve(s.file).startsWith(workAbs + sep),
   );
   const fileIssues = [...index.errors, ...duplicates];
-  const tIndex = Date.now();
-
-  let catalog: Catalog;
-  try {
-    catalog = Catalog.open(options.workdir);
-  } catch (err) {
-    await pool?.close();
-    throw err;
+  const fileExclusions: ExclusionRecord[] = [];
+  for (const e of fileIssues) {
+    fileExclusions.push({ scope: "file", ref: e.file, code: e.code, reason: e.reason });
   }
-  const runId = catalog.startRun();
-  try {
-    const exclusions: ExclusionRecord[] = [];
-    for (const e of fileIssues) {
-      exclusions.push({ scope: "file", ref: e.file, code: e.code, reason: e.reason });
-    }
-    for (const e of nifti.errors)
-      exclusions.push({ scope: "file", ref: e.file, code: "nifti-error", reason: e.reason });
-    // Exams = studies.
-    const studies = new Map<string, SeriesInfo[]>();
-    for (const s of allSeries) {
-      const list = studies.get(s.studyInstanceUid);
-      if (list) list.push(s);
-      else studies.set(s.studyInstanceUid, [s]);
-    }
-    const keys: ExamKeys[] = [...studies.entries()].map(([uid, list]) => ({
-      examId: examIdFor(uid, salt),
-      studyInstanceUid: uid,
-      accessionNumber: list.find((s) => s.accessionNumber)?.accessionNumber,
-      patientId: list[0].patientId,
-      studyDate: list.find((s) => s.studyDate)?.studyDate,
-    }));
-    const match = labels
-      ? matchLabels(labels.rows, keys, {
-          windowDays: options.labelWindowDays,
-          conflicted: labels.conflicted,
-          mode: options.labelsMatch,
-        })
-      : {
-          byExam: new Map<string, LabelMatch>(),
-          issues: [] as LabelIssue[],
-          conflicts: new Map<string, string>(),
-        };
-    const labelIssues = [...(labels?.issues ?? []), ...match.issues].sort((a, b) => a.line - b.line);
-    for (const li of labelIssues) {
-      exclusions.push({ scope: "label", ref: `labels:${li.line}`, code: li.kind, reason: li.message });
-    }
-    const record = seriesChoiceRecord(choice);
-    catalog.setMeta(SERIES_CHOICE_META, JSON.stringify(record));
-    const unmatched = unmatchedOverrides(choice.overrides, studies, keys);
-    for (const u of unmatched)
-      exclusions.push({
-        scope: "exam",
-        ref: u.examId,
-        examId: u.examId,
-        code: "override_unmatched",
-        reason: u.reason,
-      });
+  for (const e of nifti.errors)
+    fileExclusions.push({ scope: "file", ref: e.file, code: "nifti-error", reason: e.reason });
+  return { allSeries: [...index.series, ...nifti.series], nifti, skipped, fileIssues, fileExclusions };
+}
 
-    const summary: IngestSummary = {
-      workdir: options.workdir,
-      prepName: name,
-      examsFound: studies.size,
-      usable: 0,
-      usableImages: 0,
-      excludedByReason: {},
-      filesSeen: index.filesSeen,
-      filesIndexed: index.filesIndexed + nifti.series.length,
-      filesSkipped: skipped.length,
-      fileErrors: countBy([...fileIssues.map((e) => e.code), ...nifti.errors.map(() => "nifti-error")]),
-      labelRows: labels?.dataRows ?? 0,
-      labelIssues: countBy(labelIssues.map((i) => i.kind)),
-      labelIssueRows: labelIssues,
-      prepared: { computed: 0, reused: 0, failed: 0 },
-      bytesAssembled: 0,
-      durationMs: 0,
-      timingsMs: { index: tIndex - t0, assemblePrepare: 0 },
-      indexReused,
-      seriesChoice: {
-        rulesSource: choice.rulesSource,
-        overridesSources: choice.overridesSources,
-        overrides: choice.overrides.length,
-        digest: record.digest,
-        unmatchedOverrides: unmatched.map((u) => u.reason),
-      },
-    };
+/** Exams = studies. */
+function examsOf(allSeries: SeriesInfo[], salt: string | undefined): Exams {
+  const studies = new Map<string, SeriesInfo[]>();
+  for (const s of allSeries) {
+    const list = studies.get(s.studyInstanceUid);
+    if (list) list.push(s);
+    else studies.set(s.studyInstanceUid, [s]);
+  }
+  const keys: ExamKeys[] = [...studies.entries()].map(([uid, list]) => ({
+    examId: examIdFor(uid, salt),
+    studyInstanceUid: uid,
+    accessionNumber: list.find((s) => s.accessionNumber)?.accessionNumber,
+    patientId: list[0].patientId,
+    studyDate: list.find((s) => s.studyDate)?.studyDate,
+  }));
+  return { studies, keys };
+}
 
-    let done = 0;
-    const total = keys.length;
-    progress({ stage: "cohort-prepare", done, total });
-    const handle = (result: ExamOutcome) => {
-      exclusions.push(...result.exclusions);
-      if (result.exam.usable) summary.usableImages++;
-      if (result.exam.exclusionReason) {
-        const code = result.reasonCode ?? "other";
-        summary.excludedByReason[code] = (summary.excludedByReason[code] ?? 0) + 1;
-      } else summary.usable++;
-      if (result.prepared === "computed") summary.prepared.computed++;
-      else if (result.prepared === "reused") summary.prepared.reused++;
-      else if (result.prepared === "failed") summary.prepared.failed++;
-      summary.bytesAssembled += result.bytes;
-      progress({ stage: "cohort-prepare", done: ++done, total });
+/** Label rows matched to exams (none without a labels file). */
+function joinLabels(
+  run: IngestRun,
+  labels: ReturnType<typeof readLabelsCsv> | undefined,
+  keys: ExamKeys[],
+): LabelJoin {
+  if (!labels) {
+    return {
+      byExam: new Map<string, LabelMatch>(),
+      issues: [] as LabelIssue[],
+      conflicts: new Map<string, string>(),
     };
-    // Exams run one at a time in-process, or up to 2 per worker concurrently with a pool.
-    const concurrency = pool ? nWorkers * 2 : 1;
-    let next = 0;
-    const results: ExamOutcome[] = new Array(keys.length);
-    await Promise.all(
-      Array.from({ length: Math.min(concurrency, keys.length) }, async () => {
-        while (next < keys.length) {
-          const i = next++;
-          const k = keys[i];
-          results[i] = await processExamSafely({
-            keys: k,
-            seriesList: studies.get(k.studyInstanceUid)!,
-            dicom,
-            choice,
-            prep,
-            prepName: name,
-            catalog,
-            workdir: options.workdir,
-            required,
-            salt,
-            label: match.byExam.get(k.examId),
-            labelConflict: match.conflicts.get(k.examId),
-            pool,
-          });
-        }
-      }),
-    );
-    // Summarise in exam order, so that exclusions and the summary do not depend on timing.
-    for (const r of results) handle(r);
-    if (options.masks) {
-      const o = await ensureOrganMeasures(catalog, options.masks, progress, { jobs: options.organJobs });
-      for (const e of o.errors)
-        exclusions.push({ scope: "exam", ref: e.examId, code: "organ-error", reason: e.reason });
-      summary.organs = { measured: o.measured, reused: o.reused, missing: o.missing, source: o.source };
-    }
-    summary.timingsMs.assemblePrepare = Date.now() - tIndex;
-    summary.durationMs = Date.now() - t0;
-    catalog.transaction(() => {
-      catalog.replaceExclusions(exclusions);
-      catalog.finishRun(runId, summary);
+  }
+  return matchLabels(labels.rows, keys, {
+    windowDays: run.options.labelWindowDays,
+    conflicted: labels.conflicted,
+    mode: run.options.labelsMatch,
+  });
+}
+
+/** The summary before any exam is processed; records the label issues, the series choice and the overrides. */
+function startSummary(
+  run: IngestRun,
+  exams: Exams,
+  match: LabelJoin,
+  found: {
+    index: DicomIndex;
+    indexReused: boolean;
+    indexMs: number;
+    inputs: ReturnType<typeof inputSeries>;
+    labels: ReturnType<typeof readLabelsCsv> | undefined;
+  },
+): IngestSummary {
+  const { options, choice, exclusions } = run;
+  const { index, inputs, labels } = found;
+  const labelIssues = [...(labels?.issues ?? []), ...match.issues].sort((a, b) => a.line - b.line);
+  for (const li of labelIssues) {
+    exclusions.push({ scope: "label", ref: `labels:${li.line}`, code: li.kind, reason: li.message });
+  }
+  const record = seriesChoiceRecord(choice);
+  run.catalog.setMeta(SERIES_CHOICE_META, JSON.stringify(record));
+  const unmatched = unmatchedOverrides(choice.overrides, exams.studies, exams.keys);
+  for (const u of unmatched)
+    exclusions.push({
+      scope: "exam",
+      ref: u.examId,
+      examId: u.examId,
+      code: "override_unmatched",
+      reason: u.reason,
     });
-    writeJsonAtomic(join(options.workdir, "summary.json"), summary);
-    return summary;
-  } finally {
-    catalog.close();
-    clearNiftiCache();
-    await pool?.close();
+  return {
+    workdir: options.workdir,
+    prepName: run.prepName,
+    examsFound: exams.studies.size,
+    usable: 0,
+    usableImages: 0,
+    excludedByReason: {},
+    filesSeen: index.filesSeen,
+    filesIndexed: index.filesIndexed + inputs.nifti.series.length,
+    filesSkipped: inputs.skipped.length,
+    fileErrors: countBy([
+      ...inputs.fileIssues.map((e) => e.code),
+      ...inputs.nifti.errors.map(() => "nifti-error"),
+    ]),
+    labelRows: labels?.dataRows ?? 0,
+    labelIssues: countBy(labelIssues.map((i) => i.kind)),
+    labelIssueRows: labelIssues,
+    prepared: { computed: 0, reused: 0, failed: 0 },
+    bytesAssembled: 0,
+    durationMs: 0,
+    timingsMs: { index: found.indexMs, assemblePrepare: 0 },
+    indexReused: found.indexReused,
+    seriesChoice: {
+      rulesSource: choice.rulesSource,
+      overridesSources: choice.overridesSources,
+      overrides: choice.overrides.length,
+      digest: record.digest,
+      unmatchedOverrides: unmatched.map((u) => u.reason),
+    },
+  };
+}
+
+/** Every exam through processExamSafely, `run.concurrency` at a time; results in exam order. */
+async function processExams(run: IngestRun, exams: Exams, match: LabelJoin): Promise<ExamOutcome[]> {
+  const { keys } = exams;
+  const { options } = run;
+  run.progress({ stage: "cohort-prepare", done: 0, total: keys.length });
+  let next = 0;
+  const results: ExamOutcome[] = new Array(keys.length);
+  await Promise.all(
+    Array.from({ length: Math.min(run.concurrency, keys.length) }, async () => {
+      while (next < keys.length) {
+        const i = next++;
+        const k = keys[i];
+        results[i] = await processExamSafely({
+          keys: k,
+          seriesList: exams.studies.get(k.studyInstanceUid)!,
+          dicom: run.dicom,
+          choice: run.choice,
+          prep: run.prep,
+          prepName: run.prepName,
+          catalog: run.catalog,
+          workdir: options.workdir,
+          required: options.requiredRoles ?? DEFAULT_REQUIRED,
+          salt: run.salt,
+          label: match.byExam.get(k.examId),
+          labelConflict: match.conflicts.get(k.examId),
+          pool: run.pool,
+        });
+      }
+    }),
+  );
+  return results;
+}
+
+/** Organ measures of the usable exams from the mask source; an exam whose measure fails is an exclusion. */
+async function measureOrgans(run: IngestRun, masks: MaskSource): Promise<IngestSummary["organs"]> {
+  const o = await ensureOrganMeasures(run.catalog, masks, run.progress, { jobs: run.options.organJobs });
+  for (const e of o.errors)
+    run.exclusions.push({ scope: "exam", ref: e.examId, code: "organ-error", reason: e.reason });
+  return { measured: o.measured, reused: o.reused, missing: o.missing, source: o.source };
+}
+
+/** Adds each exam's outcome to the summary and its exclusions to the run's, with progress per exam. */
+function tally(run: IngestRun, summary: IngestSummary, results: ExamOutcome[]): void {
+  let done = 0;
+  for (const result of results) {
+    run.exclusions.push(...result.exclusions);
+    if (result.exam.usable) summary.usableImages++;
+    if (result.exam.exclusionReason) {
+      const code = result.reasonCode ?? "other";
+      summary.excludedByReason[code] = (summary.excludedByReason[code] ?? 0) + 1;
+    } else summary.usable++;
+    if (result.prepared === "computed") summary.prepared.computed++;
+    else if (result.prepared === "reused") summary.prepared.reused++;
+    else if (result.prepared === "failed") summary.prepared.failed++;
+    summary.bytesAssembled += result.bytes;
+    run.progress({ stage: "cohort-prepare", done: ++done, total: results.length });
   }
 }
 
