@@ -1,5 +1,5 @@
-// Shared declarations of the liverstiff libtorch addon. Two translation units only (addon.cpp, jit.cpp):
-// libtorch headers are slow to compile, so everything that does not need TorchScript lives in addon.cpp.
+// Shared declarations of the liverstiff libtorch addon, whose C++ is split by concern (addon.cpp lists the
+// files). Only jit.cpp includes TorchScript's headers, which are the slowest to compile.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -50,6 +50,16 @@ const at::Tensor& tensorArg(napi_env env, Instance& inst, napi_value v);
 std::vector<at::Tensor> tensorListArg(napi_env env, Instance& inst, napi_value v);
 napi_value ivalueToJs(napi_env env, Instance& inst, const c10::IValue& v);
 std::string cleanMessage(const char* what);
+[[noreturn]] void fail(napi_env env, const std::string& msg);
+// Releases the JS buffers of zero-copy tensors whose storage has gone (queued from any thread).
+void drainPending(napi_env env, Instance& inst);
+
+// Each file's bindings, registered on the addon's exports (initHandles first: it creates the Instance).
+void initHandles(Napi::Env env, Napi::Object exports);
+void initOps(Napi::Env env, Napi::Object exports);
+void initTensors(Napi::Env env, Napi::Object exports);
+void initAutograd(Napi::Env env, Napi::Object exports);
+void initOptimizers(Napi::Env env, Napi::Object exports);
 void initJit(Napi::Env env, Napi::Object exports);
 
 }  // namespace lt
@@ -72,6 +82,11 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
   } catch (...) {
     throw Napi::Error::New(info.Env(), "unknown native error");
   }
+}
+// Exports a binding under its JS name, wrapped by guarded<> (C++ errors become JS Errors).
+template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
+void exportBinding(Napi::Env env, Napi::Object exports, const char* name) {
+  exports.Set(name, Napi::Function::New(env, guarded<Fn>, name));
 }
 }  // namespace lt
 

@@ -184,9 +184,7 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
   const t0 = Date.now();
   const progress = options.onProgress ?? silentProgress;
   const prep = resolvePrep(options.prep);
-  const name = prepName(prep);
   const salt = options.idSalt ?? process.env[ID_SALT_ENV] ?? undefined;
-  const required = options.requiredRoles ?? DEFAULT_REQUIRED;
   for (const r of options.roots) {
     if (!existsSync(r)) throw new LiverstiffError("input folder or file does not exist", { path: r });
   }
@@ -197,41 +195,103 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
     nWorkers > 0
       ? new WorkerPool<PrepareJob, PrepareJobResult>(siblingModule(import.meta.url, "worker"), nWorkers)
       : undefined;
-  let choice: SeriesChoice;
   try {
-    choice = resolveSeriesChoice(options, dicom);
-  } catch (err) {
-    await pool?.close();
-    throw err;
-  }
-
-  let index: DicomIndex;
-  let indexReused = false;
-  try {
-    // Reuse the previous run's index when no file under the roots changed (not with an injected API).
-    const useCache = !options.dicom && options.indexCache !== false;
-    const workAbs = resolve(options.workdir);
-    const stamps = useCache
-      ? stampFiles(options.roots).filter((s) => s[0] !== workAbs && !s[0].startsWith(workAbs + sep))
-      : [];
-    const cached = useCache ? loadIndexCache(options.workdir, options.roots, stamps) : undefined;
-    if (cached) {
-      index = cached;
-      indexReused = true;
-      progress({ stage: "dicom-index", done: index.filesSeen, total: index.filesSeen, message: "unchanged" });
-    } else {
-      index = await dicom.indexDicom(options.roots, { onProgress: progress });
-      if (useCache) saveIndexCache(options.workdir, options.roots, stamps, index);
+    const choice = resolveSeriesChoice(options, dicom);
+    const { index, indexReused } = await indexInputs(options, dicom, progress);
+    const inputs = inputSeries(options, index);
+    const tIndex = Date.now();
+    const catalog = Catalog.open(options.workdir);
+    const runId = catalog.startRun();
+    try {
+      const run: IngestRun = {
+        options,
+        progress,
+        dicom,
+        choice,
+        prep,
+        prepName: prepName(prep),
+        salt,
+        catalog,
+        pool,
+        concurrency: pool ? nWorkers * 2 : 1,
+        exclusions: inputs.fileExclusions,
+      };
+      const exams = examsOf(inputs.allSeries, salt);
+      const match = joinLabels(run, labels, exams.keys);
+      const indexMs = tIndex - t0;
+      const summary = startSummary(run, exams, match, { index, indexReused, indexMs, inputs, labels });
+      const results = await processExams(run, exams, match);
+      // Summarise in exam order, so that exclusions and the summary do not depend on timing.
+      tally(run, summary, results);
+      if (options.masks) summary.organs = await measureOrgans(run, options.masks);
+      summary.timingsMs.assemblePrepare = Date.now() - tIndex;
+      summary.durationMs = Date.now() - t0;
+      catalog.transaction(() => {
+        catalog.replaceExclusions(run.exclusions);
+        catalog.finishRun(runId, summary);
+      });
+      writeJsonAtomic(join(options.workdir, "summary.json"), summary);
+      return summary;
+    } finally {
+      catalog.close();
+      clearNiftiCache();
     }
-  } catch (err) {
+  } finally {
     await pool?.close();
-    throw err;
   }
+}
+
+/** What every step of one ingest shares; `exclusions` collects the run's, in the order they are found. */
+interface IngestRun {
+  options: IngestOptions;
+  progress: ProgressSink;
+  dicom: DicomApi;
+  choice: SeriesChoice;
+  prep: PrepConfig;
+  prepName: string;
+  salt: string | undefined;
+  catalog: Catalog;
+  pool: WorkerPool<PrepareJob, PrepareJobResult> | undefined;
+  /** Exams in flight at once: one in-process, or up to 2 per worker with a pool. */
+  concurrency: number;
+  exclusions: ExclusionRecord[];
+}
+
+/** The studies of the inputs (an exam each) and their keys, in the order the series were found. */
+interface Exams {
+  studies: Map<string, SeriesInfo[]>;
+  keys: ExamKeys[];
+}
+
+type LabelJoin = ReturnType<typeof matchLabels>;
+
+/** The DICOM index: the previous run's when no file under the roots changed (not with an injected API). */
+async function indexInputs(
+  options: IngestOptions,
+  dicom: DicomApi,
+  progress: ProgressSink,
+): Promise<{ index: DicomIndex; indexReused: boolean }> {
+  const useCache = !options.dicom && options.indexCache !== false;
+  const workAbs = resolve(options.workdir);
+  const stamps = useCache
+    ? stampFiles(options.roots).filter((s) => s[0] !== workAbs && !s[0].startsWith(workAbs + sep))
+    : [];
+  const cached = useCache ? loadIndexCache(options.workdir, options.roots, stamps) : undefined;
+  if (cached) {
+    progress({ stage: "dicom-index", done: cached.filesSeen, total: cached.filesSeen, message: "unchanged" });
+    return { index: cached, indexReused: true };
+  }
+  const index = await dicom.indexDicom(options.roots, { onProgress: progress });
+  if (useCache) saveIndexCache(options.workdir, options.roots, stamps, index);
+  return { index, indexReused: false };
+}
+
+/** The DICOM and NIfTI series of the inputs, the files skipped, and the file-level exclusions. */
+function inputSeries(options: IngestOptions, index: DicomIndex) {
   // NIfTI files (skipped by the DICOM indexer) become series too; their JSON sidecars are not "skipped".
   const niftiFiles = index.skipped.filter((s) => NIFTI_FILE.test(s.file)).map((s) => s.file);
   const sidecars = new Set(niftiFiles.map((f) => sidecarPath(f)));
   const nifti = niftiSeries(niftiFiles, (f) => rootOf(options.roots, f));
-  const allSeries = [...index.series, ...nifti.series];
   // Our own outputs, when the work directory lies under a root, are not "skipped input".
   const workAbs = resolve(options.workdir);
   // Dropped copies of a SOP instance (same pixels) are reported with the file errors, not as non-DICOM.
@@ -244,155 +304,171 @@ export async function ingest(options: IngestOptions): Promise<IngestSummary> {
       !resolve(s.file).startsWith(workAbs + sep),
   );
   const fileIssues = [...index.errors, ...duplicates];
-  const tIndex = Date.now();
-
-  let catalog: Catalog;
-  try {
-    catalog = Catalog.open(options.workdir);
-  } catch (err) {
-    await pool?.close();
-    throw err;
+  const fileExclusions: ExclusionRecord[] = [];
+  for (const e of fileIssues) {
+    fileExclusions.push({ scope: "file", ref: e.file, code: e.code, reason: e.reason });
   }
-  const runId = catalog.startRun();
-  try {
-    const exclusions: ExclusionRecord[] = [];
-    for (const e of fileIssues) {
-      exclusions.push({ scope: "file", ref: e.file, code: e.code, reason: e.reason });
-    }
-    for (const e of nifti.errors)
-      exclusions.push({ scope: "file", ref: e.file, code: "nifti-error", reason: e.reason });
-    // Exams = studies.
-    const studies = new Map<string, SeriesInfo[]>();
-    for (const s of allSeries) {
-      const list = studies.get(s.studyInstanceUid);
-      if (list) list.push(s);
-      else studies.set(s.studyInstanceUid, [s]);
-    }
-    const keys: ExamKeys[] = [...studies.entries()].map(([uid, list]) => ({
-      examId: examIdFor(uid, salt),
-      studyInstanceUid: uid,
-      accessionNumber: list.find((s) => s.accessionNumber)?.accessionNumber,
-      patientId: list[0].patientId,
-      studyDate: list.find((s) => s.studyDate)?.studyDate,
-    }));
-    const match = labels
-      ? matchLabels(labels.rows, keys, {
-          windowDays: options.labelWindowDays,
-          conflicted: labels.conflicted,
-          mode: options.labelsMatch,
-        })
-      : {
-          byExam: new Map<string, LabelMatch>(),
-          issues: [] as LabelIssue[],
-          conflicts: new Map<string, string>(),
-        };
-    const labelIssues = [...(labels?.issues ?? []), ...match.issues].sort((a, b) => a.line - b.line);
-    for (const li of labelIssues) {
-      exclusions.push({ scope: "label", ref: `labels:${li.line}`, code: li.kind, reason: li.message });
-    }
-    const record = seriesChoiceRecord(choice);
-    catalog.setMeta(SERIES_CHOICE_META, JSON.stringify(record));
-    const unmatched = unmatchedOverrides(choice.overrides, studies, keys);
-    for (const u of unmatched)
-      exclusions.push({
-        scope: "exam",
-        ref: u.examId,
-        examId: u.examId,
-        code: "override_unmatched",
-        reason: u.reason,
-      });
+  for (const e of nifti.errors)
+    fileExclusions.push({ scope: "file", ref: e.file, code: "nifti-error", reason: e.reason });
+  return { allSeries: [...index.series, ...nifti.series], nifti, skipped, fileIssues, fileExclusions };
+}
 
-    const summary: IngestSummary = {
-      workdir: options.workdir,
-      prepName: name,
-      examsFound: studies.size,
-      usable: 0,
-      usableImages: 0,
-      excludedByReason: {},
-      filesSeen: index.filesSeen,
-      filesIndexed: index.filesIndexed + nifti.series.length,
-      filesSkipped: skipped.length,
-      fileErrors: countBy([...fileIssues.map((e) => e.code), ...nifti.errors.map(() => "nifti-error")]),
-      labelRows: labels?.dataRows ?? 0,
-      labelIssues: countBy(labelIssues.map((i) => i.kind)),
-      labelIssueRows: labelIssues,
-      prepared: { computed: 0, reused: 0, failed: 0 },
-      bytesAssembled: 0,
-      durationMs: 0,
-      timingsMs: { index: tIndex - t0, assemblePrepare: 0 },
-      indexReused,
-      seriesChoice: {
-        rulesSource: choice.rulesSource,
-        overridesSources: choice.overridesSources,
-        overrides: choice.overrides.length,
-        digest: record.digest,
-        unmatchedOverrides: unmatched.map((u) => u.reason),
-      },
-    };
+/** Exams = studies. */
+function examsOf(allSeries: SeriesInfo[], salt: string | undefined): Exams {
+  const studies = new Map<string, SeriesInfo[]>();
+  for (const s of allSeries) {
+    const list = studies.get(s.studyInstanceUid);
+    if (list) list.push(s);
+    else studies.set(s.studyInstanceUid, [s]);
+  }
+  const keys: ExamKeys[] = [...studies.entries()].map(([uid, list]) => ({
+    examId: examIdFor(uid, salt),
+    studyInstanceUid: uid,
+    accessionNumber: list.find((s) => s.accessionNumber)?.accessionNumber,
+    patientId: list[0].patientId,
+    studyDate: list.find((s) => s.studyDate)?.studyDate,
+  }));
+  return { studies, keys };
+}
 
-    let done = 0;
-    const total = keys.length;
-    progress({ stage: "cohort-prepare", done, total });
-    const handle = (result: ExamOutcome) => {
-      exclusions.push(...result.exclusions);
-      if (result.exam.usable) summary.usableImages++;
-      if (result.exam.exclusionReason) {
-        const code = result.reasonCode ?? "other";
-        summary.excludedByReason[code] = (summary.excludedByReason[code] ?? 0) + 1;
-      } else summary.usable++;
-      if (result.prepared === "computed") summary.prepared.computed++;
-      else if (result.prepared === "reused") summary.prepared.reused++;
-      else if (result.prepared === "failed") summary.prepared.failed++;
-      summary.bytesAssembled += result.bytes;
-      progress({ stage: "cohort-prepare", done: ++done, total });
+/** Label rows matched to exams (none without a labels file). */
+function joinLabels(
+  run: IngestRun,
+  labels: ReturnType<typeof readLabelsCsv> | undefined,
+  keys: ExamKeys[],
+): LabelJoin {
+  if (!labels) {
+    return {
+      byExam: new Map<string, LabelMatch>(),
+      issues: [] as LabelIssue[],
+      conflicts: new Map<string, string>(),
     };
-    // Exams run one at a time in-process, or up to 2 per worker concurrently with a pool.
-    const concurrency = pool ? nWorkers * 2 : 1;
-    let next = 0;
-    const results: ExamOutcome[] = new Array(keys.length);
-    await Promise.all(
-      Array.from({ length: Math.min(concurrency, keys.length) }, async () => {
-        while (next < keys.length) {
-          const i = next++;
-          const k = keys[i];
-          results[i] = await processExamSafely({
-            keys: k,
-            seriesList: studies.get(k.studyInstanceUid)!,
-            dicom,
-            choice,
-            prep,
-            prepName: name,
-            catalog,
-            workdir: options.workdir,
-            required,
-            salt,
-            label: match.byExam.get(k.examId),
-            labelConflict: match.conflicts.get(k.examId),
-            pool,
-          });
-        }
-      }),
-    );
-    // Summarise in exam order, so that exclusions and the summary do not depend on timing.
-    for (const r of results) handle(r);
-    if (options.masks) {
-      const o = await ensureOrganMeasures(catalog, options.masks, progress, { jobs: options.organJobs });
-      for (const e of o.errors)
-        exclusions.push({ scope: "exam", ref: e.examId, code: "organ-error", reason: e.reason });
-      summary.organs = { measured: o.measured, reused: o.reused, missing: o.missing, source: o.source };
-    }
-    summary.timingsMs.assemblePrepare = Date.now() - tIndex;
-    summary.durationMs = Date.now() - t0;
-    catalog.transaction(() => {
-      catalog.replaceExclusions(exclusions);
-      catalog.finishRun(runId, summary);
+  }
+  return matchLabels(labels.rows, keys, {
+    windowDays: run.options.labelWindowDays,
+    conflicted: labels.conflicted,
+    mode: run.options.labelsMatch,
+  });
+}
+
+/** The summary before any exam is processed; records the label issues, the series choice and the overrides. */
+function startSummary(
+  run: IngestRun,
+  exams: Exams,
+  match: LabelJoin,
+  found: {
+    index: DicomIndex;
+    indexReused: boolean;
+    indexMs: number;
+    inputs: ReturnType<typeof inputSeries>;
+    labels: ReturnType<typeof readLabelsCsv> | undefined;
+  },
+): IngestSummary {
+  const { options, choice, exclusions } = run;
+  const { index, inputs, labels } = found;
+  const labelIssues = [...(labels?.issues ?? []), ...match.issues].sort((a, b) => a.line - b.line);
+  for (const li of labelIssues) {
+    exclusions.push({ scope: "label", ref: `labels:${li.line}`, code: li.kind, reason: li.message });
+  }
+  const record = seriesChoiceRecord(choice);
+  run.catalog.setMeta(SERIES_CHOICE_META, JSON.stringify(record));
+  const unmatched = unmatchedOverrides(choice.overrides, exams.studies, exams.keys);
+  for (const u of unmatched)
+    exclusions.push({
+      scope: "exam",
+      ref: u.examId,
+      examId: u.examId,
+      code: "override_unmatched",
+      reason: u.reason,
     });
-    writeJsonAtomic(join(options.workdir, "summary.json"), summary);
-    return summary;
-  } finally {
-    catalog.close();
-    clearNiftiCache();
-    await pool?.close();
+  return {
+    workdir: options.workdir,
+    prepName: run.prepName,
+    examsFound: exams.studies.size,
+    usable: 0,
+    usableImages: 0,
+    excludedByReason: {},
+    filesSeen: index.filesSeen,
+    filesIndexed: index.filesIndexed + inputs.nifti.series.length,
+    filesSkipped: inputs.skipped.length,
+    fileErrors: countBy([
+      ...inputs.fileIssues.map((e) => e.code),
+      ...inputs.nifti.errors.map(() => "nifti-error"),
+    ]),
+    labelRows: labels?.dataRows ?? 0,
+    labelIssues: countBy(labelIssues.map((i) => i.kind)),
+    labelIssueRows: labelIssues,
+    prepared: { computed: 0, reused: 0, failed: 0 },
+    bytesAssembled: 0,
+    durationMs: 0,
+    timingsMs: { index: found.indexMs, assemblePrepare: 0 },
+    indexReused: found.indexReused,
+    seriesChoice: {
+      rulesSource: choice.rulesSource,
+      overridesSources: choice.overridesSources,
+      overrides: choice.overrides.length,
+      digest: record.digest,
+      unmatchedOverrides: unmatched.map((u) => u.reason),
+    },
+  };
+}
+
+/** Every exam through processExamSafely, `run.concurrency` at a time; results in exam order. */
+async function processExams(run: IngestRun, exams: Exams, match: LabelJoin): Promise<ExamOutcome[]> {
+  const { keys } = exams;
+  const { options } = run;
+  run.progress({ stage: "cohort-prepare", done: 0, total: keys.length });
+  let next = 0;
+  const results: ExamOutcome[] = new Array(keys.length);
+  await Promise.all(
+    Array.from({ length: Math.min(run.concurrency, keys.length) }, async () => {
+      while (next < keys.length) {
+        const i = next++;
+        const k = keys[i];
+        results[i] = await processExamSafely({
+          keys: k,
+          seriesList: exams.studies.get(k.studyInstanceUid)!,
+          dicom: run.dicom,
+          choice: run.choice,
+          prep: run.prep,
+          prepName: run.prepName,
+          catalog: run.catalog,
+          workdir: options.workdir,
+          required: options.requiredRoles ?? DEFAULT_REQUIRED,
+          salt: run.salt,
+          label: match.byExam.get(k.examId),
+          labelConflict: match.conflicts.get(k.examId),
+          pool: run.pool,
+        });
+      }
+    }),
+  );
+  return results;
+}
+
+/** Organ measures of the usable exams from the mask source; an exam whose measure fails is an exclusion. */
+async function measureOrgans(run: IngestRun, masks: MaskSource): Promise<IngestSummary["organs"]> {
+  const o = await ensureOrganMeasures(run.catalog, masks, run.progress, { jobs: run.options.organJobs });
+  for (const e of o.errors)
+    run.exclusions.push({ scope: "exam", ref: e.examId, code: "organ-error", reason: e.reason });
+  return { measured: o.measured, reused: o.reused, missing: o.missing, source: o.source };
+}
+
+/** Adds each exam's outcome to the summary and its exclusions to the run's, with progress per exam. */
+function tally(run: IngestRun, summary: IngestSummary, results: ExamOutcome[]): void {
+  let done = 0;
+  for (const result of results) {
+    run.exclusions.push(...result.exclusions);
+    if (result.exam.usable) summary.usableImages++;
+    if (result.exam.exclusionReason) {
+      const code = result.reasonCode ?? "other";
+      summary.excludedByReason[code] = (summary.excludedByReason[code] ?? 0) + 1;
+    } else summary.usable++;
+    if (result.prepared === "computed") summary.prepared.computed++;
+    else if (result.prepared === "reused") summary.prepared.reused++;
+    else if (result.prepared === "failed") summary.prepared.failed++;
+    summary.bytesAssembled += result.bytes;
+    run.progress({ stage: "cohort-prepare", done: ++done, total: results.length });
   }
 }
 
@@ -541,23 +617,64 @@ async function processExamSafely(ctx: ExamContext): Promise<ExamOutcome> {
   }
 }
 
+/** dicom/'s pick for one role: the first-ranked candidate, with its alternatives. */
+type PickedRole = NonNullable<ExamRoles["chosen"][SeriesRole]>;
+type RankedCandidate = Candidate & { whyNot?: string };
+/** The series records of an exam, by series (or split part of a series) and decision. */
+type RecordLookup = (s: SeriesInfo, d: RoleDecision) => SeriesRecord | undefined;
+/** An exam that is not usable or not labelled: its exclusion code and reason. */
+interface ExamProblem {
+  reasonCode: string;
+  reason: string;
+}
+
 async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
-  const { keys, seriesList } = ctx;
-  const examId = keys.examId;
-  const first = seriesList[0];
   const exclusions: ExclusionRecord[] = [];
-  const seriesRecords: SeriesRecord[] = [];
-  const chosen = new Map<SeriesRole, Candidate>();
-  const failedRoles = new Map<SeriesRole, string>();
-  let picked: ExamRoles;
+  const picked = pickRoles(ctx, exclusions);
+  const { seriesRecords, recordFor } = buildSeriesRecords(ctx.keys.examId, picked);
+  const { chosen, failedRoles } = assembleCandidates(ctx, picked, recordFor, exclusions);
+  const sources: RoleSource[] = [...chosen.entries()].map(([role, c]) => ({
+    role,
+    seriesInstanceUid: c.series.seriesInstanceUid,
+    echoTimeMs: c.decision.echoTimeMs,
+    imageTypeValue: c.decision.imageTypeValue,
+    frames: c.frames,
+  }));
+  let problem = usabilityProblem(ctx, chosen, failedRoles);
+  let prepared: ExamOutcome["prepared"] = "none";
+  let bytes = 0;
+  let sourceFingerprint: string | undefined;
+  // Preparation only for exams whose images are usable.
+  if (!problem) {
+    sourceFingerprint = sourcesFingerprint(sources, ctx.prep.roles);
+    ({ prepared, bytes, problem } = await prepareSources(ctx, sources));
+  }
+  const usable = !problem;
+  if (!problem) problem = labelProblem(ctx);
+  const exam = examRecord(ctx, chosen, usable, problem?.reason, sourceFingerprint);
+  if (problem) {
+    const { examId } = ctx.keys;
+    exclusions.push({ scope: "exam", ref: examId, examId, code: problem.reasonCode, reason: problem.reason });
+  }
+  ctx.catalog.transaction(() => {
+    ctx.catalog.upsertExam(exam);
+    ctx.catalog.replaceSeries(ctx.keys.examId, seriesRecords);
+    ctx.catalog.setRoleSources(ctx.keys.examId, usable ? sources : []);
+  });
+  return { exam, exclusions, reasonCode: problem?.reasonCode, prepared, bytes };
+}
+
+/** dicom/'s classification and pick, with this exam's series overrides; a failure is an exclusion. */
+function pickRoles(ctx: ExamContext, exclusions: ExclusionRecord[]): ExamRoles {
+  const { seriesList } = ctx;
   try {
-    picked = ctx.dicom.pickSeriesForRoles(
+    return ctx.dicom.pickSeriesForRoles(
       seriesList,
       ctx.choice.rules,
       overridesForExam(ctx.choice.overrides, ctx.keys),
     );
   } catch (err) {
-    picked = { chosen: {}, decisions: seriesList.map((s) => ({ series: s, decisions: [] })) };
+    const examId = ctx.keys.examId;
     exclusions.push({
       scope: "exam",
       ref: examId,
@@ -565,11 +682,17 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
       code: "classify_error",
       reason: describeError(err),
     });
+    return { chosen: {}, decisions: seriesList.map((s) => ({ series: s, decisions: [] })) };
   }
-  const recordFor = new Map<string, SeriesRecord>();
-  // seriesId: records that dicom/ split from one SeriesInstanceUID (SeriesNumber, echo, phase) stay apart.
-  const recKey = (s: SeriesInfo, d: RoleDecision) =>
-    `${s.seriesId ?? s.seriesInstanceUid}|${d.echoTimeMs ?? ""}|${d.imageTypeValue ?? ""}`;
+}
+
+/** One record per series decision (per echo or image type of a split series), none chosen yet. */
+function buildSeriesRecords(
+  examId: string,
+  picked: ExamRoles,
+): { seriesRecords: SeriesRecord[]; recordFor: RecordLookup } {
+  const seriesRecords: SeriesRecord[] = [];
+  const byKey = new Map<string, SeriesRecord>();
   for (const { series: s, decisions } of picked.decisions) {
     const list =
       decisions.length > 0 ? decisions : [{ role: null, reasons: ["no decision"] } as RoleDecision];
@@ -588,162 +711,208 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
         frames: d.role ? selectFrames(s, d).length : s.frames.length,
       };
       seriesRecords.push(rec);
-      recordFor.set(recKey(s, d), rec);
+      byKey.set(recordKey(s, d), rec);
     }
   }
+  return { seriesRecords, recordFor: (s, d) => byKey.get(recordKey(s, d)) };
+}
+
+// seriesId: records that dicom/ split from one SeriesInstanceUID (SeriesNumber, echo, phase) stay apart.
+function recordKey(s: SeriesInfo, d: RoleDecision): string {
+  return `${s.seriesId ?? s.seriesInstanceUid}|${d.echoTimeMs ?? ""}|${d.imageTypeValue ?? ""}`;
+}
+
+/** Per role, the best candidate whose stack can be assembled, or why none can. */
+function assembleCandidates(
+  ctx: ExamContext,
+  picked: ExamRoles,
+  recordFor: RecordLookup,
+  exclusions: ExclusionRecord[],
+): { chosen: Map<SeriesRole, Candidate>; failedRoles: Map<SeriesRole, string> } {
+  const chosen = new Map<SeriesRole, Candidate>();
+  const failedRoles = new Map<SeriesRole, string>();
   for (const role of SERIES_ROLES) {
     const choice = picked.chosen[role];
     if (!choice) continue;
     // dicom/'s ranking (evidence, original, T2 preference, slices, series number), then ours on top,
     // stable: a stack that can be assembled first, then axial acquisitions (the slices we prepare).
-    const ranked: (Candidate & { whyNot?: string })[] = [choice, ...choice.alternatives].map((c) => {
-      const iop = c.frames[0]?.imageOrientationPatient;
-      const axial = iop
-        ? planeOfNormal(cross([iop[0], iop[1], iop[2]], [iop[3], iop[4], iop[5]])) === "axial"
-        : false;
-      const cand: Candidate & { whyNot?: string } = {
-        series: c.series,
-        decision: c.decision,
-        frames: c.frames,
-        axial,
-        whyNot: "whyNot" in c ? (c.whyNot as string) : undefined,
-      };
-      const rec = recordFor.get(recKey(c.series, c.decision));
-      try {
-        cand.plan = planStack(c.frames);
-        if (cand.plan.dims[2] < ctx.prep.slices && ctx.prep.roles.includes(role)) {
-          throw new LiverstiffError(
-            `only ${cand.plan.dims[2]} slices, the preparation needs ${ctx.prep.slices}`,
-            {
-              geometry: "too_few_slices",
-            },
-          );
-        }
-        if (rec) {
-          rec.dims = cand.plan.dims;
-          rec.spacingMm = [
-            c.frames[0].pixelSpacingMm[1],
-            c.frames[0].pixelSpacingMm[0],
-            Number(cand.plan.sliceStepMm.toFixed(4)),
-          ];
-          rec.orientation = orientationCode(cand.plan.affine);
-        }
-      } catch (err) {
-        cand.error = describeError(err);
-        if (rec) rec.note = `cannot be used: ${cand.error}`;
-        exclusions.push({
-          scope: "series",
-          ref: c.series.seriesInstanceUid,
-          examId,
-          code: err instanceof LiverstiffError ? String(err.context.geometry ?? "geometry") : "geometry",
-          reason: `series ${c.series.seriesNumber ?? "?"} (${rec?.description ?? "no description"}) as ${ROLE_LABEL[role]}: ${cand.error}`,
-        });
-      }
-      return cand;
-    });
-    const order = ranked
+    const ranked = [choice, ...choice.alternatives].map((c) =>
+      assessCandidate(ctx, role, c, recordFor, exclusions),
+    );
+    const best = ranked
       .map((c, i) => ({ c, i }))
       .sort(
         (a, b) =>
           Number(!!a.c.error) - Number(!!b.c.error) || Number(b.c.axial) - Number(a.c.axial) || a.i - b.i,
-      )
-      .map((x) => x.c);
-    const best = order[0];
+      )[0]!.c;
     if (best.error) {
       failedRoles.set(role, best.error);
       continue;
     }
     chosen.set(role, best);
-    const rec = recordFor.get(recKey(best.series, best.decision));
-    if (rec) {
-      rec.chosen = true;
-      const why: string[] = [];
-      if (best !== ranked[0]) {
-        why.push(
-          ranked[0].error
-            ? `series ${ranked[0].series.seriesNumber ?? "?"} ranked first but cannot be used`
-            : `axial acquisition preferred over series ${ranked[0].series.seriesNumber ?? "?"}`,
-        );
-      } else why.push(...choice.reasons);
-      rec.note = why.length ? `chosen: ${why.join("; ")}` : "chosen (only candidate)";
-    }
-    for (const other of ranked) {
-      if (other === best || other.error) continue;
-      const r = recordFor.get(recKey(other.series, other.decision));
-      if (r && !r.note) r.note = `not chosen: ${other.whyNot ?? "ranked lower"}`;
-    }
+    noteChoice(choice, ranked, best, recordFor);
   }
-  // Usability.
-  let reasonCode: string | undefined;
-  let reason: string | undefined;
+  return { chosen, failedRoles };
+}
+
+/** A candidate with its stack plan, or the reason its stack cannot be used (also an exclusion). */
+function assessCandidate(
+  ctx: ExamContext,
+  role: SeriesRole,
+  c: PickedRole | PickedRole["alternatives"][number],
+  recordFor: RecordLookup,
+  exclusions: ExclusionRecord[],
+): RankedCandidate {
+  const iop = c.frames[0]?.imageOrientationPatient;
+  const axial = iop
+    ? planeOfNormal(cross([iop[0], iop[1], iop[2]], [iop[3], iop[4], iop[5]])) === "axial"
+    : false;
+  const cand: RankedCandidate = {
+    series: c.series,
+    decision: c.decision,
+    frames: c.frames,
+    axial,
+    whyNot: "whyNot" in c ? (c.whyNot as string) : undefined,
+  };
+  const rec = recordFor(c.series, c.decision);
+  try {
+    cand.plan = planStack(c.frames);
+    if (cand.plan.dims[2] < ctx.prep.slices && ctx.prep.roles.includes(role)) {
+      throw new LiverstiffError(
+        `only ${cand.plan.dims[2]} slices, the preparation needs ${ctx.prep.slices}`,
+        {
+          geometry: "too_few_slices",
+        },
+      );
+    }
+    if (rec) {
+      rec.dims = cand.plan.dims;
+      rec.spacingMm = [
+        c.frames[0].pixelSpacingMm[1],
+        c.frames[0].pixelSpacingMm[0],
+        Number(cand.plan.sliceStepMm.toFixed(4)),
+      ];
+      rec.orientation = orientationCode(cand.plan.affine);
+    }
+  } catch (err) {
+    cand.error = describeError(err);
+    if (rec) rec.note = `cannot be used: ${cand.error}`;
+    exclusions.push({
+      scope: "series",
+      ref: c.series.seriesInstanceUid,
+      examId: ctx.keys.examId,
+      code: err instanceof LiverstiffError ? String(err.context.geometry ?? "geometry") : "geometry",
+      reason: `series ${c.series.seriesNumber ?? "?"} (${rec?.description ?? "no description"}) as ${ROLE_LABEL[role]}: ${cand.error}`,
+    });
+  }
+  return cand;
+}
+
+/** Marks the chosen record and says why it was chosen, and why the other usable candidates were not. */
+function noteChoice(
+  choice: PickedRole,
+  ranked: RankedCandidate[],
+  best: RankedCandidate,
+  recordFor: RecordLookup,
+): void {
+  const rec = recordFor(best.series, best.decision);
+  if (rec) {
+    rec.chosen = true;
+    const why: string[] = [];
+    if (best !== ranked[0]) {
+      why.push(
+        ranked[0].error
+          ? `series ${ranked[0].series.seriesNumber ?? "?"} ranked first but cannot be used`
+          : `axial acquisition preferred over series ${ranked[0].series.seriesNumber ?? "?"}`,
+      );
+    } else why.push(...choice.reasons);
+    rec.note = why.length ? `chosen: ${why.join("; ")}` : "chosen (only candidate)";
+  }
+  for (const other of ranked) {
+    if (other === best || other.error) continue;
+    const r = recordFor(other.series, other.decision);
+    if (r && !r.note) r.note = `not chosen: ${other.whyNot ?? "ranked lower"}`;
+  }
+}
+
+/** A required role with no usable series: the failed role's reason before a missing role's. */
+function usabilityProblem(
+  ctx: ExamContext,
+  chosen: Map<SeriesRole, Candidate>,
+  failedRoles: Map<SeriesRole, string>,
+): ExamProblem | undefined {
   const missingAll = ctx.required.all.filter((r) => !chosen.has(r));
   const hasAny = ctx.required.anyOf.length === 0 || ctx.required.anyOf.some((r) => chosen.has(r));
-  if (missingAll.length > 0 || !hasAny) {
-    const missing = missingAll.length > 0 ? missingAll[0] : ctx.required.anyOf[0];
-    const failed = [...missingAll, ...(hasAny ? [] : ctx.required.anyOf)].find((r) => failedRoles.has(r));
-    if (failed) {
-      reasonCode = `${failed}_unusable`;
-      reason = `${ROLE_LABEL[failed]} series cannot be used: ${failedRoles.get(failed)}`;
-    } else if (missingAll.length > 0) {
-      reasonCode = `no_${missing}`;
-      reason = `no ${ROLE_LABEL[missing]} series`;
+  if (missingAll.length === 0 && hasAny) return undefined;
+  const missing = missingAll.length > 0 ? missingAll[0] : ctx.required.anyOf[0];
+  const failed = [...missingAll, ...(hasAny ? [] : ctx.required.anyOf)].find((r) => failedRoles.has(r));
+  if (failed) {
+    return {
+      reasonCode: `${failed}_unusable`,
+      reason: `${ROLE_LABEL[failed]} series cannot be used: ${failedRoles.get(failed)}`,
+    };
+  }
+  if (missingAll.length > 0)
+    return { reasonCode: `no_${missing}`, reason: `no ${ROLE_LABEL[missing]} series` };
+  return { reasonCode: "no_t1", reason: "no T1w (in- or opposed-phase) series" };
+}
+
+/** Prepares (or reuses) the exam's slices, in a worker when there is a pool, and records them. */
+async function prepareSources(
+  ctx: ExamContext,
+  sources: RoleSource[],
+): Promise<{ prepared: ExamOutcome["prepared"]; bytes: number; problem?: ExamProblem }> {
+  const examId = ctx.keys.examId;
+  try {
+    let r: BuildResult;
+    if (ctx.pool) {
+      const reply = await ctx.pool.run({ workdir: ctx.workdir, examId, sources, prep: ctx.prep });
+      if (!reply.ok) throw new LiverstiffError(reply.error, { exam: examId });
+      r = reply.result;
     } else {
-      reasonCode = "no_t1";
-      reason = "no T1w (in- or opposed-phase) series";
+      r = await buildPrepared(ctx.workdir, examId, sources, ctx.prep, (f) =>
+        isNiftiFrame(f) ? readNiftiFrame(f) : ctx.dicom.readFramePixels(f),
+      );
     }
+    // Recorded on reuse too: a catalog rebuilt next to an existing cache must still list it.
+    ctx.catalog.setPrepared({ examId, prepName: ctx.prepName, fingerprint: r.fingerprint, path: r.path });
+    return { prepared: r.status, bytes: r.voxels * 2 };
+  } catch (err) {
+    // A cache that cannot be written (disk full, read-only) stops the run; it is never the exam's fault.
+    const io =
+      asOutputWriteError(err, undefined, ctx.workdir) ??
+      (err instanceof Error ? asOutputWriteError(err.message, undefined, ctx.workdir) : undefined);
+    if (io) throw io;
+    return {
+      prepared: "failed",
+      bytes: 0,
+      problem: {
+        reasonCode: "pixel_error",
+        reason: `images cannot be read or prepared: ${describeError(err)}`,
+      },
+    };
   }
-  // Preparation (only for exams whose images are usable).
-  let prepared: ExamOutcome["prepared"] = "none";
-  let bytes = 0;
-  let srcFp: string | undefined;
-  const sources: RoleSource[] = [...chosen.entries()].map(([role, c]) => ({
-    role,
-    seriesInstanceUid: c.series.seriesInstanceUid,
-    echoTimeMs: c.decision.echoTimeMs,
-    imageTypeValue: c.decision.imageTypeValue,
-    frames: c.frames,
-  }));
-  if (!reason) {
-    srcFp = sourcesFingerprint(sources, ctx.prep.roles);
-    try {
-      let r: BuildResult;
-      if (ctx.pool) {
-        const reply = await ctx.pool.run({ workdir: ctx.workdir, examId, sources, prep: ctx.prep });
-        if (!reply.ok) throw new LiverstiffError(reply.error, { exam: examId });
-        r = reply.result;
-      } else {
-        r = await buildPrepared(ctx.workdir, examId, sources, ctx.prep, (f) =>
-          isNiftiFrame(f) ? readNiftiFrame(f) : ctx.dicom.readFramePixels(f),
-        );
-      }
-      bytes = r.voxels * 2;
-      // Recorded on reuse too: a catalog rebuilt next to an existing cache must still list it.
-      ctx.catalog.setPrepared({ examId, prepName: ctx.prepName, fingerprint: r.fingerprint, path: r.path });
-      prepared = r.status;
-    } catch (err) {
-      // A cache that cannot be written (disk full, read-only) stops the run; it is never the exam's fault.
-      const io =
-        asOutputWriteError(err, undefined, ctx.workdir) ??
-        (err instanceof Error ? asOutputWriteError(err.message, undefined, ctx.workdir) : undefined);
-      if (io) throw io;
-      prepared = "failed";
-      reasonCode = "pixel_error";
-      reason = `images cannot be read or prepared: ${describeError(err)}`;
-    }
-  }
-  const usable = !reason;
-  if (!reason) {
-    if (ctx.labelConflict) {
-      reasonCode = "label_conflict";
-      reason = ctx.labelConflict;
-    } else if (!ctx.label) {
-      reasonCode = "no_label";
-      reason = "no MRE label matched";
-    }
-  }
+}
+
+/** A usable exam without a trustworthy label: conflicting labels, or none matched. */
+function labelProblem(ctx: ExamContext): ExamProblem | undefined {
+  if (ctx.labelConflict) return { reasonCode: "label_conflict", reason: ctx.labelConflict };
+  if (!ctx.label) return { reasonCode: "no_label", reason: "no MRE label matched" };
+  return undefined;
+}
+
+function examRecord(
+  ctx: ExamContext,
+  chosen: Map<SeriesRole, Candidate>,
+  usable: boolean,
+  exclusionReason: string | undefined,
+  sourceFingerprint: string | undefined,
+): ExamRecord {
+  const { keys, seriesList } = ctx;
+  const first = seriesList[0];
   const labelSite = ctx.label?.site;
-  const exam: ExamRecord = {
-    examId,
+  return {
+    examId: keys.examId,
     patientKey: patientKey(keys.patientId, ctx.salt),
     site: labelSite ?? first.institutionName ?? "unknown",
     siteSource: labelSite ? "labels" : first.institutionName ? "institution" : "unknown",
@@ -759,15 +928,8 @@ async function processExam(ctx: ExamContext): Promise<ExamOutcome> {
     kpa: ctx.labelConflict ? undefined : ctx.label?.kpa,
     labelLine: ctx.label?.line,
     usable,
-    exclusionReason: reason,
+    exclusionReason,
     roles: SERIES_ROLES.filter((r) => chosen.has(r)),
-    sourceFingerprint: srcFp,
+    sourceFingerprint,
   };
-  if (reason) exclusions.push({ scope: "exam", ref: examId, examId, code: reasonCode ?? "other", reason });
-  ctx.catalog.transaction(() => {
-    ctx.catalog.upsertExam(exam);
-    ctx.catalog.replaceSeries(examId, seriesRecords);
-    ctx.catalog.setRoleSources(examId, usable ? sources : []);
-  });
-  return { exam, exclusions, reasonCode, prepared, bytes };
 }

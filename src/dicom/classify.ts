@@ -343,37 +343,83 @@ function splitGroups(s: SeriesInfo): FrameGroup[] {
   return [...groups.values()].sort((a, b) => (a.echoTimeMs ?? 0) - (b.echoTimeMs ?? 0));
 }
 
+/** What the series-wide rules read; `base` collects the reasons every decision of the series carries. */
+interface SeriesContext {
+  series: SeriesInfo;
+  rules: RoleRules;
+  kw: Compiled["kw"];
+  desc: string;
+  descRaw: string | undefined;
+  descName: string;
+  base: string[];
+}
+
 /**
  * Classifies one series. Returns one decision, or one per echo for a dual-echo series (each with its
  * echoTimeMs), or one per image type for a series that mixes reconstructed types (with imageTypeValue).
  */
 export function classifySeries(series: SeriesInfo, rules: RoleRules = DEFAULT_RULES): RoleDecision[] {
   const c = compile(rules);
-  const kw = c.kw;
   const descRaw = series.seriesDescription ?? series.protocolName;
-  const desc = normaliseDescription(descRaw);
-  const descName = descRaw ? `description "${descRaw}"` : "no description";
-  const base: string[] = series.splitReason ? [series.splitReason] : [];
-  const none = (why: string): RoleDecision[] => [{ role: null, reasons: [...base, why] }];
+  const ctx: SeriesContext = {
+    series,
+    rules,
+    kw: c.kw,
+    desc: normaliseDescription(descRaw),
+    descRaw,
+    descName: descRaw ? `description "${descRaw}"` : "no description",
+    base: series.splitReason ? [series.splitReason] : [],
+  };
+  const forced = forcedRole(ctx, c);
+  if (forced) return [forced];
+  // Exclusions that apply to the whole series, in the order their reasons are most telling.
+  const excluded =
+    scopeExclusion(ctx) ??
+    geometryExclusion(ctx) ??
+    derivedExclusion(ctx) ??
+    contrastExclusion(ctx) ??
+    diffusionExclusion(ctx) ??
+    elastographyExclusion(ctx) ??
+    componentExclusion(ctx);
+  if (excluded) return [{ role: null, reasons: [...ctx.base, excluded] }];
+  const family = sequenceFamily(series, ctx.desc);
+  const acquisition = acquisitionExclusion(ctx, family);
+  if (acquisition) return [{ role: null, reasons: [...ctx.base, acquisition] }];
+  const groups = splitGroups(series);
+  const seriesFacts = { kw: ctx.kw, desc: ctx.desc, descName: ctx.descName, family, base: ctx.base };
+  return groups.map((g) => classifyGroup(groupContext(series, g, groups.length, rules, seriesFacts)));
+}
 
-  // 1. Roles forced by the rules file.
+/** A role forced by a pattern of the rules file on the description. */
+function forcedRole(ctx: SeriesContext, c: Compiled): RoleDecision | undefined {
+  const { descRaw } = ctx;
   for (const f of c.force) {
     if (descRaw && f.re.test(descRaw)) {
-      const reasons = [`forced to ${f.role ?? "none"} by rules pattern /${f.pattern}/ on ${descName}`];
+      const reasons = [`forced to ${f.role ?? "none"} by rules pattern /${f.pattern}/ on ${ctx.descName}`];
       const d: RoleDecision = { role: f.role, reasons };
       if (f.echoTimeMs !== undefined) d.echoTimeMs = f.echoTimeMs;
       if (f.role) d.strength = 4;
-      return [d];
+      return d;
     }
   }
+  return undefined;
+}
 
-  // 2. Exclusions that apply to the whole series.
-  if (series.modality !== "MR") return none(`modality ${series.modality} is not MR`);
+// Each exclusion returns the reason the series is no role, or undefined to go on.
+
+function scopeExclusion({ series, rules }: SeriesContext): string | undefined {
+  if (series.modality !== "MR") return `modality ${series.modality} is not MR`;
   const bodyPart = series.bodyPartExamined?.toUpperCase().replace(/[\s-]+/g, "_");
   if (bodyPart && !rules.bodyParts.some((b) => b.toUpperCase() === bodyPart)) {
-    return none(`body part ${series.bodyPartExamined} is not abdominal`);
+    return `body part ${series.bodyPartExamined} is not abdominal`;
   }
-  if (series.frames.length === 0) return none("series has no frames");
+  if (series.frames.length === 0) return "series has no frames";
+  return undefined;
+}
+
+/** Localizers and anything not axial; an axial series adds its plane (and tilt) to the reasons. */
+function geometryExclusion(ctx: SeriesContext): string | undefined {
+  const { series } = ctx;
   const planes = new Map<Plane, number>();
   let tilt = 0;
   for (const f of series.frames) {
@@ -382,124 +428,190 @@ export function classifySeries(series: SeriesInfo, rules: RoleRules = DEFAULT_RU
     tilt = Math.max(tilt, p.tiltDeg);
   }
   const types = series.imageType;
-  if (types.includes("LOCALIZER") || types.includes("SCOUT")) return none("ImageType LOCALIZER: a localizer");
-  const loc = firstMatch(kw.localizer, desc);
-  if (loc) return none(`localizer (${descName} contains "${loc}")`);
+  if (types.includes("LOCALIZER") || types.includes("SCOUT")) return "ImageType LOCALIZER: a localizer";
+  const loc = firstMatch(ctx.kw.localizer, ctx.desc);
+  if (loc) return `localizer (${ctx.descName} contains "${loc}")`;
   if (planes.size >= 2) {
     const list = [...planes.keys()].join(", ");
-    return none(
-      planes.size === 3
-        ? `frames in 3 planes (${list}): a 3-plane localizer`
-        : `mixed orientations in one series (${list}): a localizer or a composite`,
-    );
+    return planes.size === 3
+      ? `frames in 3 planes (${list}): a 3-plane localizer`
+      : `mixed orientations in one series (${list}): a localizer or a composite`;
   }
   const plane = [...planes.keys()][0]!;
-  if (plane !== "axial") return none(`${plane} plane (only axial series are used)`);
-  base.push(tilt > 1 ? `axial plane (tilted ${tilt.toFixed(0)}° from true axial)` : "axial plane");
+  if (plane !== "axial") return `${plane} plane (only axial series are used)`;
+  ctx.base.push(tilt > 1 ? `axial plane (tilted ${tilt.toFixed(0)}° from true axial)` : "axial plane");
+  return undefined;
+}
 
+/** Projections, reformats and derived images, except the in/opposed-phase images vendors mark derived. */
+function derivedExclusion(ctx: SeriesContext): string | undefined {
+  const { series } = ctx;
+  const types = series.imageType;
   const projection = series.frames.map((f) => typeHas(f.imageType, PROJECTION_TYPES)).find(Boolean);
-  if (projection) return none(`ImageType ${projection}: a projection, reformat or subtraction (derived)`);
-  const derivedWord = firstMatch(kw.derived, desc);
-  if (derivedWord) return none(`derived series (${descName} contains "${derivedWord}")`);
+  if (projection) return `ImageType ${projection}: a projection, reformat or subtraction (derived)`;
+  const derivedWord = firstMatch(ctx.kw.derived, ctx.desc);
+  if (derivedWord) return `derived series (${ctx.descName} contains "${derivedWord}")`;
   const derived = types[0] === "DERIVED" || types[1] === "SECONDARY";
   const derivedOk = series.frames.some((f) => typeHas(f.imageType, DERIVED_OK_TYPES));
   if (derived && !derivedOk) {
-    return none(`ImageType ${types.join("\\")}: a derived or secondary image, not an acquisition`);
+    return `ImageType ${types.join("\\")}: a derived or secondary image, not an acquisition`;
   }
   if (derived)
-    base.push(
+    ctx.base.push(
       `ImageType ${types.join("\\")} is derived, accepted because the vendor marks in/opposed-phase images so`,
     );
+  return undefined;
+}
 
+function contrastExclusion({ series, kw, desc, descName }: SeriesContext): string | undefined {
   const agent = series.contrastBolusAgent?.trim();
   const pre = firstMatch(kw.preContrast, desc);
   if (agent && !/^(none|no|n\/?a|-+|0|nil)$/i.test(agent)) {
-    return none(`post-contrast: ContrastBolusAgent "${agent}" is set`);
+    return `post-contrast: ContrastBolusAgent "${agent}" is set`;
   }
   const post = firstMatch(kw.postContrast, desc);
-  if (post && !pre) return none(`post-contrast (${descName} contains "${post}")`);
+  if (post && !pre) return `post-contrast (${descName} contains "${post}")`;
   if (series.temporalPositions && !pre) {
-    return none(`dynamic series with ${series.temporalPositions} temporal positions (contrast phases)`);
+    return `dynamic series with ${series.temporalPositions} temporal positions (contrast phases)`;
   }
+  return undefined;
+}
 
+function diffusionExclusion({ series, kw, desc, descName }: SeriesContext): string | undefined {
   const b = (series.diffusionBValues ?? []).filter((v) => v > 0);
-  if (b.length) return none(`diffusion-weighted (b-values ${series.diffusionBValues!.join(", ")} s/mm²)`);
+  if (b.length) return `diffusion-weighted (b-values ${series.diffusionBValues!.join(", ")} s/mm²)`;
   const dtype = series.frames.map((f) => typeHas(f.imageType, DIFFUSION_TYPES)).find(Boolean);
-  if (dtype) return none(`diffusion-weighted (ImageType ${dtype})`);
-  if (series.acquisitionContrast === "DIFFUSION")
-    return none("diffusion-weighted (AcquisitionContrast DIFFUSION)");
+  if (dtype) return `diffusion-weighted (ImageType ${dtype})`;
+  if (series.acquisitionContrast === "DIFFUSION") return "diffusion-weighted (AcquisitionContrast DIFFUSION)";
   const dw = firstMatch(kw.diffusion, desc);
-  if (dw) return none(`diffusion-weighted (${descName} contains "${dw}")`);
+  if (dw) return `diffusion-weighted (${descName} contains "${dw}")`;
+  return undefined;
+}
 
+function elastographyExclusion({ series, kw, desc, descName }: SeriesContext): string | undefined {
   const mtype = series.frames.map((f) => typeHas(f.imageType, MRE_TYPES)).find(Boolean);
-  if (mtype) return none(`MR elastography (ImageType ${mtype})`);
+  if (mtype) return `MR elastography (ImageType ${mtype})`;
   // Description only: GE and others put the exam protocol ("LIVER MRE") in ProtocolName of every series.
   const mre = firstMatch(kw.elastography, desc);
-  if (mre) return none(`MR elastography (${descName} contains "${mre}")`);
+  if (mre) return `MR elastography (${descName} contains "${mre}")`;
+  return undefined;
+}
 
+/** Phase, real and imaginary images, and descriptions the rules exclude outright. */
+function componentExclusion({ series, kw, desc, descName }: SeriesContext): string | undefined {
   if (
     series.complexComponent &&
     series.complexComponent !== "MAGNITUDE" &&
     series.complexComponent !== "MIXED"
   ) {
-    return none(`${series.complexComponent.toLowerCase()} image, not magnitude`);
+    return `${series.complexComponent.toLowerCase()} image, not magnitude`;
   }
   const ptype = series.frames.map((f) => typeHas(f.imageType, PHASE_TYPES)).find(Boolean);
-  if (ptype) return none(`phase or complex-component image (ImageType ${ptype})`);
+  if (ptype) return `phase or complex-component image (ImageType ${ptype})`;
   const excl = firstMatch(kw.exclude, desc);
-  if (excl) return none(`not a T1w in/opposed-phase or T2w series (${descName} contains "${excl}")`);
-
-  const fam = sequenceFamily(series, desc);
-  if (fam.echoPlanar) return none(`echo-planar acquisition (${fam.why || "sequence name"}), not used`);
-  const echoes = acquisitionEchoes(series);
-  if (echoes.length > 2) {
-    return none(
-      `multi-echo series with ${echoes.length} echoes (${echoes.map(fmt).join(", ")} ms): a relaxometry or fat-quantification acquisition`,
-    );
-  }
-  if (series.conflictingCopies?.length) {
-    return none(
-      `${series.conflictingCopies[0]}${series.conflictingCopies.length > 1 ? ` (and ${series.conflictingCopies.length - 1} more)` : ""}: which copy is right cannot be told`,
-    );
-  }
-
-  const groups = splitGroups(series);
-  const decisions = groups.map((g) =>
-    classifyGroup(series, g, groups.length, rules, c, desc, descName, fam, base),
-  );
-  return decisions;
+  if (excl) return `not a T1w in/opposed-phase or T2w series (${descName} contains "${excl}")`;
+  return undefined;
 }
 
-function classifyGroup(
-  s: SeriesInfo,
-  g: FrameGroup,
+/** Echo-planar, relaxometry multi-echo, and series whose copies conflict. */
+function acquisitionExclusion({ series }: SeriesContext, family: Family): string | undefined {
+  if (family.echoPlanar) return `echo-planar acquisition (${family.why || "sequence name"}), not used`;
+  const echoes = acquisitionEchoes(series);
+  if (echoes.length > 2) {
+    return `multi-echo series with ${echoes.length} echoes (${echoes.map(fmt).join(", ")} ms): a relaxometry or fat-quantification acquisition`;
+  }
+  if (series.conflictingCopies?.length) {
+    return `${series.conflictingCopies[0]}${series.conflictingCopies.length > 1 ? ` (and ${series.conflictingCopies.length - 1} more)` : ""}: which copy is right cannot be told`;
+  }
+  return undefined;
+}
+
+/** What the rules for one frame group read: the series, the group, and what classifySeries found. */
+interface GroupContext {
+  series: SeriesInfo;
+  group: FrameGroup;
+  rules: RoleRules;
+  kw: Compiled["kw"];
+  desc: string;
+  descName: string;
+  family: Family;
+  /** The family's evidence in brackets, or "" when there is none. */
+  familyWhy: string;
+  groupTypes: string[];
+  te: number | undefined;
+  tr: number | undefined;
+  field: number | undefined;
+  /** The decision for this group: the series-wide reasons first, then `why`. */
+  decide: (role: SeriesRole | null, why: string[], strength: number) => RoleDecision;
+}
+
+/** The phase evidence a T1 group carries: its ImageType and the in/opposed/dual words of its description. */
+interface PhaseEvidence {
+  typePhase: Phase | undefined;
+  inWord: string | undefined;
+  oppWord: string | undefined;
+  dualWord: string | undefined;
+  /** The phase the description names, when it names exactly one. */
+  wordPhase: Phase | undefined;
+}
+
+function groupContext(
+  series: SeriesInfo,
+  group: FrameGroup,
   nGroups: number,
   rules: RoleRules,
-  c: Compiled,
-  desc: string,
-  descName: string,
-  fam: Family,
-  base: string[],
-): RoleDecision {
-  const kw = c.kw;
-  const reasons = [...base];
-  if (nGroups > 1) reasons.push(`${g.label} of a series split into ${nGroups}`);
-  const out = (role: SeriesRole | null, why: string[], strength: number): RoleDecision => {
+  seriesFacts: { kw: Compiled["kw"]; desc: string; descName: string; family: Family; base: string[] },
+): GroupContext {
+  const reasons = [...seriesFacts.base];
+  if (nGroups > 1) reasons.push(`${group.label} of a series split into ${nGroups}`);
+  const decide = (role: SeriesRole | null, why: string[], strength: number): RoleDecision => {
     const d: RoleDecision = { role, reasons: [...reasons, ...why] };
-    if (g.echoTimeMs !== undefined) d.echoTimeMs = g.echoTimeMs;
-    if (g.imageTypeValue !== undefined) d.imageTypeValue = g.imageTypeValue;
+    if (group.echoTimeMs !== undefined) d.echoTimeMs = group.echoTimeMs;
+    if (group.imageTypeValue !== undefined) d.imageTypeValue = group.imageTypeValue;
     if (role) d.strength = strength;
     return d;
   };
+  const { family } = seriesFacts;
+  return {
+    series,
+    group,
+    rules,
+    kw: seriesFacts.kw,
+    desc: seriesFacts.desc,
+    descName: seriesFacts.descName,
+    family,
+    familyWhy: family.why ? ` (${family.why})` : "",
+    groupTypes: group.frames[0]!.imageType,
+    te: group.echoTimeMs ?? (series.echoTimesMs.length === 1 ? series.echoTimesMs[0] : undefined),
+    tr: series.repetitionTimeMs,
+    field: series.magneticFieldStrengthT,
+    decide,
+  };
+}
 
-  if (g.untyped) {
+function classifyGroup(ctx: GroupContext): RoleDecision {
+  const excluded = groupExclusion(ctx);
+  if (excluded) return excluded;
+  const evidence = phaseEvidence(ctx);
+  if (looksT1(ctx, evidence)) return classifyT1(ctx, evidence);
+  return classifyT2(ctx);
+}
+
+/** Groups that are no role whatever their sequence: untyped reconstructions, partial stacks, Dixon water/fat. */
+function groupExclusion(ctx: GroupContext): RoleDecision | undefined {
+  const { group, rules, decide, groupTypes } = ctx;
+  if (group.untyped) {
     // No selector can name these frames apart from the typed ones, and a vendor that types some
     // reconstructions and not others leaves their meaning unclear.
-    return out(null, ["frames without a reconstruction ImageType in a series of typed reconstructions"], 0);
+    return decide(
+      null,
+      ["frames without a reconstruction ImageType in a series of typed reconstructions"],
+      0,
+    );
   }
-  const slices = distinctSlices(g.frames);
+  const slices = distinctSlices(group.frames);
   if (slices < rules.minSlices) {
-    return out(
+    return decide(
       null,
       [
         `only ${slices} slice${slices === 1 ? "" : "s"} (fewer than ${rules.minSlices}): a localizer or partial stack`,
@@ -507,169 +619,236 @@ function classifyGroup(
       0,
     );
   }
-  const groupTypes = g.frames[0]!.imageType;
   const wf = typeHas(groupTypes, WATER_FAT_TYPES);
   if (wf)
-    return out(null, [`Dixon ${wf} image (ImageType ${groupTypes.join("\\")}), not in/opposed phase`], 0);
-  const wfWord = firstMatch(kw.waterFat, desc);
+    return decide(null, [`Dixon ${wf} image (ImageType ${groupTypes.join("\\")}), not in/opposed phase`], 0);
+  const wfWord = firstMatch(ctx.kw.waterFat, ctx.desc);
   if (wfWord && !typePhase(groupTypes))
-    return out(null, [`Dixon water/fat image (${descName} contains "${wfWord}")`], 0);
+    return decide(null, [`Dixon water/fat image (${ctx.descName} contains "${wfWord}")`], 0);
+  return undefined;
+}
 
-  const te = g.echoTimeMs ?? (s.echoTimesMs.length === 1 ? s.echoTimesMs[0] : undefined);
-  const tr = s.repetitionTimeMs;
-  const field = s.magneticFieldStrengthT;
-  const famWhy = fam.why ? ` (${fam.why})` : "";
-
-  // --- T1 in/opposed phase: gradient echo, short TE and TR.
-  const tPhase = typePhase(groupTypes);
-  const inWord = firstMatch(kw.inPhase, desc);
-  const oppWord = firstMatch(kw.opposedPhase, desc);
-  const dualWord = firstMatch(kw.dualEcho, desc);
+function phaseEvidence(ctx: GroupContext): PhaseEvidence {
+  const inWord = firstMatch(ctx.kw.inPhase, ctx.desc);
+  const oppWord = firstMatch(ctx.kw.opposedPhase, ctx.desc);
+  const dualWord = firstMatch(ctx.kw.dualEcho, ctx.desc);
   const wordPhase: Phase | undefined =
     dualWord || (inWord && oppWord) ? undefined : inWord ? "in" : oppWord ? "opp" : undefined;
-  const looksT1 =
-    fam.gradient ||
-    tPhase !== undefined ||
-    ((inWord || oppWord || dualWord) && !fam.spinEcho && (te ?? 0) < maxT1Te(field, rules));
-  if (looksT1 && !fam.spinEcho) {
-    const why: string[] = [fam.gradient ? `gradient echo${famWhy}` : "in/opposed-phase naming"];
-    if (te !== undefined && te > maxT1Te(field, rules) && !tPhase) {
-      return out(null, [...why, `TE ${fmt(te)} ms is too long for in/opposed-phase T1w (T2*-weighted)`], 0);
-    }
-    if (tr !== undefined && tr > rules.t1MaxRepetitionTimeMs && !tPhase) {
-      return out(null, [...why, `TR ${fmt(tr)} ms is too long for T1w`], 0);
-    }
-    const fsType = (s.scanOptions ?? []).find((o) =>
-      /^(FS|SFS|FAT|FATSAT|FAT_SAT|SAT_FAT|CHESS|SPAIR|SPIR|WE)$/.test(o),
-    );
-    const fsWord = firstMatch(kw.fatSuppression, desc);
-    if ((fsType || fsWord) && !tPhase) {
-      return out(
-        null,
-        [
-          ...why,
-          `fat-suppressed (${fsType ? `ScanOptions ${fsType}` : `${descName} contains "${fsWord}"`}), so not an in/opposed-phase image`,
-        ],
-        0,
-      );
-    }
-    // Balanced SSFP (TrueFISP, FIESTA, bFFE) has TE = TR/2 at a few ms and a large flip angle, which can
-    // land in an opposed-phase window; chemical-shift T1 is either a long-TR 2D FLASH or a low-flip 3D.
-    const flip = s.flipAngleDeg;
-    if (
-      !tPhase &&
-      !wordPhase &&
-      !dualWord &&
-      tr !== undefined &&
-      tr < 10 &&
-      flip !== undefined &&
-      flip >= 30
-    ) {
-      return out(
-        null,
-        [
-          ...why,
-          `TR ${fmt(tr)} ms with flip angle ${fmt(flip)}°: a balanced steady-state (SSFP-like) image, not in/opposed phase`,
-        ],
-        0,
-      );
-    }
-    const ep = te !== undefined ? echoPhase(te, field, rules) : undefined;
-    let phase: Phase | undefined;
-    let strength = 0;
-    if (tPhase) {
-      phase = tPhase;
-      strength = 3;
-      why.push(`ImageType says ${tPhase === "in" ? "in-phase" : "opposed-phase"} (${groupTypes.join("\\")})`);
-      if (ep?.phase && ep.phase !== tPhase) why.push(`${ep.why}, but ImageType takes precedence`);
-    } else if (ep?.phase) {
-      phase = ep.phase;
-      strength = 2;
-      why.push(ep.why);
-      if (wordPhase && wordPhase !== ep.phase) {
-        why.push(
-          `${descName} suggests ${wordPhase === "in" ? "in-phase" : "opposed-phase"}, but the echo time decides`,
-        );
-      }
-    } else if (g.echoTimeMs !== undefined && acquisitionEchoes(s).length === 2) {
-      // Dual echo with no usable field strength: the first echo of a chemical-shift pair is opposed.
-      const [t1, t2] = acquisitionEchoes(s) as [number, number];
-      const ratio = t2 / t1;
-      if (ratio > 1.6 && ratio < 2.4) {
-        phase = g.echoTimeMs === t1 ? "opp" : "in";
-        strength = 1;
-        if (ep) why.push(ep.why);
-        why.push(
-          `dual echo ${fmt(t1)}/${fmt(t2)} ms (ratio ${ratio.toFixed(2)}): the ${phase === "opp" ? "shorter echo is opposed-phase" : "longer echo is in-phase"}`,
-        );
-      } else if (ep) why.push(ep.why);
-    } else if (wordPhase && (ep === undefined || field === undefined)) {
-      phase = wordPhase;
-      strength = 1;
-      if (ep) why.push(ep.why);
-      why.push(
-        `${descName} says ${phase === "in" ? "in-phase" : "opposed-phase"} ("${phase === "in" ? inWord : oppWord}")`,
-      );
-    } else if (ep) {
-      why.push(ep.why);
-    }
-    if (!phase)
-      return out(
-        null,
-        [...why, "neither ImageType, echo time nor description identifies in- or opposed-phase"],
-        0,
-      );
-    if (tr !== undefined) why.push(`TR ${fmt(tr)} ms`);
-    return out(phase === "in" ? "t1_in" : "t1_opp", why, strength);
-  }
+  return { typePhase: typePhase(ctx.groupTypes), inWord, oppWord, dualWord, wordPhase };
+}
 
-  // --- T2: spin echo family, long TE and TR.
-  const t2Word = firstMatch(kw.t2, desc);
-  if (fam.gradient) {
-    return out(
+/** T1 in/opposed phase is a gradient echo, a phase ImageType, or phase naming at a short TE; never spin echo. */
+function looksT1(ctx: GroupContext, ev: PhaseEvidence): boolean {
+  const { family } = ctx;
+  const t1 =
+    family.gradient ||
+    ev.typePhase !== undefined ||
+    ((ev.inWord || ev.oppWord || ev.dualWord) &&
+      !family.spinEcho &&
+      (ctx.te ?? 0) < maxT1Te(ctx.field, ctx.rules));
+  return Boolean(t1) && !family.spinEcho;
+}
+
+// --- T1 in/opposed phase: gradient echo, short TE and TR.
+
+function classifyT1(ctx: GroupContext, ev: PhaseEvidence): RoleDecision {
+  const why: string[] = [ctx.family.gradient ? `gradient echo${ctx.familyWhy}` : "in/opposed-phase naming"];
+  const excluded = t1Exclusion(ctx, ev, why);
+  if (excluded) return excluded;
+  const { phase, strength } = t1Phase(ctx, ev, why);
+  if (!phase)
+    return ctx.decide(
+      null,
+      [...why, "neither ImageType, echo time nor description identifies in- or opposed-phase"],
+      0,
+    );
+  if (ctx.tr !== undefined) why.push(`TR ${fmt(ctx.tr)} ms`);
+  return ctx.decide(phase === "in" ? "t1_in" : "t1_opp", why, strength);
+}
+
+/** A gradient echo that is not chemical-shift T1: long TE or TR, fat-suppressed, or balanced SSFP. */
+function t1Exclusion(ctx: GroupContext, ev: PhaseEvidence, why: string[]): RoleDecision | undefined {
+  const { series: s, te, tr, decide } = ctx;
+  if (te !== undefined && te > maxT1Te(ctx.field, ctx.rules) && !ev.typePhase) {
+    return decide(null, [...why, `TE ${fmt(te)} ms is too long for in/opposed-phase T1w (T2*-weighted)`], 0);
+  }
+  if (tr !== undefined && tr > ctx.rules.t1MaxRepetitionTimeMs && !ev.typePhase) {
+    return decide(null, [...why, `TR ${fmt(tr)} ms is too long for T1w`], 0);
+  }
+  const fsType = (s.scanOptions ?? []).find((o) =>
+    /^(FS|SFS|FAT|FATSAT|FAT_SAT|SAT_FAT|CHESS|SPAIR|SPIR|WE)$/.test(o),
+  );
+  const fsWord = firstMatch(ctx.kw.fatSuppression, ctx.desc);
+  if ((fsType || fsWord) && !ev.typePhase) {
+    return decide(
       null,
       [
-        `gradient echo${famWhy} with TE ${te !== undefined ? fmt(te) : "?"} ms: neither in/opposed-phase nor T2w`,
+        ...why,
+        `fat-suppressed (${fsType ? `ScanOptions ${fsType}` : `${ctx.descName} contains "${fsWord}"`}), so not an in/opposed-phase image`,
       ],
       0,
     );
   }
+  // Balanced SSFP (TrueFISP, FIESTA, bFFE) has TE = TR/2 at a few ms and a large flip angle, which can
+  // land in an opposed-phase window; chemical-shift T1 is either a long-TR 2D FLASH or a low-flip 3D.
+  const flip = s.flipAngleDeg;
+  if (
+    !ev.typePhase &&
+    !ev.wordPhase &&
+    !ev.dualWord &&
+    tr !== undefined &&
+    tr < 10 &&
+    flip !== undefined &&
+    flip >= 30
+  ) {
+    return decide(
+      null,
+      [
+        ...why,
+        `TR ${fmt(tr)} ms with flip angle ${fmt(flip)}°: a balanced steady-state (SSFP-like) image, not in/opposed phase`,
+      ],
+      0,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * In or opposed phase, from the strongest evidence there is: ImageType (3), the echo time at the field
+ * strength (2), the echo order of a dual echo or the description (1). Adds its reasons to `why`.
+ */
+function t1Phase(
+  ctx: GroupContext,
+  ev: PhaseEvidence,
+  why: string[],
+): { phase: Phase | undefined; strength: number } {
+  const { te, field, descName } = ctx;
+  const ep = te !== undefined ? echoPhase(te, field, ctx.rules) : undefined;
+  if (ev.typePhase) {
+    why.push(
+      `ImageType says ${ev.typePhase === "in" ? "in-phase" : "opposed-phase"} (${ctx.groupTypes.join("\\")})`,
+    );
+    if (ep?.phase && ep.phase !== ev.typePhase) why.push(`${ep.why}, but ImageType takes precedence`);
+    return { phase: ev.typePhase, strength: 3 };
+  }
+  if (ep?.phase) {
+    why.push(ep.why);
+    if (ev.wordPhase && ev.wordPhase !== ep.phase) {
+      why.push(
+        `${descName} suggests ${ev.wordPhase === "in" ? "in-phase" : "opposed-phase"}, but the echo time decides`,
+      );
+    }
+    return { phase: ep.phase, strength: 2 };
+  }
+  if (ctx.group.echoTimeMs !== undefined && acquisitionEchoes(ctx.series).length === 2) {
+    return dualEchoPhase(ctx, ep, why);
+  }
+  if (ev.wordPhase && (ep === undefined || field === undefined)) {
+    const phase = ev.wordPhase;
+    if (ep) why.push(ep.why);
+    why.push(
+      `${descName} says ${phase === "in" ? "in-phase" : "opposed-phase"} ("${phase === "in" ? ev.inWord : ev.oppWord}")`,
+    );
+    return { phase, strength: 1 };
+  }
+  if (ep) why.push(ep.why);
+  return { phase: undefined, strength: 0 };
+}
+
+/** Dual echo with no usable field strength: the first echo of a chemical-shift pair is opposed. */
+function dualEchoPhase(
+  ctx: GroupContext,
+  ep: { why: string } | undefined,
+  why: string[],
+): { phase: Phase | undefined; strength: number } {
+  const [t1, t2] = acquisitionEchoes(ctx.series) as [number, number];
+  const ratio = t2 / t1;
+  if (!(ratio > 1.6 && ratio < 2.4)) {
+    if (ep) why.push(ep.why);
+    return { phase: undefined, strength: 0 };
+  }
+  const phase: Phase = ctx.group.echoTimeMs === t1 ? "opp" : "in";
+  if (ep) why.push(ep.why);
+  why.push(
+    `dual echo ${fmt(t1)}/${fmt(t2)} ms (ratio ${ratio.toFixed(2)}): the ${phase === "opp" ? "shorter echo is opposed-phase" : "longer echo is in-phase"}`,
+  );
+  return { phase, strength: 1 };
+}
+
+// --- T2: spin echo family, long TE and TR.
+
+function classifyT2(ctx: GroupContext): RoleDecision {
+  const { family, familyWhy, te, decide } = ctx;
+  if (family.gradient) {
+    return decide(
+      null,
+      [
+        `gradient echo${familyWhy} with TE ${te !== undefined ? fmt(te) : "?"} ms: neither in/opposed-phase nor T2w`,
+      ],
+      0,
+    );
+  }
+  const t2Word = firstMatch(ctx.kw.t2, ctx.desc);
   const why: string[] = [];
-  if (fam.spinEcho) why.push(`spin echo${famWhy}`);
-  else if (fam.inversion) why.push(`inversion recovery${famWhy}`);
-  else if (t2Word) why.push(`sequence family unknown${famWhy}`);
-  if (fam.inversion && s.inversionTimeMs !== undefined) {
-    if (s.inversionTimeMs > 1200)
-      return out(null, [...why, `inversion time ${fmt(s.inversionTimeMs)} ms: FLAIR, not used`], 0);
-    if (s.inversionTimeMs < 300)
-      why.push(`STIR (TI ${fmt(s.inversionTimeMs)} ms), counted as fat-suppressed T2w`);
-  }
-  if (!fam.spinEcho && !fam.inversion && !t2Word) {
-    return out(null, [`not identified as a T2w or in/opposed-phase series${famWhy}; ${descName}`], 0);
-  }
+  const familyDecision = t2Family(ctx, t2Word, why);
+  if (familyDecision) return familyDecision;
   if (te === undefined) {
-    if (t2Word) return out("t2", [...why, `no echo time; ${descName} contains "${t2Word}"`], 1);
-    return out(null, [...why, "no echo time"], 0);
+    if (t2Word) return decide("t2", [...why, `no echo time; ${ctx.descName} contains "${t2Word}"`], 1);
+    return decide(null, [...why, "no echo time"], 0);
   }
+  const timing = t2Timing(ctx, te, why);
+  if (timing) return timing;
+  const { series: s, tr } = ctx;
+  why.push(`TE ${fmt(te)} ms${tr !== undefined ? `, TR ${fmt(tr)} ms` : ""}`);
+  if (s.echoTrainLength !== undefined && s.echoTrainLength > 1)
+    why.push(`echo train ${s.echoTrainLength} (turbo/fast spin echo)`);
+  if (t2Word) why.push(`${ctx.descName} contains "${t2Word}"`);
+  return decide("t2", why, family.spinEcho || family.inversion ? 2 : 1);
+}
+
+/** The sequence family of a T2 candidate (spin echo, inversion recovery, or a T2 word); FLAIR is refused. */
+function t2Family(ctx: GroupContext, t2Word: string | undefined, why: string[]): RoleDecision | undefined {
+  const { family, familyWhy, decide } = ctx;
+  const ti = ctx.series.inversionTimeMs;
+  if (family.spinEcho) why.push(`spin echo${familyWhy}`);
+  else if (family.inversion) why.push(`inversion recovery${familyWhy}`);
+  else if (t2Word) why.push(`sequence family unknown${familyWhy}`);
+  if (family.inversion && ti !== undefined) {
+    if (ti > 1200) return decide(null, [...why, `inversion time ${fmt(ti)} ms: FLAIR, not used`], 0);
+    if (ti < 300) why.push(`STIR (TI ${fmt(ti)} ms), counted as fat-suppressed T2w`);
+  }
+  if (!family.spinEcho && !family.inversion && !t2Word) {
+    return decide(
+      null,
+      [`not identified as a T2w or in/opposed-phase series${familyWhy}; ${ctx.descName}`],
+      0,
+    );
+  }
+  return undefined;
+}
+
+/** TE and TR outside the T2w windows: proton density or T1 below, MRCP-like above, too short a TR. */
+function t2Timing(ctx: GroupContext, te: number, why: string[]): RoleDecision | undefined {
+  const { rules, tr, decide } = ctx;
   if (te < rules.t2MinEchoTimeMs) {
     const kind = tr !== undefined && tr < 1000 ? "T1-weighted" : "proton-density weighted";
-    return out(null, [...why, `TE ${fmt(te)} ms is below ${rules.t2MinEchoTimeMs} ms: ${kind}, not T2w`], 0);
+    return decide(
+      null,
+      [...why, `TE ${fmt(te)} ms is below ${rules.t2MinEchoTimeMs} ms: ${kind}, not T2w`],
+      0,
+    );
   }
   if (te > rules.t2MaxEchoTimeMs) {
-    return out(
+    return decide(
       null,
       [...why, `TE ${fmt(te)} ms is above ${rules.t2MaxEchoTimeMs} ms: heavily T2-weighted (MRCP-like)`],
       0,
     );
   }
   if (tr !== undefined && tr > 0 && tr < rules.t2MinRepetitionTimeMs) {
-    return out(null, [...why, `TR ${fmt(tr)} ms is too short for T2w`], 0);
+    return decide(null, [...why, `TR ${fmt(tr)} ms is too short for T2w`], 0);
   }
-  why.push(`TE ${fmt(te)} ms${tr !== undefined ? `, TR ${fmt(tr)} ms` : ""}`);
-  if (s.echoTrainLength !== undefined && s.echoTrainLength > 1)
-    why.push(`echo train ${s.echoTrainLength} (turbo/fast spin echo)`);
-  if (t2Word) why.push(`${descName} contains "${t2Word}"`);
-  return out("t2", why, fam.spinEcho || fam.inversion ? 2 : 1);
+  return undefined;
 }
 
 /** The echo times of the acquisition: the whole series' when the indexer split it by echo. */

@@ -21,7 +21,8 @@ export {
   type WriteQcOptions,
   writeQcPage,
 } from "./qc.ts";
-export { headlineText, type RenderOptions, renderReport } from "./render.ts";
+export { type RenderOptions, renderReport } from "./render.ts";
+export { headlineText } from "./sections/headline.ts";
 export {
   centralSliceIndex,
   percentileWindow,

@@ -188,6 +188,22 @@ function codeItem(value: string, scheme: string, meaning: string): Dataset {
     .set(0x00080104, "LO", meaning);
 }
 
+/** What the parts of one enhanced object share: the series, its first frame's geometry and its timing. */
+interface EnhancedParts {
+  ctx: SeriesContext;
+  spec: SeriesSpec;
+  g: Geometry;
+  isT2: boolean;
+  /** "T1" or "T2": the acquisition contrast. */
+  contrast: string;
+  imageType: string[];
+  /** The distinct echo times, ascending: the second dimension of the index. */
+  echoTimes: number[];
+  /** The distinct slice indices, ascending: the first dimension of the index. */
+  positions: number[];
+  dateTime: string;
+}
+
 /**
  * One Enhanced MR Image object holding every frame of a series (Philips style): shared functional groups
  * for what all frames share (pixel measures, orientation, timing, coils), per-frame groups for position,
@@ -200,21 +216,40 @@ export function buildEnhancedImage(
   sopUid: string,
   frames: { frame: ImageFrame; instance: number }[],
 ): Dataset {
-  const { site, exam } = ctx;
-  const g = frames[0].frame.geometry;
-  const d = common(ctx, spec, seriesUid, sopUid, "1.2.840.10008.5.1.4.1.1.4.1");
-  const date = da(exam.studyDate);
-  const time = seriesTime(ctx, spec);
-  const dateTime = `${date}${time}`;
   const isT2 = spec.kind === "t2";
   const contrast = isT2 ? "T2" : "T1";
-  const imageType = ["ORIGINAL", "PRIMARY", contrast, "NONE"];
-  const echoTimes = [...new Set(frames.map((f) => f.frame.teMs))].sort((a, b) => a - b);
-  const dimUid = `${seriesUid}.9`;
-  d.set(0x00080008, "CS", imageType.join("\\"))
-    .set(0x0008002a, "DT", dateTime)
+  const parts: EnhancedParts = {
+    ctx,
+    spec,
+    g: frames[0].frame.geometry,
+    isT2,
+    contrast,
+    imageType: ["ORIGINAL", "PRIMARY", contrast, "NONE"],
+    echoTimes: [...new Set(frames.map((f) => f.frame.teMs))].sort((a, b) => a - b),
+    positions: [...new Set(frames.map((f) => f.frame.slice))].sort((a, b) => a - b),
+    dateTime: `${da(ctx.exam.studyDate)}${seriesTime(ctx, spec)}`,
+  };
+  const d = common(ctx, spec, seriesUid, sopUid, "1.2.840.10008.5.1.4.1.1.4.1");
+  setEnhancedImageAttributes(d, parts, frames.length);
+  pixelModule(d, ctx.site, parts.g.rows, parts.g.cols);
+  setDimensionIndex(d, `${seriesUid}.9`);
+  d.set(0x52009229, "SQ", [sharedFunctionalGroups(parts)]);
+  d.set(
+    0x52009230,
+    "SQ",
+    frames.map(({ frame }) => perFrameGroups(parts, frame)),
+  );
+  d.set(0x7fe00010, "OW", pixelBytes(allPixels(ctx.site, parts.g, frames)));
+  return d;
+}
+
+/** The Enhanced MR Image, MR Image and Pulse Sequence attributes of the object itself. */
+function setEnhancedImageAttributes(d: Dataset, p: EnhancedParts, frameCount: number): void {
+  const { spec, isT2, contrast } = p;
+  d.set(0x00080008, "CS", p.imageType.join("\\"))
+    .set(0x0008002a, "DT", p.dateTime)
     .set(0x00180023, "CS", spec.mrAcquisitionType)
-    .set(0x00180087, "DS", site.fieldT)
+    .set(0x00180087, "DS", p.ctx.site.fieldT)
     .set(0x00189004, "CS", "PRODUCT")
     .set(0x00189005, "SH", isT2 ? "TSE" : "FFE")
     .set(0x00189008, "CS", isT2 ? "SPIN" : "GRADIENT")
@@ -234,7 +269,7 @@ export function buildEnhancedImage(
     .set(0x00189100, "CS", "1H")
     .set(0x00189064, "CS", "NONE")
     .set(0x00200013, "IS", 1)
-    .set(0x00280008, "IS", frames.length)
+    .set(0x00280008, "IS", frameCount)
     .set(0x00280301, "CS", "NO")
     .set(0x00282110, "CS", "00")
     .set(0x00189174, "CS", "IEC")
@@ -245,11 +280,14 @@ export function buildEnhancedImage(
     .set(0x00089207, "CS", "NONE")
     .set(0x00089208, "CS", "MAGNITUDE")
     .set(0x00089209, "CS", contrast);
+  // Acquisition date and time live in the per-frame groups of an enhanced object.
   d.delete(0x00080022).delete(0x00080032);
   if (isT2) d.set(0x00189011, "CS", "NO");
   if (spec.mrAcquisitionType === "3D") d.set(0x00189094, "CS", "FULL");
-  pixelModule(d, site, g.rows, g.cols);
-  // Dimensions: stack position, then echo time.
+}
+
+/** Dimensions: stack position, then echo time. */
+function setDimensionIndex(d: Dataset, dimUid: string): void {
   d.set(0x00209221, "SQ", item(new Dataset().set(0x00209164, "UI", dimUid)));
   d.set(0x00209222, "SQ", [
     new Dataset()
@@ -263,167 +301,169 @@ export function buildEnhancedImage(
       .set(0x00209167, "AT", 0x00189114)
       .set(0x00209421, "LO", "Effective Echo Time"),
   ]);
-  const shared = new Dataset()
-    .set(
+}
+
+/** The groups every frame shares, each a one-item sequence. */
+function sharedFunctionalGroups(p: EnhancedParts): Dataset {
+  const shared = new Dataset();
+  const groups: [number, Dataset][] = [
+    ...sharedGeometryGroups(p),
+    [0x00189112, sharedTimingGroup(p)],
+    ...sharedAcquisitionGroups(p),
+  ];
+  for (const [tag, group] of groups) shared.set(tag, "SQ", item(group));
+  return shared;
+}
+
+/** Pixel measures, plane orientation, frame anatomy and pixel value transformation. */
+function sharedGeometryGroups({ g, ctx }: EnhancedParts): [number, Dataset][] {
+  return [
+    [
       0x00289110,
-      "SQ",
-      item(
-        new Dataset()
-          .set(0x00280030, "DS", g.pixelSpacing)
-          .set(0x00180050, "DS", g.thickness)
-          .set(0x00180088, "DS", g.sliceSpacing),
-      ),
-    )
-    .set(0x00209116, "SQ", item(new Dataset().set(0x00200037, "DS", [...g.rowDir, ...g.colDir])))
-    .set(
-      0x00209071,
-      "SQ",
-      item(
-        new Dataset()
-          .set(0x00082218, "SQ", item(codeItem("818981001", "SCT", "Abdomen")))
-          .set(0x00209072, "CS", "U"),
-      ),
-    )
-    .set(
-      0x00289145,
-      "SQ",
-      item(
-        new Dataset()
-          .set(0x00281052, "DS", 0)
-          .set(0x00281053, "DS", site.rescaleSlope ?? 1)
-          .set(0x00281054, "LO", "US"),
-      ),
-    )
-    .set(
-      0x00189112,
-      "SQ",
-      item(
-        new Dataset()
-          .set(0x00180080, "DS", spec.trMs)
-          .set(0x00181314, "DS", spec.flipDeg)
-          .set(0x00180091, "IS", spec.echoTrainLength)
-          .set(0x00189240, "US", isT2 ? spec.echoTrainLength : 0)
-          .set(0x00189241, "US", isT2 ? 0 : echoTimes.length)
-          .set(
-            0x00189239,
-            "SQ",
-            item(new Dataset().set(0x00189179, "CS", "IEC_WHOLE_BODY").set(0x00189181, "FD", 1.2)),
-          )
-          .set(0x00189180, "CS", "DB_DT")
-          .set(0x00189182, "FD", 28)
-          .set(
-            0x00189176,
-            "SQ",
-            item(new Dataset().set(0x00189177, "CS", "GRADIENT").set(0x00189178, "CS", "IEC_NORMAL")),
-          ),
-      ),
-    )
-    .set(
-      0x00189125,
-      "SQ",
-      item(
-        new Dataset()
-          .set(0x00181312, "CS", "COLUMN")
-          .set(0x00189058, "US", g.cols)
-          .set(0x00189231, "US", Math.round(g.rows * 0.8))
-          .set(0x00189232, "US", 1)
-          .set(0x00180093, "DS", 80)
-          .set(0x00180094, "DS", 80),
-      ),
-    )
-    .set(
-      0x00189115,
-      "SQ",
-      item(
-        new Dataset()
-          .set(0x00189009, "CS", "NO")
-          .set(0x00189010, "CS", "NONE")
-          .set(0x00189021, "CS", "NO")
-          .set(0x00189026, "CS", spec.fatSat ? "FAT" : "NONE")
-          .set(0x00189027, "CS", "NONE")
-          .set(0x00189081, "CS", "NO")
-          .set(0x00189077, "CS", "NO"),
-      ),
-    )
-    .set(
-      0x00189006,
-      "SQ",
-      item(
-        new Dataset()
-          .set(0x00180095, "DS", isT2 ? 390 : 450)
-          .set(0x00189020, "CS", "NONE")
-          .set(0x00189022, "CS", "NO")
-          .set(0x00189028, "CS", "NONE")
-          .set(0x00189098, "FD", round6(42.577478 * site.fieldT)),
-      ),
-    )
-    .set(
-      0x00189042,
-      "SQ",
-      item(
-        new Dataset()
-          .set(0x00181250, "SH", "dS Torso")
-          .set(0x00189041, "LO", "")
-          .set(0x00189043, "CS", "MULTICOIL")
-          .set(0x00189044, "CS", "NO")
-          .set(
-            0x00189045,
-            "SQ",
-            item(new Dataset().set(0x00189047, "SH", "dS Torso").set(0x00189048, "CS", "YES")),
-          ),
-      ),
-    )
-    .set(
-      0x00189049,
-      "SQ",
-      item(new Dataset().set(0x00181251, "SH", "B").set(0x00189050, "LO", "").set(0x00189051, "CS", "BODY")),
-    )
-    .set(0x00189119, "SQ", item(new Dataset().set(0x00180083, "DS", 1)));
-  d.set(0x52009229, "SQ", [shared]);
-  const perFrame: Dataset[] = [];
-  const positions = [...new Set(frames.map((f) => f.frame.slice))].sort((a, b) => a - b);
-  for (const { frame } of frames) {
-    const stackPos = positions.indexOf(frame.slice) + 1;
-    const echoIndex = echoTimes.indexOf(frame.teMs) + 1;
-    perFrame.push(
       new Dataset()
-        .set(
-          0x00209111,
-          "SQ",
-          item(
-            new Dataset()
-              .set(0x00189074, "DT", dateTime)
-              .set(0x00189151, "DT", dateTime)
-              .set(0x00189220, "FD", 180)
-              .set(0x00209056, "SH", "1")
-              .set(0x00209057, "UL", stackPos)
-              .set(0x00209128, "UL", 1)
-              .set(0x00209157, "UL", [stackPos, echoIndex]),
-          ),
-        )
-        .set(0x00209113, "SQ", item(new Dataset().set(0x00200032, "DS", framePosition(frame).map(round6))))
-        .set(0x00189114, "SQ", item(new Dataset().set(0x00189082, "FD", frame.teMs)))
-        .set(
-          0x00189226,
-          "SQ",
-          item(
-            new Dataset()
-              .set(0x00089007, "CS", imageType.join("\\"))
-              .set(0x00089205, "CS", "MONOCHROME")
-              .set(0x00089206, "CS", "VOLUME")
-              .set(0x00089207, "CS", "NONE")
-              .set(0x00089208, "CS", "MAGNITUDE")
-              .set(0x00089209, "CS", contrast),
-          ),
-        ),
+        .set(0x00280030, "DS", g.pixelSpacing)
+        .set(0x00180050, "DS", g.thickness)
+        .set(0x00180088, "DS", g.sliceSpacing),
+    ],
+    [0x00209116, new Dataset().set(0x00200037, "DS", [...g.rowDir, ...g.colDir])],
+    [
+      0x00209071,
+      new Dataset()
+        .set(0x00082218, "SQ", item(codeItem("818981001", "SCT", "Abdomen")))
+        .set(0x00209072, "CS", "U"),
+    ],
+    [
+      0x00289145,
+      new Dataset()
+        .set(0x00281052, "DS", 0)
+        .set(0x00281053, "DS", ctx.site.rescaleSlope ?? 1)
+        .set(0x00281054, "LO", "US"),
+    ],
+  ];
+}
+
+/** MR Timing and Related Parameters, with the SAR and dB/dt items. */
+function sharedTimingGroup({ spec, isT2, echoTimes }: EnhancedParts): Dataset {
+  return new Dataset()
+    .set(0x00180080, "DS", spec.trMs)
+    .set(0x00181314, "DS", spec.flipDeg)
+    .set(0x00180091, "IS", spec.echoTrainLength)
+    .set(0x00189240, "US", isT2 ? spec.echoTrainLength : 0)
+    .set(0x00189241, "US", isT2 ? 0 : echoTimes.length)
+    .set(
+      0x00189239,
+      "SQ",
+      item(new Dataset().set(0x00189179, "CS", "IEC_WHOLE_BODY").set(0x00189181, "FD", 1.2)),
+    )
+    .set(0x00189180, "CS", "DB_DT")
+    .set(0x00189182, "FD", 28)
+    .set(
+      0x00189176,
+      "SQ",
+      item(new Dataset().set(0x00189177, "CS", "GRADIENT").set(0x00189178, "CS", "IEC_NORMAL")),
     );
-  }
-  d.set(0x52009230, "SQ", perFrame);
+}
+
+/** FOV, modifiers, imaging modifiers, receive and transmit coils, averages. */
+function sharedAcquisitionGroups({ g, spec, isT2, ctx }: EnhancedParts): [number, Dataset][] {
+  return [
+    [
+      0x00189125,
+      new Dataset()
+        .set(0x00181312, "CS", "COLUMN")
+        .set(0x00189058, "US", g.cols)
+        .set(0x00189231, "US", Math.round(g.rows * 0.8))
+        .set(0x00189232, "US", 1)
+        .set(0x00180093, "DS", 80)
+        .set(0x00180094, "DS", 80),
+    ],
+    [
+      0x00189115,
+      new Dataset()
+        .set(0x00189009, "CS", "NO")
+        .set(0x00189010, "CS", "NONE")
+        .set(0x00189021, "CS", "NO")
+        .set(0x00189026, "CS", spec.fatSat ? "FAT" : "NONE")
+        .set(0x00189027, "CS", "NONE")
+        .set(0x00189081, "CS", "NO")
+        .set(0x00189077, "CS", "NO"),
+    ],
+    [
+      0x00189006,
+      new Dataset()
+        .set(0x00180095, "DS", isT2 ? 390 : 450)
+        .set(0x00189020, "CS", "NONE")
+        .set(0x00189022, "CS", "NO")
+        .set(0x00189028, "CS", "NONE")
+        .set(0x00189098, "FD", round6(42.577478 * ctx.site.fieldT)),
+    ],
+    [
+      0x00189042,
+      new Dataset()
+        .set(0x00181250, "SH", "dS Torso")
+        .set(0x00189041, "LO", "")
+        .set(0x00189043, "CS", "MULTICOIL")
+        .set(0x00189044, "CS", "NO")
+        .set(
+          0x00189045,
+          "SQ",
+          item(new Dataset().set(0x00189047, "SH", "dS Torso").set(0x00189048, "CS", "YES")),
+        ),
+    ],
+    [
+      0x00189049,
+      new Dataset().set(0x00181251, "SH", "B").set(0x00189050, "LO", "").set(0x00189051, "CS", "BODY"),
+    ],
+    [0x00189119, new Dataset().set(0x00180083, "DS", 1)],
+  ];
+}
+
+/** One frame's groups: frame content (with its index), position, echo time and frame type. */
+function perFrameGroups(p: EnhancedParts, frame: ImageFrame): Dataset {
+  const stackPos = p.positions.indexOf(frame.slice) + 1;
+  const echoIndex = p.echoTimes.indexOf(frame.teMs) + 1;
+  return new Dataset()
+    .set(
+      0x00209111,
+      "SQ",
+      item(
+        new Dataset()
+          .set(0x00189074, "DT", p.dateTime)
+          .set(0x00189151, "DT", p.dateTime)
+          .set(0x00189220, "FD", 180)
+          .set(0x00209056, "SH", "1")
+          .set(0x00209057, "UL", stackPos)
+          .set(0x00209128, "UL", 1)
+          .set(0x00209157, "UL", [stackPos, echoIndex]),
+      ),
+    )
+    .set(0x00209113, "SQ", item(new Dataset().set(0x00200032, "DS", framePosition(frame).map(round6))))
+    .set(0x00189114, "SQ", item(new Dataset().set(0x00189082, "FD", frame.teMs)))
+    .set(
+      0x00189226,
+      "SQ",
+      item(
+        new Dataset()
+          .set(0x00089007, "CS", p.imageType.join("\\"))
+          .set(0x00089205, "CS", "MONOCHROME")
+          .set(0x00089206, "CS", "VOLUME")
+          .set(0x00089207, "CS", "NONE")
+          .set(0x00089208, "CS", "MAGNITUDE")
+          .set(0x00089209, "CS", p.contrast),
+      ),
+    );
+}
+
+/** Every frame's pixels, one after another. */
+function allPixels(
+  site: SiteProfile,
+  g: Geometry,
+  frames: { frame: ImageFrame; instance: number }[],
+): Int16Array | Uint16Array {
   const plane = g.rows * g.cols;
   const all = site.signed ? new Int16Array(plane * frames.length) : new Uint16Array(plane * frames.length);
   frames.forEach(({ frame }, i) => {
     all.set(frame.pixels, i * plane);
   });
-  d.set(0x7fe00010, "OW", pixelBytes(all));
-  return d;
+  return all;
 }

@@ -51,7 +51,7 @@ import {
   type TargetTensors,
   targetTensors,
 } from "./liverstiff.ts";
-import type { LoopResult, ValScore } from "./loop.ts";
+import type { LoopResult, Owner, ValScore } from "./loop.ts";
 import { descend, kept, loopSettings, makeOptimizer, owning, runLoop, training } from "./loop.ts";
 import { headOf, type LiverstiffHead, type Recipe } from "./recipe.ts";
 import type { ExamPrediction, SliceLoader, TrainOptions, TrainSummary } from "./types.ts";
@@ -456,28 +456,7 @@ export function trainFinetuned(recipe: Recipe, options: TrainOptions): Finetuned
             )
           : null,
     };
-    const members: Member[] = [];
-    const models: TrainSummary["models"] = [];
-    let steps = 0;
-    let stats: StartingStats | null = null;
-    for (let m = 0; m < head.ensemble; m++) {
-      const enc = owner.result(trainableEncoder(recipe));
-      if (device !== "cpu") enc.module.to(device);
-      // Standardisation and PCA from the starting encoder's features of the training part (the same for
-      // every member: each starts from the same weights).
-      stats ??= owner.own(startingStats(enc, fold));
-      manualSeed(seed + m);
-      const net = owner.result(
-        new LiverstiffNet(enc.identity.featureDim, head.roles, slices, head, targets.sites),
-      );
-      net.initFromData(stats.mean, stats.sd, stats.pca, targets.age, targets.logkStats, targets.prev);
-      if (device !== "cpu") net.to(device);
-      const member = { enc, net };
-      members.push(member);
-      const run = trainMember(member, m, fold);
-      models.push(...run.models);
-      steps += run.steps;
-    }
+    const { members, models, steps } = trainMembers(owner, fold);
     const shape = { featureDim: members[0]!.enc.identity.featureDim, slices };
     const trained: TrainSummary = {
       ...summary("liverstiff", shape, { models, steps }),
@@ -490,6 +469,38 @@ export function trainFinetuned(recipe: Recipe, options: TrainOptions): Finetuned
     };
     return new FinetunedModel(recipe, trained, members, slices, loader, device);
   });
+}
+
+/** Creates and trains each ensemble member of a fold, in order (member m is seeded seed + m). */
+function trainMembers(
+  owner: Owner,
+  fold: FinetuneFold,
+): { members: Member[]; models: TrainSummary["models"]; steps: number } {
+  const { recipe, device, seed, slices, targets } = fold;
+  const head = recipe.head as LiverstiffHead;
+  const members: Member[] = [];
+  const models: TrainSummary["models"] = [];
+  let steps = 0;
+  let stats: StartingStats | null = null;
+  for (let m = 0; m < head.ensemble; m++) {
+    const enc = owner.result(trainableEncoder(recipe));
+    if (device !== "cpu") enc.module.to(device);
+    // Standardisation and PCA from the starting encoder's features of the training part (the same for
+    // every member: each starts from the same weights).
+    stats ??= owner.own(startingStats(enc, fold));
+    manualSeed(seed + m);
+    const net = owner.result(
+      new LiverstiffNet(enc.identity.featureDim, head.roles, slices, head, targets.sites),
+    );
+    net.initFromData(stats.mean, stats.sd, stats.pca, targets.age, targets.logkStats, targets.prev);
+    if (device !== "cpu") net.to(device);
+    const member = { enc, net };
+    members.push(member);
+    const run = trainMember(member, m, fold);
+    models.push(...run.models);
+    steps += run.steps;
+  }
+  return { members, models, steps };
 }
 
 /** What every ensemble member of one fold trains on. */

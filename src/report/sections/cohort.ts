@@ -1,7 +1,7 @@
 // The report's cohort section (Table 1 per site and overall, the STARD-style flow of exams) and the notes
 // that sit beside the subgroup table and the decision curves.
-import type { CohortFlow, CohortSummary, SchemeMetrics, ValidationMetrics } from "../validate/types.ts";
-import { esc, kpa, num } from "./format.ts";
+import type { CohortFlow, CohortSummary, SchemeMetrics, ValidationMetrics } from "../../validate/types.ts";
+import { esc, kpa, num } from "../format.ts";
 
 const DASH = "\u2014";
 const SCHEME_TITLES: Record<string, string> = {
