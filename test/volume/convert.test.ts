@@ -101,7 +101,8 @@ describe("convert: failures of the output, and nothing written", {
       /^cannot write \/sys\/liverstiff-convert-test\/out\/002_t2_ssfse_tra\.nii\.gz: /,
     );
     assert.match(err.code, /^(EPERM|EACCES|EROFS)$/);
-    const cli = await runCli(["convert", root, "--out", REFUSED, "--json"]);
+    // --quiet: progress lines aside, the error is the one line on stderr.
+    const cli = await runCli(["convert", root, "--out", REFUSED, "--json", "--quiet"]);
     assert.equal(cli.code, 1);
     assert.equal(cli.stdout, "");
     assert.equal(cli.stderr.trim().split("\n").length, 1);
