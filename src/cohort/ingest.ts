@@ -11,12 +11,12 @@ import {
 } from "../core/index.ts";
 import {
   type DicomIndex,
-  defaultSeriesChoice,
   type ExamRoles,
   indexDicom,
   loadRoleRules,
-  loadSeriesOverrides,
+  loadSeriesChoice,
   type MrFrame,
+  overrideMatchesSeries,
   overridesForExam,
   pickSeriesForRoles,
   type RoleDecision,
@@ -488,19 +488,8 @@ function resolveSeriesChoice(options: IngestOptions, dicom: DicomApi): SeriesCho
       throw new LiverstiffError("give a series choice or rules/overrides files, not both");
     return options.seriesChoice;
   }
-  const choice = defaultSeriesChoice();
-  if (options.rulesPath) {
-    choice.rules = dicom.loadRules(options.rulesPath);
-    choice.rulesSource = fileName(options.rulesPath);
-  }
-  if (options.overridesPath) {
-    choice.overrides = loadSeriesOverrides(options.overridesPath);
-    choice.overridesSources = [fileName(options.overridesPath)];
-  }
-  return choice;
+  return loadSeriesChoice(options, (path) => dicom.loadRules(path));
 }
-
-const fileName = (path: string) => path.split(/[\\/]/).pop() ?? path;
 
 /**
  * Overrides that name an exam of this run but no series of it: a typo in a series number, or an export
@@ -515,11 +504,7 @@ function unmatchedOverrides(
   for (const k of keys) {
     const series = studies.get(k.studyInstanceUid) ?? [];
     for (const o of overridesForExam(overrides, k)) {
-      const hit = series.some(
-        (s) =>
-          (o.seriesInstanceUid === undefined || o.seriesInstanceUid === s.seriesInstanceUid) &&
-          (o.seriesNumber === undefined || o.seriesNumber === s.seriesNumber),
-      );
+      const hit = series.some((s) => overrideMatchesSeries(o, s));
       if (!hit)
         out.push({
           source: o.source,

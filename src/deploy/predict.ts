@@ -33,6 +33,7 @@ import {
   type SeriesRole,
   seriesChoiceFromRecord,
   seriesChoiceRecord,
+  sourceName,
 } from "../dicom/index.ts";
 import {
   cnnOf,
@@ -390,8 +391,6 @@ function bundleGradCam(options: PredictOptions): GradCam | undefined {
   );
 }
 
-const fileName = (path: string) => path.split(/[\\/]/).pop() ?? path;
-
 /**
  * The series choice for new exams: the bundle's rules and overrides, with a site's rules file in place of
  * the rules and a site's overrides file laid over the overrides.
@@ -405,11 +404,11 @@ export function predictionSeriesChoice(
   const overrides = trained.overrides.length > 0 ? ["bundle"] : [];
   if (site.rulesPath) {
     choice.rules = loadRoleRules(site.rulesPath);
-    choice.rulesSource = fileName(site.rulesPath);
+    choice.rulesSource = sourceName(site.rulesPath);
   }
   if (site.overridesPath) {
     choice.overrides = layerOverrides(trained.overrides, loadSeriesOverrides(site.overridesPath));
-    overrides.push(fileName(site.overridesPath));
+    overrides.push(sourceName(site.overridesPath));
   }
   choice.overridesSources = overrides;
   const applied = seriesChoiceRecord(choice);

@@ -7,6 +7,7 @@ export {
   layerOverrides,
   loadSeriesOverrides,
   OVERRIDE_COLUMNS,
+  overrideMatchesSeries,
   overridesForExam,
   parseSeriesOverrides,
   type SeriesOverride,
@@ -37,6 +38,7 @@ export {
   type SeriesChoiceRecord,
   seriesChoiceFromRecord,
   seriesChoiceRecord,
+  sourceName,
 } from "./series-choice.ts";
 export {
   isSupportedTransferSyntax,

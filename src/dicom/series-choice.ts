@@ -37,18 +37,22 @@ export function defaultSeriesChoice(): SeriesChoice {
   return { rules: DEFAULT_RULES, rulesSource: "defaults", overrides: [], overridesSources: [] };
 }
 
-const fileName = (path: string) => path.split(/[\\/]/).pop() ?? path;
+/** A rules or overrides file as a choice names its source: the file name alone, never a machine path. */
+export const sourceName = (path: string) => path.split(/[\\/]/).pop() ?? path;
 
 /** Reads a rules file and an overrides file (either optional) into one choice. */
-export function loadSeriesChoice(files: { rulesPath?: string; overridesPath?: string }): SeriesChoice {
+export function loadSeriesChoice(
+  files: { rulesPath?: string; overridesPath?: string },
+  loadRules: (path: string) => RoleRules = loadRoleRules,
+): SeriesChoice {
   const choice = defaultSeriesChoice();
   if (files.rulesPath) {
-    choice.rules = loadRoleRules(files.rulesPath);
-    choice.rulesSource = fileName(files.rulesPath);
+    choice.rules = loadRules(files.rulesPath);
+    choice.rulesSource = sourceName(files.rulesPath);
   }
   if (files.overridesPath) {
     choice.overrides = loadSeriesOverrides(files.overridesPath);
-    choice.overridesSources = [fileName(files.overridesPath)];
+    choice.overridesSources = [sourceName(files.overridesPath)];
   }
   return choice;
 }
