@@ -323,6 +323,24 @@ function sendStatic(res: ServerResponse, name: string): void {
   } else throw new HttpError(404, "no such file");
 }
 
+/** How long a refused request's unread body is drained before the answer is sent regardless. */
+const DRAIN_LIMIT_MS = 5000;
+
+function drained(req: IncomingMessage): Promise<void> {
+  if (req.readableEnded || req.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, DRAIN_LIMIT_MS);
+    function done(): void {
+      clearTimeout(timer);
+      resolve();
+    }
+    req.once("end", done);
+    req.once("close", done);
+    req.once("error", done);
+    req.resume();
+  });
+}
+
 function sendError(
   ctx: HttpContext,
   res: ServerResponse,
@@ -378,9 +396,10 @@ export function requestHandler(ctx: HttpContext) {
             : 500;
       if (status === 500) ctx.log(`internal error on ${req.method} ${url.pathname}: ${describeError(err)}`);
       const message = status === 500 ? "internal error (logged by the service)" : describeError(err);
-      // A body left unread (a refused upload) is drained so that the client reads the answer.
-      if (!req.readableEnded) req.resume();
-      sendError(ctx, res, isApi, status, message);
+      // A body left unread (a refused upload) is drained before the answer, so that the client is not
+      // still sending when the connection closes (it would see a reset instead of the answer); a sender
+      // that does not stop gets the answer after DRAIN_LIMIT_MS anyway.
+      drained(req).then(() => sendError(ctx, res, isApi, status, message));
     });
   };
 }
