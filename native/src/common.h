@@ -60,6 +60,7 @@ void initOps(Napi::Env env, Napi::Object exports);
 void initTensors(Napi::Env env, Napi::Object exports);
 void initAutograd(Napi::Env env, Napi::Object exports);
 void initOptimizers(Napi::Env env, Napi::Object exports);
+void initAllocator(Napi::Env env, Napi::Object exports);
 void initJit(Napi::Env env, Napi::Object exports);
 
 }  // namespace lt

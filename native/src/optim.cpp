@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "common.h"
 
@@ -93,7 +95,20 @@ static bool adamaxFusedCpu(at::Tensor& param, const at::Tensor& grad, at::Tensor
   return true;
 }
 
-// adamaxStep(params, expAvgs, expInfs, steps[], lr, beta1, beta2, eps, weightDecay)
+// One Adamax update of one tensor (fused where it can be, else PyTorch's formulation).
+static void adamaxOne(at::Tensor param, at::Tensor grad, at::Tensor expAvg, at::Tensor expInf, double clr,
+                      double beta1, double beta2, double eps, double weightDecay) {
+  if (adamaxFusedCpu(param, grad, expAvg, expInf, clr, beta1, beta2, eps, weightDecay)) return;
+  if (weightDecay != 0) grad = grad.add(param, weightDecay);
+  expAvg.mul_(beta1).add_(grad, 1 - beta1);
+  at::Tensor normBuf = at::cat({expInf.mul_(beta2).unsqueeze(0), grad.abs().add_(eps).unsqueeze_(0)}, 0);
+  at::amax_out(expInf, normBuf, {0}, false);
+  param.addcdiv_(expAvg, expInf, -clr);
+}
+
+// adamaxStep(params, expAvgs, expInfs, steps[], lr, beta1, beta2, eps, weightDecay, activeSlices|null)
+// activeSlices: for parameters that stack independent models along dim 0, the slices to update; the others
+// are left as they are (models that have stopped early). An active slice's arithmetic is unchanged.
 static Napi::Value AdamaxStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LT_TRY
@@ -105,18 +120,29 @@ static Napi::Value AdamaxStep(const Napi::CallbackInfo& info) {
   Napi::Array steps = info[3].As<Napi::Array>();
   double lr = numArg(info, 4), beta1 = numArg(info, 5), beta2 = numArg(info, 6), eps = numArg(info, 7);
   double weightDecay = numArg(info, 8);
+  std::vector<bool> active;
+  if (info.Length() > 9 && info[9].IsArray()) {
+    Napi::Array a = info[9].As<Napi::Array>();
+    for (uint32_t k = 0; k < a.Length(); k++) active.push_back(a.Get(k).ToBoolean().Value());
+  }
   for (size_t i = 0; i < params.size(); i++) {
     at::Tensor& param = params[i];
     at::Tensor grad = param.grad();
     if (!grad.defined()) continue;
     double step = steps.Get(static_cast<uint32_t>(i)).As<Napi::Number>().DoubleValue();
     double clr = lr / (1 - std::pow(beta1, step));
-    if (adamaxFusedCpu(param, grad, expAvgs[i], expInfs[i], clr, beta1, beta2, eps, weightDecay)) continue;
-    if (weightDecay != 0) grad = grad.add(param, weightDecay);
-    expAvgs[i].mul_(beta1).add_(grad, 1 - beta1);
-    at::Tensor normBuf = at::cat({expInfs[i].mul_(beta2).unsqueeze(0), grad.abs().add_(eps).unsqueeze_(0)}, 0);
-    at::amax_out(expInfs[i], normBuf, {0}, false);
-    param.addcdiv_(expAvgs[i], expInfs[i], -clr);
+    if (active.empty()) {
+      adamaxOne(param, grad, expAvgs[i], expInfs[i], clr, beta1, beta2, eps, weightDecay);
+      continue;
+    }
+    if (param.dim() < 1 || param.size(0) != static_cast<int64_t>(active.size()))
+      throw std::invalid_argument("adamaxStep: activeSlices has " + std::to_string(active.size()) +
+                                  " entries but parameter " + std::to_string(i) + " has shape " +
+                                  c10::str(param.sizes()));
+    for (int64_t k = 0; k < param.size(0); k++)
+      if (active[static_cast<size_t>(k)])
+        adamaxOne(param.select(0, k), grad.select(0, k), expAvgs[i].select(0, k), expInfs[i].select(0, k), clr,
+                  beta1, beta2, eps, weightDecay);
   }
   return env.Undefined();
   LT_CATCH(env)

@@ -46,7 +46,9 @@ export * as optim from "./optim.ts";
 export {
   buildInfo,
   callOp,
+  cpuCacheStats,
   cuda,
+  emptyCpuCache,
   getNumThreads,
   manualSeed,
   memoryStats,
@@ -54,4 +56,5 @@ export {
   setNumThreads,
 } from "./runtime.ts";
 export { dispose, keep, MAX_RESULT_DEPTH, scopeDepth, scopeResources, tidy } from "./scope.ts";
+export type { CpuCacheStats } from "./native.ts";
 export { type Dims, Tensor } from "./tensor.ts";

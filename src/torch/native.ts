@@ -8,6 +8,15 @@ import { projectPath } from "../core/paths.ts";
 /** A tensor as the addon sees it: an index into the thread's handle table (with a generation). */
 export type TensorId = number;
 
+/** The caching CPU allocator's counters (bytes; hits and misses count large allocations). */
+export interface CpuCacheStats {
+  capBytes: number;
+  cachedBytes: number;
+  liveLargeBytes: number;
+  hits: number;
+  misses: number;
+}
+
 export interface NativeBinding {
   opId(name: string, overload: string, wrappedScalarMask?: number): number;
   opSchema(op: number): string;
@@ -33,6 +42,8 @@ export interface NativeBinding {
   disposeMany(ids: TensorId[]): void;
   isAlive(id: TensorId): boolean;
   stats(): { liveTensors: number; externalBytes: number; slots: number };
+  cpuCacheStats(): CpuCacheStats;
+  emptyCpuCache(): void;
   backward(id: TensorId, grad: TensorId | null, retainGraph: boolean, createGraph: boolean): void;
   autogradGrad(
     outputs: TensorId[],
@@ -77,6 +88,7 @@ export interface NativeBinding {
     beta2: number,
     eps: number,
     weightDecay: number,
+    activeSlices: boolean[] | null,
   ): void;
   sgdStep(
     params: TensorId[],
@@ -121,6 +133,11 @@ function load(): NativeBinding {
   // libtorch is loaded, so it is set before that; OMP_WAIT_POLICY=ACTIVE in the environment restores
   // spinning.
   process.env.OMP_WAIT_POLICY ??= "PASSIVE";
+  // Read by the addon when it loads (native/src/allocator.cpp), where a bad value could only be ignored.
+  const cacheMb = process.env.LIVERSTIFF_CPU_CACHE_MB;
+  if (cacheMb !== undefined && cacheMb !== "" && !/^\d+$/.test(cacheMb)) {
+    throw new Error(`LIVERSTIFF_CPU_CACHE_MB must be a whole number of MiB (0 = no cache), not "${cacheMb}"`);
+  }
   if (!existsSync(addonPath)) {
     throw new Error(
       `the libtorch addon is not built (${addonPath} is missing): run \`node scripts/build-native.mjs\` ` +

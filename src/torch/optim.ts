@@ -43,12 +43,18 @@ export function adamStep(
   );
 }
 
+/**
+ * Adamax step. activeSlices: for parameters that stack independent models along dim 0 (every parameter
+ * given must then have that many slices), only the slices marked true are updated; the others stay as
+ * they are. An updated slice's arithmetic is the same as without it.
+ */
 export function adamaxStep(
   params: readonly Tensor[],
   expAvgs: readonly Tensor[],
   expInfs: readonly Tensor[],
   steps: readonly number[],
   o: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number },
+  activeSlices: readonly boolean[] | null = null,
 ): void {
   native.adamaxStep(
     ids(params),
@@ -60,6 +66,7 @@ export function adamaxStep(
     o.beta2,
     o.eps,
     o.weightDecay,
+    activeSlices ? [...activeSlices] : null,
   );
 }
 

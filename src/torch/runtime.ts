@@ -1,5 +1,5 @@
 // Process-level controls: threads, seeds, CUDA, memory statistics, and calling any ATen operator by name.
-import { native, type TensorId } from "./native.ts";
+import { type CpuCacheStats, native, type TensorId } from "./native.ts";
 import { resolveOp } from "./ops.ts";
 import { Tensor } from "./tensor.ts";
 
@@ -32,6 +32,19 @@ export const cuda = {
 export function memoryStats(): { liveTensors: number; externalBytes: number } {
   const s = native.stats();
   return { liveTensors: s.liveTensors, externalBytes: s.externalBytes };
+}
+
+/**
+ * The caching CPU allocator (native/src/allocator.cpp): blocks of at least 1 MiB are kept after their
+ * tensor is freed, up to capBytes (LIVERSTIFF_CPU_CACHE_MB, default 2048; 0 = off), and reused.
+ */
+export function cpuCacheStats(): CpuCacheStats {
+  return native.cpuCacheStats();
+}
+
+/** Gives the kept blocks back to the system (the live tensors are untouched). */
+export function emptyCpuCache(): void {
+  native.emptyCpuCache();
 }
 
 /** libtorch's build and threading description (at::get_parallel_info). */

@@ -166,7 +166,7 @@ export function trainDeepliver2(recipe: Recipe, options: TrainOptions): Trained<
       improvement: "strict",
       tensorsOf: (k) => net.parameters().map((p) => p.select(0, k)),
       beginEpoch: () => net.train(),
-      step: (idx) => deepliver2Step(net, opt, data, idx),
+      step: (idx, active) => deepliver2Step(net, opt, data, idx, active),
       ...(data.val
         ? { validate: () => valMetric(t.earlyStopping, net, data.val!.x, data.val!.y, data.val!.n) }
         : {}),
@@ -236,13 +236,19 @@ function deepliver2Data(
   };
 }
 
-/** One Adamax (or Adam/AdamW) step of the five models on the batch idx. */
+/**
+ * One Adamax (or Adam/AdamW) step of the five models on the batch idx. The models that have stopped are
+ * left out of the update (Adamax skips them; their state at the stop is the one kept), which for the
+ * published widths is most of a step's cost once some have stopped.
+ */
 function deepliver2Step(
   net: Deepliver2Net,
   opt: ReturnType<typeof makeOptimizer>,
   data: Deepliver2Data,
   idx: number[],
+  active: readonly boolean[],
 ): void {
+  opt.activeSlices = active;
   const index = tensor(idx, { dtype: "int64" });
   const logits = net.forward(data.x.indexSelect(0, index));
   // Keras: mean over the batch of class-weighted BCE, per model; the models' losses are summed.

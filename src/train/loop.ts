@@ -132,8 +132,11 @@ export interface TrainLoop {
   tensorsOf(k: number): Tensor[];
   /** Before each epoch's batches (training mode, frozen BatchNorm, ...). */
   beginEpoch?(): void;
-  /** One optimisation step on the training exams `idx`. */
-  step(idx: number[]): void;
+  /**
+   * One optimisation step on the training exams `idx`. active[k]: model k is still training (a stopped
+   * model's state is never read again, so the step may leave it as it is).
+   */
+  step(idx: number[], active: readonly boolean[]): void;
   /** Per model, the epoch's validation score (in a scope); absent without a validation part (no stopping). */
   validate?(): ValScore[];
   /** After each epoch, with its scores (null without validation): progress. */
@@ -161,7 +164,11 @@ export function runLoop(loop: TrainLoop): LoopResult {
     for (epoch = 1; epoch <= loop.maxEpochs; epoch++) {
       loop.beginEpoch?.();
       loop.rng.shuffle(order);
-      steps += runBatches(loop, order);
+      steps += runBatches(
+        loop,
+        order,
+        stopping.map((s) => !s.stopped),
+      );
       const scores = loop.validate ? tidy(() => loop.validate!()) : null;
       if (scores) updateStopping(stopping, snapshots, scores, epoch, loop.restoreBest);
       loop.endEpoch?.(epoch, scores);
@@ -176,11 +183,11 @@ export function runLoop(loop: TrainLoop): LoopResult {
 }
 
 /** One epoch's steps, each in its own scope; returns how many. */
-function runBatches(loop: TrainLoop, order: readonly number[]): number {
+function runBatches(loop: TrainLoop, order: readonly number[], active: readonly boolean[]): number {
   let steps = 0;
   for (let i = 0; i < loop.n; i += loop.batchSize) {
     const idx = order.slice(i, i + loop.batchSize);
-    tidy(() => loop.step(idx));
+    tidy(() => loop.step(idx, active));
     steps++;
   }
   return steps;

@@ -58,6 +58,44 @@ test("Adamax", () =>
     );
   }));
 
+// float32: the fused kernel; float64: PyTorch's formulation on the slices.
+for (const dtype of ["float32", "float64"] as const) {
+  test(`Adamax with active slices (${dtype}) updates those slices exactly as without, and leaves the others`, () =>
+    torch.tidy(() => {
+      const o = { lr: 0.02, beta1: 0.9, beta2: 0.999, eps: 1e-7, weightDecay: 2e-4 };
+      const make = () => {
+        const p = seq([3, 2, 4], 0.5, 0, dtype).requiresGrad_(true);
+        return { p, m: torch.zeros([3, 2, 4], { dtype }), u: torch.zeros([3, 2, 4], { dtype }) };
+      };
+      const all = make();
+      const some = make();
+      const active = [true, false, true];
+      for (let s = 1; s <= 3; s++) {
+        all.p.grad = seq([3, 2, 4], 0.3, s, dtype);
+        some.p.grad = seq([3, 2, 4], 0.3, s, dtype);
+        optim.adamaxStep([all.p], [all.m], [all.u], [s], o);
+        optim.adamaxStep([some.p], [some.m], [some.u], [s], o, active);
+      }
+      for (let k = 0; k < 3; k++) {
+        const got = some.p.detach().select(0, k).toFloat64Array();
+        const want = active[k] ? all.p.detach().select(0, k) : seq([3, 2, 4], 0.5, 0, dtype).select(0, k);
+        assert.deepEqual(got, want.toFloat64Array(), `slice ${k}`);
+        if (!active[k])
+          assert.ok(
+            some.m
+              .select(0, k)
+              .toFloat64Array()
+              .every((x) => x === 0),
+            "moments untouched",
+          );
+      }
+      assert.throws(
+        () => optim.adamaxStep([some.p], [some.m], [some.u], [4], o, [true, false]),
+        /activeSlices has 2 entries but parameter 0 has shape \[3, 2, 4\]/,
+      );
+    }));
+}
+
 for (const [name, o] of [
   ["sgd_nesterov", { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0.01, nesterov: true }],
   ["sgd_dampening", { lr: 0.1, momentum: 0.8, dampening: 0.3, weightDecay: 0, nesterov: false }],

@@ -71,6 +71,25 @@ test("loop: restoreBest false keeps each model's state at its stop (Keras), the 
   }
 });
 
+test("loop: each step is told which models are still training", () => {
+  const w = tensor([0, 0]).keep();
+  try {
+    const seen: string[] = [];
+    runLoop(
+      toyLoop(w, SCRIPT, {
+        step: (_idx, active) => {
+          seen.push(active.map((a) => (a ? 1 : 0)).join(""));
+          w.add_(1);
+        },
+      }),
+    );
+    // Model 0 stops at epoch 4: the fifth epoch's two steps train model 1 alone.
+    assert.deepEqual(seen, ["11", "11", "11", "11", "11", "11", "11", "11", "01", "01"]);
+  } finally {
+    w.dispose();
+  }
+});
+
 test("loop: training ends when every model has stopped; no validation means no stopping", () => {
   const w = tensor([0, 0]).keep();
   try {

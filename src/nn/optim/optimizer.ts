@@ -29,6 +29,13 @@ export interface OptimizerStateDict {
 export abstract class Optimizer<O extends BaseGroupOptions> {
   readonly paramGroups: ParamGroup<O>[] = [];
   protected readonly state = new Map<Tensor, ParamState>();
+  /**
+   * For parameters that stack independent models along dim 0 (deepliver2's threshold models): the models
+   * still training. A model marked false is one the caller will never read again (stopped early, its
+   * snapshot taken), so a step may leave its slices as they are; Adamax does, the others update them
+   * anyway. The updated slices' arithmetic does not depend on it. null: every slice.
+   */
+  activeSlices: readonly boolean[] | null = null;
 
   constructor(
     params: Iterable<Tensor> | readonly ParamGroupSpec<O>[],

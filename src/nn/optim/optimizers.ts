@@ -160,13 +160,20 @@ export class Adamax extends Optimizer<AdamaxOptions> {
       expAvgs.push(s.exp_avg as Tensor);
       expInfs.push(s.exp_inf as Tensor);
     }
-    kernels.adamaxStep(params, expAvgs, expInfs, steps, {
-      lr: g.lr,
-      beta1: g.betas[0],
-      beta2: g.betas[1],
-      eps: g.eps,
-      weightDecay: g.weightDecay,
-    });
+    kernels.adamaxStep(
+      params,
+      expAvgs,
+      expInfs,
+      steps,
+      {
+        lr: g.lr,
+        beta1: g.betas[0],
+        beta2: g.betas[1],
+        eps: g.eps,
+        weightDecay: g.weightDecay,
+      },
+      this.activeSlices,
+    );
   }
 }
 
