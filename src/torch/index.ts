@@ -42,6 +42,7 @@ export { type DeviceRequest, defaultDevice, resolveDevice, setDefaultDevice } fr
 export { bytesPerElement, type Device, type DType, isFloatingDType, type TypedArray } from "./dtype.ts";
 export * as functional from "./functional.ts";
 export { ScriptModuleHandle, type ScriptValue } from "./jit.ts";
+export type { CpuCacheStats } from "./native.ts";
 export * as optim from "./optim.ts";
 export {
   buildInfo,
@@ -56,5 +57,4 @@ export {
   setNumThreads,
 } from "./runtime.ts";
 export { dispose, keep, MAX_RESULT_DEPTH, scopeDepth, scopeResources, tidy } from "./scope.ts";
-export type { CpuCacheStats } from "./native.ts";
 export { type Dims, Tensor } from "./tensor.ts";
