@@ -159,7 +159,7 @@ function jobJson(job: Job) {
     receivedAt: job.receivedAt,
     ...(job.startedAt ? { startedAt: job.startedAt } : {}),
     ...(job.finishedAt ? { finishedAt: job.finishedAt } : {}),
-    ...(job.source === "pacs"
+    ...(job.storeState !== "none"
       ? { store: { state: job.storeState, ...(job.storeReason ? { reason: job.storeReason } : {}) } }
       : {}),
   };

@@ -223,8 +223,8 @@ ${job.reason ? html`<dt>Reason</dt><dd>${job.reason}</dd>` : html``}
 <dt>Started</dt><dd>${time(job.startedAt)}${job.attempts > 1 ? html` (attempt ${job.attempts})` : html``}</dd>
 <dt>Finished</dt><dd>${time(job.finishedAt)}</dd>
 ${
-  job.source === "pacs"
-    ? html`<dt>Results in the PACS</dt><dd>${job.storeState}${job.storeReason ? html`: ${job.storeReason}` : html``}</dd>`
+  job.storeState !== "none"
+    ? html`<dt>${job.source === "pacs" ? "Results in the PACS" : "Results sent (C-STORE)"}</dt><dd>${job.storeState}${job.storeReason ? html`: ${job.storeReason}` : html``}</dd>`
     : html``
 }
 </dl>`;

@@ -57,6 +57,7 @@ export async function receiveFiles(
   dataDir: string,
   staging: string,
   source: JobSource,
+  resultsGoBack = source === "pacs",
 ): Promise<ReceivedStudy[]> {
   try {
     const index = await indexDicom([staging], { workers: 0 });
@@ -72,6 +73,7 @@ export async function receiveFiles(
         instanceDigest: instanceDigest(sops),
         instances: sops.size,
         source,
+        resultsGoBack,
       });
       if (admission.outcome !== "duplicate") {
         const paths = jobPaths(dataDir, admission.job.id);

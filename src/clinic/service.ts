@@ -30,12 +30,22 @@ export interface ServiceOptions {
   /** The API token; required for a bind that is not loopback. */
   token?: string;
   limits?: Partial<UploadLimits>;
-  /** Starts after the server listens, stops first on close (the DICOMweb poller). */
-  attach?: (service: AttachContext) => { stop(): Promise<void> | void; status(): Record<string, unknown> };
+  /**
+   * Components started after the server listens and stopped first on close, by name: "pacs" (the DICOMweb
+   * poller), "dimse" (the C-STORE SCP). Their status is in /api/health under their name.
+   */
+  attach?: Partial<Record<AttachmentName, Attachment>>;
   log?: (line: string) => void;
 }
 
-/** What an attached component (the PACS poller) gets: the store, the data folder, the worker's wake-up. */
+export type AttachmentName = "pacs" | "dimse";
+export interface Attached {
+  stop(): Promise<void> | void;
+  status(): Record<string, unknown>;
+}
+export type Attachment = (service: AttachContext) => Attached | Promise<Attached>;
+
+/** What an attached component (the PACS poller, the DIMSE SCP) gets: the store, the data folder, the worker's wake-up. */
 export interface AttachContext {
   store: JobStore;
   dataDir: string;
@@ -51,6 +61,8 @@ export interface RunningService {
   url: string;
   port: number;
   store: JobStore;
+  /** The attached components' status by name (the DIMSE SCP's port among it). */
+  status(): Record<string, unknown>;
   close(): Promise<void>;
 }
 
@@ -107,7 +119,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         for (const h of hooks) h(job.id);
       },
     });
-    let attached: ReturnType<NonNullable<ServiceOptions["attach"]>> | undefined;
+    const attached = new Map<AttachmentName, Attached>();
     const started = new Date().toISOString();
     const context: HttpContext = {
       store,
@@ -122,7 +134,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         version: codeVersion().version,
         startedAt: started,
         bundle: { recipe: options.bundle.manifest.recipe.name, digest },
-        ...(attached ? { pacs: attached.status() } : {}),
+        ...Object.fromEntries([...attached].map(([name, a]) => [name, a.status()])),
       }),
       onReceived: () => worker.notify(),
       log,
@@ -135,26 +147,44 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     });
     const port = await listen(server, host, options.port ?? DEFAULT_PORT);
     worker.start();
-    if (options.attach) {
-      attached = options.attach({
-        store,
-        dataDir: options.dataDir,
-        bundle: options.bundle,
-        notifyWorker: () => worker.notify(),
-        log,
-        onJobFinished: (hook) => hooks.push(hook),
-      });
-      context.page.pacsLabel = "connected (DICOMweb)";
+    const stopAttached = async () => {
+      for (const a of [...attached.values()].reverse()) await a.stop();
+      attached.clear();
+    };
+    try {
+      for (const [name, attach] of Object.entries(options.attach ?? {}) as [AttachmentName, Attachment][]) {
+        attached.set(
+          name,
+          await attach({
+            store,
+            dataDir: options.dataDir,
+            bundle: options.bundle,
+            notifyWorker: () => worker.notify(),
+            log,
+            onJobFinished: (hook) => hooks.push(hook),
+          }),
+        );
+      }
+    } catch (err) {
+      await stopAttached();
+      await worker.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw err;
     }
+    const labels = [attached.has("pacs") ? "DICOMweb" : "", attached.has("dimse") ? "DIMSE" : ""].filter(
+      Boolean,
+    );
+    if (labels.length > 0) context.page.pacsLabel = `connected (${labels.join(", ")})`;
     const urlHost = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
     let closed: Promise<void> | undefined;
     return {
       url: `http://${urlHost}:${port}/`,
       port,
       store,
+      status: () => Object.fromEntries([...attached].map(([name, a]) => [name, a.status()])),
       close: () =>
         (closed ??= (async () => {
-          await attached?.stop();
+          await stopAttached();
           await worker.stop();
           await new Promise<void>((resolve) => {
             server.close(() => resolve());

@@ -10,9 +10,12 @@ export const JOBS_FILE = "jobs.sqlite";
 
 /** received → predicting → done | failed. A restart puts "predicting" jobs back to "received". */
 export type JobState = "received" | "predicting" | "done" | "failed";
-/** Where the study came from: an upload (web app or API) or the PACS poller. */
-export type JobSource = "upload" | "pacs";
-/** For PACS jobs: whether the SR and the Secondary Capture were stored back (STOW-RS). */
+/** Where the study came from: an upload (web app or API), the PACS poller, or a C-STORE to the DIMSE SCP. */
+export type JobSource = "upload" | "pacs" | "dimse";
+/**
+ * For jobs whose results go back (PACS: STOW-RS into the study; DIMSE: C-STORE to --send-to): whether the
+ * SR and the Secondary Capture were sent.
+ */
 export type StoreState = "none" | "pending" | "stored" | "failed";
 
 export interface Job {
@@ -166,6 +169,8 @@ export interface NewStudy {
   instanceDigest: string;
   instances: number;
   source: JobSource;
+  /** Its results are sent back (a PACS job; a DIMSE job with a destination): store state "pending". */
+  resultsGoBack?: boolean;
 }
 
 /** What receiving a study did: a new job, a failed job queued again, or the job that already has it. */
@@ -258,7 +263,7 @@ export class JobStore {
           study.instances,
           study.source,
           now(),
-          study.source === "pacs" ? "pending" : "none",
+          (study.resultsGoBack ?? study.source === "pacs") ? "pending" : "none",
         );
       const job = this.job(Number(info.lastInsertRowid))!;
       this.audit({
@@ -362,13 +367,13 @@ export class JobStore {
     return r?.exams ? (JSON.parse(r.exams) as ExamReport[]) : undefined;
   }
 
-  /** Done PACS jobs whose results are not yet stored back (pending, or failed: retried). */
-  jobsToStore(): Job[] {
+  /** Done jobs of a source whose results are not yet sent back (pending, or failed: retried). */
+  jobsToStore(source: JobSource = "pacs"): Job[] {
     const rows = this.db
       .prepare(
-        "SELECT * FROM jobs WHERE source = 'pacs' AND state = 'done' AND store_state IN ('pending', 'failed') ORDER BY id",
+        "SELECT * FROM jobs WHERE source = ? AND state = 'done' AND store_state IN ('pending', 'failed') ORDER BY id",
       )
-      .all() as JobRow[];
+      .all(source) as JobRow[];
     return rows.map(jobOf);
   }
 

@@ -380,19 +380,50 @@ export function buildScDataset(input: DicomResultsInput, figurePng: Uint8Array):
   };
 }
 
-/** A naturalized dataset as a Part-10 file (explicit VR little endian). */
-export function part10(ds: NaturalDataset): Uint8Array {
-  const meta = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
+/** The File Meta Information group of an instance written by liverstiff. */
+function fileMeta(o: {
+  sopClassUid: unknown;
+  sopInstanceUid: unknown;
+  transferSyntaxUid: string;
+  sourceAeTitle?: string;
+}) {
+  return dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
-    MediaStorageSOPClassUID: ds.SOPClassUID,
-    MediaStorageSOPInstanceUID: ds.SOPInstanceUID,
-    TransferSyntaxUID: EXPLICIT_VR_LITTLE_ENDIAN,
+    MediaStorageSOPClassUID: o.sopClassUid,
+    MediaStorageSOPInstanceUID: o.sopInstanceUid,
+    TransferSyntaxUID: o.transferSyntaxUid,
     ImplementationClassUID: IMPLEMENTATION_CLASS_UID,
     ImplementationVersionName: "LIVERSTIFF",
+    ...(o.sourceAeTitle ? { SourceApplicationEntityTitle: o.sourceAeTitle } : {}),
     _vrMap: { FileMetaInformationVersion: "OB" },
   });
-  const dict = new dcmjs.data.DicomDict(meta);
+}
+
+/** A naturalized dataset as a Part-10 file (explicit VR little endian). */
+export function part10(ds: NaturalDataset): Uint8Array {
+  const dict = new dcmjs.data.DicomDict(
+    fileMeta({
+      sopClassUid: ds.SOPClassUID,
+      sopInstanceUid: ds.SOPInstanceUID,
+      transferSyntaxUid: EXPLICIT_VR_LITTLE_ENDIAN,
+    }),
+  );
   dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(ds);
+  return new Uint8Array(dict.write());
+}
+
+/**
+ * The preamble and File Meta Information of a Part-10 file whose data set follows as received (a C-STORE's
+ * data set, in the transfer syntax it was sent in).
+ */
+export function part10Header(o: {
+  sopClassUid: string;
+  sopInstanceUid: string;
+  transferSyntaxUid: string;
+  sourceAeTitle?: string;
+}): Uint8Array {
+  const dict = new dcmjs.data.DicomDict(fileMeta(o));
+  dict.dict = {};
   return new Uint8Array(dict.write());
 }
 

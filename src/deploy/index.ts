@@ -22,6 +22,7 @@ export {
   type DicomResultsInput,
   dicomResultPaths,
   part10,
+  part10Header,
   pngRgb,
   readStudyAttributes,
   SECONDARY_CAPTURE,

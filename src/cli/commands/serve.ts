@@ -29,6 +29,10 @@ interface ServeCliOptions extends MaskCliOptions {
   pacsPollS: number;
   pacsFromDate?: string;
   pacsSettleS: number;
+  dimsePort?: number;
+  aeTitle: string;
+  studyIdleS: number;
+  sendTo?: string;
 }
 
 function readToken(path: string): string {
@@ -101,15 +105,36 @@ export function register(program: Command): void {
       integerIn(0),
       10,
     )
-    .option("--pacs-from-date <yyyymmdd>", "only PACS studies with a StudyDate on or after this date");
+    .option("--pacs-from-date <yyyymmdd>", "only PACS studies with a StudyDate on or after this date")
+    .option(
+      "--dimse-port <n>",
+      "also listen for DICOM (C-STORE and C-ECHO) on this port, at --host: a scanner or PACS pushes studies here (0: any free port)",
+      integerIn(0, 65535),
+    )
+    .option("--ae-title <ae>", "the AE title the DICOM listener answers to", "LIVERSTIFF")
+    .option(
+      "--study-idle-s <seconds>",
+      "predict a pushed study once no instance of it has arrived for this long",
+      integerIn(1),
+      30,
+    )
+    .option(
+      "--send-to <AE@host:port>",
+      "send each pushed study's SR and Secondary Capture by C-STORE to this DICOM node (e.g. ORTHANC@127.0.0.1:4242)",
+    );
   for (const o of maskOptions()) command.addOption(o);
   command.action(async (opts: ServeCliOptions) => {
     const { loadBundle } = await import("../../deploy/index.ts");
-    const { checkToken, pacsAttachment, startService } = await import("../../clinic/index.ts");
+    const { checkAeTitle, checkToken, dimseAttachment, pacsAttachment, parseDicomNode, startService } =
+      await import("../../clinic/index.ts");
     if (opts.pacsFromDate !== undefined && !/^\d{8}$/.test(opts.pacsFromDate))
       throw new LiverstiffError("--pacs-from-date must be a date as YYYYMMDD", { date: opts.pacsFromDate });
     const token = opts.tokenFile ? readToken(opts.tokenFile) : undefined;
     checkToken(opts.host, token); // before the bundle is loaded: a refused start is quick
+    const aeTitle = checkAeTitle(opts.aeTitle, "--ae-title");
+    const sendTo = opts.sendTo ? parseDicomNode(opts.sendTo) : undefined;
+    if (sendTo && opts.dimsePort === undefined)
+      throw new LiverstiffError("--send-to sends the results of pushed studies: give --dimse-port too");
     const bundle = loadBundle(opts.model, { trust: opts.trust });
     const log = (line: string) => process.stderr.write(`liverstiff serve: ${line}\n`);
     try {
@@ -127,19 +152,35 @@ export function register(program: Command): void {
           maxFiles: opts.maxFiles,
         },
         log,
-        ...(opts.pacs
-          ? {
-              attach: pacsAttachment({
-                url: opts.pacs,
-                pollSeconds: opts.pacsPollS,
-                settleSeconds: opts.pacsSettleS,
-                ...(opts.pacsFromDate ? { fromDate: opts.pacsFromDate } : {}),
-              }),
-            }
-          : {}),
+        attach: {
+          ...(opts.pacs
+            ? {
+                pacs: pacsAttachment({
+                  url: opts.pacs,
+                  pollSeconds: opts.pacsPollS,
+                  settleSeconds: opts.pacsSettleS,
+                  ...(opts.pacsFromDate ? { fromDate: opts.pacsFromDate } : {}),
+                }),
+              }
+            : {}),
+          ...(opts.dimsePort !== undefined
+            ? {
+                dimse: dimseAttachment({
+                  host: opts.host,
+                  port: opts.dimsePort,
+                  aeTitle,
+                  studyIdleSeconds: opts.studyIdleS,
+                  maxInstanceBytes: opts.maxUploadMb * 1024 ** 2,
+                  ...(sendTo ? { sendTo } : {}),
+                }),
+              }
+            : {}),
+        },
       });
+      const dimse = service.status().dimse as { aeTitle: string; port: number } | undefined;
       process.stdout.write(
-        `liverstiff serve: listening on ${service.url} (model ${bundle.manifest.recipe.name}, data ${resolve(opts.data)})\n`,
+        `liverstiff serve: listening on ${service.url} (model ${bundle.manifest.recipe.name}, data ${resolve(opts.data)})` +
+          `${dimse ? `; DICOM ${dimse.aeTitle}@${opts.host}:${dimse.port}` : ""}\n`,
       );
       const signal = await stopSignal();
       log(`${signal}: stopping (a job being predicted resumes at the next start)`);
