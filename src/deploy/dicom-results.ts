@@ -11,6 +11,7 @@ import { PNG } from "pngjs";
 import { isNiftiFrame, type RoleSource } from "../cohort/index.ts";
 import { describeError, writeFileAtomic } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
+import { buildReportPdf } from "./pdf-report.ts";
 import type { ExamReport } from "./predict.ts";
 import {
   CODES,
@@ -29,12 +30,14 @@ import {
 
 export const COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33";
 export const SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7";
+export const ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1";
 const EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1";
 /** This implementation's class UID: 2.25 and the UUID v8 of the name "liverstiff". */
 const IMPLEMENTATION_CLASS_UID = uidFromName("liverstiff implementation");
 /** Series numbers of the new series (any free number would do; these sort after the acquisitions). */
 export const SR_SERIES_NUMBER = 9901;
 export const SC_SERIES_NUMBER = 9902;
+export const PDF_SERIES_NUMBER = 9903;
 
 /** The source series one role was read from: what the SR's references name. */
 export interface SourceSeries {
@@ -74,6 +77,8 @@ export interface DicomResultFiles {
   sr: string;
   /** Absent when the exam has no figure. */
   sc?: string;
+  /** The Encapsulated PDF of the one-page report (predict --pdf). */
+  pdf?: string;
 }
 
 /** A DICOM UID under 2.25 (PS3.5 B.2) from a random UUID. */
@@ -380,6 +385,32 @@ export function buildScDataset(input: DicomResultsInput, figurePng: Uint8Array):
   };
 }
 
+/** The Encapsulated PDF dataset (PS3.3 A.45.1) of the exam's one-page report (pdf-report.ts). */
+export function buildPdfDataset(input: DicomResultsInput, pdf: Uint8Array): NaturalDataset {
+  // OB values have even length: a trailing NUL, as the Encapsulated Document module allows; the length
+  // attribute keeps the PDF's own.
+  const bytes = new Uint8Array(pdf.length + (pdf.length % 2));
+  bytes.set(pdf);
+  const common = commonAttributes(input, ENCAPSULATED_PDF, {
+    Modality: "DOC",
+    SeriesInstanceUID: newUid(),
+    SeriesNumber: String(PDF_SERIES_NUMBER),
+    SeriesDescription: "liverstiff prediction report (research use only)",
+  });
+  return {
+    ...common,
+    ConversionType: "WSD",
+    BurnedInAnnotation: "YES",
+    DocumentTitle: "liverstiff liver stiffness prediction (research use only)",
+    ConceptNameCodeSequence: [],
+    AcquisitionDateTime: `${common.ContentDate}${common.ContentTime}`,
+    MIMETypeOfEncapsulatedDocument: "application/pdf",
+    EncapsulatedDocumentLength: pdf.length,
+    EncapsulatedDocument: [bytes.buffer],
+    _vrMap: { EncapsulatedDocument: "OB" },
+  };
+}
+
 /** The File Meta Information group of an instance written by liverstiff. */
 function fileMeta(o: {
   sopClassUid: unknown;
@@ -431,6 +462,7 @@ export function part10Header(o: {
 export const dicomResultPaths = (dir: string, baseName: string) => ({
   sr: join(dir, `${baseName}.sr.dcm`),
   sc: join(dir, `${baseName}.sc.dcm`),
+  pdf: join(dir, `${baseName}.pdf.dcm`),
 });
 
 /**
@@ -471,10 +503,13 @@ export interface ExamDicomOptions {
   used: readonly SeriesRole[];
   sopClassOf: (seriesInstanceUid: string) => string | undefined;
   figurePng?: Uint8Array;
+  /** Also an Encapsulated PDF of a one-page report. */
+  pdf?: boolean;
 }
 
 /**
- * Writes a predicted exam's SR, and the Secondary Capture of its figure when it has one, each atomically,
+ * Writes a predicted exam's SR, the Secondary Capture of its figure when it has one, and (pdf) the
+ * Encapsulated PDF of its one-page report, each atomically,
  * and records them in its report (`dicom`). Never throws: a failure (no DICOM source, a file that cannot
  * be written) is a `dicom_not_written` warning, and what was written before it stays recorded.
  */
@@ -497,6 +532,10 @@ export function writeExamDicom(report: ExamReport, o: ExamDicomOptions): void {
     if (o.figurePng) {
       writeFileAtomic(paths.sc, part10(buildScDataset(input, o.figurePng)));
       report.dicom.sc = paths.sc;
+    }
+    if (o.pdf) {
+      writeFileAtomic(paths.pdf, part10(buildPdfDataset(input, buildReportPdf(input, o.figurePng))));
+      report.dicom.pdf = paths.pdf;
     }
   } catch (err) {
     report.warnings.push({

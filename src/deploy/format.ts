@@ -58,7 +58,9 @@ export function formatPredictions(report: PredictReport): string {
     for (const w of e.warnings) lines.push(`  warning [${w.code}]: ${w.message}`);
     if (e.png) lines.push(`  figure: ${e.png}`);
     if (e.dicom)
-      lines.push(`  DICOM: SR ${e.dicom.sr}${e.dicom.sc ? `, Secondary Capture ${e.dicom.sc}` : ""}`);
+      lines.push(
+        `  DICOM: SR ${e.dicom.sr}${e.dicom.sc ? `, Secondary Capture ${e.dicom.sc}` : ""}${e.dicom.pdf ? `, PDF ${e.dicom.pdf}` : ""}`,
+      );
   }
   for (const i of report.inputs) if (i.problem) lines.push("", `input ${i.path}: ${i.problem}`);
   lines.push(

@@ -15,12 +15,14 @@ export {
 } from "./bundle.ts";
 export {
   type BundleIdentity,
+  buildPdfDataset,
   buildScDataset,
   buildSrDataset,
   COMPREHENSIVE_SR,
   type DicomResultFiles,
   type DicomResultsInput,
   dicomResultPaths,
+  ENCAPSULATED_PDF,
   part10,
   part10Header,
   pngRgb,
@@ -49,6 +51,7 @@ export {
 } from "./figure.ts";
 export { formatPredictions } from "./format.ts";
 export { type EdgeLetters, preparedEdgeLetters } from "./orientation.ts";
+export { buildReportPdf } from "./pdf-report.ts";
 export {
   type ExamReport,
   INTENDED_USE,

@@ -67,6 +67,8 @@ export interface PredictOptions {
    * figure, in the exam's study (default: none).
    */
   dicomDir?: string;
+  /** With dicomDir: also an Encapsulated PDF of a one-page report per exam. */
+  dicomPdf?: boolean;
   /** Ingest into this folder and keep it (default: a temporary folder, removed afterwards). */
   workdir?: string;
   /** Liver and spleen masks for the organ measures (the shipped segmenter, or a user's label maps). */
@@ -128,7 +130,7 @@ export interface ExamReport {
   warnings: Warning[];
   /** The PNG of the slices used and the attention over them. */
   png?: string;
-  /** The DICOM results written (`dicomDir`): the SR, and the figure's Secondary Capture. */
+  /** The DICOM results written (`dicomDir`): the SR, the figure's Secondary Capture, the PDF (`dicomPdf`). */
   dicom?: DicomResultFiles;
   /** The Grad-CAM maps written for the exam (predict --cam-out). */
   cam?: CamFiles;
@@ -317,7 +319,12 @@ function drawFigure(
  * Writes a predicted exam's DICOM results into `dir` (dicom-results.ts), with what every exam shares: the
  * bundle's identity, the notice, the version writing them, and the SOP Class of each indexed series.
  */
-function dicomResultsWriter(dir: string, bundle: Pick<LoadedBundle, "path" | "manifest">, index: DicomIndex) {
+function dicomResultsWriter(
+  dir: string,
+  bundle: Pick<LoadedBundle, "path" | "manifest">,
+  index: DicomIndex,
+  pdf: boolean,
+) {
   const sopClass = new Map(index.series.map((s) => [s.seriesInstanceUid, s.sopClassUid]));
   const { version, commit } = codeVersion();
   // The commit shortened, "+dirty" kept.
@@ -345,6 +352,7 @@ function dicomResultsWriter(dir: string, bundle: Pick<LoadedBundle, "path" | "ma
       used,
       sopClassOf: (uid) => sopClass.get(uid),
       ...(figurePng ? { figurePng } : {}),
+      pdf,
     });
 }
 
@@ -530,7 +538,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
       manifest.kpaError,
     );
     const dicomResults = options.dicomDir
-      ? dicomResultsWriter(options.dicomDir, options.bundle, index)
+      ? dicomResultsWriter(options.dicomDir, options.bundle, index, options.dicomPdf ?? false)
       : undefined;
     for (const [k, { report, exam, features }] of ready.entries()) {
       const p = predictions[k]!;

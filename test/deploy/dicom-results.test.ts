@@ -10,13 +10,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { inflateSync } from "node:zlib";
 import dcmjs, { type NaturalDataset } from "dcmjs";
 import { PNG } from "pngjs";
 import {
+  buildPdfDataset,
+  buildReportPdf,
   buildScDataset,
   buildSrDataset,
   COMPREHENSIVE_SR,
   type DicomResultsInput,
+  ENCAPSULATED_PDF,
   type ExamReport,
   INTENDED_USE,
   type PredictReport,
@@ -267,11 +271,31 @@ function figurePng(): Uint8Array {
   return PNG.sync.write(png);
 }
 
+/** The strings shown by a PDF's content streams (jsPDF writes text as "(...) Tj"; streams are deflated). */
+function pdfText(pdf: Buffer): string {
+  const raw = pdf.toString("latin1");
+  const out: string[] = [];
+  for (const m of raw.matchAll(/stream\r?\n/g)) {
+    const start = m.index! + m[0].length;
+    const end = raw.indexOf("endstream", start);
+    const bytes = pdf.subarray(start, end);
+    let content: string;
+    try {
+      content = inflateSync(bytes).toString("latin1");
+    } catch {
+      content = bytes.toString("latin1");
+    }
+    for (const t of content.matchAll(/\(((?:\\.|[^\\)])*)\)\s*Tj/g)) out.push(t[1]!.replace(/\\(.)/g, "$1"));
+  }
+  return out.join("\n");
+}
+
 describe("DICOM results from a report fixture", () => {
   let dir = "";
   let input: DicomResultsInput;
   let srFile = "";
   let scFile = "";
+  let pdfFile = "";
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "ls-dicom-results-"));
     const study = readStudyAttributes(SOURCE);
@@ -305,12 +329,43 @@ describe("DICOM results from a report fixture", () => {
     scFile = join(dir, "sc.dcm");
     writeFileSync(srFile, part10(buildSrDataset(input)));
     writeFileSync(scFile, part10(buildScDataset(input, figurePng())));
+    pdfFile = join(dir, "pdf.dcm");
+    writeFileSync(pdfFile, part10(buildPdfDataset(input, buildReportPdf(input, figurePng()))));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("passes dciodvfy with 0 errors (SR and Secondary Capture)", () => {
+  it("passes dciodvfy with 0 errors (SR, Secondary Capture and Encapsulated PDF)", () => {
     assertValid(srFile);
     assertValid(scFile);
+    assertValid(pdfFile);
+  });
+
+  it("puts a one-page PDF with the report's numbers into the study", () => {
+    const ds = readDataset(pdfFile);
+    assert.equal(ds.SOPClassUID, ENCAPSULATED_PDF);
+    assert.equal(ds.Modality, "DOC");
+    assert.equal(ds.StudyInstanceUID, input.study.StudyInstanceUID);
+    assert.equal(ds.MIMETypeOfEncapsulatedDocument, "application/pdf");
+    const doc = Buffer.from((ds.EncapsulatedDocument as ArrayBuffer[])[0]!).subarray(
+      0,
+      ds.EncapsulatedDocumentLength as number,
+    );
+    assert.equal(doc.subarray(0, 5).toString("latin1"), "%PDF-");
+    assert.match(doc.subarray(-6).toString("latin1"), /%%EOF\s*$/);
+    const text = pdfText(doc);
+    assert.equal((doc.toString("latin1").match(/\/Type \/Page\b/g) ?? []).length, 1, "one page");
+    const r = input.report;
+    assert.ok(text.includes(`Category: ${r.category!.label}`), text);
+    for (const t of r.thresholds!) {
+      assert.ok(
+        text.includes(t.probability.toFixed(3)),
+        `P(>= ${t.thresholdKpa}) ${t.probability.toFixed(3)}`,
+      );
+      assert.ok(text.includes(t.cutoff.toFixed(3)));
+    }
+    assert.ok(text.includes(`${r.kpaPred!.value.toFixed(2)} kPa`));
+    assert.ok(text.includes("Research use only"), "the notice");
+    assert.ok(text.includes(`sha256:${input.bundle.digest}`), "the bundle");
   });
 
   it("holds the report's numbers, category, warnings, notice and the bundle's identity", () => {
@@ -416,9 +471,10 @@ describe("liverstiff predict --dicom-out", () => {
       join(dir, "out", "report.json"),
       "--dicom-out",
       join(dir, "out", "dicom"),
+      "--pdf",
     ]);
     assert.equal(r.status, 1, `${r.stderr}\n${r.stdout}`); // the exam without T2w
-    assert.match(r.stdout, /DICOM: SR .*\.sr\.dcm, Secondary Capture .*\.sc\.dcm/);
+    assert.match(r.stdout, /DICOM: SR .*\.sr\.dcm, Secondary Capture .*\.sc\.dcm, PDF .*\.pdf\.dcm/);
     report = JSON.parse(readFileSync(join(dir, "out", "report.json"), "utf8"));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -432,6 +488,8 @@ describe("liverstiff predict --dicom-out", () => {
       assert.ok(!e.warnings.some((w) => w.code === "dicom_not_written"));
       assertValid(e.dicom.sr);
       assertValid(e.dicom.sc);
+      assert.ok(e.dicom.pdf, "--pdf: an Encapsulated PDF too");
+      assertValid(e.dicom.pdf);
     }
   });
 

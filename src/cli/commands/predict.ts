@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { writeJsonAtomic } from "../../core/index.ts";
+import { LiverstiffError, writeJsonAtomic } from "../../core/index.ts";
 import { type MaskCliOptions, maskOptions, openMaskSource } from "../masks.ts";
 import { progressReporter } from "../progress.ts";
 
@@ -10,6 +10,7 @@ interface PredictCliOptions extends MaskCliOptions {
   png?: string;
   figures: boolean;
   dicomOut?: string;
+  pdf?: boolean;
   keepWork?: string;
   trust?: string;
   rules?: string;
@@ -37,6 +38,7 @@ export function register(program: Command): void {
       "--dicom-out <dir>",
       "write per predicted exam a DICOM Comprehensive SR of the results and a Secondary Capture of the figure, in the exam's study",
     )
+    .option("--pdf", "with --dicom-out: also a one-page PDF report per exam, as a DICOM Encapsulated PDF")
     .option("--keep-work <dir>", "ingest into this folder and keep it (default: a temporary folder)")
     .option(
       "--rules <file>",
@@ -62,6 +64,8 @@ export function register(program: Command): void {
   for (const o of maskOptions()) command.addOption(o);
   command.action(async (inputs: string[], opts: PredictCliOptions) => {
     const { formatPredictions, loadBundle, predictExams } = await import("../../deploy/index.ts");
+    if (opts.pdf && !opts.dicomOut)
+      throw new LiverstiffError("--pdf writes an Encapsulated PDF beside the SR: give --dicom-out DIR too");
     const bundle = loadBundle(opts.model, { trust: opts.trust });
     const progress = progressReporter();
     let masks: Awaited<ReturnType<typeof openMaskSource>> | undefined;
@@ -77,7 +81,7 @@ export function register(program: Command): void {
         inputs,
         bundle,
         pngDir,
-        ...(opts.dicomOut ? { dicomDir: resolve(opts.dicomOut) } : {}),
+        ...(opts.dicomOut ? { dicomDir: resolve(opts.dicomOut), dicomPdf: opts.pdf ?? false } : {}),
         workdir: opts.keepWork,
         ...(opts.rules ? { rulesPath: opts.rules } : {}),
         ...(opts.overrides ? { overridesPath: opts.overrides } : {}),
