@@ -106,7 +106,9 @@ function thresholdTable(
       t.cutoff.toFixed(3),
       t.positive ? "positive" : "negative",
     ];
-    cells.forEach((text, j) => doc.text(text, MARGIN_MM + columns[j]!.x, y));
+    cells.forEach((text, j) => {
+      doc.text(text, MARGIN_MM + columns[j]!.x, y);
+    });
   });
 }
 

@@ -6,13 +6,13 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import dcmjs, { type NaturalDataset } from "dcmjs";
 import {
   filesUnder,
+  freePort,
   getJson,
   type Served,
   type SmallBundle,
@@ -22,16 +22,6 @@ import {
 } from "./helpers.ts";
 
 const IDLE_SECONDS = 2;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
-    });
-  });
-}
 
 function requireDcmtk(): void {
   for (const tool of ["storescu", "storescp", "echoscu"])

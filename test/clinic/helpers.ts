@@ -3,7 +3,8 @@
 // run as a real process on a free loopback port.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { zipSync } from "fflate";
@@ -166,4 +167,54 @@ export async function getJson(url: string, init: RequestInit = {}): Promise<{ st
     body = text;
   }
   return { status: res.status, body };
+}
+
+const ORTHANC = "/usr/sbin/Orthanc";
+const DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
+    });
+  });
+}
+
+/**
+ * Debian's Orthanc with its DICOMweb plugin on free loopback ports, a temporary configuration and storage
+ * under `dir`; with `dicom`, its DICOM server too (AE title ORTHANC, accepting C-STORE from anyone).
+ */
+export async function startOrthanc(
+  dir: string,
+  options: { dicom?: boolean } = {},
+): Promise<{ url: string; dicomPort: number; process: ChildProcess }> {
+  for (const path of [ORTHANC, DICOMWEB_PLUGIN])
+    if (!existsSync(path))
+      assert.fail(`${path} not found: bash scripts/setup.sh --test installs orthanc and orthanc-dicomweb`);
+  const [httpPort, dicomPort] = [await freePort(), await freePort()];
+  mkdirSync(join(dir, "storage"), { recursive: true });
+  const config = {
+    Name: "liverstiff-test",
+    StorageDirectory: join(dir, "storage"),
+    IndexDirectory: join(dir, "storage"),
+    HttpPort: httpPort,
+    DicomPort: dicomPort,
+    DicomServerEnabled: options.dicom ?? false,
+    DicomAet: "ORTHANC",
+    RemoteAccessAllowed: false,
+    AuthenticationEnabled: false,
+    Plugins: [DICOMWEB_PLUGIN],
+    DicomWeb: { Enable: true, Root: "/dicom-web/" },
+  };
+  writeFileSync(join(dir, "orthanc.json"), JSON.stringify(config));
+  const child = spawn(ORTHANC, [join(dir, "orthanc.json")], { stdio: "ignore" });
+  const url = `http://127.0.0.1:${httpPort}`;
+  await waitFor(
+    "Orthanc to answer",
+    async () => ((await fetch(`${url}/system`)).ok ? true : undefined),
+    60_000,
+  );
+  return { url, dicomPort, process: child };
 }

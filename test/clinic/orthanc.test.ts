@@ -4,9 +4,8 @@
 // by WADO-RS, predicted, and its SR and Secondary Capture arrive in the same study by STOW-RS within one
 // poll cycle; the service's own results do not make the study look changed.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -17,52 +16,12 @@ import {
   type Served,
   type SmallBundle,
   serve,
+  startOrthanc,
   trainSmallBundle,
   waitFor,
 } from "./helpers.ts";
 
-const ORTHANC = "/usr/sbin/Orthanc";
-const DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
 const POLL_SECONDS = 3;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
-    });
-  });
-}
-
-async function startOrthanc(dir: string): Promise<{ url: string; process: ChildProcess }> {
-  for (const path of [ORTHANC, DICOMWEB_PLUGIN])
-    if (!existsSync(path))
-      assert.fail(`${path} not found: bash scripts/setup.sh --test installs orthanc and orthanc-dicomweb`);
-  const [httpPort, dicomPort] = [await freePort(), await freePort()];
-  mkdirSync(join(dir, "storage"), { recursive: true });
-  const config = {
-    Name: "liverstiff-test",
-    StorageDirectory: join(dir, "storage"),
-    IndexDirectory: join(dir, "storage"),
-    HttpPort: httpPort,
-    DicomPort: dicomPort,
-    DicomServerEnabled: false,
-    RemoteAccessAllowed: false,
-    AuthenticationEnabled: false,
-    Plugins: [DICOMWEB_PLUGIN],
-    DicomWeb: { Enable: true, Root: "/dicom-web/" },
-  };
-  writeFileSync(join(dir, "orthanc.json"), JSON.stringify(config));
-  const child = spawn(ORTHANC, [join(dir, "orthanc.json")], { stdio: "ignore" });
-  const url = `http://127.0.0.1:${httpPort}`;
-  await waitFor(
-    "Orthanc to answer",
-    async () => ((await fetch(`${url}/system`)).ok ? true : undefined),
-    60_000,
-  );
-  return { url, process: child };
-}
 
 function readDataset(bytes: ArrayBuffer): NaturalDataset {
   dcmjs.log.setLevel("silent");
