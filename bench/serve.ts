@@ -5,13 +5,12 @@
 // per minute over the whole batch. Peer, same run: storescu of the same studies straight into Orthanc
 // (the transfer alone). Last line: one JSON object.
 //   npm run bench -- serve [--studies 20] [--idle-s 2]
-import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import dcmjs from "dcmjs";
-import { serve, startOrthanc, trainSmallBundle } from "../test/clinic/helpers.ts";
+import { serveDimse, startOrthanc, storescu, trainSmallBundle } from "../test/clinic/helpers.ts";
 
 const { values: args } = parseArgs({
   options: { studies: { type: "string", default: "20" }, "idle-s": { type: "string", default: "2" } },
@@ -23,23 +22,6 @@ const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-
-/** storescu of one exam folder; resolves with the time its last C-STORE ended (ms, performance.now). */
-function storescu(port: number, aec: string, dir: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(
-      "storescu",
-      ["-aet", "SCANNER", "-aec", aec, "+sd", "+r", "127.0.0.1", String(port), dir],
-      {
-        stdio: "ignore",
-      },
-    );
-    p.on("error", reject);
-    p.on("exit", (code) =>
-      code === 0 ? resolve(performance.now()) : reject(new Error(`storescu exited ${code}`)),
-    );
-  });
-}
 
 function studyUidOf(examDir: string): string {
   const walk = (d: string): string =>
@@ -83,20 +65,13 @@ try {
       `peer: ${N} studies stored into Orthanc by storescu at once in ${(Math.max(...peerSeconds)).toFixed(1)} s`,
     );
 
-    const served = await serve([
-      "--model",
-      small.bundle,
-      "--data",
-      join(dir, "data"),
-      "--dimse-port",
-      "0",
-      "--study-idle-s",
-      String(IDLE_S),
-      "--send-to",
-      `ORTHANC@127.0.0.1:${orthanc.dicomPort}`,
-    ]);
+    const { served, dimsePort: port } = await serveDimse({
+      bundle: small.bundle,
+      dataDir: join(dir, "data"),
+      idleSeconds: IDLE_S,
+      sendTo: `ORTHANC@127.0.0.1:${orthanc.dicomPort}`,
+    });
     try {
-      const port = Number(/DICOM LIVERSTIFF@127\.0\.0\.1:(\d+)/.exec(served.output())![1]);
       const uids = exams.map(studyUidOf);
       const t0 = performance.now();
       const pushedAt = await Promise.all(exams.map((e) => storescu(port, "LIVERSTIFF", e)));

@@ -16,7 +16,8 @@ import {
   getJson,
   type Served,
   type SmallBundle,
-  serve,
+  serveDimse,
+  storescu,
   trainSmallBundle,
   waitFor,
 } from "./helpers.ts";
@@ -29,21 +30,14 @@ function requireDcmtk(): void {
       assert.fail(`${tool} not found: bash scripts/setup.sh --test installs dcmtk`);
 }
 
-/** storescu of exam folders (each its own process, all at once), as modalities pushing at the same time. */
+/** storescu of exam folders, all at once, as modalities pushing at the same time; their exit codes. */
 function push(port: number, examDirs: readonly string[]): Promise<number[]> {
   return Promise.all(
-    examDirs.map(
-      (dir) =>
-        new Promise<number>((resolve) => {
-          const p = spawn(
-            "storescu",
-            ["-aet", "SCANNER", "-aec", "LIVERSTIFF", "+sd", "+r", "127.0.0.1", String(port), dir],
-            {
-              stdio: "ignore",
-            },
-          );
-          p.on("exit", (code) => resolve(code ?? -1));
-        }),
+    examDirs.map((dir) =>
+      storescu(port, "LIVERSTIFF", dir).then(
+        () => 0,
+        () => 1,
+      ),
     ),
   );
 }
@@ -80,21 +74,12 @@ describe("liverstiff serve --dimse-port with dcmtk", () => {
     destination = spawn("storescp", ["-aet", "DEST", "-od", received(), String(destPort)], {
       stdio: "ignore",
     });
-    served = await serve([
-      "--model",
-      small.bundle,
-      "--data",
-      join(dir, "data"),
-      "--dimse-port",
-      "0",
-      "--study-idle-s",
-      String(IDLE_SECONDS),
-      "--send-to",
-      `DEST@127.0.0.1:${destPort}`,
-    ]);
-    const m = /DICOM LIVERSTIFF@127\.0\.0\.1:(\d+)/.exec(served.output());
-    assert.ok(m, served.output());
-    dimsePort = Number(m[1]);
+    ({ served, dimsePort } = await serveDimse({
+      bundle: small.bundle,
+      dataDir: join(dir, "data"),
+      idleSeconds: IDLE_SECONDS,
+      sendTo: `DEST@127.0.0.1:${destPort}`,
+    }));
   });
   after(async () => {
     await served?.stop("SIGKILL");

@@ -218,3 +218,48 @@ export async function startOrthanc(
   );
   return { url, dicomPort, process: child };
 }
+
+/** `liverstiff serve` with its DICOM listener (AE title LIVERSTIFF on a free port) sending results to `sendTo`. */
+export async function serveDimse(o: {
+  bundle: string;
+  dataDir: string;
+  idleSeconds: number;
+  sendTo: string;
+}): Promise<{ served: Served; dimsePort: number }> {
+  const served = await serve([
+    "--model",
+    o.bundle,
+    "--data",
+    o.dataDir,
+    "--dimse-port",
+    "0",
+    "--study-idle-s",
+    String(o.idleSeconds),
+    "--send-to",
+    o.sendTo,
+  ]);
+  const m = /DICOM LIVERSTIFF@127\.0\.0\.1:(\d+)/.exec(served.output());
+  if (!m) {
+    await served.stop("SIGKILL");
+    assert.fail(`serve did not say its DICOM port:\n${served.output()}`);
+  }
+  return { served, dimsePort: Number(m[1]) };
+}
+
+/**
+ * dcmtk's storescu of one folder (recursively) to 127.0.0.1:port as the modality SCANNER; resolves with
+ * the time its last C-STORE ended (performance.now), rejects when storescu fails.
+ */
+export function storescu(port: number, calledAeTitle: string, dir: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(
+      "storescu",
+      ["-aet", "SCANNER", "-aec", calledAeTitle, "+sd", "+r", "127.0.0.1", String(port), dir],
+      { stdio: "ignore" },
+    );
+    p.on("error", reject);
+    p.on("exit", (code) =>
+      code === 0 ? resolve(performance.now()) : reject(new Error(`storescu of ${dir} exited ${code}`)),
+    );
+  });
+}
