@@ -2,10 +2,7 @@
 // who has looked at an exam (on the QC page, say) says so in a CSV or YAML file; the override beats every
 // rule of the classifier and the ranking, and travels with the model into predict (docs/dicom.md).
 import { readFileSync } from "node:fs";
-import { parse as parseCsv } from "csv-parse/sync";
-import { parse as parseYaml } from "yaml";
-import { z } from "zod";
-import { LiverstiffError } from "../core/index.ts";
+import { csvParse, LiverstiffError, yaml, zod } from "../core/index.ts";
 import type { SeriesInfo, SeriesRole } from "./types.ts";
 
 export interface SeriesOverride {
@@ -25,22 +22,27 @@ export interface SeriesOverride {
 const ROLE_VALUES = ["t1_in", "t1_opp", "t2", "none"] as const;
 
 // One row's fields, as both file kinds spell them (CSV header cells, YAML keys).
-const rowSchema = z
-  .object({
-    accession: z.string().min(1).optional(),
-    study_instance_uid: z.string().min(1).optional(),
-    series_number: z.coerce.number().int().nonnegative().optional(),
-    series_instance_uid: z.string().min(1).optional(),
-    role: z.enum(ROLE_VALUES),
-    echo_time_ms: z.coerce.number().positive().optional(),
-  })
-  .strict()
-  .refine((r) => (r.accession === undefined) !== (r.study_instance_uid === undefined), {
-    message: "give exactly one of accession and study_instance_uid",
-  })
-  .refine((r) => r.series_number !== undefined || r.series_instance_uid !== undefined, {
-    message: "give series_number or series_instance_uid",
-  });
+/** One row's schema (built on first use: zod is loaded only when an overrides file is read). */
+function buildRowSchema() {
+  const { z } = zod();
+  return z
+    .object({
+      accession: z.string().min(1).optional(),
+      study_instance_uid: z.string().min(1).optional(),
+      series_number: z.coerce.number().int().nonnegative().optional(),
+      series_instance_uid: z.string().min(1).optional(),
+      role: z.enum(ROLE_VALUES),
+      echo_time_ms: z.coerce.number().positive().optional(),
+    })
+    .strict()
+    .refine((r) => (r.accession === undefined) !== (r.study_instance_uid === undefined), {
+      message: "give exactly one of accession and study_instance_uid",
+    })
+    .refine((r) => r.series_number !== undefined || r.series_instance_uid !== undefined, {
+      message: "give series_number or series_instance_uid",
+    });
+}
+let rowSchema: ReturnType<typeof buildRowSchema> | undefined;
 
 /** The columns (CSV) or keys (YAML) of an overrides file, in the order the template lists them. */
 export const OVERRIDE_COLUMNS = [
@@ -53,6 +55,7 @@ export const OVERRIDE_COLUMNS = [
 ] as const;
 
 function toOverride(raw: unknown, source: string, file: string, line: number | string): SeriesOverride {
+  rowSchema ??= buildRowSchema();
   const parsed = rowSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -75,7 +78,7 @@ function toOverride(raw: unknown, source: string, file: string, line: number | s
 function parseCsvOverrides(text: string, file: string, label: string): SeriesOverride[] {
   let records: string[][];
   try {
-    records = parseCsv(text, { bom: true, skip_empty_lines: true, trim: true }) as string[][];
+    records = csvParse().parse(text, { bom: true, skip_empty_lines: true, trim: true }) as string[][];
   } catch (err) {
     throw new LiverstiffError(`series overrides are not valid CSV: ${(err as Error).message}`, { file });
   }
@@ -100,7 +103,7 @@ function parseCsvOverrides(text: string, file: string, label: string): SeriesOve
 function parseYamlOverrides(text: string, file: string, label: string): SeriesOverride[] {
   let content: unknown;
   try {
-    content = parseYaml(text);
+    content = yaml().parse(text);
   } catch (err) {
     throw new LiverstiffError(`series overrides do not parse: ${(err as Error).message}`, { file });
   }

@@ -1,9 +1,8 @@
 // The series-role rules: keyword lists, echo-time windows and thresholds, with the defaults below and an
 // optional YAML/JSON file (docs/dicom.md) that extends or replaces them and forces roles by description.
 import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
-import { z } from "zod";
-import { LiverstiffError } from "../core/index.ts";
+import type * as Zod from "zod";
+import { LiverstiffError, yaml, zod } from "../core/index.ts";
 import type { SeriesRole } from "./types.ts";
 
 /** Keyword lists: case-insensitive regular expressions matched against a normalised series description. */
@@ -314,66 +313,71 @@ export const DEFAULT_RULES: RoleRules = {
   force: [],
 };
 
-const keywordListSchema = z.array(z.string().min(1));
-const windowSchema = z.tuple([z.number().nonnegative(), z.number().positive()]);
+/** The schema of a rules file (built on first use: zod is loaded only when a rules file is read). */
+function buildRulesFileSchema() {
+  const { z } = zod();
+  const keywordListSchema = z.array(z.string().min(1));
+  const windowSchema = z.tuple([z.number().nonnegative(), z.number().positive()]);
+  return z
+    .object({
+      /** "extend" (default) adds the file's keywords to the defaults; "replace" uses only the file's. */
+      keywordMode: z.enum(["extend", "replace"]).default("extend"),
+      keywords: z
+        .object({
+          inPhase: keywordListSchema,
+          opposedPhase: keywordListSchema,
+          dualEcho: keywordListSchema,
+          t2: keywordListSchema,
+          t1: keywordListSchema,
+          localizer: keywordListSchema,
+          postContrast: keywordListSchema,
+          preContrast: keywordListSchema,
+          diffusion: keywordListSchema,
+          elastography: keywordListSchema,
+          derived: keywordListSchema,
+          waterFat: keywordListSchema,
+          fatSuppression: keywordListSchema,
+          exclude: keywordListSchema,
+        })
+        .partial()
+        .strict()
+        .optional(),
+      teWindowsMs: z
+        .record(
+          z.string().regex(/^\d+(\.\d+)?$/, 'field strength key in tesla, e.g. "1.5"'),
+          z.object({ inPhase: z.array(windowSchema), opposedPhase: z.array(windowSchema) }).strict(),
+        )
+        .optional(),
+      phaseToleranceCycles: z.number().positive().max(0.25).optional(),
+      minSlices: z.number().int().nonnegative().optional(),
+      t1MaxEchoTimeMs: z.number().positive().optional(),
+      t1MaxRepetitionTimeMs: z.number().positive().optional(),
+      t2MinEchoTimeMs: z.number().positive().optional(),
+      t2MaxEchoTimeMs: z.number().positive().optional(),
+      t2MinRepetitionTimeMs: z.number().nonnegative().optional(),
+      bodyParts: z.array(z.string()).optional(),
+      preferT2FatSuppressed: z.boolean().optional(),
+      force: z
+        .array(
+          z
+            .object({
+              pattern: z.string().min(1),
+              role: z.enum(["t1_in", "t1_opp", "t2", "none"]),
+              echoTimeMs: z.number().positive().optional(),
+            })
+            .strict(),
+        )
+        .optional(),
+    })
+    .strict();
+}
+let rulesFileSchema: ReturnType<typeof buildRulesFileSchema> | undefined;
 
-const rulesFileSchema = z
-  .object({
-    /** "extend" (default) adds the file's keywords to the defaults; "replace" uses only the file's. */
-    keywordMode: z.enum(["extend", "replace"]).default("extend"),
-    keywords: z
-      .object({
-        inPhase: keywordListSchema,
-        opposedPhase: keywordListSchema,
-        dualEcho: keywordListSchema,
-        t2: keywordListSchema,
-        t1: keywordListSchema,
-        localizer: keywordListSchema,
-        postContrast: keywordListSchema,
-        preContrast: keywordListSchema,
-        diffusion: keywordListSchema,
-        elastography: keywordListSchema,
-        derived: keywordListSchema,
-        waterFat: keywordListSchema,
-        fatSuppression: keywordListSchema,
-        exclude: keywordListSchema,
-      })
-      .partial()
-      .strict()
-      .optional(),
-    teWindowsMs: z
-      .record(
-        z.string().regex(/^\d+(\.\d+)?$/, 'field strength key in tesla, e.g. "1.5"'),
-        z.object({ inPhase: z.array(windowSchema), opposedPhase: z.array(windowSchema) }).strict(),
-      )
-      .optional(),
-    phaseToleranceCycles: z.number().positive().max(0.25).optional(),
-    minSlices: z.number().int().nonnegative().optional(),
-    t1MaxEchoTimeMs: z.number().positive().optional(),
-    t1MaxRepetitionTimeMs: z.number().positive().optional(),
-    t2MinEchoTimeMs: z.number().positive().optional(),
-    t2MaxEchoTimeMs: z.number().positive().optional(),
-    t2MinRepetitionTimeMs: z.number().nonnegative().optional(),
-    bodyParts: z.array(z.string()).optional(),
-    preferT2FatSuppressed: z.boolean().optional(),
-    force: z
-      .array(
-        z
-          .object({
-            pattern: z.string().min(1),
-            role: z.enum(["t1_in", "t1_opp", "t2", "none"]),
-            echoTimeMs: z.number().positive().optional(),
-          })
-          .strict(),
-      )
-      .optional(),
-  })
-  .strict();
-
-export type RoleRulesFile = z.input<typeof rulesFileSchema>;
+export type RoleRulesFile = Zod.input<ReturnType<typeof buildRulesFileSchema>>;
 
 /** Combines a rules file's content with the defaults; throws LiverstiffError naming the bad field. */
 export function buildRoleRules(content: unknown, source = "rules"): RoleRules {
+  rulesFileSchema ??= buildRulesFileSchema();
   const parsed = rulesFileSchema.safeParse(content ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -452,7 +456,7 @@ export function loadRoleRules(path: string): RoleRules {
   }
   let content: unknown;
   try {
-    content = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+    content = /\.json$/i.test(path) ? JSON.parse(text) : yaml().parse(text);
   } catch (e) {
     throw new LiverstiffError(`role rules do not parse: ${(e as Error).message}`, { file: path });
   }

@@ -3,9 +3,11 @@
 // records in every manifest and what a saved model carries.
 import { existsSync, readFileSync } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
-import { z } from "zod";
-import { LiverstiffError, projectPath } from "../core/index.ts";
+import type * as Zod from "zod";
+import { LiverstiffError, projectPath, yaml, zod } from "../core/index.ts";
+
+// Recipes are validated wherever they are loaded, so zod is needed as soon as this module is.
+const { z } = zod();
 
 const role = z.enum(["t1_in", "t1_opp", "t2"]);
 
@@ -197,8 +199,8 @@ export const recipeSchema = z
   .strict();
 
 /** A resolved recipe: every default filled in. */
-export type Recipe = z.output<typeof recipeSchema>;
-export type RecipeInput = z.input<typeof recipeSchema>;
+export type Recipe = Zod.output<typeof recipeSchema>;
+export type RecipeInput = Zod.input<typeof recipeSchema>;
 export type HeadConfig = Recipe["head"];
 export type Deepliver2Head = Extract<HeadConfig, { kind: "deepliver2" }>;
 export type LiverstiffHead = Extract<HeadConfig, { kind: "liverstiff" }>;
@@ -275,7 +277,7 @@ export function parseRecipe(value: unknown, source = "recipe"): Recipe {
 export function parseRecipeText(text: string, source = "recipe"): Recipe {
   let value: unknown;
   try {
-    value = /\.ya?ml$/i.test(source) ? parseYaml(text) : JSON.parse(text);
+    value = /\.ya?ml$/i.test(source) ? yaml().parse(text) : JSON.parse(text);
   } catch (err) {
     throw new LiverstiffError(
       `recipe ${source} is not valid ${/\.ya?ml$/i.test(source) ? "YAML" : "JSON"}: ${(err as Error).message}`,

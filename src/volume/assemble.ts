@@ -1,4 +1,5 @@
 import { LiverstiffError } from "../core/index.ts";
+import type { StoredPixels } from "../dicom/index.ts";
 import type { MrFrame } from "../dicom/types.ts";
 import { cross, dot, identity4, type Mat4, normalize, setAffineColumn, sub, type Vec3 } from "./geometry.ts";
 import { makeVolume, type Volume } from "./volume.ts";
@@ -222,6 +223,59 @@ export async function assembleVolume(
     issues: plan.issues,
     sliceStepMm: plan.sliceStepMm,
   };
+}
+
+/**
+ * Stacks a plan's frames as their stored integers into `into` (int16, the Volume's voxel order), as
+ * dcm2niix keeps an MR series: only when every frame has the identity rescale and its values fit int16.
+ * Returns false otherwise (nothing else is wrong: the caller stacks the rescaled floats instead).
+ */
+export async function stackStoredInt16(
+  plan: StackPlan,
+  readStored: (frame: MrFrame) => Promise<StoredPixels>,
+  into: Int16Array,
+): Promise<boolean> {
+  const [nx, ny, nz] = plan.dims;
+  if (into.length !== nx * ny * nz)
+    throw new RangeError(`target has ${into.length} values, dims need ${nx * ny * nz}`);
+  if (plan.frames.some((f) => f.rescaleSlope !== 1 || f.rescaleIntercept !== 0)) return false;
+  for (let k = 0; k < nz; k++) {
+    const frame = plan.frames[k]!;
+    const { values, rows, columns } = await readStored(frame);
+    if (rows !== frame.rows || columns !== frame.columns || values.length !== nx * ny) {
+      throw new LiverstiffError(
+        `frame is ${rows}x${columns}, index says ${frame.rows}x${frame.columns} (file changed since it was indexed?)`,
+        { file: frame.file, frame: frame.frameIndex },
+      );
+    }
+    if (!copyIntoInt16(values, into, k * nx * ny)) return false;
+  }
+  return true;
+}
+
+/**
+ * Copies stored values into an int16 target at an offset; false when one does not fit int16. Unsigned
+ * 16-bit values below 32768 have int16's bytes, so they are copied as bytes (TypedArray.set between
+ * different element types converts one element at a time).
+ */
+function copyIntoInt16(values: StoredPixels["values"], into: Int16Array, offset: number): boolean {
+  if (values instanceof Int16Array || values instanceof Int8Array || values instanceof Uint8Array) {
+    into.set(values, offset);
+    return true;
+  }
+  if (values instanceof Uint16Array) {
+    if (!fitsInt16(values)) return false;
+    new Uint16Array(into.buffer, into.byteOffset, into.length).set(values, offset);
+    return true;
+  }
+  for (let i = 0; i < values.length; i++) if (values[i]! > 32767 || values[i]! < -32768) return false;
+  into.set(values, offset);
+  return true;
+}
+
+function fitsInt16(values: Uint16Array): boolean {
+  for (let i = 0; i < values.length; i++) if (values[i]! > 32767) return false;
+  return true;
 }
 
 /** Splits a series' frames by echo time (for dual-echo in/opposed-phase series); keys are TE in ms. */

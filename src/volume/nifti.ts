@@ -2,10 +2,11 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { gunzipSync, gzipSync } from "fflate";
+import { promisify } from "node:util";
+import { gunzipSync, gzip, gzipSync } from "node:zlib";
 import * as nifti from "nifti-reader-js";
 import { LiverstiffError } from "../core/index.ts";
-import { flipLpsRas, type Mat4 } from "./geometry.ts";
+import { affineSpacing, flipLpsRas, type Mat4 } from "./geometry.ts";
 import { asOutputWriteError } from "./io-errors.ts";
 import { makeVolume, type Volume } from "./volume.ts";
 
@@ -217,7 +218,16 @@ export interface WriteNiftiOptions {
  * A failed write throws OutputWriteError naming the path.
  */
 export function writeNifti(path: string, vol: Volume, options: WriteNiftiOptions = {}): void {
-  const files = pairOf(path, vol, options);
+  writeNiftiBytes(path, encodeNifti(vol, { ...options, gzip: false }), options);
+}
+
+/** The same for the bytes of an uncompressed NIfTI-1 file (from encodeNifti or niftiImage). */
+export function writeNiftiBytes(
+  path: string,
+  raw: Uint8Array,
+  options: Pick<WriteNiftiOptions, "gzip" | "sidecar"> = {},
+): void {
+  const files = pairOf(path, gzipsFor(path, options) ? gzipSync(raw, GZIP) : raw, options.sidecar);
   const renamed: string[] = [];
   try {
     mkdirSync(dirname(path), { recursive: true });
@@ -243,7 +253,20 @@ export async function writeNiftiAsync(
   vol: Volume,
   options: WriteNiftiOptions = {},
 ): Promise<void> {
-  const files = pairOf(path, vol, options);
+  await writeNiftiBytesAsync(path, encodeNifti(vol, { ...options, gzip: false }), options);
+}
+
+/**
+ * The same for the bytes of an uncompressed NIfTI-1 file, asynchronously: compression runs on libuv's
+ * thread pool.
+ */
+export async function writeNiftiBytesAsync(
+  path: string,
+  raw: Uint8Array,
+  options: Pick<WriteNiftiOptions, "gzip" | "sidecar"> = {},
+): Promise<void> {
+  const image = gzipsFor(path, options) ? await gzipAsync(raw, GZIP) : raw;
+  const files = pairOf(path, image, options.sidecar);
   const renamed: string[] = [];
   try {
     await mkdir(dirname(path), { recursive: true });
@@ -263,16 +286,19 @@ export async function writeNiftiAsync(
   }
 }
 
+// zlib's level 6, as gzip's and dcm2niix's default; node:zlib (native) is about 5x faster than a JS deflate.
+const GZIP = { level: 6 };
+const gzipAsync = promisify(gzip);
+const gzipsFor = (path: string, options: { gzip?: boolean }) => options.gzip ?? /\.gz$/i.test(path);
+
 /** The sidecar first, then the image: a reader that finds the image finds its sidecar. */
 function pairOf(
   path: string,
-  vol: Volume,
-  options: WriteNiftiOptions,
+  image: Uint8Array,
+  sidecar: Record<string, unknown> | undefined,
 ): { path: string; tmp: string; data: string | Uint8Array }[] {
-  const image = encodeNifti(vol, { ...options, gzip: options.gzip ?? /\.gz$/i.test(path) });
   const files: { path: string; data: string | Uint8Array }[] = [];
-  if (options.sidecar)
-    files.push({ path: sidecarPath(path), data: `${JSON.stringify(options.sidecar, null, 2)}\n` });
+  if (sidecar) files.push({ path: sidecarPath(path), data: `${JSON.stringify(sidecar, null, 2)}\n` });
   files.push({ path, data: image });
   return files.map((f) => ({
     ...f,
@@ -282,45 +308,71 @@ function pairOf(
 
 /** The bytes of a NIfTI-1 file for a volume (gzip-compressed when options.gzip). */
 export function encodeNifti(vol: Volume, options: WriteNiftiOptions = {}): Uint8Array {
-  if (!LITTLE_ENDIAN_HOST) throw new LiverstiffError("writing NIfTI needs a little-endian host");
-  const n = vol.data.length;
-  let dtype = options.datatype ?? "auto";
-  if (dtype === "auto") {
-    dtype = "int16";
-    const d = vol.data;
-    for (let i = 0; i < n; i++) {
-      const x = d[i];
-      // In int16 range and integral ((x | 0) === x holds for integers within int32).
-      if (!(x >= -32768 && x <= 32767 && (x | 0) === x)) {
-        dtype = "float32";
-        break;
-      }
-    }
+  const dtype = options.datatype ?? "auto";
+  let out = dtype === "float32" ? undefined : int16Bytes(vol, dtype === "int16", options.description);
+  if (!out) {
+    const image = niftiImage(vol.dims, vol.affine, "float32", options.description);
+    image.voxels.set(vol.data);
+    out = image.bytes;
   }
+  return options.gzip ? gzipSync(out, GZIP) : out;
+}
+
+/**
+ * The volume as an int16 NIfTI file; unless forced, only when every voxel is an integer in range (checked
+ * while copying: (x | 0) === x holds for integers within int32), else undefined.
+ */
+function int16Bytes(vol: Volume, force: boolean, description?: string): Uint8Array | undefined {
+  const image = niftiImage(vol.dims, vol.affine, "int16", description);
+  const voxels = image.voxels;
+  const d = vol.data;
+  if (force) voxels.set(d);
+  else
+    for (let i = 0; i < d.length; i++) {
+      const x = d[i]!;
+      if (!(x >= -32768 && x <= 32767 && (x | 0) === x)) return undefined;
+      voxels[i] = x;
+    }
+  return image.bytes;
+}
+
+/**
+ * An uncompressed NIfTI-1 file (RAS sform and qform, both code 1 = scanner; scl_slope 1) whose voxels,
+ * in the Volume's order, are filled in place through `voxels`.
+ */
+export function niftiImage(
+  dims: [number, number, number],
+  affineLps: Mat4,
+  dtype: "int16" | "float32",
+  description?: string,
+): { bytes: Uint8Array; voxels: Int16Array | Float32Array } {
+  if (!LITTLE_ENDIAN_HOST) throw new LiverstiffError("writing NIfTI needs a little-endian host");
+  const n = dims[0] * dims[1] * dims[2];
   const bpv = dtype === "int16" ? 2 : 4;
   const out = new Uint8Array(352 + n * bpv);
   const v = new DataView(out.buffer);
-  const ras = flipLpsRas(vol.affine);
+  const ras = flipLpsRas(affineLps);
+  const spacing = affineSpacing(affineLps);
   v.setInt32(0, 348, true);
   v.setUint8(38, 0); // regular
   v.setInt16(40, 3, true);
-  v.setInt16(42, vol.dims[0], true);
-  v.setInt16(44, vol.dims[1], true);
-  v.setInt16(46, vol.dims[2], true);
+  v.setInt16(42, dims[0], true);
+  v.setInt16(44, dims[1], true);
+  v.setInt16(46, dims[2], true);
   for (let i = 4; i < 8; i++) v.setInt16(40 + i * 2, 1, true);
   v.setInt16(70, dtype === "int16" ? 4 : 16, true);
   v.setInt16(72, bpv * 8, true);
   const q = affineToQuatern(ras);
   v.setFloat32(76, q.qfac, true);
-  v.setFloat32(80, vol.spacing[0], true);
-  v.setFloat32(84, vol.spacing[1], true);
-  v.setFloat32(88, vol.spacing[2], true);
+  v.setFloat32(80, spacing[0], true);
+  v.setFloat32(84, spacing[1], true);
+  v.setFloat32(88, spacing[2], true);
   for (let i = 4; i < 8; i++) v.setFloat32(76 + i * 4, 1, true);
   v.setFloat32(108, 352, true);
   v.setFloat32(112, 1, true); // scl_slope
   v.setFloat32(116, 0, true);
   v.setUint8(123, 2 | 8); // mm, s
-  const desc = (options.description ?? "liverstiff").slice(0, 79);
+  const desc = (description ?? "liverstiff").slice(0, 79);
   for (let i = 0; i < desc.length; i++) v.setUint8(148 + i, desc.charCodeAt(i) & 0x7f);
   v.setInt16(252, 1, true); // qform_code scanner
   v.setInt16(254, 1, true); // sform_code scanner
@@ -333,10 +385,10 @@ export function encodeNifti(vol: Volume, options: WriteNiftiOptions = {}): Uint8
   for (let r = 0; r < 3; r++)
     for (let c = 0; c < 4; c++) v.setFloat32(280 + r * 16 + c * 4, ras[r * 4 + c], true);
   out.set([0x6e, 0x2b, 0x31, 0x00], 344); // "n+1\0"
-  // Bulk copies through typed arrays (the host is little-endian, as NIfTI files written here declare).
-  if (dtype === "int16") new Int16Array(out.buffer, 352, n).set(vol.data);
-  else new Float32Array(out.buffer, 352, n).set(vol.data);
-  return options.gzip ? gzipSync(out, { level: 6 }) : out;
+  // Typed views over the voxels (the host is little-endian, as the file declares).
+  const voxels =
+    dtype === "int16" ? new Int16Array(out.buffer, 352, n) : new Float32Array(out.buffer, 352, n);
+  return { bytes: out, voxels };
 }
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
