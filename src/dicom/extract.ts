@@ -169,6 +169,30 @@ interface FrameGeometry {
   inStackPositionNumber?: number;
   temporalPositionIndex?: number;
   complexComponent?: string;
+  bValue?: number;
+  gradient?: [number, number, number];
+}
+
+/** A finite, non-zero 3-vector (a gradient of all zeros is how b = 0 images say "none"). */
+function direction(v: number[] | undefined): [number, number, number] | undefined {
+  if (v?.length !== 3 || !v.every(Number.isFinite) || v.every((x) => x === 0)) return undefined;
+  return [v[0]!, v[1]!, v[2]!];
+}
+
+/** Three FD values (DiffusionGradientOrientation, Siemens' (0019,100E)). */
+function fd3(ds: DataSet | undefined, tag: string): number[] | undefined {
+  const el = ds?.elements[tag];
+  if (el?.length !== 24) return undefined;
+  return [0, 1, 2].map((i) => ds!.double(tag, i) ?? Number.NaN);
+}
+
+/** Enhanced objects: MRDiffusionSequence (0018,9117) of a functional group. */
+function diffusionFrom(ds: DataSet | undefined, into: FrameGeometry): void {
+  const diffusion = firstItem(ds, "x00189117");
+  const b = fd(diffusion, "x00189087");
+  if (b !== undefined) into.bValue = b;
+  const g = direction(fd3(firstItem(diffusion, "x00189076"), "x00189089"));
+  if (g) into.gradient = g;
 }
 
 function geometryFrom(ds: DataSet | undefined, into: FrameGeometry): void {
@@ -205,6 +229,7 @@ function geometryFrom(ds: DataSet | undefined, into: FrameGeometry): void {
   if (inStack !== undefined) into.inStackPositionNumber = inStack;
   const temporal = fc?.elements["x00209128"] ? fc.uint32("x00209128") : undefined;
   if (temporal !== undefined) into.temporalPositionIndex = temporal;
+  diffusionFrom(ds, into);
 }
 
 function assertPixelFormat(ds: DataSet): void {
@@ -446,6 +471,13 @@ function extractFacts(file: string, h: ParsedHeader): FileFacts {
   const acqTime = str(ds, "x00080032");
   if (acqTime) top.acquisitionTime = acqTime;
   const echoNumber = num(ds, "x00180086");
+  // Classic images: the standard tags, else the vendor's (bValues' first; Siemens' gradient (0019,100E)).
+  const classicB = bValues(ds, vendor)[0];
+  if (classicB !== undefined) top.bValue = classicB;
+  const classicGradient = direction(
+    fd3(ds, "x00189089") ?? (vendor === "Siemens" ? fd3(ds, "x0019100e") : undefined),
+  );
+  if (classicGradient) top.gradient = classicGradient;
   // Siemens mosaics tile many slices into one image: flagged so that volume/ refuses to stack them.
   const mosaicCount = vendor === "Siemens" ? us(ds, "x0019100a") : undefined;
   const mosaic = imageType.includes("MOSAIC") || (mosaicCount ?? 0) > 1 ? (mosaicCount ?? 0) : undefined;
@@ -496,6 +528,8 @@ function extractFacts(file: string, h: ParsedHeader): FileFacts {
     if (g.stackId !== undefined) frame.stackId = g.stackId;
     if (g.inStackPositionNumber !== undefined) frame.inStackPositionNumber = g.inStackPositionNumber;
     if (g.temporalPositionIndex !== undefined) frame.temporalPositionIndex = g.temporalPositionIndex;
+    if (g.bValue !== undefined) frame.diffusionBValue = g.bValue;
+    if (g.gradient) frame.diffusionGradient = g.gradient;
     frames.push(frame);
   }
   if (enhanced) numberEchoes(frames);

@@ -48,6 +48,10 @@ export interface MrFrame {
   stackId?: string;
   inStackPositionNumber?: number;
   temporalPositionIndex?: number;
+  /** Diffusion weighting of the frame, s/mm^2 (DiffusionBValue (0018,9087) or the vendor's own tag). */
+  diffusionBValue?: number;
+  /** Diffusion gradient direction, patient LPS (DiffusionGradientOrientation (0018,9089), Siemens (0019,100E)). */
+  diffusionGradient?: [number, number, number];
 }
 
 /** Series-level header facts used to classify a series and to describe it in the catalog. */

@@ -198,6 +198,61 @@ export function planStack(
   return { frames, affine, dims: [first.columns, first.rows, n], issues, sliceStepMm: step };
 }
 
+/**
+ * A series as the stacks of its volumes, on one grid. A multi-volume series (K > 1 images at every slice
+ * position: repeated, temporal or diffusion-weighted acquisitions) gives K stacks in acquisition order: at
+ * each position its images are ordered by TemporalPositionIndex, then InstanceNumber, then AcquisitionTime,
+ * and volume v takes the v-th of each. Any other series gives planStack's one stack. Each volume must stack
+ * as planStack demands and all must share one affine, else the series is refused (a 4D file has one grid).
+ */
+export function planVolumes(
+  input: readonly MrFrame[],
+  options: Omit<AssembleOptions, "readPixels"> = {},
+): StackPlan[] {
+  const first = input[0];
+  if (!first || input.some((f) => f.mosaicImages !== undefined)) return [planStack(input, options)];
+  const iop = first.imageOrientationPatient;
+  const normal = normalize(cross(normalize([iop[0], iop[1], iop[2]]), normalize([iop[3], iop[4], iop[5]])));
+  const placed = input
+    .map((frame) => ({ frame, pos: dot(frame.imagePositionPatientMm as Vec3, normal) }))
+    .sort((a, b) => a.pos - b.pos);
+  const k = volumesPerPosition(placed.map((p) => p.pos));
+  if (k === 1) return [planStack(input, options)];
+  const groups: MrFrame[][] = [];
+  for (let i = 0; i < placed.length; i += k)
+    groups.push(
+      placed
+        .slice(i, i + k)
+        .map((p) => p.frame)
+        .sort(acquisitionOrder),
+    );
+  const plans = Array.from({ length: k }, (_, v) =>
+    planStack(
+      groups.map((g) => g[v]!),
+      options,
+    ),
+  );
+  for (const p of plans) {
+    if (p.affine.some((x, i) => Math.abs(x - plans[0]!.affine[i]!) > 1e-4)) {
+      throw new LiverstiffError(
+        `multi-volume series: its ${k} volumes do not lie on one grid (their slice positions differ)`,
+        { geometry: "multi_volume" },
+      );
+    }
+  }
+  return plans;
+}
+
+/** The order of a position's images across volumes: temporal index, then instance number, then time. */
+function acquisitionOrder(a: MrFrame, b: MrFrame): number {
+  return (
+    (a.temporalPositionIndex ?? 0) - (b.temporalPositionIndex ?? 0) ||
+    (a.instanceNumber ?? 0) - (b.instanceNumber ?? 0) ||
+    (a.acquisitionTime ?? "").localeCompare(b.acquisitionTime ?? "") ||
+    a.frameIndex - b.frameIndex
+  );
+}
+
 /** Stacks the frames of one series (one echo) into a volume. Fatal geometry problems throw LiverstiffError. */
 export async function assembleVolume(
   input: readonly MrFrame[],

@@ -41,6 +41,8 @@ export interface ConvertedSeries {
   echoTimeMs?: number;
   file?: string;
   dims?: [number, number, number];
+  /** Volumes in the file: more than one for a multi-volume series (4D; .bval/.bvec beside for diffusion). */
+  volumes?: number;
   orientation?: string;
   error?: string;
 }
@@ -54,7 +56,8 @@ export interface ConvertResult {
 /**
  * Writes every assembled series under the inputs as NIfTI-1 (gzip) with a JSON sidecar of its key header
  * fields (BIDS names, times in seconds as dcm2niix writes them) and its role. A dual-echo series gives
- * one file per echo; a series that cannot be stacked is reported, never fatal. An output that cannot be
+ * one file per echo; a multi-volume series one 4D file (with FSL's .bval/.bvec for diffusion); a series
+ * that cannot be stacked is reported, never fatal. An output that cannot be
  * written (disk full, no permission, read-only) throws OutputWriteError naming the path: no partial file
  * is left, and the images are not blamed.
  */
@@ -137,7 +140,7 @@ export async function convertToNifti(options: ConvertOptions): Promise<ConvertRe
     if (io) throw new OutputWriteError(io.path, io.code);
     for (const { r, entry, file } of results) {
       if (r.error) failed.push({ ...entry, error: r.error });
-      else converted.push({ ...entry, file, dims: r.dims, orientation: r.orientation });
+      else converted.push({ ...entry, file, dims: r.dims, volumes: r.volumes, orientation: r.orientation });
     }
     return {
       converted,

@@ -207,6 +207,8 @@ export interface WriteNiftiOptions {
   description?: string;
   /** Written next to the image as NAME.json (atomically). */
   sidecar?: Record<string, unknown>;
+  /** Text files written next to the image with the pair, by extension: e.g. ".bval" and ".bvec" (FSL). */
+  companions?: Record<string, string>;
   /** gzip the image (default: when the path ends with .gz). */
   gzip?: boolean;
 }
@@ -225,9 +227,9 @@ export function writeNifti(path: string, vol: Volume, options: WriteNiftiOptions
 export function writeNiftiBytes(
   path: string,
   raw: Uint8Array,
-  options: Pick<WriteNiftiOptions, "gzip" | "sidecar"> = {},
+  options: Pick<WriteNiftiOptions, "gzip" | "sidecar" | "companions"> = {},
 ): void {
-  const files = pairOf(path, gzipsFor(path, options) ? gzipSync(raw, GZIP) : raw, options.sidecar);
+  const files = pairOf(path, gzipsFor(path, options) ? gzipSync(raw, GZIP) : raw, options);
   const renamed: string[] = [];
   try {
     mkdirSync(dirname(path), { recursive: true });
@@ -263,10 +265,10 @@ export async function writeNiftiAsync(
 export async function writeNiftiBytesAsync(
   path: string,
   raw: Uint8Array,
-  options: Pick<WriteNiftiOptions, "gzip" | "sidecar"> = {},
+  options: Pick<WriteNiftiOptions, "gzip" | "sidecar" | "companions"> = {},
 ): Promise<void> {
   const image = gzipsFor(path, options) ? await gzipAsync(raw, GZIP) : raw;
-  const files = pairOf(path, image, options.sidecar);
+  const files = pairOf(path, image, options);
   const renamed: string[] = [];
   try {
     await mkdir(dirname(path), { recursive: true });
@@ -291,14 +293,18 @@ const GZIP = { level: 6 };
 const gzipAsync = promisify(gzip);
 const gzipsFor = (path: string, options: { gzip?: boolean }) => options.gzip ?? /\.gz$/i.test(path);
 
-/** The sidecar first, then the image: a reader that finds the image finds its sidecar. */
+/** The sidecar and companions first, then the image: a reader that finds the image finds them too. */
 function pairOf(
   path: string,
   image: Uint8Array,
-  sidecar: Record<string, unknown> | undefined,
+  options: Pick<WriteNiftiOptions, "sidecar" | "companions">,
 ): { path: string; tmp: string; data: string | Uint8Array }[] {
   const files: { path: string; data: string | Uint8Array }[] = [];
-  if (sidecar) files.push({ path: sidecarPath(path), data: `${JSON.stringify(sidecar, null, 2)}\n` });
+  if (options.sidecar)
+    files.push({ path: sidecarPath(path), data: `${JSON.stringify(options.sidecar, null, 2)}\n` });
+  const stem = path.replace(/\.nii(\.gz)?$/i, "");
+  for (const [ext, text] of Object.entries(options.companions ?? {}))
+    files.push({ path: stem + ext, data: text });
   files.push({ path, data: image });
   return files.map((f) => ({
     ...f,
@@ -345,9 +351,12 @@ export function niftiImage(
   affineLps: Mat4,
   dtype: "int16" | "float32",
   description?: string,
+  series: { volumes?: number; repetitionTimeS?: number } = {},
 ): { bytes: Uint8Array; voxels: Int16Array | Float32Array } {
   if (!LITTLE_ENDIAN_HOST) throw new LiverstiffError("writing NIfTI needs a little-endian host");
-  const n = dims[0] * dims[1] * dims[2];
+  // More than one volume: 4D, volume after volume; pixdim[4] is the repetition time (s), as dcm2niix.
+  const volumes = series.volumes ?? 1;
+  const n = dims[0] * dims[1] * dims[2] * volumes;
   const bpv = dtype === "int16" ? 2 : 4;
   const out = new Uint8Array(352 + n * bpv);
   const v = new DataView(out.buffer);
@@ -355,11 +364,11 @@ export function niftiImage(
   const spacing = affineSpacing(affineLps);
   v.setInt32(0, 348, true);
   v.setUint8(38, 0); // regular
-  v.setInt16(40, 3, true);
+  v.setInt16(40, volumes > 1 ? 4 : 3, true);
   v.setInt16(42, dims[0], true);
   v.setInt16(44, dims[1], true);
   v.setInt16(46, dims[2], true);
-  for (let i = 4; i < 8; i++) v.setInt16(40 + i * 2, 1, true);
+  for (let i = 4; i < 8; i++) v.setInt16(40 + i * 2, i === 4 ? volumes : 1, true);
   v.setInt16(70, dtype === "int16" ? 4 : 16, true);
   v.setInt16(72, bpv * 8, true);
   const q = affineToQuatern(ras);
@@ -368,6 +377,7 @@ export function niftiImage(
   v.setFloat32(84, spacing[1], true);
   v.setFloat32(88, spacing[2], true);
   for (let i = 4; i < 8; i++) v.setFloat32(76 + i * 4, 1, true);
+  if (volumes > 1 && series.repetitionTimeS !== undefined) v.setFloat32(92, series.repetitionTimeS, true);
   v.setFloat32(108, 352, true);
   v.setFloat32(112, 1, true); // scl_slope
   v.setFloat32(116, 0, true);

@@ -2,12 +2,12 @@
 // voxels after reorientation, affine within 1e-3 mm. Runs dcm2niix when present; skips with a reason if not.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { orientationCode } from "../../src/volume/index.ts";
+import { convertToNifti, orientationCode, readNifti, type Volume } from "../../src/volume/index.ts";
 import { makeSeriesFromTemplate } from "../fixtures/volume/make-series.ts";
 import { assembleBoth, assertSame, DCM2NIIX } from "../fixtures/volume/parity.ts";
 
@@ -120,4 +120,91 @@ describe("parity with dcm2niix", () => {
     assert.ok(compared >= 4, `compared ${compared}`);
     if (!skipped.length) assert.equal(compared, 7);
   });
+  it("a diffusion series as one 4D file with FSL's .bval/.bvec, as dcm2niix writes it", async (t) => {
+    const why = skipReason();
+    if (why) return t.skip(why);
+    // 4 positions x 4 volumes (b = 0, then three directions), double-oblique, instance numbers volume by volume.
+    const positions = 4;
+    const bvals = [0, 800, 800, 800];
+    const gradients = [
+      [0, 0, 0],
+      [1, 0, 0],
+      [0, 0.6, 0.8],
+      [0.48, -0.6, 0.64],
+    ];
+    const c = Math.cos(0.35);
+    const s = Math.sin(0.35);
+    const dir = join(tmp, "dwi");
+    makeSeriesFromTemplate(template, dir, {
+      slices: positions * bvals.length,
+      stepMm: 4,
+      uidRoot: "1.2.826.0.1.3680043.9.7777.91",
+      iop: [c, s, 0, -s * Math.cos(0.15), c * Math.cos(0.15), -Math.sin(0.15)],
+      positions: Array.from({ length: positions * bvals.length }, (_, k) => (k % positions) * 4),
+      instanceNumber: (k) => k + 1,
+      // A vendor dcm2niix has no private rules for, so that both read the standard diffusion attributes.
+      extra: { Manufacturer: "LIVERSTIFF TEST", SeriesDescription: "dwi", RepetitionTime: 4000 },
+      extraForSlice: (k) => ({
+        DiffusionBValue: bvals[Math.floor(k / positions)],
+        DiffusionGradientOrientation: gradients[Math.floor(k / positions)],
+      }),
+    });
+    const theirDir = join(tmp, "dwi-dcm2niix");
+    mkdirSync(theirDir);
+    const r = spawnSync(DCM2NIIX!, ["-z", "n", "-f", "%s", "-o", theirDir, dir], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const ours = await convertToNifti({ inputs: [dir], outDir: join(tmp, "dwi-ours") });
+    assert.equal(ours.converted.length, 1, JSON.stringify(ours.failed));
+    const c0 = ours.converted[0]!;
+    assert.deepEqual([c0.dims, c0.volumes], [[256, 256, positions], 4]);
+    const theirs = join(theirDir, readdirSync(theirDir).find((f) => f.endsWith(".nii"))!);
+    for (let v = 0; v < bvals.length; v++) {
+      assertSame({
+        ours: readNifti(c0.file!, { volumeIndex: v }).volume,
+        theirs: readNifti(theirs, { volumeIndex: v }).volume,
+      });
+    }
+    const text = (f: string, ext: string) => readFileSync(f.replace(/\.nii(\.gz)?$/, ext), "utf8");
+    assert.equal(text(c0.file!, ".bval").trim(), text(theirs, ".bval").trim());
+    // The bvec's voxel axes differ between the files (dcm2niix flips the rows): compare in world space.
+    const world = (f: string) => {
+      const rows = text(f, ".bvec")
+        .trim()
+        .split("\n")
+        .map((l) => l.trim().split(/\s+/).map(Number));
+      const vol = readNifti(f, { volumeIndex: 0 }).volume;
+      return bvals.map((_, v) => bvecToWorld(vol, [rows[0]![v]!, rows[1]![v]!, rows[2]![v]!]));
+    };
+    const a = world(c0.file!);
+    const b = world(theirs);
+    for (let v = 0; v < bvals.length; v++)
+      for (let i = 0; i < 3; i++)
+        assert.ok(Math.abs(a[v]![i]! - b[v]![i]!) < 1e-4, `volume ${v}: ${a[v]} vs ${b[v]}`);
+    // The gradients given, in patient coordinates (LPS), come back.
+    for (let v = 1; v < bvals.length; v++)
+      for (let i = 0; i < 3; i++)
+        assert.ok(Math.abs(a[v]![i]! - gradients[v]![i]!) < 1e-4, `volume ${v}: ${a[v]}`);
+    const side = JSON.parse(text(c0.file!, ".json"));
+    assert.equal(side.Liverstiff.volumes, 4);
+  });
 });
+
+/**
+ * An FSL bvec (voxel axes; x negated when the voxel-to-world rotation keeps handedness) as a direction in
+ * patient LPS, through a volume's LPS affine.
+ */
+function bvecToWorld(vol: Volume, b: [number, number, number]): number[] {
+  const axes = [0, 1, 2].map((c) => {
+    const v = [vol.affine[c]!, vol.affine[4 + c]!, vol.affine[8 + c]!];
+    const len = Math.hypot(...v);
+    return v.map((x) => x / len);
+  });
+  // The handedness of the RAS rotation equals the LPS one's (two rows negated).
+  const [x, y, z] = axes as [number[], number[], number[]];
+  const det =
+    x[0]! * (y[1]! * z[2]! - y[2]! * z[1]!) -
+    y[0]! * (x[1]! * z[2]! - x[2]! * z[1]!) +
+    z[0]! * (x[1]! * y[2]! - x[2]! * y[1]!);
+  const v = [det > 0 ? -b[0] : b[0], b[1], b[2]];
+  return [0, 1, 2].map((i) => axes[0]![i]! * v[0]! + axes[1]![i]! * v[1]! + axes[2]![i]! * v[2]!);
+}

@@ -6,7 +6,8 @@ export function register(program: Command): void {
     .command("convert")
     .description(
       "Write each assembled DICOM series as NIfTI (.nii.gz, RAS affine as dcm2niix writes) with a JSON sidecar " +
-        "of its key header fields and its series role; a dual-echo series gives one file per echo.",
+        "of its key header fields and its series role; a dual-echo series gives one file per echo, a multi-volume " +
+        "series one 4D file (with .bval/.bvec for diffusion).",
     )
     .argument("<inputs...>", "DICOM files or folders")
     .requiredOption("--out <dir>", "output folder")
@@ -38,7 +39,8 @@ export function register(program: Command): void {
           return;
         }
         for (const c of r.converted) {
-          process.stdout.write(`${c.file}  ${c.dims?.join("x")} ${c.orientation}  role ${c.role ?? "-"}\n`);
+          const dims = [...(c.dims ?? []), ...((c.volumes ?? 1) > 1 ? [c.volumes] : [])].join("x");
+          process.stdout.write(`${c.file}  ${dims} ${c.orientation}  role ${c.role ?? "-"}\n`);
         }
         for (const f of r.failed) {
           process.stdout.write(
