@@ -21,7 +21,11 @@ const libtorch = process.env.LIBTORCH ?? "";
 const openblas = ["x86_64", "aarch64"].some((arch) =>
   existsSync(`/usr/lib/${arch}-linux-gnu/openblas-openmp/libblas.so.3`),
 );
-const buildKey = `${libtorch}\nopenblas=${openblas}`;
+// Likewise Gloo's headers (libgloo-dev), which decide whether the c10d collectives are built.
+const gloo =
+  existsSync("/usr/include/gloo/config.h") ||
+  (libtorch !== "" && existsSync(join(libtorch, "include", "gloo", "config.h")));
+const buildKey = `${libtorch}\nopenblas=${openblas}\ngloo=${gloo}`;
 
 function newestSource(dir) {
   let newest = 0;

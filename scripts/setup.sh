@@ -20,7 +20,7 @@ done
 
 # libtorch for the engine; OpenBLAS for its dense layers (Debian's default BLAS is the slow reference one;
 # the addon links OpenBLAS explicitly, see native/CMakeLists.txt); cmake + g++ to build the addon.
-packages=(libtorch-dev libopenblas0-openmp cmake g++ make)
+packages=(libtorch-dev libgloo-dev libopenblas0-openmp cmake g++ make)
 if [ "$want_test" = 1 ]; then
   # Independent DICOM tools the tests check our files and volumes against, Chromium to open the report
   # and the web app as a reader would, Orthanc with its DICOMweb plugin as the PACS the serve tests

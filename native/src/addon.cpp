@@ -1,7 +1,7 @@
 // liverstiff libtorch addon: the module's entry point, and the runtime settings (seed, threads, CUDA,
 // build information). Each concern has its own file and registers its bindings: handles.cpp (the tensor
 // handle table), ops.cpp (ATen operators through the dispatcher), tensors.cpp (typed arrays, metadata),
-// autograd.cpp, optim.cpp (fused optimizer steps), allocator.cpp (the caching CPU allocator) and jit.cpp (TorchScript modules). All ergonomics live
+// autograd.cpp, optim.cpp (fused optimizer steps), allocator.cpp (the caching CPU allocator), jit.cpp (TorchScript modules) and dist.cpp (c10d collectives). All ergonomics live
 // in src/torch/ (TypeScript).
 #include <ATen/Parallel.h>
 #include <torch/csrc/api/include/torch/cuda.h>
@@ -64,6 +64,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initOptimizers(env, exports);
   exportBinding<Version>(env, exports, "version");
   initJit(env, exports);
+  initDist(env, exports);
   return exports;
 }
 

@@ -62,6 +62,7 @@ void initAutograd(Napi::Env env, Napi::Object exports);
 void initOptimizers(Napi::Env env, Napi::Object exports);
 void initAllocator(Napi::Env env, Napi::Object exports);
 void initJit(Napi::Env env, Napi::Object exports);
+void initDist(Napi::Env env, Napi::Object exports);
 
 }  // namespace lt
 

@@ -69,6 +69,7 @@ export {
   LrScheduler,
   stepSchedule,
 } from "./optim/schedules.ts";
+export { DataParallel } from "./parallel.ts";
 export {
   parseSafetensors,
   type RawTensor,

@@ -39,6 +39,14 @@ export {
   zerosLike,
 } from "./creation.ts";
 export { type DeviceRequest, defaultDevice, resolveDevice, setDefaultDevice } from "./device.ts";
+export {
+  DEFAULT_BUCKET_BYTES,
+  distributedAvailable,
+  ProcessGroup,
+  type ProcessGroupOptions,
+  parseInitMethod,
+  processGroupOptionsFromEnv,
+} from "./distributed.ts";
 export { bytesPerElement, type Device, type DType, isFloatingDType, type TypedArray } from "./dtype.ts";
 export * as functional from "./functional.ts";
 export { ScriptModuleHandle, type ScriptValue } from "./jit.ts";

@@ -122,6 +122,13 @@ export interface NativeBinding {
   moduleTo(module: number, device: string): void;
   moduleSave(module: number, path: string): void;
   moduleDispose(module: number): void;
+  distAvailable(): boolean;
+  // Present when distAvailable() (the addon was built with Gloo's headers).
+  distInit?(host: string, port: number, rank: number, worldSize: number, timeoutMs: number): number;
+  distAllReduce?(group: number, tensors: TensorId[], bucketBytes: number): void;
+  distBroadcast?(group: number, tensors: TensorId[], root: number): void;
+  distBarrier?(group: number): void;
+  distClose?(group: number): void;
 }
 
 const addonPath = projectPath("native", "build", "Release", "liverstiff_torch.node");

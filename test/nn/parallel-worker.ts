@@ -1,0 +1,58 @@
+// One rank of test/nn/parallel.test.ts: trains a small MLP with AdamW on fixed batches, data-parallel over
+// the group the arguments name (or alone), and writes its parameters (at creation, after the broadcast
+// from rank 0, after training) as JSON.
+//   tsx parallel-worker.ts OUT.json WORLD RANK PORT
+import { writeFileSync } from "node:fs";
+import { AdamW, DataParallel, Linear, Sequential, Tanh } from "../../src/nn/index.ts";
+import { manualSeed, ProcessGroup, tensor, tidy } from "../../src/torch/index.ts";
+
+const [out, world, rank, port] = [
+  process.argv[2]!,
+  Number(process.argv[3]),
+  Number(process.argv[4]),
+  process.argv[5],
+];
+const group =
+  world > 1
+    ? ProcessGroup.init({ initMethod: `tcp://127.0.0.1:${port}`, worldSize: world, rank, timeoutS: 60 })
+    : undefined;
+const dp = new DataParallel(group, 256); // small buckets: several collectives per step
+
+manualSeed(7 + rank); // a different init on every rank: broadcastFromRankZero must make them equal
+const net = new Sequential(new Linear(6, 16), new Tanh(), new Linear(16, 1));
+const flat = () => net.parameters().flatMap((p) => p.toArray().flat(3) as number[]);
+const before = flat();
+dp.broadcastFromRankZero(net.parameters());
+const start = flat();
+const opt = new AdamW(net.parameters(), { lr: 0.05, weightDecay: 0.01 });
+
+// Batches of 8, 5 (shards of 2 and 3) and 1 (one rank's shard is empty).
+const sizes = [8, 5, 8, 1, 8, 8];
+let seed = 11;
+const next = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+const data = sizes.map((n) =>
+  Array.from({ length: n }, () => ({ x: Array.from({ length: 6 }, next), y: next() })),
+);
+for (const batch of data) {
+  tidy(() => {
+    opt.zeroGrad();
+    const mine = dp.shard(batch);
+    if (mine.length > 0) {
+      const x = tensor(
+        mine.flatMap((r) => r.x),
+        { shape: [mine.length, 6] },
+      );
+      const y = tensor(
+        mine.map((r) => r.y),
+        { shape: [mine.length, 1] },
+      );
+      const loss = net.forward(x).sub(y).square().mean().mul(dp.lossScale(mine.length, batch.length));
+      loss.backward();
+    }
+    dp.reduceGradients(net.parameters());
+    opt.step();
+  });
+}
+writeFileSync(out, JSON.stringify({ before, start, final: flat() }));
+group?.barrier();
+group?.close();

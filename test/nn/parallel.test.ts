@@ -1,0 +1,117 @@
+// Data parallelism over libtorch's c10d (Gloo): two ranks in two processes must take the same steps as one
+// process with the same global batches, and the collectives must sum, broadcast and fail as stated.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  distributedAvailable,
+  ProcessGroup,
+  parseInitMethod,
+  processGroupOptionsFromEnv,
+} from "../../src/torch/index.ts";
+
+const tmp = mkdtempSync(join(tmpdir(), "liverstiff-dist-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const WORKER = fileURLToPath(new URL("./parallel-worker.ts", import.meta.url));
+const skip = distributedAvailable() ? false : "the addon was built without Gloo (libgloo-dev)";
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function runWorker(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", WORKER, ...args], {
+      stdio: ["ignore", "inherit", "pipe"],
+      env: { ...process.env, OMP_NUM_THREADS: "1" },
+    });
+    let err = "";
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    child.on("error", reject);
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`worker ${args} exited ${code}: ${err}`)),
+    );
+  });
+}
+
+interface Run {
+  before: number[];
+  start: number[];
+  final: number[];
+}
+const run = (file: string) => JSON.parse(readFileSync(file, "utf8")) as Run;
+const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
+
+describe("DataParallel over c10d", { skip }, () => {
+  it("two ranks train the same model as one process with the same global batches", async () => {
+    const port = await freePort();
+    const one = join(tmp, "one.json");
+    await runWorker([one, "1", "0", "0"]);
+    const [a, b] = [join(tmp, "r0.json"), join(tmp, "r1.json")];
+    await Promise.all([runWorker([a, "2", "0", String(port)]), runWorker([b, "2", "1", String(port)])]);
+    const [single, r0, r1] = [run(one), run(a), run(b)];
+    assert.equal(r0.final.length, 6 * 16 + 16 + 16 + 1);
+    assert.ok(maxDiff(r0.before, r1.before) > 0.01, "the ranks are created with different weights");
+    assert.deepEqual(r1.start, r0.start, "and start from rank 0's");
+    assert.deepEqual(r1.final, r0.final, "the ranks end with identical parameters");
+    assert.ok(maxDiff(single.final, single.start) > 0.01, "training moved the parameters");
+    const worst = maxDiff(r0.final, single.final);
+    assert.ok(worst < 1e-5, `largest difference from one process: ${worst}`);
+  });
+
+  it("a rank that never arrives ends in the group's timeout, with an error", async () => {
+    const port = await freePort();
+    const started = Date.now();
+    assert.throws(
+      () => ProcessGroup.init({ initMethod: `tcp://127.0.0.1:${port}`, worldSize: 2, rank: 0, timeoutS: 2 }),
+      /timeout|Timed out|timed out/i,
+    );
+    assert.ok(Date.now() - started < 30_000);
+  });
+});
+
+describe("distributed options", () => {
+  it("parses tcp://HOST:PORT and refuses anything else", () => {
+    assert.deepEqual(parseInitMethod("tcp://10.0.0.5:29500"), { host: "10.0.0.5", port: 29500 });
+    assert.deepEqual(parseInitMethod("tcp://[::1]:1234"), { host: "::1", port: 1234 });
+    for (const bad of ["env://", "tcp://host", "tcp://host:0", "tcp://host:70000", "http://h:1"])
+      assert.throws(() => parseInitMethod(bad), /tcp:\/\/HOST:PORT/);
+  });
+
+  it("reads torchrun's variables, all four or none", () => {
+    assert.equal(processGroupOptionsFromEnv({}), undefined);
+    assert.deepEqual(
+      processGroupOptionsFromEnv({ MASTER_ADDR: "n1", MASTER_PORT: "29500", WORLD_SIZE: "4", RANK: "3" }),
+      { initMethod: "tcp://n1:29500", worldSize: 4, rank: 3 },
+    );
+    assert.throws(
+      () => processGroupOptionsFromEnv({ MASTER_ADDR: "n1", RANK: "0" }),
+      /MASTER_PORT, WORLD_SIZE not/,
+    );
+    assert.throws(
+      () => processGroupOptionsFromEnv({ MASTER_ADDR: "n1", MASTER_PORT: "x", WORLD_SIZE: "2", RANK: "0" }),
+      /MASTER_PORT must be a whole number/,
+    );
+  });
+
+  it("refuses a rank outside the world", { skip }, () => {
+    assert.throws(
+      () => ProcessGroup.init({ initMethod: "tcp://127.0.0.1:1", worldSize: 2, rank: 2 }),
+      /rank must be a whole number in \[0, 1\]/,
+    );
+  });
+});
