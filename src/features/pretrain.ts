@@ -11,18 +11,29 @@ import {
   writeJsonAtomic,
 } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
-import { AdamW, Conv2d, cosineWithWarmupSchedule, Linear, LrScheduler, Module } from "../nn/index.ts";
 import {
+  AdamW,
+  Conv2d,
+  cosineWithWarmupSchedule,
+  DataParallel,
+  Linear,
+  LrScheduler,
+  Module,
+} from "../nn/index.ts";
+import {
+  cat,
   eye,
   functional as F,
   getNumThreads,
   manualSeed,
+  type ProcessGroup,
   rand,
   randn,
   setNumThreads,
   type Tensor,
   tensor,
   tidy,
+  zeros,
 } from "../torch/index.ts";
 import { CNN_V1_CONFIG, LiverCnn } from "./cnn.ts";
 import { DEFAULT_ENCODER_NAME, type EncoderManifest, saveCnnWeights, sha256File } from "./weights.ts";
@@ -87,11 +98,18 @@ export interface PretrainOptions {
   /** Intensity normalisation of the prepared slices (default "zscore", as published). */
   normalize?: PrepConfig["normalize"];
   onProgress?: ProgressSink;
+  /**
+   * Data-parallel ranks (torch.ProcessGroup): each rank encodes its shard of every batch and the
+   * gradients are summed. Every rank makes its own copy of the cohort (rank r > 0 under WORKDIR/rank-r)
+   * and only rank 0 writes the weights.
+   */
+  group?: ProcessGroup;
 }
 
 export interface PretrainResult {
   out: string;
-  manifest: EncoderManifest;
+  /** The manifest written beside the weights (absent on ranks other than 0, which write nothing). */
+  manifest?: EncoderManifest;
   seconds: { synth: number; ingest: number; train: number; total: number };
   losses: number[];
 }
@@ -218,6 +236,55 @@ export function ntXent(z: Tensor, temperature: number): Tensor {
   return F.crossEntropy(sim, targets);
 }
 
+/** The exams [lo, hi) of a batch that a rank encodes (both views of each); undefined for one process. */
+export interface ShardRows {
+  lo: number;
+  hi: number;
+  batch: number;
+}
+
+export function shardRows(dp: DataParallel, batch: number): ShardRows | undefined {
+  if (dp.worldSize === 1) return undefined;
+  const exams = dp.shard(Array.from({ length: batch }, (_, i) => i));
+  const lo = exams[0] ?? 0;
+  return { lo, hi: lo + exams.length, batch };
+}
+
+/** A [2B, ...] tensor's rows of the shard: views A of exams lo..hi, then their views B. */
+export function shardOf(t: Tensor, r: ShardRows): Tensor {
+  return cat([t.slice(0, r.lo, r.hi), t.slice(0, r.batch + r.lo, r.batch + r.hi)]);
+}
+
+/**
+ * The whole batch's [2B, D] embeddings on every rank: the other ranks' rows arrive by an all-reduce of
+ * zero-padded copies (without gradient), this rank's rows keep theirs. The NT-Xent of it is the whole
+ * batch's loss, and its gradient reaches only this rank's encoder pass, so that the ranks' summed
+ * gradients are one process's (SimCLR's global negatives).
+ */
+export function gatherRows(dp: DataParallel, z: Tensor, r: ShardRows): Tensor {
+  const { lo, hi, batch } = r;
+  const m = hi - lo;
+  const d = z.shape[1]!;
+  const gap = (rows: number) => zeros([rows, d]);
+  const zd = z.detach();
+  const all = cat([
+    gap(lo),
+    zd.slice(0, 0, m),
+    gap(batch - hi),
+    gap(lo),
+    zd.slice(0, m, 2 * m),
+    gap(batch - hi),
+  ]);
+  dp.group!.allReduceSum([all]);
+  return cat([
+    all.slice(0, 0, lo),
+    z.slice(0, 0, m),
+    all.slice(0, hi, batch + lo),
+    z.slice(0, m, 2 * m),
+    all.slice(0, batch + hi, 2 * batch),
+  ]);
+}
+
 /** Trains the encoder on a slice bank; returns the per-step losses. The model is left in eval mode. */
 export function trainContrastive(
   model: LiverCnn,
@@ -233,6 +300,8 @@ export function trainContrastive(
     shiftPx?: number;
     objective?: PretrainObjective;
     onProgress?: ProgressSink;
+    /** Data-parallel ranks (nn.DataParallel): each encodes its shard of every batch. */
+    parallel?: DataParallel;
   },
 ): number[] {
   const objective = o.objective ?? PRETRAIN_DEFAULTS.objective;
@@ -255,6 +324,10 @@ export function trainContrastive(
   const batch = Math.min(o.batch, bank.exams.length);
   const S = bank.size;
   const losses: number[] = [];
+  const dp = o.parallel ?? new DataParallel(undefined);
+  // Every rank draws the whole batch (the same sampling and noise); each encodes the rows of its shard.
+  const rows = shardRows(dp, batch);
+  dp.broadcastFromRankZero([...params, ...model.buffers()]);
   model.train();
   head.train();
   try {
@@ -277,23 +350,45 @@ export function trainContrastive(
           mask = F.interpolate(m16, { size: [S, S], mode: "nearest" });
           x = x.mul(mask.rsub(1));
         }
-        const { features, maps } = model.forwardMaps(x);
-        let l = ntXent(head.forward(features), o.temperature ?? PRETRAIN_DEFAULTS.temperature);
+        const mine = (t: Tensor) => (rows ? shardOf(t, rows) : t);
+        const n = rows ? 2 * (rows.hi - rows.lo) : 2 * batch;
+        const { features, maps } = model.forwardMaps(mine(x));
+        const z = head.forward(features);
+        const ntx = ntXent(
+          rows ? gatherRows(dp, z, rows) : z,
+          o.temperature ?? PRETRAIN_DEFAULTS.temperature,
+        );
+        let l = ntx;
+        let err: Tensor | undefined;
         if (decoder && mask) {
           const h = maps[2];
           const g = h.shape[2];
           // [N, P*P, g, g] -> [N, 1, g*P, g*P] (pixel shuffle: channel dy*P+dx is pixel (dy, dx) of a patch).
           const pred = decoder
             .forward(h)
-            .reshape([2 * batch, P, P, g, g])
+            .reshape([n, P, P, g, g])
             .permute([0, 3, 1, 4, 2])
-            .reshape([2 * batch, 1, g * P, g * P]);
-          const err = pred.sub(x0).square().mul(mask).sum().div(mask.sum().clampMin(1));
-          l = l.add(err.mul(PRETRAIN_DEFAULTS.reconWeight));
+            .reshape([n, 1, g * P, g * P]);
+          // The shard's squared error over the whole batch's masked pixels: the ranks' terms sum to it.
+          err = pred
+            .sub(mine(x0))
+            .square()
+            .mul(mine(mask))
+            .sum()
+            .div(mask.sum().clampMin(1))
+            .mul(PRETRAIN_DEFAULTS.reconWeight);
+          l = l.add(err);
         }
         l.backward();
+        dp.reduceGradients(params);
         opt.step();
-        return l.item();
+        // BatchNorm's running statistics come from each rank's shard: rank 0's are kept, as DDP does.
+        dp.broadcastFromRankZero(model.buffers());
+        if (!rows || !err) return l.item();
+        // The loss one process reports: the NT-Xent (the same on every rank) plus the ranks' error terms.
+        const errSum = err.detach().clone();
+        dp.group!.allReduceSum([errSum]);
+        return ntx.item() + errSum.item();
       });
       sched.step();
       losses.push(loss);
@@ -331,7 +426,10 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
   if (!existsSync(outDir)) throw new LiverstiffError("output folder does not exist", { out: options.out });
 
   const temp = options.workdir === undefined;
-  const root = options.workdir ?? mkdtempSync(join(tmpdir(), "liverstiff-pretrain-"));
+  const rank = options.group?.rank ?? 0;
+  const worldSize = options.group?.worldSize ?? 1;
+  const given = options.workdir && rank > 0 ? join(options.workdir, `rank-${rank}`) : options.workdir;
+  const root = given ?? mkdtempSync(join(tmpdir(), "liverstiff-pretrain-"));
   const cohortDir = join(root, "cohort");
   const workdir = join(root, "work");
   const planes = options.planes ?? PRETRAIN_DEFAULTS.planes;
@@ -388,7 +486,15 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     const model = new LiverCnn(CNN_V1_CONFIG);
     let losses: number[];
     try {
-      losses = trainContrastive(model, bank, { seed, steps, batch, objective, onProgress: progress });
+      const parallel = new DataParallel(options.group);
+      losses = trainContrastive(model, bank, {
+        seed,
+        steps,
+        batch,
+        objective,
+        onProgress: progress,
+        parallel,
+      });
       const t3 = performance.now();
       const actualThreads = getNumThreads();
       if (actualThreads !== threads)
@@ -412,21 +518,27 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         batch,
         hyper: { ...PRETRAIN_DEFAULTS, exams, seed, steps, batch, objective, planes, normalize, threads },
         threads,
+        // BatchNorm's batch statistics are per rank: the world size is part of the weights' identity.
+        ...(worldSize > 1 ? { worldSize } : {}),
         loss: { first10: mean(losses.slice(0, 10)), last10: mean(losses.slice(-10)) },
         labelsUsed: false,
       };
+      const seconds = {
+        synth: reuse ? 0 : Math.round((t1 - t0) / 100) / 10,
+        ingest: Math.round((t2 - t1) / 100) / 10,
+        train: Math.round((t3 - t2) / 100) / 10,
+      };
+      // The other ranks hold the same weights: rank 0 writes them.
+      if (rank > 0)
+        return { out: options.out, seconds: { ...seconds, total: (performance.now() - t0) / 1000 }, losses };
       saveCnnWeights(model, options.out, {
         metadata: { "liverstiff.pretrain": JSON.stringify(determinants) },
       });
       // The manifest beside the file adds the command, timings and code version.
       const info = {
-        command: `liverstiff pretrain --out ${options.out} --exams ${exams} --seed ${seed} --steps ${steps} --batch ${batch} --objective ${objective} --planes ${planes}${normalize === "zscore" ? "" : ` --normalize ${normalize}`} --threads ${threads}`,
+        command: `liverstiff pretrain --out ${options.out} --exams ${exams} --seed ${seed} --steps ${steps} --batch ${batch} --objective ${objective} --planes ${planes}${normalize === "zscore" ? "" : ` --normalize ${normalize}`} --threads ${threads}${worldSize > 1 ? ` (${worldSize} data-parallel ranks)` : ""}`,
         ...determinants,
-        seconds: {
-          synth: reuse ? 0 : Math.round((t1 - t0) / 100) / 10,
-          ingest: Math.round((t2 - t1) / 100) / 10,
-          train: Math.round((t3 - t2) / 100) / 10,
-        },
+        seconds,
         codeVersion: version,
       };
       const manifest: EncoderManifest = {

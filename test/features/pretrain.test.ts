@@ -142,16 +142,16 @@ describe("pretraining", () => {
     }
     assert.deepEqual(b.losses, a.losses);
     assert.ok(readFileSync(outA).equals(readFileSync(outB)), "identical bytes");
-    assert.equal(b.manifest.sha256, a.manifest.sha256);
+    assert.equal(b.manifest!.sha256, a.manifest!.sha256);
     // The thread count is recorded in the file and the manifest, and in the manifest's command.
     const meta = JSON.parse(readSafetensors(outA).metadata["liverstiff.pretrain"]);
     assert.equal(meta.threads, 1);
     assert.equal(meta.codeVersion, undefined);
-    assert.equal(a.manifest.pretrain.threads, 1);
-    assert.match(String(a.manifest.pretrain.command), /--threads 1$/);
+    assert.equal(a.manifest!.pretrain.threads, 1);
+    assert.match(String(a.manifest!.pretrain.command), /--threads 1$/);
     // Another training seed on the same cohort gives other weights: the comparison can fail.
     const outC = join(tmp, "a", "seed2.safetensors");
     await pretrain({ ...tiny, seed: 2, out: outC, workdir: join(tmp, "rebuild-a") });
-    assert.notEqual(sha256File(outC), a.manifest.sha256);
+    assert.notEqual(sha256File(outC), a.manifest!.sha256);
   });
 });

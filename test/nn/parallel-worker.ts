@@ -1,8 +1,11 @@
 // One rank of test/nn/parallel.test.ts: trains a small MLP with AdamW on fixed batches, data-parallel over
 // the group the arguments name (or alone), and writes its parameters (at creation, after the broadcast
 // from rank 0, after training) as JSON.
-//   tsx parallel-worker.ts OUT.json WORLD RANK PORT
+// With MODE "contrastive", the loss is pretraining's NT-Xent over pairs with the other ranks' embeddings
+// gathered (features/pretrain.ts), on a model without BatchNorm.
+//   tsx parallel-worker.ts OUT.json WORLD RANK PORT [MODE]
 import { writeFileSync } from "node:fs";
+import { gatherRows, ntXent, shardOf, shardRows } from "../../src/features/pretrain.ts";
 import { AdamW, DataParallel, Linear, Sequential, Tanh } from "../../src/nn/index.ts";
 import { manualSeed, ProcessGroup, tensor, tidy } from "../../src/torch/index.ts";
 
@@ -12,6 +15,7 @@ const [out, world, rank, port] = [
   Number(process.argv[4]),
   process.argv[5],
 ];
+const contrastive = process.argv[6] === "contrastive";
 const group =
   world > 1
     ? ProcessGroup.init({ initMethod: `tcp://127.0.0.1:${port}`, worldSize: world, rank, timeoutS: 60 })
@@ -19,7 +23,7 @@ const group =
 const dp = new DataParallel(group, 256); // small buckets: several collectives per step
 
 manualSeed(7 + rank); // a different init on every rank: broadcastFromRankZero must make them equal
-const net = new Sequential(new Linear(6, 16), new Tanh(), new Linear(16, 1));
+const net = new Sequential(new Linear(6, 16), new Tanh(), new Linear(16, contrastive ? 4 : 1));
 const flat = () => net.parameters().flatMap((p) => p.toArray().flat(3) as number[]);
 const before = flat();
 dp.broadcastFromRankZero(net.parameters());
@@ -36,18 +40,29 @@ const data = sizes.map((n) =>
 for (const batch of data) {
   tidy(() => {
     opt.zeroGrad();
-    const mine = dp.shard(batch);
-    if (mine.length > 0) {
+    if (contrastive) {
+      // Pairs: exam i's two views are rows i and i + B.
+      const b = batch.length;
       const x = tensor(
-        mine.flatMap((r) => r.x),
-        { shape: [mine.length, 6] },
+        [...batch.flatMap((r) => r.x), ...batch.flatMap((r) => r.x.map((v) => v + 0.1 * r.y))],
+        { shape: [2 * b, 6] },
       );
-      const y = tensor(
-        mine.map((r) => r.y),
-        { shape: [mine.length, 1] },
-      );
-      const loss = net.forward(x).sub(y).square().mean().mul(dp.lossScale(mine.length, batch.length));
-      loss.backward();
+      const rows = shardRows(dp, b);
+      const z = net.forward(rows ? shardOf(x, rows) : x);
+      ntXent(rows ? gatherRows(dp, z, rows) : z, 0.5).backward();
+    } else {
+      const mine = dp.shard(batch);
+      if (mine.length > 0) {
+        const x = tensor(
+          mine.flatMap((r) => r.x),
+          { shape: [mine.length, 6] },
+        );
+        const y = tensor(
+          mine.map((r) => r.y),
+          { shape: [mine.length, 1] },
+        );
+        net.forward(x).sub(y).square().mean().mul(dp.lossScale(mine.length, batch.length)).backward();
+      }
     }
     dp.reduceGradients(net.parameters());
     opt.step();

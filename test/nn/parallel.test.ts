@@ -73,6 +73,23 @@ describe("DataParallel over c10d", { skip }, () => {
     assert.ok(worst < 1e-5, `largest difference from one process: ${worst}`);
   });
 
+  it("pretraining's NT-Xent with gathered embeddings: two ranks take one process's steps", async () => {
+    const port = await freePort();
+    const one = join(tmp, "c-one.json");
+    await runWorker([one, "1", "0", "0", "contrastive"]);
+    const [a, b] = [join(tmp, "c-r0.json"), join(tmp, "c-r1.json")];
+    await Promise.all([
+      runWorker([a, "2", "0", String(port), "contrastive"]),
+      runWorker([b, "2", "1", String(port), "contrastive"]),
+    ]);
+    const [single, r0, r1] = [run(one), run(a), run(b)];
+    assert.equal(r0.final.length, 6 * 16 + 16 + 16 * 4 + 4);
+    assert.deepEqual(r1.final, r0.final);
+    assert.ok(maxDiff(single.final, single.start) > 0.01, "training moved the parameters");
+    const worst = maxDiff(r0.final, single.final);
+    assert.ok(worst < 1e-5, `largest difference from one process: ${worst}`);
+  });
+
   it("a rank that never arrives ends in the group's timeout, with an error", async () => {
     const port = await freePort();
     const started = Date.now();

@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
+import { addDistributedOptions, type DistributedCliOptions, joinProcessGroup } from "../distributed.ts";
 import { optionalInteger } from "../options.ts";
 import { progressReporter } from "../progress.ts";
 
-interface PretrainCliOptions {
+interface PretrainCliOptions extends DistributedCliOptions {
   out: string;
   exams?: string;
   seed?: string;
@@ -18,7 +19,7 @@ interface PretrainCliOptions {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("pretrain")
     .description(
       "Pretrain the default encoder (liverstiff-cnn-v1) self-supervised on an independent synthetic cohort " +
@@ -47,35 +48,43 @@ export function register(program: Command): void {
       "--planes <which>",
       "slices prepared at mm (400 mm field of view) or mm+pixels (also 256-px crops)",
     )
-    .option("--normalize <mode>", "intensity normalisation: zscore (default), zscore-body or percentile")
-    .action(async (opts: PretrainCliOptions) => {
-      const options = {
-        out: opts.out,
-        exams: optionalInteger("--exams", opts.exams),
-        seed: optionalInteger("--seed", opts.seed),
-        steps: optionalInteger("--steps", opts.steps),
-        batch: optionalInteger("--batch", opts.batch),
-        workdir: opts.workdir,
-        workers: optionalInteger("--workers", opts.workers),
-        threads: optionalInteger("--threads", opts.threads),
-        objective: opts.objective as "contrastive" | "contrastive+masked" | undefined,
-        planes: opts.planes as "mm" | "mm+pixels" | undefined,
-        normalize: normalizeOption(opts.normalize),
-      };
-      const { pretrain } = await import("../../features/pretrain.ts");
-      const progress = progressReporter();
-      const result = await pretrain({ ...options, onProgress: progress.sink }).finally(() => progress.stop());
-      const m = result.manifest;
-      const s = result.seconds;
-      process.stdout.write(
-        [
-          `wrote ${result.out} (${(m.bytes / 1e6).toFixed(2)} MB, sha256 ${m.sha256})`,
-          `manifest: ${result.out.replace(/\.safetensors$/, "")}.json`,
-          `time: synth ${s.synth} s, ingest ${s.ingest} s, train ${s.train} s, total ${s.total.toFixed(1)} s`,
-          `loss: first 10 steps ${mean(result.losses.slice(0, 10)).toFixed(3)}, last 10 ${mean(result.losses.slice(-10)).toFixed(3)}`,
-        ].join("\n") + "\n",
-      );
+    .option("--normalize <mode>", "intensity normalisation: zscore (default), zscore-body or percentile");
+  addDistributedOptions(cmd).action(async (opts: PretrainCliOptions) => {
+    const options = {
+      out: opts.out,
+      exams: optionalInteger("--exams", opts.exams),
+      seed: optionalInteger("--seed", opts.seed),
+      steps: optionalInteger("--steps", opts.steps),
+      batch: optionalInteger("--batch", opts.batch),
+      workdir: opts.workdir,
+      workers: optionalInteger("--workers", opts.workers),
+      threads: optionalInteger("--threads", opts.threads),
+      objective: opts.objective as "contrastive" | "contrastive+masked" | undefined,
+      planes: opts.planes as "mm" | "mm+pixels" | undefined,
+      normalize: normalizeOption(opts.normalize),
+    };
+    const { pretrain } = await import("../../features/pretrain.ts");
+    const group = await joinProcessGroup(opts);
+    const progress = progressReporter();
+    const result = await pretrain({ ...options, group, onProgress: progress.sink }).finally(() => {
+      progress.stop();
+      group?.close();
     });
+    const m = result.manifest;
+    const s = result.seconds;
+    if (!m) {
+      process.stdout.write(`rank ${group?.rank}: trained; rank 0 writes ${result.out}\n`);
+      return;
+    }
+    process.stdout.write(
+      [
+        `wrote ${result.out} (${(m.bytes / 1e6).toFixed(2)} MB, sha256 ${m.sha256})`,
+        `manifest: ${result.out.replace(/\.safetensors$/, "")}.json`,
+        `time: synth ${s.synth} s, ingest ${s.ingest} s, train ${s.train} s, total ${s.total.toFixed(1)} s`,
+        `loss: first 10 steps ${mean(result.losses.slice(0, 10)).toFixed(3)}, last 10 ${mean(result.losses.slice(-10)).toFixed(3)}`,
+      ].join("\n") + "\n",
+    );
+  });
 }
 
 function mean(a: number[]): number {
