@@ -22,6 +22,7 @@ import {
   BatchNorm1d,
   BatchNorm2d,
   BatchNorm3d,
+  DataParallel,
   type Module,
   ScriptModule,
   type StateDict,
@@ -552,8 +553,13 @@ function trainMember(member: Member, m: number, fold: FinetuneFold): LoopResult 
   const head = headOf(recipe, "liverstiff");
   const t = recipe.training;
   const nTrain = options.train.length;
+  const dp = options.parallel ?? new DataParallel(undefined);
+  const trainBatchNorm = (recipe.encoder.batchNorm ?? "frozen") === "train";
   return owning((owner) => {
     enc.module.requiresGrad_(true);
+    const params = [...net.parameters(), ...enc.module.parameters()];
+    // Every rank starts from rank 0's weights (they are equal already when every rank seeds alike).
+    dp.broadcastFromRankZero([...params, ...net.buffers(), ...enc.module.buffers()]);
     const opt = owner.own(
       makeOptimizer(t, [
         { params: net.parameters() },
@@ -577,9 +583,21 @@ function trainMember(member: Member, m: number, fold: FinetuneFold): LoopResult 
         lossSum = 0;
       },
       step: (idx) => {
-        const loss = memberLoss(member, fold, idx);
-        descend(opt, loss);
-        lossSum += loss.item() * idx.length;
+        if (dp.worldSize === 1) {
+          const loss = memberLoss(member, fold, idx);
+          descend(opt, loss);
+          lossSum += loss.item() * idx.length;
+          return;
+        }
+        // This rank's shard, its mean loss weighted by its share: the ranks' gradients sum to the batch's.
+        opt.zeroGrad();
+        const mine = dp.shard(idx);
+        const loss = mine.length > 0 ? memberLoss(member, fold, mine) : undefined;
+        loss?.mul(dp.lossScale(mine.length, idx.length)).backward();
+        dp.reduceGradients(params);
+        opt.step();
+        if (trainBatchNorm) dp.broadcastFromRankZero(enc.module.buffers());
+        lossSum += sumOverRanks(dp, loss ? loss.item() * mine.length : 0);
       },
       ...(fold.valClinical ? { validate: () => [validateMember(member, fold)] } : {}),
       endEpoch: (epoch, scores) => {
@@ -601,6 +619,16 @@ function trainMember(member: Member, m: number, fold: FinetuneFold): LoopResult 
       steps: run.steps,
       models: run.models.map((s) => ({ ...s, trainLoss: { first: firstLoss, last: lastLoss } })),
     };
+  });
+}
+
+/** A number summed over the ranks (for the reported training loss). */
+function sumOverRanks(dp: DataParallel, x: number): number {
+  if (!dp.group) return x;
+  return tidy(() => {
+    const t = tensor([x], { shape: [1], dtype: "float64" });
+    dp.group!.allReduceSum([t]);
+    return t.item();
   });
 }
 

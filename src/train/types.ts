@@ -1,7 +1,7 @@
 import type { ProgressSink } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
 import type { ExamFeatures } from "../features/types.ts";
-import type { StateDict } from "../nn/index.ts";
+import type { DataParallel, StateDict } from "../nn/index.ts";
 import type { Recipe } from "./recipe.ts";
 
 export interface ExamPrediction {
@@ -39,6 +39,12 @@ export interface TrainOptions {
    * trains on slices instead of cached features; the trained model keeps it for predict().
    */
   slices?: SliceLoader;
+  /**
+   * Data-parallel ranks for fine-tuning (nn.DataParallel over a torch.ProcessGroup): every rank runs the
+   * same training, each encodes its shard of every batch, and the gradients are summed. Heads on cached
+   * features ignore it (they are cheap; every rank trains them alike).
+   */
+  parallel?: DataParallel;
 }
 
 /** What happened while training, for manifests and docs. */

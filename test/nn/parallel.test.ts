@@ -3,7 +3,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -14,22 +13,12 @@ import {
   parseInitMethod,
   processGroupOptionsFromEnv,
 } from "../../src/torch/index.ts";
+import { freePort } from "../fixtures/net.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "liverstiff-dist-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const WORKER = fileURLToPath(new URL("./parallel-worker.ts", import.meta.url));
 const skip = distributedAvailable() ? false : "the addon was built without Gloo (libgloo-dev)";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function runWorker(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {

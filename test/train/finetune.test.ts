@@ -10,41 +10,24 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { LiverstiffError } from "../../src/core/index.ts";
 import {
-  type Encoder,
   type ExamFeatures,
-  LiverCnn,
   loadTorchScriptEncoder,
-  ModuleEncoder,
+  type ModuleEncoder,
   registerEncoder,
 } from "../../src/features/index.ts";
-import { manualSeed, memoryStats, setNumThreads, type Tensor } from "../../src/torch/index.ts";
+import { memoryStats, setNumThreads, type Tensor } from "../../src/torch/index.ts";
 import {
   auroc,
   FINETUNE_DEFAULTS,
   loadTrainedModel,
-  type PreparedSlices,
   parseRecipe,
-  type Recipe,
   type SliceLoader,
   trainModel,
 } from "../../src/train/index.ts";
+import { held, loader, recipe, SIZE, tinyEncoder, train, val } from "./finetune-fixture.ts";
 
 setNumThreads(1);
 const dir = mkdtempSync(join(tmpdir(), "finetune-"));
-const SIZE = 16;
-const SLICES = 3;
-
-function tinyEncoder(): Encoder {
-  manualSeed(5); // the "pretrained" weights: the same at every creation
-  const cnn = new LiverCnn({ channels: [4, 8], pooled: [0, 1], inputSize: SIZE });
-  return new ModuleEncoder(cnn, {
-    name: "test-tiny-cnn",
-    weightsSha256: "random-init:5",
-    featureDim: cnn.featureDim,
-    inputSize: SIZE,
-  });
-}
-registerEncoder({ name: "test-tiny-cnn", description: "test", inputSize: SIZE, create: tinyEncoder });
 registerEncoder({
   name: "test-torchscript",
   description: "test",
@@ -65,87 +48,6 @@ registerEncoder({
     dispose: () => {},
   }),
 });
-
-/** A small deterministic generator (xorshift) for the synthetic images. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
-
-const slicesById = new Map<string, PreparedSlices>();
-const loader: SliceLoader = (id) => {
-  const p = slicesById.get(id);
-  if (!p) throw new Error(`no slices for ${id}`);
-  return p;
-};
-
-/** Exams whose slices hold noise plus a blob whose brightness grows with log kPa; t1_opp is missing. */
-function exams(n: number, seed: number, prefix: string): ExamFeatures[] {
-  const r = rng(seed);
-  return Array.from({ length: n }, (_, i) => {
-    const kpa = 1.8 + 4.5 * r();
-    const examId = `${prefix}${i}`;
-    const roles: PreparedSlices["roles"] = {};
-    for (const role of ["t1_in", "t2"] as const) {
-      const v = new Float32Array(SLICES * SIZE * SIZE);
-      for (let k = 0; k < v.length; k++) v[k] = (r() - 0.5) * 1.5;
-      const level = Math.log(kpa / 3) * 2;
-      for (let s = 0; s < SLICES; s++)
-        for (let y = 5; y < 11; y++) for (let x = 5; x < 11; x++) v[s * SIZE * SIZE + y * SIZE + x]! += level;
-      roles[role] = v;
-    }
-    slicesById.set(examId, { slices: SLICES, height: SIZE, width: SIZE, roles });
-    // Features are not read when fine-tuning (the model encodes the slices); metadata and roles are.
-    return {
-      examId,
-      patientKey: `p-${examId}`,
-      site: i % 2 ? "A" : "B",
-      ageYears: 40 + (i % 30),
-      sex: i % 3 ? "M" : "F",
-      kpa,
-      slices: SLICES,
-      featureDim: 1,
-      roles: { t1_in: new Float32Array(SLICES), t2: new Float32Array(SLICES) },
-    };
-  });
-}
-
-const train = exams(32, 11, "tr");
-const val = exams(12, 12, "va");
-const held = exams(24, 13, "te");
-
-function recipe(over: { encoder?: object; head?: object; training?: object } = {}): Recipe {
-  return parseRecipe({
-    name: "ft-test",
-    encoder: { name: "test-tiny-cnn", finetune: true, lr: 3e-3, ...over.encoder },
-    head: {
-      kind: "liverstiff",
-      pca: 0,
-      dim: 8,
-      attnDim: 8,
-      heads: 1,
-      hidden: 8,
-      dropout: 0,
-      tokenDropout: 0,
-      ensemble: 1,
-      ...over.head,
-    },
-    training: {
-      optimizer: "adamw",
-      lr: 3e-3,
-      batchSize: 8,
-      maxEpochs: 12,
-      patience: 50,
-      earlyStopping: "val_auroc_3_0",
-      ...over.training,
-    },
-  });
-}
 
 function encoderTensors(sd: Map<string, Tensor>, prefix = "encoder.0."): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
@@ -346,5 +248,42 @@ test("clear errors: unsupported head, TorchScript or non-Module encoder, no slic
   assert.throws(
     () => trainModel(recipe({ training: { maxEpochs: 1 } }), { train: missing, val: [], slices: loader }),
     isErr(/exam ghost: cannot read its prepared slices/),
+  );
+});
+
+test("data-parallel fine-tuning: two ranks give one process's model (no dropout, BatchNorm frozen)", async (t) => {
+  const { distributedAvailable } = await import("../../src/torch/index.ts");
+  if (!distributedAvailable()) return t.skip("the addon was built without Gloo (libgloo-dev)");
+  const { spawn } = await import("node:child_process");
+  const { readFileSync } = await import("node:fs");
+  const worker = fileURLToPath(new URL("./finetune-parallel-worker.ts", import.meta.url));
+  const run = (args: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      const c = spawn(process.execPath, ["--import", "tsx", worker, ...args], {
+        stdio: ["ignore", "inherit", "pipe"],
+      });
+      let err = "";
+      c.stderr.on("data", (d) => {
+        err += d;
+      });
+      c.on("exit", (code) =>
+        code === 0 ? resolve() : reject(new Error(`rank ${args[2]}: exit ${code}: ${err}`)),
+      );
+    });
+  const { freePort } = await import("../fixtures/net.ts");
+  const port = await freePort();
+  const files = ["one", "r0", "r1"].map((n) => join(dir, `dp-${n}.json`));
+  await run([files[0]!, "1", "0", "0"]);
+  await Promise.all([run([files[1]!, "2", "0", String(port)]), run([files[2]!, "2", "1", String(port)])]);
+  type Out = { probabilities: number[][]; trainLoss: { first: number; last: number } };
+  const [one, r0, r1] = files.map((f) => JSON.parse(readFileSync(f, "utf8")) as Out);
+  assert.deepEqual(r1!.probabilities, r0!.probabilities, "the ranks hold the same model");
+  const worst = Math.max(
+    ...one!.probabilities.flat().map((p, i) => Math.abs(p - r0!.probabilities.flat()[i]!)),
+  );
+  assert.ok(worst < 1e-4, `largest probability difference from one process: ${worst}`);
+  assert.ok(
+    Math.abs(one!.trainLoss.first - r0!.trainLoss.first) < 1e-4,
+    "the reported loss is the whole batch's",
   );
 });
