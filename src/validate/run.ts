@@ -87,6 +87,11 @@ export interface ValidationOptions {
   foldExecutor?: (pendingFolds: number) => FoldExecutor | undefined;
   /** Stages timed before runValidation (e.g. features), listed first in manifest.json's `stages`. */
   stagesBefore?: StageTiming[];
+  /**
+   * False on the data-parallel ranks other than 0: they train every fold with rank 0 (reading the same
+   * finished folds) but write nothing, neither fold files nor models nor the run's files. Default true.
+   */
+  writesFiles?: boolean;
 }
 
 /** One fold to train and write: all a worker process needs besides the recipe's exams. */
@@ -108,6 +113,8 @@ export interface FoldExecutor {
 
 /** What training one fold needs besides the fold itself. */
 export interface FoldContext {
+  /** False: the fold is trained but its file is not written (a data-parallel rank other than 0). */
+  writes?: boolean;
   runner: RecipeRunner;
   byId: Map<string, ExamFeatures>;
   seed: number;
@@ -200,9 +207,10 @@ function checkProbabilities(recipe: string, examId: string, p: number[]): void {
  * file on disk is always complete, whichever process wrote it.
  */
 export async function trainFoldFile(ctx: FoldContext, job: FoldJob): Promise<FoldFile> {
-  const result = await runFold(ctx, job.fold, job.modelPath);
+  const writes = ctx.writes !== false;
+  const result = await runFold(ctx, job.fold, writes ? job.modelPath : undefined);
   result.fingerprint = job.fingerprint;
-  writeJsonAtomic(job.file, result);
+  if (writes) writeJsonAtomic(job.file, result);
   return result;
 }
 
@@ -387,7 +395,13 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
           recipe: runner.name,
           exam: id,
         });
-    contexts.set(runner.name, { runner, byId, seed: options.seed, accessionOf: options.accessionOf });
+    contexts.set(runner.name, {
+      runner,
+      byId,
+      seed: options.seed,
+      accessionOf: options.accessionOf,
+      writes: options.writesFiles,
+    });
     for (const plan of plans)
       for (const fold of plan.folds) {
         const job = foldJob(runner, fold, byId, options);
@@ -489,6 +503,8 @@ export async function runValidation(options: ValidationOptions): Promise<Validat
   }
   const rows = [...rowsByRecipeScheme.values()].flat();
   const stages = [...(options.stagesBefore ?? []), ...clock.stages()];
+  if (options.writesFiles === false)
+    return { metrics, rows, outDir: options.outDir, resumedFolds, trainedFolds, stages };
   writeFileAtomic(join(options.outDir, "predictions.csv"), predictionsCsv(rows));
   writeJsonAtomic(join(options.outDir, "metrics.json"), metrics);
   writeJsonAtomic(join(options.outDir, "manifest.json"), {

@@ -28,8 +28,9 @@ import {
   THRESHOLD_SUFFIXES,
   THRESHOLDS_KPA,
 } from "../features/index.ts";
+import { DataParallel } from "../nn/index.ts";
 import { auroc } from "../stats/index.ts";
-import { buildInfo, defaultDevice, getNumThreads, setNumThreads } from "../torch/index.ts";
+import { buildInfo, defaultDevice, getNumThreads, type ProcessGroup, setNumThreads } from "../torch/index.ts";
 import { checkFinetunable, loadRecipe, parseRecipe, type Recipe, trainModel } from "../train/index.ts";
 import { catalogFlow, type IngestFlow } from "./cohort.ts";
 import { DEFAULT_THREADS_PER_FOLD, foldWorkers, planParallelism } from "./jobs.ts";
@@ -74,6 +75,12 @@ export interface WorkdirValidationOptions {
   executor?: "local" | "slurm";
   /** sbatch options and how the driver waits, for executor "slurm" (validate/slurm.ts). */
   slurm?: SlurmOptions;
+  /**
+   * Data-parallel ranks (torch.ProcessGroup): every rank runs every fold in this process, in the same
+   * order; fine-tuning recipes split each batch over the ranks (TrainOptions.parallel), and only rank 0
+   * writes. Needs one job per rank and the local executor.
+   */
+  group?: ProcessGroup;
 }
 
 export interface PreparedRecipe {
@@ -185,6 +192,7 @@ export function recipeRunner(
   p: PreparedRecipe,
   workdir?: string,
   threadsPerFold = DEFAULT_THREADS_PER_FOLD,
+  parallel?: DataParallel,
 ): RecipeRunner {
   return {
     name: p.recipe.name,
@@ -195,18 +203,29 @@ export function recipeRunner(
       prep: p.prepName,
       threads: threadsPerFold,
     }),
-    train: recipeTrainer(p.recipe, p.prepName, workdir),
+    train: recipeTrainer(p.recipe, p.prepName, workdir, parallel),
   };
 }
 
 /** How a resolved recipe trains one fold: all a worker process needs of it (no encoder, no weights). */
-export function recipeTrainer(recipe: Recipe, prepName: string, workdir?: string): RecipeRunner["train"] {
+export function recipeTrainer(
+  recipe: Recipe,
+  prepName: string,
+  workdir?: string,
+  parallel?: DataParallel,
+): RecipeRunner["train"] {
   const slices =
     workdir !== undefined && recipe.encoder.finetune
       ? (examId: string) => loadPrepared(workdir, examId, prepName)
       : undefined;
   return (train, val, seed) =>
-    trainModel(recipe, { train, val, seed: numericSeed(seed), ...(slices ? { slices } : {}) });
+    trainModel(recipe, {
+      train,
+      val,
+      seed: numericSeed(seed),
+      ...(slices ? { slices } : {}),
+      ...(parallel ? { parallel } : {}),
+    });
 }
 
 /** A synthetic cohort's truth.jsonl, by accession number. */
@@ -332,6 +351,16 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
 
   // Checked before any fold runs, so that a bad --jobs fails at once.
   const { threadsPerFold } = planParallelism(options, 1);
+  const group = options.group;
+  if (group && (options.executor === "slurm" || (options.jobs ?? 1) !== 1))
+    throw new LiverstiffError(
+      "data-parallel ranks train their folds one at a time here: give --jobs 1 and no --executor slurm",
+      {
+        jobs: options.jobs ?? "default",
+        executor: options.executor ?? "local",
+      },
+    );
+  const parallel = group ? new DataParallel(group) : undefined;
   const manifestParallel: Record<string, number> = { threadsPerFold };
   const threadsBefore = getNumThreads();
   const foldExecutor = (pending: number): FoldExecutor | undefined => {
@@ -350,8 +379,8 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
         pending,
       );
     }
-    const plan = planParallelism(options, pending);
-    Object.assign(manifestParallel, plan);
+    const plan = planParallelism(group ? { ...options, jobs: 1 } : options, pending);
+    Object.assign(manifestParallel, plan, group ? { dataParallelRanks: group.worldSize } : {});
     if (plan.jobs === 1) {
       setNumThreads(plan.threadsPerFold);
       return undefined;
@@ -372,7 +401,8 @@ export async function validateWorkdir(options: WorkdirValidationOptions): Promis
     foldExecutor,
     stagesBefore: clock.stages(),
     examsFor: (recipe) => featuresFor.get(recipe)!,
-    recipes: prepared.map((p) => recipeRunner(p, options.workdir, threadsPerFold)),
+    recipes: prepared.map((p) => recipeRunner(p, options.workdir, threadsPerFold, parallel)),
+    writesFiles: (group?.rank ?? 0) === 0,
     schemes: options.schemes,
     outDir: options.outDir,
     seed,

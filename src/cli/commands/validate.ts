@@ -3,10 +3,11 @@ import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { acquireLock, LiverstiffError } from "../../core/index.ts";
 import type { SlurmOptions } from "../../validate/slurm.ts";
+import { addDistributedOptions, type DistributedCliOptions, joinProcessGroup } from "../distributed.ts";
 import { seedAndResamples } from "../options.ts";
 import { progressReporter, stageTable } from "../progress.ts";
 
-interface ValidateCliOptions extends ParallelCliOptions {
+interface ValidateCliOptions extends DistributedCliOptions, ParallelCliOptions {
   recipe: string[];
   scheme: string;
   out?: string;
@@ -151,55 +152,68 @@ export function register(program: Command): void {
     .option("--resamples <n>", "bootstrap resamples for the AUROC CIs", "2000")
     .option("--no-report", "skip report.html")
     .option("--json", "print metrics.json's headline as JSON");
-  parallelOptions(command).action(async (workdir: string, opts: ValidateCliOptions) => {
-    const { seed, resamples } = seedAndResamples(opts);
-    const schemes = parseSchemes(opts.scheme);
-    const parallel = parseParallelism(opts);
-    const outDir =
-      opts.out ??
-      join(
-        workdir,
-        "runs",
-        `${opts.recipe.map((r) => r.replace(/[^\w.-]/g, "_")).join("+")}${opts.finetune ? "-finetune" : ""}-seed${seed}`,
-      );
-    const { validateWorkdir } = await import("../../validate/workdir.ts");
-    // One validation per run folder at a time (a missing work folder is validateWorkdir's to report).
-    const lock = existsSync(workdir) ? acquireLock(outDir, "validate") : undefined;
-    const progress = progressReporter();
-    try {
-      const result = await validateWorkdir({
-        workdir,
-        recipes: opts.recipe,
-        schemes,
-        outDir,
-        seed,
-        splitDate: opts.splitDate,
-        encoder: opts.encoder,
-        finetune: opts.finetune,
-        ...parallel,
-        truthJsonl: opts.truth,
-        bootstrapResamples: resamples,
-        onProgress: progress.sink,
-      });
-      progress.stop();
-      let reportPath: string | undefined;
-      if (opts.report) {
-        const { writeReport } = await import("../../report/index.ts");
-        reportPath = (await writeReport(outDir)).path;
-      }
-      const { headlineTable } = await import("../headline.ts");
-      if (opts.json) process.stdout.write(`${JSON.stringify(headlineTable(result.metrics, "json"))}\n`);
-      else {
-        process.stdout.write(`${headlineTable(result.metrics, "text")}\n`);
-        process.stdout.write(
-          `folds trained ${result.trainedFolds}, resumed ${result.resumedFolds}\nrun folder: ${outDir}\n`,
+  addDistributedOptions(parallelOptions(command)).action(
+    async (workdir: string, opts: ValidateCliOptions) => {
+      const { seed, resamples } = seedAndResamples(opts);
+      const schemes = parseSchemes(opts.scheme);
+      const parallel = parseParallelism(opts);
+      const outDir =
+        opts.out ??
+        join(
+          workdir,
+          "runs",
+          `${opts.recipe.map((r) => r.replace(/[^\w.-]/g, "_")).join("+")}${opts.finetune ? "-finetune" : ""}-seed${seed}`,
         );
-        process.stdout.write(`${stageTable(result.stages)}\n`);
-        if (reportPath) process.stdout.write(`report: ${reportPath}\n`);
+      const { validateWorkdir } = await import("../../validate/workdir.ts");
+      // Data-parallel fine-tuning: every rank trains every fold; rank 0 holds the lock and writes.
+      const group = await joinProcessGroup(opts);
+      const rank = group?.rank ?? 0;
+      // One validation per run folder at a time (a missing work folder is validateWorkdir's to report).
+      const lock = existsSync(workdir) && rank === 0 ? acquireLock(outDir, "validate") : undefined;
+      const progress = progressReporter();
+      try {
+        const result = await validateWorkdir({
+          ...(group ? { group, jobs: parallel.jobs ?? 1 } : {}),
+          workdir,
+          recipes: opts.recipe,
+          schemes,
+          outDir,
+          seed,
+          splitDate: opts.splitDate,
+          encoder: opts.encoder,
+          finetune: opts.finetune,
+          ...parallel,
+          truthJsonl: opts.truth,
+          bootstrapResamples: resamples,
+          onProgress: progress.sink,
+        });
+        progress.stop();
+        if (rank > 0) {
+          process.stdout.write(
+            `rank ${rank}: ${result.trainedFolds} folds trained with rank 0, which writes ${outDir}\n`,
+          );
+          return;
+        }
+        let reportPath: string | undefined;
+        if (opts.report) {
+          const { writeReport } = await import("../../report/index.ts");
+          reportPath = (await writeReport(outDir)).path;
+        }
+        const { headlineTable } = await import("../headline.ts");
+        if (opts.json) process.stdout.write(`${JSON.stringify(headlineTable(result.metrics, "json"))}\n`);
+        else {
+          process.stdout.write(`${headlineTable(result.metrics, "text")}\n`);
+          process.stdout.write(
+            `folds trained ${result.trainedFolds}, resumed ${result.resumedFolds}\nrun folder: ${outDir}\n`,
+          );
+          process.stdout.write(`${stageTable(result.stages)}\n`);
+          if (reportPath) process.stdout.write(`report: ${reportPath}\n`);
+        }
+      } finally {
+        progress.stop();
+        lock?.release();
+        group?.close();
       }
-    } finally {
-      progress.stop();
-      lock?.release();
-    }
-  });
+    },
+  );
 }
