@@ -15,12 +15,19 @@ const [out, world, rank, port] = [
   Number(process.argv[4]),
   process.argv[5],
 ];
-const contrastive = process.argv[6] === "contrastive";
+const mode = process.argv[6] ?? "mse";
+const contrastive = mode === "contrastive";
 const group =
   world > 1
     ? ProcessGroup.init({ initMethod: `tcp://127.0.0.1:${port}`, worldSize: world, rank, timeoutS: 60 })
     : undefined;
 const dp = new DataParallel(group, 256); // small buckets: several collectives per step
+if (mode === "die" && rank === 1) process.exit(3); // a rank lost after the rendezvous
+// Known sums first: rank r contributes r + 1 (float32, over two buckets) and 10^r (int64).
+const known = [tensor([rank + 1, 2 * (rank + 1), 0.5], { shape: [3] }), tensor([1, 2], { shape: [2] })];
+const counts = tensor(BigInt64Array.from([BigInt(10 ** rank)]), { shape: [1] });
+group?.allReduceSum([...known, counts], 8);
+const sums = [...known.map((t) => t.toArray()), counts.toArray().map(Number)];
 
 manualSeed(7 + rank); // a different init on every rank: broadcastFromRankZero must make them equal
 const net = new Sequential(new Linear(6, 16), new Tanh(), new Linear(16, contrastive ? 4 : 1));
@@ -30,8 +37,8 @@ dp.broadcastFromRankZero(net.parameters());
 const start = flat();
 const opt = new AdamW(net.parameters(), { lr: 0.05, weightDecay: 0.01 });
 
-// Batches of 8, 5 (shards of 2 and 3) and 1 (one rank's shard is empty).
-const sizes = [8, 5, 8, 1, 8, 8];
+// 20 steps: batches of 8, with one of 5 (shards of 2 and 3) and one of 1 (one rank's shard is empty).
+const sizes = Array.from({ length: 20 }, (_, i) => (i === 3 ? 5 : i === 7 ? 1 : 8));
 let seed = 11;
 const next = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
 const data = sizes.map((n) =>
@@ -68,6 +75,6 @@ for (const batch of data) {
     opt.step();
   });
 }
-writeFileSync(out, JSON.stringify({ before, start, final: flat() }));
+writeFileSync(out, JSON.stringify({ before, start, final: flat(), sums }));
 group?.barrier();
 group?.close();

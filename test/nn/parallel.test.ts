@@ -41,6 +41,7 @@ interface Run {
   before: number[];
   start: number[];
   final: number[];
+  sums: number[][];
 }
 const run = (file: string) => JSON.parse(readFileSync(file, "utf8")) as Run;
 const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
@@ -59,7 +60,10 @@ describe("DataParallel over c10d", { skip }, () => {
     assert.deepEqual(r1.final, r0.final, "the ranks end with identical parameters");
     assert.ok(maxDiff(single.final, single.start) > 0.01, "training moved the parameters");
     const worst = maxDiff(r0.final, single.final);
-    assert.ok(worst < 1e-5, `largest difference from one process: ${worst}`);
+    assert.ok(worst < 1e-6, `largest difference from one process after 20 steps: ${worst}`);
+    // The all-reduce of known tensors: 1 + 2, and 10^0 + 10^1 (int64); a world of one keeps its own.
+    for (const r of [r0, r1]) assert.deepEqual(r.sums, [[3, 6, 1], [2, 4], [11]]);
+    assert.deepEqual(single.sums, [[1, 2, 0.5], [1, 2], [1]]);
   });
 
   it("pretraining's NT-Xent with gathered embeddings: two ranks take one process's steps", async () => {
@@ -77,6 +81,19 @@ describe("DataParallel over c10d", { skip }, () => {
     assert.ok(maxDiff(single.final, single.start) > 0.01, "training moved the parameters");
     const worst = maxDiff(r0.final, single.final);
     assert.ok(worst < 1e-5, `largest difference from one process: ${worst}`);
+  });
+
+  it("a rank that dies makes the other fail with an error instead of hanging", async () => {
+    const port = await freePort();
+    const started = Date.now();
+    const results = await Promise.allSettled([
+      runWorker([join(tmp, "d0.json"), "2", "0", String(port), "die"]),
+      runWorker([join(tmp, "d1.json"), "2", "1", String(port), "die"]),
+    ]);
+    assert.ok(results.every((r) => r.status === "rejected"));
+    const reason = String((results[0] as PromiseRejectedResult).reason);
+    assert.match(reason, /exited 1: .*(Connection closed|closed by peer|Timed out|timeout)/is);
+    assert.ok(Date.now() - started < 60_000, "within the group's timeout");
   });
 
   it("a rank that never arrives ends in the group's timeout, with an error", async () => {
