@@ -15,7 +15,7 @@ export function register(program: Command): void {
   program
     .command("launch")
     .description(
-      "Start N data-parallel ranks of a liverstiff command on this machine, as torchrun does: each gets " +
+      "Start N data-parallel ranks of a liverstiff command on the local host, as torchrun does: each gets " +
         "MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK and LOCAL_RANK, its output is prefixed with its rank, " +
         "and when one fails the others are stopped. E.g. liverstiff launch --nproc 2 -- pretrain --out enc.safetensors",
     )
