@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type PreparedExam, recordedPreparedAffine } from "../cohort/index.ts";
 import { LiverstiffError } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
-import type { ExamCam } from "../explain/index.ts";
+import type { ExamCam, ExamOcclusion } from "../explain/index.ts";
 import { makeVolume, writeNifti } from "../volume/index.ts";
 
 export interface CamFiles {
@@ -53,6 +53,54 @@ export function writeExamCams(dir: string, folder: string, cam: ExamCam, prepare
     logit: cam.logit,
     layer: cam.layer,
     layerSize: cam.layerSize,
+    files,
+  };
+}
+
+export interface OcclusionFiles {
+  thresholdKpa: number;
+  probability: number;
+  logit: number;
+  patchPx: number;
+  stridePx: number;
+  files: Partial<Record<SeriesRole, string>>;
+}
+
+/** `predict --occlusion`: the occlusion maps beside the Grad-CAM ones, as DIR/<accession>/<role>.occlusion.nii.gz. */
+export function writeExamOcclusion(
+  dir: string,
+  folder: string,
+  o: ExamOcclusion,
+  prepared: PreparedExam,
+): OcclusionFiles {
+  const files: OcclusionFiles["files"] = {};
+  for (const [role, map] of Object.entries(o.maps) as [SeriesRole, Float32Array][]) {
+    const affine = recordedPreparedAffine(prepared.meta, role);
+    if (!affine) throw new LiverstiffError(`the prepared ${role} slices do not record their grid`, { role });
+    const path = join(dir, folder, `${role}.occlusion.nii.gz`);
+    writeNifti(path, makeVolume(map, [o.size, o.size, o.slices], affine), {
+      datatype: "float32",
+      description: `liverstiff occlusion ${o.thresholdKpa} kPa`,
+      sidecar: {
+        kind: "liverstiff-occlusion",
+        examId: o.examId,
+        role,
+        thresholdKpa: o.thresholdKpa,
+        probability: o.probability,
+        logit: o.logit,
+        patchPx: o.patchPx,
+        stridePx: o.stridePx,
+        value: "mean logit drop when a patch over the voxel is set to 0, floored at 0",
+      },
+    });
+    files[role] = path;
+  }
+  return {
+    thresholdKpa: o.thresholdKpa,
+    probability: o.probability,
+    logit: o.logit,
+    patchPx: o.patchPx,
+    stridePx: o.stridePx,
     files,
   };
 }

@@ -39,13 +39,14 @@ import {
   cnnOf,
   DEFAULT_CAM_THRESHOLD_KPA,
   GradCam,
+  occlusionMaps,
   thresholdIndex,
   unexplainableReason,
 } from "../explain/index.ts";
 import { computeFeatures, type ExamFeatures } from "../features/index.ts";
 import { codeVersion } from "../validate/workdir.ts";
 import type { BundleManifest, LoadedBundle } from "./bundle.ts";
-import { type CamFiles, writeExamCams } from "./cam.ts";
+import { type CamFiles, type OcclusionFiles, writeExamCams, writeExamOcclusion } from "./cam.ts";
 import { type DicomResultFiles, writeExamDicom } from "./dicom-results.ts";
 import { type EnsemblePrediction, predictEnsemble } from "./ensemble.ts";
 import { examFigure } from "./figure.ts";
@@ -81,6 +82,8 @@ export interface PredictOptions {
   camDir?: string;
   /** The threshold whose logit the maps explain (kPa; default 3.0). */
   camThresholdKpa?: number;
+  /** With camDir: also the occlusion-sensitivity maps (any encoder and head; one encoder pass per patch). */
+  occlusion?: boolean;
   onProgress?: ProgressSink;
 }
 
@@ -134,6 +137,8 @@ export interface ExamReport {
   dicom?: DicomResultFiles;
   /** The Grad-CAM maps written for the exam (predict --cam-out). */
   cam?: CamFiles;
+  /** The occlusion maps written for the exam (predict --cam-out --occlusion). */
+  occlusion?: OcclusionFiles;
 }
 
 export interface InputReport {
@@ -380,6 +385,32 @@ function writeCams(
   }
 }
 
+/** The exam's occlusion maps beside its Grad-CAM maps; a failure is a warning, as for the maps. */
+function writeOcclusion(
+  options: PredictOptions,
+  thresholdKpa: number,
+  report: ExamReport,
+  exam: ExamRecord,
+  features: ExamFeatures,
+  prepared: PreparedExam,
+): void {
+  try {
+    const models = options.bundle.members.map((m) => m.model);
+    const o = occlusionMaps(models, options.bundle.encoder, features, prepared, { thresholdKpa });
+    report.occlusion = writeExamOcclusion(
+      options.camDir!,
+      safeFileName(exam.accessionNumber ?? exam.examId),
+      o,
+      prepared,
+    );
+  } catch (err) {
+    report.warnings.push({
+      code: "cam_not_written",
+      message: `the occlusion maps could not be computed or written: ${describeError(err)}`,
+    });
+  }
+}
+
 /** Refuses (throws) maps the bundle cannot give: an unknown threshold, another encoder or head. */
 function checkCamRequest(options: PredictOptions): void {
   if (!options.camDir) return;
@@ -572,6 +603,7 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
         if (gradCam && options.camDir) {
           const t = options.camThresholdKpa ?? DEFAULT_CAM_THRESHOLD_KPA;
           writeCams(options.camDir, gradCam, t, report, exam, features, prepared);
+          if (options.occlusion) writeOcclusion(options, t, report, exam, features, prepared);
         }
       } catch (err) {
         report.warnings.push({

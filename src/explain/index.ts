@@ -1,6 +1,7 @@
 // explain/: why a model gave its probability, as maps on the prepared slices. Grad-CAM from a threshold's
 // logit back to a block of the project's CNN encoder, through every head (liverstiff's attention and ridge
-// members, deepliver2's MLPs), for deploy's `predict --cam-out`. See docs/explain.md.
+// members, deepliver2's MLPs), for deploy's `predict --cam-out`; occlusion sensitivity (any encoder, any
+// head) as a second opinion, `predict --occlusion`. See docs/explain.md.
 export {
   cnnOf,
   DEFAULT_CAM_LAYER,
@@ -21,3 +22,9 @@ export {
   redrawTensors,
   unexplainableReason,
 } from "./head.ts";
+export {
+  DEFAULT_OCCLUSION_PATCH_PX,
+  type ExamOcclusion,
+  type OcclusionOptions,
+  occlusionMaps,
+} from "./occlusion.ts";

@@ -17,6 +17,7 @@ interface PredictCliOptions extends MaskCliOptions {
   overrides?: string;
   camOut?: string;
   camThreshold: string;
+  occlusion?: boolean;
 }
 
 export function register(program: Command): void {
@@ -58,6 +59,10 @@ export function register(program: Command): void {
       "3.0",
     )
     .option(
+      "--occlusion",
+      "with --cam-out, also occlusion-sensitivity maps (<role>.occlusion.nii.gz): any encoder and head, one encoder pass per 16-px patch position (slower)",
+    )
+    .option(
       "--trust <public-key>",
       "PEM Ed25519 public key: refuse the bundle unless `train --sign` signed it with the matching private key",
     );
@@ -66,6 +71,10 @@ export function register(program: Command): void {
     const { formatPredictions, loadBundle, predictExams } = await import("../../deploy/index.ts");
     if (opts.pdf && !opts.dicomOut)
       throw new LiverstiffError("--pdf writes an Encapsulated PDF beside the SR: give --dicom-out DIR too");
+    if (opts.occlusion && !opts.camOut)
+      throw new LiverstiffError(
+        "--occlusion writes its maps beside the Grad-CAM maps: give --cam-out DIR too",
+      );
     const bundle = loadBundle(opts.model, { trust: opts.trust });
     const progress = progressReporter();
     let masks: Awaited<ReturnType<typeof openMaskSource>> | undefined;
@@ -85,7 +94,13 @@ export function register(program: Command): void {
         workdir: opts.keepWork,
         ...(opts.rules ? { rulesPath: opts.rules } : {}),
         ...(opts.overrides ? { overridesPath: opts.overrides } : {}),
-        ...(opts.camOut ? { camDir: resolve(opts.camOut), camThresholdKpa: Number(opts.camThreshold) } : {}),
+        ...(opts.camOut
+          ? {
+              camDir: resolve(opts.camOut),
+              camThresholdKpa: Number(opts.camThreshold),
+              occlusion: opts.occlusion ?? false,
+            }
+          : {}),
         onProgress: progress.sink,
         ...(masks.source ? { masks: masks.source } : {}),
       });
