@@ -20,41 +20,54 @@ export interface CamFiles {
   files: Partial<Record<SeriesRole, string>>;
 }
 
-/** Writes one exam's maps under `dir/<folder>/`; throws when a role's prepared grid was not recorded. */
-export function writeExamCams(dir: string, folder: string, cam: ExamCam, prepared: PreparedExam): CamFiles {
-  const files: CamFiles["files"] = {};
-  for (const [role, map] of Object.entries(cam.maps) as [SeriesRole, Float32Array][]) {
+/**
+ * Writes one float32 NIfTI per role, `dir/<folder>/<role><suffix>.nii.gz`, on the prepared grid with its
+ * recorded affine; throws when a role's prepared grid was not recorded.
+ */
+function writeRoleMaps(
+  dir: string,
+  folder: string,
+  suffix: string,
+  maps: Partial<Record<SeriesRole, Float32Array>>,
+  grid: { size: number; slices: number },
+  prepared: PreparedExam,
+  header: { description: string; sidecar: Record<string, unknown> },
+): Partial<Record<SeriesRole, string>> {
+  const files: Partial<Record<SeriesRole, string>> = {};
+  for (const [role, map] of Object.entries(maps) as [SeriesRole, Float32Array][]) {
     const affine = recordedPreparedAffine(prepared.meta, role);
     if (!affine)
       throw new LiverstiffError(
         `the prepared ${role} slices do not record their grid (prepared by an older version); predict again without --keep-work, or into a new work folder`,
         { role },
       );
-    const path = join(dir, folder, `${role}.nii.gz`);
-    writeNifti(path, makeVolume(map, [cam.size, cam.size, cam.slices], affine), {
+    const path = join(dir, folder, `${role}${suffix}.nii.gz`);
+    writeNifti(path, makeVolume(map, [grid.size, grid.size, grid.slices], affine), {
       datatype: "float32",
-      description: `liverstiff Grad-CAM ${cam.thresholdKpa} kPa`,
-      sidecar: {
-        kind: "liverstiff-gradcam",
-        examId: cam.examId,
-        role,
-        thresholdKpa: cam.thresholdKpa,
-        probability: cam.probability,
-        logit: cam.logit,
-        encoderLayer: cam.layer,
-        layerSizePx: cam.layerSize,
-      },
+      description: header.description,
+      sidecar: { ...header.sidecar, role },
     });
     files[role] = path;
   }
-  return {
-    thresholdKpa: cam.thresholdKpa,
-    probability: cam.probability,
-    logit: cam.logit,
-    layer: cam.layer,
-    layerSize: cam.layerSize,
-    files,
-  };
+  return files;
+}
+
+/** Writes one exam's Grad-CAM maps under `dir/<folder>/`. */
+export function writeExamCams(dir: string, folder: string, cam: ExamCam, prepared: PreparedExam): CamFiles {
+  const files = writeRoleMaps(dir, folder, "", cam.maps, cam, prepared, {
+    description: `liverstiff Grad-CAM ${cam.thresholdKpa} kPa`,
+    sidecar: {
+      kind: "liverstiff-gradcam",
+      examId: cam.examId,
+      thresholdKpa: cam.thresholdKpa,
+      probability: cam.probability,
+      logit: cam.logit,
+      encoderLayer: cam.layer,
+      layerSizePx: cam.layerSize,
+    },
+  });
+  const { thresholdKpa, probability, logit, layer, layerSize } = cam;
+  return { thresholdKpa, probability, logit, layer, layerSize, files };
 }
 
 export interface OcclusionFiles {
@@ -73,34 +86,19 @@ export function writeExamOcclusion(
   o: ExamOcclusion,
   prepared: PreparedExam,
 ): OcclusionFiles {
-  const files: OcclusionFiles["files"] = {};
-  for (const [role, map] of Object.entries(o.maps) as [SeriesRole, Float32Array][]) {
-    const affine = recordedPreparedAffine(prepared.meta, role);
-    if (!affine) throw new LiverstiffError(`the prepared ${role} slices do not record their grid`, { role });
-    const path = join(dir, folder, `${role}.occlusion.nii.gz`);
-    writeNifti(path, makeVolume(map, [o.size, o.size, o.slices], affine), {
-      datatype: "float32",
-      description: `liverstiff occlusion ${o.thresholdKpa} kPa`,
-      sidecar: {
-        kind: "liverstiff-occlusion",
-        examId: o.examId,
-        role,
-        thresholdKpa: o.thresholdKpa,
-        probability: o.probability,
-        logit: o.logit,
-        patchPx: o.patchPx,
-        stridePx: o.stridePx,
-        value: "mean logit drop when a patch over the voxel is set to 0, floored at 0",
-      },
-    });
-    files[role] = path;
-  }
-  return {
-    thresholdKpa: o.thresholdKpa,
-    probability: o.probability,
-    logit: o.logit,
-    patchPx: o.patchPx,
-    stridePx: o.stridePx,
-    files,
-  };
+  const files = writeRoleMaps(dir, folder, ".occlusion", o.maps, o, prepared, {
+    description: `liverstiff occlusion ${o.thresholdKpa} kPa`,
+    sidecar: {
+      kind: "liverstiff-occlusion",
+      examId: o.examId,
+      thresholdKpa: o.thresholdKpa,
+      probability: o.probability,
+      logit: o.logit,
+      patchPx: o.patchPx,
+      stridePx: o.stridePx,
+      value: "mean logit drop when a patch over the voxel is set to 0, floored at 0",
+    },
+  });
+  const { thresholdKpa, probability, logit, patchPx, stridePx } = o;
+  return { thresholdKpa, probability, logit, patchPx, stridePx, files };
 }

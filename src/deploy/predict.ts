@@ -374,13 +374,20 @@ function writeCams(
   features: ExamFeatures,
   prepared: PreparedExam,
 ): void {
-  try {
+  mapsOrWarning(report, "Grad-CAM maps", () => {
     const cam = gradCam.explain(features, prepared, thresholdKpa);
     report.cam = writeExamCams(camDir, safeFileName(exam.accessionNumber ?? exam.examId), cam, prepared);
+  });
+}
+
+/** Maps never stop a prediction: a failure becomes a `cam_not_written` warning for the exam. */
+function mapsOrWarning(report: ExamReport, what: string, write: () => void): void {
+  try {
+    write();
   } catch (err) {
     report.warnings.push({
       code: "cam_not_written",
-      message: `the Grad-CAM maps could not be computed or written: ${describeError(err)}`,
+      message: `the ${what} could not be computed or written: ${describeError(err)}`,
     });
   }
 }
@@ -394,21 +401,12 @@ function writeOcclusion(
   features: ExamFeatures,
   prepared: PreparedExam,
 ): void {
-  try {
+  mapsOrWarning(report, "occlusion maps", () => {
     const models = options.bundle.members.map((m) => m.model);
     const o = occlusionMaps(models, options.bundle.encoder, features, prepared, { thresholdKpa });
-    report.occlusion = writeExamOcclusion(
-      options.camDir!,
-      safeFileName(exam.accessionNumber ?? exam.examId),
-      o,
-      prepared,
-    );
-  } catch (err) {
-    report.warnings.push({
-      code: "cam_not_written",
-      message: `the occlusion maps could not be computed or written: ${describeError(err)}`,
-    });
-  }
+    const folder = safeFileName(exam.accessionNumber ?? exam.examId);
+    report.occlusion = writeExamOcclusion(options.camDir!, folder, o, prepared);
+  });
 }
 
 /** Refuses (throws) maps the bundle cannot give: an unknown threshold, another encoder or head. */
