@@ -14,8 +14,9 @@ export interface CamFiles {
   /** The explained P(kPa >= threshold) (the fold members' mean) and its logit. */
   probability: number;
   logit: number;
-  /** The encoder block the maps come from, and its map size in pixels. */
+  /** The encoder layer the maps come from (0-based, and by the encoder's own name), and its map size in pixels. */
   layer: number;
+  layerName: string;
   layerSize: number;
   files: Partial<Record<SeriesRole, string>>;
 }
@@ -63,11 +64,12 @@ export function writeExamCams(dir: string, folder: string, cam: ExamCam, prepare
       probability: cam.probability,
       logit: cam.logit,
       encoderLayer: cam.layer,
+      encoderLayerName: cam.layerName,
       layerSizePx: cam.layerSize,
     },
   });
-  const { thresholdKpa, probability, logit, layer, layerSize } = cam;
-  return { thresholdKpa, probability, logit, layer, layerSize, files };
+  const { thresholdKpa, probability, logit, layer, layerName, layerSize } = cam;
+  return { thresholdKpa, probability, logit, layer, layerName, layerSize, files };
 }
 
 export interface OcclusionFiles {

@@ -36,7 +36,7 @@ import {
   sourceName,
 } from "../dicom/index.ts";
 import {
-  cnnOf,
+  camEncoderOf,
   DEFAULT_CAM_THRESHOLD_KPA,
   GradCam,
   occlusionMaps,
@@ -413,7 +413,7 @@ function writeOcclusion(
 function checkCamRequest(options: PredictOptions): void {
   if (!options.camDir) return;
   thresholdIndex(options.camThresholdKpa ?? DEFAULT_CAM_THRESHOLD_KPA);
-  cnnOf(options.bundle.encoder);
+  camEncoderOf(options.bundle.encoder);
   for (const m of options.bundle.members) {
     const reason = unexplainableReason(m.model);
     if (reason) throw new LiverstiffError(`--cam-out: ${reason}`, { recipe: m.model.recipe.name });
@@ -423,7 +423,7 @@ function checkCamRequest(options: PredictOptions): void {
 function bundleGradCam(options: PredictOptions): GradCam | undefined {
   if (!options.camDir) return undefined;
   return new GradCam(
-    cnnOf(options.bundle.encoder),
+    options.bundle.encoder,
     options.bundle.members.map((m) => m.model),
   );
 }

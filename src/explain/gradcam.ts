@@ -1,5 +1,5 @@
-// Grad-CAM (Selvaraju et al., ICCV 2017) for the project's CNN encoder: the gradient of one threshold's
-// logit with respect to a chosen block's activations A (the engine's autograd.grad on an intermediate
+// Grad-CAM (Selvaraju et al., ICCV 2017) for the project's CNN, ResNet and Swin encoders (targets.ts
+// says where each is cut): the gradient of one threshold's logit with respect to a chosen layer's activations A (the engine's autograd.grad on an intermediate
 // tensor), averaged over each map's pixels to a weight per channel, gives the map relu(sum_c alpha_c A_c)
 // per slice, upsampled to the prepared slices' grid. The logit is the one a reader of predict() sees:
 // logit(P) with P the mean over the models (a bundle's fold members) of each model's P(kPa >= t).
@@ -13,17 +13,10 @@ import {
   resizeSlices,
   THRESHOLDS_KPA,
 } from "../features/index.ts";
-import { cat, enableGrad, functional as F, grad, noGrad, type Tensor, tensor, tidy } from "../torch/index.ts";
+import { enableGrad, functional as F, grad, noGrad, type Tensor, tensor, tidy } from "../torch/index.ts";
 import type { PreparedSlices, TrainedModel } from "../train/index.ts";
 import { type DifferentiableHead, differentiableHead, type RoleFeatures } from "./head.ts";
-
-/**
- * The block of liverstiff-cnn-v1 whose activations Grad-CAM weighs by default: block 3, 8 x 8 at a 128
- * input (50 mm cells over the 400 mm field of view). Chosen by measuring map mass on liver and spleen for
- * blocks 1-4 on a fresh synthetic cohort: block 3 localised best (docs/explain.md, `npm run bench --
- * explain`); block 4 (4 x 4) is too coarse and localised worse.
- */
-export const DEFAULT_CAM_LAYER = 3;
+import { type CamEncoder, camEncoderOf, cnnCamEncoder } from "./targets.ts";
 
 /** The threshold whose logit the maps explain by default (kPa). */
 export const DEFAULT_CAM_THRESHOLD_KPA = 3.0;
@@ -34,8 +27,9 @@ export interface ExamCam {
   /** The explained P(kPa >= threshold) (the models' mean) and its logit. */
   probability: number;
   logit: number;
-  /** The encoder block the maps come from and its map size (pixels). */
+  /** The encoder layer the maps come from (0-based; layerName in the encoder's terms) and its map size. */
   layer: number;
+  layerName: string;
   layerSize: number;
   /** The prepared grid: slices x size x size. */
   slices: number;
@@ -45,40 +39,16 @@ export interface ExamCam {
 }
 
 export interface GradCamOptions {
-  /** LiverCnn block (0-based) whose activations are weighed (default DEFAULT_CAM_LAYER). */
+  /** The encoder layer (0-based) whose activations are weighed (default: the encoder's defaultLayer). */
   layer?: number;
 }
 
 /** The LiverCnn inside an encoder (the default encoder and any liverstiff-cnn-v1 weights), or an error. */
 export function cnnOf(encoder: Encoder): LiverCnn {
   if (encoder instanceof ModuleEncoder && encoder.module instanceof LiverCnn) return encoder.module;
-  throw new LiverstiffError(
-    `Grad-CAM supports the project's CNN encoder; ${encoder.identity.name} is not one`,
-    { encoder: encoder.identity.name },
-  );
-}
-
-/** Blocks 0..layer without gradients: the activations at `layer` and the pooled features before it. */
-function runToLayer(cnn: LiverCnn, x: Tensor, layer: number): { activations: Tensor; before: Tensor[] } {
-  const before: Tensor[] = [];
-  let h = x;
-  for (let i = 0; i <= layer; i++) {
-    if (i > 0) h = F.maxPool2d(h, 2);
-    h = cnn.blocks.list[i]!.forward(h);
-    if (i < layer && cnn.config.pooled.includes(i)) before.push(h.mean([2, 3]));
-  }
-  return { activations: h, before };
-}
-
-/** The rest of LiverCnn.forwardMaps from the activations at `layer`: the feature vectors. */
-function runFromLayer(cnn: LiverCnn, activations: Tensor, layer: number, before: Tensor[]): Tensor {
-  const pooled = [...before];
-  let h = activations;
-  for (let i = layer; i < cnn.blocks.list.length; i++) {
-    if (i > layer) h = cnn.blocks.list[i]!.forward(F.maxPool2d(h, 2));
-    if (cnn.config.pooled.includes(i)) pooled.push(h.mean([2, 3]));
-  }
-  return pooled.length === 1 ? pooled[0]! : cat(pooled, 1);
+  throw new LiverstiffError(`${encoder.identity.name} is not the project's CNN encoder`, {
+    encoder: encoder.identity.name,
+  });
 }
 
 export interface LayerGradCam {
@@ -92,22 +62,23 @@ export interface LayerGradCam {
 }
 
 /**
- * Grad-CAM at one block of `cnn` for images `x` [N, 1, S, S]: `probabilityOf` maps the CNN's features
- * [N, D] to one probability (a 0-d tensor); its logit is differentiated with respect to the block's
- * activations, which enter the graph as a leaf (the blocks before it run without gradients), and each
- * image's channel weights are the spatial means of that gradient.
+ * Grad-CAM at one layer of `encoder` for grey images `x` [N, 1, S, S]: `probabilityOf` maps the encoder's
+ * features [N, D] to one probability (a 0-d tensor); its logit is differentiated with respect to the
+ * layer's activations, which enter the graph as a leaf (the layers before it run without gradients), and
+ * each image's channel weights are the spatial means of that gradient.
  */
 export function layerGradCam(
-  cnn: LiverCnn,
+  encoder: CamEncoder | LiverCnn,
   x: Tensor,
   layer: number,
   outSize: number,
   probabilityOf: (features: Tensor) => Tensor,
 ): LayerGradCam {
-  const { activations, before } = noGrad(() => runToLayer(cnn, x, layer));
+  const target = encoder instanceof LiverCnn ? cnnCamEncoder(encoder) : encoder;
+  const { activations, carry } = noGrad(() => target.toLayer(x, layer));
   const a = activations.detach().requiresGrad_(true);
   return enableGrad(() => {
-    const probability = probabilityOf(runFromLayer(cnn, a, layer, before));
+    const probability = probabilityOf(target.fromLayer(a, layer, carry));
     const logit = probability.log().sub(probability.rsub(1).log());
     const [gradient] = grad(logit, [a]);
     return noGrad(() => {
@@ -139,22 +110,30 @@ export function thresholdIndex(thresholdKpa: number): number {
   return k;
 }
 
-/** Grad-CAM of a set of models (one recipe, e.g. a bundle's fold members) over one CNN encoder. */
+/** Grad-CAM of a set of models (one recipe, e.g. a bundle's fold members) over one encoder. */
 export class GradCam {
   readonly layer: number;
+  readonly encoder: CamEncoder;
   private readonly heads: DifferentiableHead[];
 
+  /** `encoder`: an Encoder (the project's CNN, a ResNet or a Swin), a CamEncoder, or a LiverCnn module. */
   constructor(
-    private readonly cnn: LiverCnn,
+    encoder: Encoder | CamEncoder | LiverCnn,
     models: readonly TrainedModel[],
     options: GradCamOptions = {},
   ) {
-    this.layer = options.layer ?? DEFAULT_CAM_LAYER;
-    if (!Number.isInteger(this.layer) || this.layer < 0 || this.layer >= cnn.blocks.list.length)
-      throw new LiverstiffError(`no such encoder block: ${this.layer}`, { layer: this.layer });
+    if (encoder instanceof LiverCnn) {
+      encoder.eval();
+      this.encoder = cnnCamEncoder(encoder);
+    } else this.encoder = "identity" in encoder ? camEncoderOf(encoder) : encoder;
+    this.layer = options.layer ?? this.encoder.defaultLayer;
+    if (!Number.isInteger(this.layer) || this.layer < 0 || this.layer >= this.encoder.layers)
+      throw new LiverstiffError(
+        `no such encoder layer: ${this.layer} (${this.encoder.name} has 0-${this.encoder.layers - 1})`,
+        { layer: this.layer },
+      );
     if (models.length === 0) throw new LiverstiffError("Grad-CAM needs at least one model");
     this.heads = models.map(differentiableHead);
-    cnn.eval();
   }
 
   /** Redraws every head's weights (sanity checks; see DifferentiableHead.randomise). */
@@ -176,7 +155,7 @@ export class GradCam {
     const { slices, height: size } = prepared;
     const out = tidy(() => {
       const input = this.encoderInput(prepared, roles);
-      const r = layerGradCam(this.cnn, input, this.layer, size, (features) => {
+      const r = layerGradCam(this.encoder, input, this.layer, size, (features) => {
         const perRole: RoleFeatures = {};
         roles.forEach((role, i) => {
           perRole[role] = features.narrow(0, i * slices, slices);
@@ -201,6 +180,7 @@ export class GradCam {
       probability: out.probability,
       logit: out.logit,
       layer: this.layer,
+      layerName: this.encoder.layerName(this.layer),
       layerSize: out.layerSize,
       slices,
       size,
@@ -226,7 +206,7 @@ export class GradCam {
       all.set(prepared.roles[r]!, i * slices * plane);
     });
     const n = roles.length * slices;
-    const s = this.cnn.config.inputSize;
+    const s = this.encoder.inputSize;
     return tensor(resizeSlices(all, n, height, s), { shape: [n, 1, s, s] });
   }
 

@@ -1,10 +1,9 @@
 // explain/: why a model gave its probability, as maps on the prepared slices. Grad-CAM from a threshold's
-// logit back to a block of the project's CNN encoder, through every head (liverstiff's attention and ridge
+// logit back to a layer of the encoder (the project's CNN, ResNet, Swin), through every head (liverstiff's attention and ridge
 // members, deepliver2's MLPs), for deploy's `predict --cam-out`; occlusion sensitivity (any encoder, any
 // head) as a second opinion, `predict --occlusion`. See docs/explain.md.
 export {
   cnnOf,
-  DEFAULT_CAM_LAYER,
   DEFAULT_CAM_THRESHOLD_KPA,
   type ExamCam,
   GradCam,
@@ -13,6 +12,7 @@ export {
   layerGradCam,
   thresholdIndex,
 } from "./gradcam.ts";
+export { type CamEncoder, camEncoderOf, cnnCamEncoder, DEFAULT_CAM_LAYER } from "./targets.ts";
 export {
   type DifferentiableHead,
   differentiableHead,

@@ -87,19 +87,22 @@ export class ModuleEncoder implements Encoder {
    * calls it with gradients on; the input may live on any device the module lives on.
    */
   forward(x: Tensor): Tensor {
+    let y = this.module.forward(this.inputOf(x)) as Tensor;
+    if (y.ndim === 4) y = y.mean([2, 3]);
+    return y;
+  }
+
+  /** What the module reads for grey slices [N, 1, S, S]: the channels repeated and normalised. */
+  inputOf(x: Tensor): Tensor {
     const b = x.size(0);
     const s = x.size(2);
     if (this.channels !== 1) x = x.expand([b, this.channels, s, s]).contiguous();
     const norm = this.options.normalize;
-    if (norm) {
-      const dev = x.device === "cpu" ? {} : { device: x.device };
-      const mean = tensor(Float32Array.from(norm.mean), { shape: [1, this.channels, 1, 1], ...dev });
-      const std = tensor(Float32Array.from(norm.std), { shape: [1, this.channels, 1, 1], ...dev });
-      x = x.sub(mean).div(std);
-    }
-    let y = this.module.forward(x) as Tensor;
-    if (y.ndim === 4) y = y.mean([2, 3]);
-    return y;
+    if (!norm) return x;
+    const dev = x.device === "cpu" ? {} : { device: x.device };
+    const mean = tensor(Float32Array.from(norm.mean), { shape: [1, this.channels, 1, 1], ...dev });
+    const std = tensor(Float32Array.from(norm.std), { shape: [1, this.channels, 1, 1], ...dev });
+    return x.sub(mean).div(std);
   }
 
   dispose(): void {

@@ -115,8 +115,8 @@ describe("Grad-CAM through each head", () => {
       gradCam.dispose();
     }
     assert.throws(
-      () => new GradCam(cnnOf(cohort.encoder), [models[0]!], { layer: 5 }),
-      /no such encoder block/,
+      () => new GradCam(cohort.encoder, [models[0]!], { layer: 5 }),
+      /no such encoder layer: 5 \(liverstiff-cnn-v1 has 0-4\)/,
     );
   });
 });

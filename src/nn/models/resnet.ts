@@ -204,14 +204,19 @@ export class ResNet extends Module {
     if (x.ndim !== 4 || x.size(1) !== this.config.inChans) {
       throw new Error(`ResNet expects [B, ${this.config.inChans}, H, W], got [${x.shape.join(", ")}]`);
     }
-    let y = this.folded.apply(this.conv1, this.bn1, x).relu_();
-    y = F.maxPool2d(y, 3, { stride: 2, padding: 1 });
+    let y = this.forwardStem(x);
     const maps: Tensor[] = [];
     for (const stage of this.stages) {
       y = stage.forward(y);
       maps.push(y);
     }
     return { pooled: y.mean([2, 3]), maps };
+  }
+
+  /** The stem before layer1: conv1, bn1 (folded when fused), ReLU and the 3x3 max pool (stride 4 in all). */
+  forwardStem(x: Tensor): Tensor {
+    const y = this.folded.apply(this.conv1, this.bn1, x).relu_();
+    return F.maxPool2d(y, 3, { stride: 2, padding: 1 });
   }
 
   /** Pooled features [B, numFeatures]. */
