@@ -2,6 +2,7 @@
 // `predictExams` for one job at a time, so that the service's HTTP side stays responsive while the engine
 // computes. It exits when the service goes away (stopped or killed).
 
+import { join } from "node:path";
 import type { MaskSource } from "../cohort/index.ts";
 import { serveJobs, writeJsonAtomic } from "../core/index.ts";
 import { type ExamReport, loadBundle, predictExams } from "../deploy/index.ts";
@@ -20,6 +21,8 @@ export interface PredictProcessInit {
   bundlePath: string;
   trust?: string;
   organs: OrgansFrom;
+  /** Given: Grad-CAM maps for this threshold's logit, in the job's out/cams and over the figure's slices. */
+  camThresholdKpa?: number;
 }
 
 function maskSource(organs: OrgansFrom): MaskSource | undefined {
@@ -47,6 +50,9 @@ serveJobs<PredictProcessInit, PredictJob, ExamReport[]>((init) => {
       dicomDir: job.outDir,
       workdir: job.workDir,
       ...(masks ? { masks } : {}),
+      ...(init.camThresholdKpa !== undefined
+        ? { camDir: join(job.outDir, "cams"), camThresholdKpa: init.camThresholdKpa }
+        : {}),
     });
     writeJsonAtomic(job.reportPath, report);
     return report.exams;

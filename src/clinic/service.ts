@@ -23,6 +23,8 @@ export interface ServiceOptions {
   trust?: string;
   /** Liver and spleen masks: the shipped network (default), a user's label maps, or none. */
   organs?: OrgansFrom;
+  /** Given: Grad-CAM maps for this threshold's logit with every prediction, drawn over the figure's slices. */
+  camThresholdKpa?: number;
   dataDir: string;
   host?: string;
   /** 0: any free port (the chosen one is in `url`). */
@@ -113,6 +115,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       bundlePath: resolve(options.bundle.path),
       ...(options.trust ? { trust: options.trust } : {}),
       organs: options.organs ?? { kind: "network" },
+      ...(options.camThresholdKpa !== undefined ? { camThresholdKpa: options.camThresholdKpa } : {}),
       dataDir: options.dataDir,
       log,
       onFinished: (job) => {

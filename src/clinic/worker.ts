@@ -19,6 +19,8 @@ export interface WorkerOptions {
   trust?: string;
   /** Where the liver and spleen masks come from (as predict's --masks / --no-organs). */
   organs: OrgansFrom;
+  /** Given: Grad-CAM maps for this threshold's logit with every prediction (serve --cam). */
+  camThresholdKpa?: number;
   dataDir: string;
   /** Called after each job ends (done or failed), e.g. to store the results back into the PACS. */
   onFinished?: (job: Job) => void;
@@ -74,6 +76,9 @@ export class PredictionWorker {
       bundlePath: this.options.bundlePath,
       organs: this.options.organs,
       ...(this.options.trust ? { trust: this.options.trust } : {}),
+      ...(this.options.camThresholdKpa !== undefined
+        ? { camThresholdKpa: this.options.camThresholdKpa }
+        : {}),
     };
     this.pool ??= new ProcessPool(siblingModule(import.meta.url, "predict-process"), 1, init);
     return this.pool;

@@ -43,6 +43,8 @@ export interface ExamFigureInput {
   } | null;
   /** Per role: the patient directions at the prepared slices' edges; a role without them has no letters. */
   orientation: Partial<Record<SeriesRole, EdgeLetters>>;
+  /** Grad-CAM maps (per role: slices x size x size, non-negative) drawn over the slices; absent: none. */
+  overlay?: { thresholdKpa: number; maps: Partial<Record<SeriesRole, Float32Array>> } | null;
 }
 
 /** Where the figure's parts lie (pixels), for readers and tests. */
@@ -89,13 +91,16 @@ function esc(s: string, max = 80): string {
 
 const geq = (label: string) => label.replace(/>=/g, "≥").replace(/<=/g, "≤");
 
-function heat(t: number): string {
-  // dark blue -> red -> yellow, t in [0, 1]
+/** Dark blue -> red -> yellow for t in [0, 1]. */
+function heatRgb(t: number): [number, number, number] {
   const x = Math.max(0, Math.min(1, t));
-  const [r, g, b] =
-    x < 0.5
-      ? [Math.round(40 + 400 * x), 30, Math.round(120 - 200 * x)]
-      : [240, Math.round(30 + 440 * (x - 0.5)), 20];
+  return x < 0.5
+    ? [Math.round(40 + 400 * x), 30, Math.round(120 - 200 * x)]
+    : [240, Math.round(30 + 440 * (x - 0.5)), 20];
+}
+
+function heat(t: number): string {
+  const [r, g, b] = heatRgb(t);
   return `rgb(${r},${g},${b})`;
 }
 
@@ -123,6 +128,35 @@ function sliceImage(values: Float32Array, slice: number, size: number, [lo, hi]:
   png.data = grey;
   const bytes = PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false });
   return `data:image/png;base64,${bytes.toString("base64")}`;
+}
+
+/** The largest finite value of the maps (one scale for every slice and role of an exam), or 0. */
+function overlayScale(maps: Partial<Record<SeriesRole, Float32Array>>): number {
+  let max = 0;
+  for (const m of Object.values(maps)) for (const v of m!) if (Number.isFinite(v) && v > max) max = v;
+  return max;
+}
+
+/** Below this share of the exam's largest map value, the overlay is transparent. */
+const OVERLAY_FLOOR = 0.1;
+
+/**
+ * One slice of a map as an RGBA PNG data URI: the heat colour of v / scale, opaque up to 60% where the
+ * map is largest and transparent below OVERLAY_FLOOR of it, so that the anatomy stays visible.
+ */
+function overlayImage(map: Float32Array, slice: number, size: number, scale: number): string {
+  const rgba = Buffer.alloc(size * size * 4);
+  const offset = slice * size * size;
+  for (let i = 0; i < size * size; i++) {
+    const v = map[offset + i]!;
+    const t = Number.isFinite(v) && scale > 0 ? Math.min(1, v / scale) : 0;
+    if (t < OVERLAY_FLOOR) continue;
+    const [r, g, b] = heatRgb(t);
+    rgba.set([r, g, b, Math.round(255 * 0.6 * t)], 4 * i);
+  }
+  const png = new PNG({ width: size, height: size });
+  png.data = rgba;
+  return `data:image/png;base64,${PNG.sync.write(png).toString("base64")}`;
 }
 
 function text(
@@ -256,8 +290,12 @@ function panelSvg(input: ExamFigureInput, layout: FigureLayout): string[] {
   const tokens = roles.reduce((a, r) => a + (input.attention?.[r]?.length ?? 0), 0);
   const uniform = tokens > 0 ? 1 / tokens : 1;
   const maxW = 2 * uniform;
+  const overlay = input.overlay && Object.keys(input.overlay.maps).length > 0 ? input.overlay : null;
+  const scale = overlay ? overlayScale(overlay.maps) : 0;
   const legend = [
-    "Slices as the model saw them (prepared: resampled, cropped, z-scored).",
+    overlay
+      ? `Slices as the model saw them (prepared: resampled, cropped, z-scored); overlay: Grad-CAM for P(≥ ${overlay.thresholdKpa.toFixed(1)} kPa), scaled to this exam's largest value.`
+      : "Slices as the model saw them (prepared: resampled, cropped, z-scored).",
     input.attention
       ? `Frame colour and bar: the slice's share of the model's attention; dark blue = none, red = uniform (${pct(uniform)}), yellow = twice uniform or more.`
       : "This recipe has no attention.",
@@ -296,6 +334,11 @@ function panelSvg(input: ExamFigureInput, layout: FigureLayout): string[] {
     out.push(
       `<image x="${box.x}" y="${box.y}" width="${box.w}" height="${box.h}" image-rendering="optimizeSpeed" preserveAspectRatio="none" href="${sliceImage(input.roles[role]!, slice, input.size, windows.get(role)!)}"/>`,
     );
+    const map = overlay?.maps[role];
+    if (map && scale > 0)
+      out.push(
+        `<image x="${box.x}" y="${box.y}" width="${box.w}" height="${box.h}" image-rendering="optimizeSpeed" preserveAspectRatio="none" href="${overlayImage(map, slice, input.size, scale)}"/>`,
+      );
     const e = input.orientation[role];
     if (e) {
       const style = {

@@ -53,6 +53,7 @@ export { formatPredictions } from "./format.ts";
 export { type EdgeLetters, preparedEdgeLetters } from "./orientation.ts";
 export { buildReportPdf } from "./pdf-report.ts";
 export {
+  checkExplainable,
   type ExamReport,
   INTENDED_USE,
   type InputReport,

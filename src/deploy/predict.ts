@@ -38,6 +38,7 @@ import {
 import {
   camEncoderOf,
   DEFAULT_CAM_THRESHOLD_KPA,
+  type ExamCam,
   GradCam,
   occlusionMaps,
   thresholdIndex,
@@ -283,6 +284,7 @@ function drawFigure(
   prepared: PreparedExam,
   used: readonly SeriesRole[],
   manifest: BundleManifest,
+  cam?: ExamCam,
 ): Uint8Array | undefined {
   try {
     const orientation: Partial<Record<SeriesRole, EdgeLetters>> = {};
@@ -304,6 +306,7 @@ function drawFigure(
       category: report.category ?? { label: "none" },
       kpaPred: report.kpaPred ?? null,
       orientation,
+      overlay: cam ? { thresholdKpa: cam.thresholdKpa, maps: cam.maps } : null,
     });
     if (pngDir) {
       const path = join(pngDir, `${figureBaseName(exam)}.png`);
@@ -373,11 +376,13 @@ function writeCams(
   exam: ExamRecord,
   features: ExamFeatures,
   prepared: PreparedExam,
-): void {
+): ExamCam | undefined {
+  let cam: ExamCam | undefined;
   mapsOrWarning(report, "Grad-CAM maps", () => {
-    const cam = gradCam.explain(features, prepared, thresholdKpa);
+    cam = gradCam.explain(features, prepared, thresholdKpa);
     report.cam = writeExamCams(camDir, safeFileName(exam.accessionNumber ?? exam.examId), cam, prepared);
   });
+  return cam;
 }
 
 /** Maps never stop a prediction: a failure becomes a `cam_not_written` warning for the exam. */
@@ -409,15 +414,21 @@ function writeOcclusion(
   });
 }
 
-/** Refuses (throws) maps the bundle cannot give: an unknown threshold, another encoder or head. */
-function checkCamRequest(options: PredictOptions): void {
-  if (!options.camDir) return;
-  thresholdIndex(options.camThresholdKpa ?? DEFAULT_CAM_THRESHOLD_KPA);
-  camEncoderOf(options.bundle.encoder);
-  for (const m of options.bundle.members) {
+/** Refuses (throws) maps the bundle cannot give: an unknown threshold, an encoder or head it cannot cut. */
+export function checkExplainable(
+  bundle: Pick<LoadedBundle, "encoder" | "members">,
+  thresholdKpa = DEFAULT_CAM_THRESHOLD_KPA,
+): void {
+  thresholdIndex(thresholdKpa);
+  camEncoderOf(bundle.encoder);
+  for (const m of bundle.members) {
     const reason = unexplainableReason(m.model);
-    if (reason) throw new LiverstiffError(`--cam-out: ${reason}`, { recipe: m.model.recipe.name });
+    if (reason) throw new LiverstiffError(`Grad-CAM maps: ${reason}`, { recipe: m.model.recipe.name });
   }
+}
+
+function checkCamRequest(options: PredictOptions): void {
+  if (options.camDir) checkExplainable(options.bundle, options.camThresholdKpa);
 }
 
 function bundleGradCam(options: PredictOptions): GradCam | undefined {
@@ -596,13 +607,15 @@ export async function predictExams(options: PredictOptions): Promise<PredictRepo
           const v = prepared.roles[role];
           if (v) report.warnings.push(...volumeWarnings(role, v, prepared.slices));
         }
-        if (options.pngDir || options.dicomDir)
-          figure = drawFigure(options.pngDir, report, exam, prepared, used, manifest);
+        let cam: ExamCam | undefined;
         if (gradCam && options.camDir) {
           const t = options.camThresholdKpa ?? DEFAULT_CAM_THRESHOLD_KPA;
-          writeCams(options.camDir, gradCam, t, report, exam, features, prepared);
+          cam = writeCams(options.camDir, gradCam, t, report, exam, features, prepared);
           if (options.occlusion) writeOcclusion(options, t, report, exam, features, prepared);
         }
+        // With maps, the figure (and so the DICOM Secondary Capture) draws them over the slices.
+        if (options.pngDir || options.dicomDir)
+          figure = drawFigure(options.pngDir, report, exam, prepared, used, manifest, cam);
       } catch (err) {
         report.warnings.push({
           code: "suspicious_volume",

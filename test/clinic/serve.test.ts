@@ -2,7 +2,8 @@
 // service process, uploads over HTTP, the web app in headless Chromium (playwright-core). The web app
 // shows the same probabilities as `predict --json` for the same exam; a study sent twice is processed
 // once; a restart during a job resumes it; a non-loopback bind needs a token; a zip naming `../` is
-// refused; malformed requests get an answer and leave the service up.
+// refused; malformed requests get an answer and leave the service up; with --cam the figure carries the
+// Grad-CAM maps.
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -10,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { zipSync } from "fflate";
+import { PNG } from "pngjs";
 import type { PredictReport } from "../../src/deploy/index.ts";
 import { CHROMIUM, chromiumSkip } from "../report/helpers.ts";
 import {
@@ -166,6 +168,51 @@ describe("liverstiff serve: web app, API, jobs", () => {
     } finally {
       await browser.close();
     }
+  });
+
+  it("with --cam, writes the Grad-CAM maps and draws them over the figure the web app and the PACS get", async () => {
+    const served = await start(["--data", join(dir, "data-cam"), "--cam"]);
+    const post = await getJson(`${served.url}api/studies`, {
+      method: "POST",
+      headers: { "content-type": "application/zip" },
+      body: zip,
+    });
+    assert.equal(post.status, 202);
+    const uid = post.body.studyInstanceUid as string;
+    const study = await waitFor("the job to finish", async () => {
+      const s = await getJson(`${served.url}api/studies/${uid}`);
+      return s.body.job.state === "done" ? s.body : undefined;
+    });
+    const entry = study.exams[0];
+    assert.equal(entry.cam.thresholdKpa, 3.0);
+    assert.equal(
+      entry.cam.probability.toFixed(6),
+      predicted.exams[0]!.thresholds![1]!.probability.toFixed(6),
+    );
+    assert.deepEqual(Object.keys(entry.cam.files).sort(), Object.keys(predicted.exams[0]!.series).sort());
+    // The same exam's figure without maps (predict) and with them (serve --cam): same size, other slices.
+    ok(
+      run([
+        "predict",
+        exam,
+        "--model",
+        small.bundle,
+        "--png",
+        join(dir, "png-plain"),
+        "--json",
+        join(dir, "png-plain.json"),
+      ]),
+    );
+    const plain = PNG.sync.read(
+      readFileSync(
+        join(dir, "png-plain", readdirSync(join(dir, "png-plain")).find((f) => f.endsWith(".png"))!),
+      ),
+    );
+    const figure = await fetch(`${served.url}api/studies/${uid}/figure.png`);
+    assert.equal(figure.status, 200);
+    const withMaps = PNG.sync.read(Buffer.from(await figure.arrayBuffer()));
+    assert.deepEqual([withMaps.width, withMaps.height], [plain.width, plain.height]);
+    assert.ok(!Buffer.from(withMaps.data).equals(Buffer.from(plain.data)), "the overlay changed the figure");
   });
 
   it("processes a study uploaded twice once, and refuses a zip naming ../ or an absolute path", async () => {

@@ -160,6 +160,47 @@ describe("the exam figure", () => {
     assert.ok(!CLOSE(d), `a changed category must not pass: ${JSON.stringify(d)}`);
   });
 
+  it("draws a Grad-CAM map over exactly the pixels where it is above its floor, warm where it is largest", () => {
+    // t2, middle slice: the map is 1 in a 12 x 12 square at the top left, 0.05 (under the 10% floor)
+    // elsewhere on that slice; zero on every other slice and role.
+    const { size, slices } = base;
+    const t2 = new Float32Array(slices * size * size);
+    const hot = { x0: 6, y0: 6, n: 12 };
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) {
+        const inside = x >= hot.x0 && x < hot.x0 + hot.n && y >= hot.y0 && y < hot.y0 + hot.n;
+        t2[(size + y) * size + x] = inside ? 1 : 0.05;
+      }
+    const withMap = render({
+      ...base,
+      overlay: { thresholdKpa: 3.0, maps: { t2, t1_in: new Float32Array(t2.length) } },
+    });
+    assert.match(
+      figureSvg({ ...base, overlay: { thresholdKpa: 3.0, maps: { t2 } } }),
+      /overlay: Grad-CAM for P\(≥ 3\.0 kPa\)/,
+    );
+    for (const { role, slice, box } of layout.tiles) {
+      const inner = { x: box.x + hot.x0 + 1, y: box.y + hot.y0 + 1, w: hot.n - 2, h: hot.n - 2 };
+      if (role === "t2" && slice === 1) {
+        // The square's inside changed and is warm (the map's largest value is yellow over the grey body).
+        assert.equal(differing(img, withMap, inner), inner.w * inner.h);
+        const [r, g, b] = pixel(withMap, inner.x + 4, inner.y + 4);
+        assert.ok(r > b + 80 && g > b + 80, `warm: ${[r, g, b]}`);
+        // Outside the square (the map at 5% of its largest value) nothing changed.
+        const below = { x: box.x, y: box.y + hot.y0 + hot.n + 1, w: box.w, h: box.h - (hot.y0 + hot.n + 1) };
+        assert.equal(differing(img, withMap, below), 0);
+      } else assert.equal(differing(img, withMap, box), 0, `${role} slice ${slice} has no map`);
+    }
+    for (const box of [layout.exam, layout.category, ...layout.probabilities, layout.footer])
+      assert.equal(differing(img, withMap, box), 0);
+    // An overlay of zeros draws nothing on the slices.
+    const zeros = render({
+      ...base,
+      overlay: { thresholdKpa: 3.0, maps: { t2: new Float32Array(t2.length) } },
+    });
+    for (const { box } of layout.tiles) assert.equal(differing(img, zeros, box), 0);
+  });
+
   it("draws markup and control characters in an accession as text, and a recipe without attention", () => {
     const odd = { ...base, accession: '<b>&"1"\u0007', attention: null };
     const svg = figureSvg(odd);

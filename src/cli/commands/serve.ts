@@ -33,6 +33,8 @@ interface ServeCliOptions extends MaskCliOptions {
   aeTitle: string;
   studyIdleS: number;
   sendTo?: string;
+  cam?: boolean;
+  camThreshold: number;
 }
 
 function readToken(path: string): string {
@@ -122,6 +124,12 @@ export function register(program: Command): void {
       "--send-to <AE@host:port>",
       "send each pushed study's SR and Secondary Capture by C-STORE to this DICOM node (e.g. ORTHANC@127.0.0.1:4242)",
     );
+  command
+    .option(
+      "--cam",
+      "with every prediction, Grad-CAM maps (NIfTI in the job's results) drawn over the figure's slices, so the web app, the Secondary Capture and the PACS show them (about 1 s more per exam)",
+    )
+    .option("--cam-threshold <kPa>", "the threshold whose logit the maps explain", Number, 3.0);
   for (const o of maskOptions()) command.addOption(o);
   command.action(async (opts: ServeCliOptions) => {
     const { loadBundle } = await import("../../deploy/index.ts");
@@ -136,12 +144,17 @@ export function register(program: Command): void {
     if (sendTo && opts.dimsePort === undefined)
       throw new LiverstiffError("--send-to sends the results of pushed studies: give --dimse-port too");
     const bundle = loadBundle(opts.model, { trust: opts.trust });
+    if (opts.cam) {
+      const { checkExplainable } = await import("../../deploy/index.ts");
+      checkExplainable(bundle, opts.camThreshold);
+    }
     const log = (line: string) => process.stderr.write(`liverstiff serve: ${line}\n`);
     try {
       const service = await startService({
         bundle,
         ...(opts.trust ? { trust: resolve(opts.trust) } : {}),
         organs: organsFrom(opts),
+        ...(opts.cam ? { camThresholdKpa: opts.camThreshold } : {}),
         dataDir: resolve(opts.data),
         host: opts.host,
         port: opts.port,
