@@ -4,6 +4,8 @@
 // native source and the libtorch choice (LIBTORCH) is the one it was built with.
 //   LIBTORCH=/path/to/libtorch node scripts/build-native.mjs   builds against another libtorch
 //   node scripts/build-native.mjs --force                      rebuilds regardless
+//   node scripts/build-native.mjs --asan                       builds with AddressSanitizer into
+//                                                              native/build-asan/ (the leaks bench's)
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -12,7 +14,10 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const nativeDir = join(root, "native");
-const buildDir = join(nativeDir, "build");
+const asan = process.argv.includes("--asan");
+// Each build has its own folder; none of them counts as a source of the others.
+const buildDirs = [join(nativeDir, "build"), join(nativeDir, "build-asan")];
+const buildDir = buildDirs[asan ? 1 : 0];
 const addon = join(buildDir, "Release", "liverstiff_torch.node");
 const stampFile = join(buildDir, "liverstiff-libtorch.txt");
 const force = process.argv.includes("--force");
@@ -25,13 +30,13 @@ const openblas = ["x86_64", "aarch64"].some((arch) =>
 const gloo =
   existsSync("/usr/include/gloo/config.h") ||
   (libtorch !== "" && existsSync(join(libtorch, "include", "gloo", "config.h")));
-const buildKey = `${libtorch}\nopenblas=${openblas}\ngloo=${gloo}`;
+const buildKey = `${libtorch}\nopenblas=${openblas}\ngloo=${gloo}${asan ? "\nasan" : ""}`;
 
 function newestSource(dir) {
   let newest = 0;
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
-    if (path === buildDir) continue;
+    if (buildDirs.includes(path)) continue;
     const st = statSync(path);
     newest = Math.max(newest, st.isDirectory() ? newestSource(path) : st.mtimeMs);
   }
@@ -58,7 +63,9 @@ if (existsSync(stampFile) && readFileSync(stampFile, "utf8") !== buildKey) {
 const require = createRequire(import.meta.url);
 const cmakeJs = join(dirname(require.resolve("cmake-js/package.json")), "bin", "cmake-js");
 const started = Date.now();
-console.log(`build-native: building the libtorch addon${libtorch ? ` against LIBTORCH=${libtorch}` : ""}`);
+console.log(
+  `build-native: building the libtorch addon${asan ? " with AddressSanitizer" : ""}${libtorch ? ` against LIBTORCH=${libtorch}` : ""}`,
+);
 const args = [
   cmakeJs,
   "build",
@@ -70,6 +77,7 @@ const args = [
   "2",
   "--log-level",
   "warn",
+  ...(asan ? ["--CDLIVERSTIFF_ASAN=ON"] : []),
 ];
 const result = spawnSync(process.execPath, args, { cwd: root, stdio: "inherit", env: process.env });
 if (result.status !== 0) {

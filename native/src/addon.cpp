@@ -14,18 +14,14 @@ namespace {
 
 static Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   at::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
   return env.Undefined();
-  LT_CATCH(env)
 }
 
 static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return env.Undefined();
-  LT_CATCH(env)
 }
 
 static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }

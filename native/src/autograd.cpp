@@ -7,41 +7,23 @@
 
 namespace lt {
 
-static Napi::Value RequiresGrad(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Napi::Boolean::New(env, tensorArg(env, instance(env), info[0]).requires_grad());
-}
-
 static Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  LT_TRY
-  at::Tensor t = tensorArg(env, instance(env), info[0]);
+  at::Tensor t = tensorAt(info, 0);
   t.set_requires_grad(info[1].ToBoolean().Value());
-  return env.Undefined();
-  LT_CATCH(env)
-}
-
-static Napi::Value IsLeaf(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Napi::Boolean::New(env, tensorArg(env, instance(env), info[0]).is_leaf());
+  return info.Env().Undefined();
 }
 
 // grad(id): a new handle on the accumulated gradient (sharing its storage), or null.
 static Napi::Value Grad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
-  Instance& inst = instance(env);
-  const at::Tensor& t = tensorArg(env, inst, info[0]);
-  return Napi::Value(env, wrapTensor(env, inst, t.grad()));
-  LT_CATCH(env)
+  return Napi::Value(env, wrapTensor(env, instance(env), tensorAt(info, 0).grad()));
 }
 
 static Napi::Value SetGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   Instance& inst = instance(env);
   at::Tensor t = tensorArg(env, inst, info[0]);
-  if (info[1].IsNull() || info[1].IsUndefined())
+  if (isNullish(info[1]))
     t.mutable_grad().reset();
   else {
     const at::Tensor& g = tensorArg(env, inst, info[1]);
@@ -52,40 +34,32 @@ static Napi::Value SetGrad(const Napi::CallbackInfo& info) {
     t.mutable_grad() = g;
   }
   return env.Undefined();
-  LT_CATCH(env)
 }
 
 static Napi::Value Backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   Instance& inst = instance(env);
   const at::Tensor& t = tensorArg(env, inst, info[0]);
   at::Tensor gradient;
-  if (info.Length() > 1 && !info[1].IsNull() && !info[1].IsUndefined()) gradient = tensorArg(env, inst, info[1]);
+  if (!isNullish(info[1])) gradient = tensorArg(env, inst, info[1]);
   bool retain = info.Length() > 2 && info[2].ToBoolean().Value();
   bool create = info.Length() > 3 && info[3].ToBoolean().Value();
   t.backward(gradient, retain, create);
   return env.Undefined();
-  LT_CATCH(env)
 }
 
 // autogradGrad(outputs, inputs, gradOutputs|null, retainGraph, createGraph, allowUnused) -> (id|null)[]
 static Napi::Value AutogradGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   Instance& inst = instance(env);
   auto outputs = tensorListArg(env, inst, info[0]);
   auto inputs = tensorListArg(env, inst, info[1]);
-  std::vector<at::Tensor> gradOutputs;
-  if (!info[2].IsNull() && !info[2].IsUndefined()) gradOutputs = tensorListArg(env, inst, info[2]);
+  auto gradOutputs = optionalTensorListArg(env, inst, info[2]);
   bool create = info[4].ToBoolean().Value();
   c10::optional<bool> retain;
   if (!info[3].IsUndefined()) retain = info[3].ToBoolean().Value();
   auto grads = torch::autograd::grad(outputs, inputs, gradOutputs, retain, create, info[5].ToBoolean().Value());
-  Napi::Array out = Napi::Array::New(env, grads.size());
-  for (size_t i = 0; i < grads.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::Value(env, wrapTensor(env, inst, grads[i])));
-  return out;
-  LT_CATCH(env)
+  return wrapTensors(env, inst, grads);
 }
 
 static Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
@@ -116,15 +90,10 @@ static Napi::Value IsInferenceMode(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), c10::InferenceMode::is_enabled());
 }
 
-static Napi::Value IsInference(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Napi::Boolean::New(env, tensorArg(env, instance(env), info[0]).is_inference());
-}
-
 void initAutograd(Napi::Env env, Napi::Object exports) {
-  exportBinding<RequiresGrad>(env, exports, "requiresGrad");
+  exportBinding<tensorProperty<&at::TensorBase::requires_grad>>(env, exports, "requiresGrad");
   exportBinding<SetRequiresGrad>(env, exports, "setRequiresGrad");
-  exportBinding<IsLeaf>(env, exports, "isLeaf");
+  exportBinding<tensorProperty<&at::TensorBase::is_leaf>>(env, exports, "isLeaf");
   exportBinding<Grad>(env, exports, "grad");
   exportBinding<SetGrad>(env, exports, "setGrad");
   exportBinding<Backward>(env, exports, "backward");
@@ -134,7 +103,7 @@ void initAutograd(Napi::Env env, Napi::Object exports) {
   exportBinding<PushInferenceMode>(env, exports, "pushInferenceMode");
   exportBinding<PopInferenceMode>(env, exports, "popInferenceMode");
   exportBinding<IsInferenceMode>(env, exports, "isInferenceMode");
-  exportBinding<IsInference>(env, exports, "isInference");
+  exportBinding<tensorProperty<&at::TensorBase::is_inference>>(env, exports, "isInference");
 }
 
 }  // namespace lt

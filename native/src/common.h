@@ -6,6 +6,7 @@
 #include <c10/core/InferenceMode.h>
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -66,11 +67,9 @@ void initDist(Napi::Env env, Napi::Object exports);
 
 }  // namespace lt
 
-// Every binding body runs inside LT_TRY/LT_CATCH so that libtorch errors reach JS as Errors with
-// libtorch's message and never abort the process.
 namespace lt {
 // Wraps every exported binding: whatever escapes it (a libtorch error in a metadata call included) becomes
-// a JS Error instead of std::terminate.
+// a JS Error carrying libtorch's message instead of std::terminate, and the process carries on.
 template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
 Napi::Value guarded(const Napi::CallbackInfo& info) {
   try {
@@ -90,17 +89,50 @@ template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
 void exportBinding(Napi::Env env, Napi::Object exports, const char* name) {
   exports.Set(name, Napi::Function::New(env, guarded<Fn>, name));
 }
-}  // namespace lt
 
-#define LT_TRY try {
-#define LT_CATCH(env)                                                        \
-  }                                                                          \
-  catch (const Napi::Error&) {                                               \
-    throw;                                                                   \
-  }                                                                          \
-  catch (const c10::Error& e) {                                              \
-    throw Napi::Error::New(env, lt::cleanMessage(e.what_without_backtrace())); \
-  }                                                                          \
-  catch (const std::exception& e) {                                          \
-    throw Napi::Error::New(env, lt::cleanMessage(e.what()));                 \
-  }
+// True for JS null and undefined (an optional argument left out).
+inline bool isNullish(const Napi::Value& v) { return v.IsNull() || v.IsUndefined(); }
+
+// The tensor whose id is argument i of a binding.
+inline const at::Tensor& tensorAt(const Napi::CallbackInfo& info, size_t i) {
+  napi_env env = info.Env();
+  return tensorArg(env, instance(env), info[i]);
+}
+
+// The tensors whose ids argument i of a binding lists.
+inline std::vector<at::Tensor> tensorListAt(const Napi::CallbackInfo& info, size_t i) {
+  napi_env env = info.Env();
+  return tensorListArg(env, instance(env), info[i]);
+}
+
+// An optional array of tensor ids: no tensors for null or undefined.
+inline std::vector<at::Tensor> optionalTensorListArg(napi_env env, Instance& inst, const Napi::Value& v) {
+  return isNullish(v) ? std::vector<at::Tensor>() : tensorListArg(env, inst, v);
+}
+
+// Registers each tensor in the handle table: a JS array of their ids (null for an undefined tensor).
+inline Napi::Array wrapTensors(napi_env env, Instance& inst, const std::vector<at::Tensor>& tensors) {
+  Napi::Array out = Napi::Array::New(env, tensors.size());
+  for (size_t i = 0; i < tensors.size(); i++)
+    out.Set(static_cast<uint32_t>(i), Napi::Value(env, wrapTensor(env, inst, tensors[i])));
+  return out;
+}
+
+// Tensor metadata as JS values (numbers for integers and dtypes, strings for devices).
+inline Napi::Value toJs(Napi::Env env, bool v) { return Napi::Boolean::New(env, v); }
+inline Napi::Value toJs(Napi::Env env, int64_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
+inline Napi::Value toJs(Napi::Env env, at::ScalarType v) { return Napi::Number::New(env, static_cast<int>(v)); }
+inline Napi::Value toJs(Napi::Env env, const c10::Device& v) { return Napi::String::New(env, v.str()); }
+inline Napi::Value toJs(Napi::Env env, c10::IntArrayRef v) {
+  Napi::Array out = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) out.Set(static_cast<uint32_t>(i), toJs(env, v[i]));
+  return out;
+}
+
+// A binding that returns one property of the tensor it is given: Get is a const member of at::TensorBase
+// (&at::TensorBase::dim) or a function of the tensor.
+template <auto Get>
+Napi::Value tensorProperty(const Napi::CallbackInfo& info) {
+  return toJs(info.Env(), std::invoke(Get, tensorAt(info, 0)));
+}
+}  // namespace lt

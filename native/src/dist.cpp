@@ -36,7 +36,6 @@ c10::intrusive_ptr<c10d::ProcessGroupGloo> groupArg(const Napi::CallbackInfo& in
 // once every rank has joined.
 Napi::Value DistInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   const std::string host = info[0].As<Napi::String>().Utf8Value();
   const int port = info[1].As<Napi::Number>().Int32Value();
   const int rank = info[2].As<Napi::Number>().Int32Value();
@@ -61,17 +60,14 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
   const int id = nextGroup++;
   groups.emplace(id, group);
   return Napi::Number::New(env, id);
-  LT_CATCH(env)
 }
 
 // distAllReduce(id, tensors, bucketBytes): sums each tensor over the ranks, in place. Tensors are packed
 // into flat buckets of at most bucketBytes (one collective per bucket), as DistributedDataParallel does.
 Napi::Value DistAllReduce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   auto group = groupArg(info);
-  Instance& inst = instance(env);
-  auto tensors = tensorListArg(env, inst, info[1]);
+  auto tensors = tensorListAt(info, 1);
   const int64_t bucketBytes = info[2].As<Napi::Number>().Int64Value();
   c10::AutoGradMode noGrad(false);
   size_t start = 0;
@@ -97,16 +93,13 @@ Napi::Value DistAllReduce(const Napi::CallbackInfo& info) {
     start = end;
   }
   return env.Undefined();
-  LT_CATCH(env)
 }
 
 // distBroadcast(id, tensors, root): every rank's tensors become root's, in place.
 Napi::Value DistBroadcast(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   auto group = groupArg(info);
-  Instance& inst = instance(env);
-  auto tensors = tensorListArg(env, inst, info[1]);
+  auto tensors = tensorListAt(info, 1);
   c10d::BroadcastOptions options;
   options.rootRank = info[2].As<Napi::Number>().Int32Value();
   c10::AutoGradMode noGrad(false);
@@ -115,24 +108,19 @@ Napi::Value DistBroadcast(const Napi::CallbackInfo& info) {
     group->broadcast(one, options)->wait();
   }
   return env.Undefined();
-  LT_CATCH(env)
 }
 
 Napi::Value DistBarrier(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   groupArg(info)->barrier()->wait();
   return env.Undefined();
-  LT_CATCH(env)
 }
 
 Napi::Value DistClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   std::lock_guard<std::mutex> lock(groupsMu);
   groups.erase(info[0].As<Napi::Number>().Int32Value());
   return env.Undefined();
-  LT_CATCH(env)
 }
 
 }  // namespace

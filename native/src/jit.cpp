@@ -19,7 +19,6 @@ torch::jit::Module& moduleArg(Napi::Env env, Instance& inst, const Napi::Value& 
 
 Napi::Value ModuleLoad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   Instance& inst = instance(env);
   std::string path = info[0].As<Napi::String>();
   c10::optional<c10::Device> device;
@@ -27,13 +26,11 @@ Napi::Value ModuleLoad(const Napi::CallbackInfo& info) {
   auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path, device));
   inst.modules.push_back(std::static_pointer_cast<void>(module));
   return Napi::Number::New(env, static_cast<double>(inst.modules.size() - 1));
-  LT_CATCH(env)
 }
 
 // moduleCall(id, method, inputs[]): inputs are tensor ids, numbers or booleans.
 Napi::Value ModuleCall(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   Instance& inst = instance(env);
   torch::jit::Module& module = moduleArg(env, inst, info[0]);
   std::string method = info[1].As<Napi::String>();
@@ -45,19 +42,17 @@ Napi::Value ModuleCall(const Napi::CallbackInfo& info) {
       inputs.emplace_back(a.As<Napi::Boolean>().Value());
     else if (a.IsArray())
       inputs.emplace_back(c10::List<at::Tensor>(tensorListArg(env, inst, a)));
-    else if (a.IsNull() || a.IsUndefined())
+    else if (isNullish(a))
       inputs.emplace_back();
     else
       inputs.emplace_back(tensorArg(env, inst, a));
   }
   c10::IValue out = module.get_method(method)(std::move(inputs));
   return Napi::Value(env, ivalueToJs(env, inst, out));
-  LT_CATCH(env)
 }
 
 Napi::Value ModuleNamed(const Napi::CallbackInfo& info, bool parameters) {
   Napi::Env env = info.Env();
-  LT_TRY
   Instance& inst = instance(env);
   torch::jit::Module& module = moduleArg(env, inst, info[0]);
   Napi::Array out = Napi::Array::New(env);
@@ -73,7 +68,6 @@ Napi::Value ModuleNamed(const Napi::CallbackInfo& info, bool parameters) {
   else
     for (const auto& b : module.named_buffers(true)) add(b.name, b.value);
   return out;
-  LT_CATCH(env)
 }
 
 Napi::Value ModuleParameters(const Napi::CallbackInfo& info) { return ModuleNamed(info, true); }
@@ -81,33 +75,25 @@ Napi::Value ModuleBuffers(const Napi::CallbackInfo& info) { return ModuleNamed(i
 
 Napi::Value ModuleTrain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   moduleArg(env, instance(env), info[0]).train(info[1].ToBoolean().Value());
   return env.Undefined();
-  LT_CATCH(env)
 }
 
 Napi::Value ModuleIsTraining(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   return Napi::Boolean::New(env, moduleArg(env, instance(env), info[0]).is_training());
-  LT_CATCH(env)
 }
 
 Napi::Value ModuleTo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   moduleArg(env, instance(env), info[0]).to(c10::Device(info[1].As<Napi::String>().Utf8Value()));
   return env.Undefined();
-  LT_CATCH(env)
 }
 
 Napi::Value ModuleSave(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   moduleArg(env, instance(env), info[0]).save(info[1].As<Napi::String>().Utf8Value());
   return env.Undefined();
-  LT_CATCH(env)
 }
 
 Napi::Value ModuleDispose(const Napi::CallbackInfo& info) {
@@ -121,15 +107,15 @@ Napi::Value ModuleDispose(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void initJit(Napi::Env env, Napi::Object exports) {
-  exports.Set("moduleLoad", Napi::Function::New(env, guarded<ModuleLoad>, "moduleLoad"));
-  exports.Set("moduleCall", Napi::Function::New(env, guarded<ModuleCall>, "moduleCall"));
-  exports.Set("moduleParameters", Napi::Function::New(env, guarded<ModuleParameters>, "moduleParameters"));
-  exports.Set("moduleBuffers", Napi::Function::New(env, guarded<ModuleBuffers>, "moduleBuffers"));
-  exports.Set("moduleTrain", Napi::Function::New(env, guarded<ModuleTrain>, "moduleTrain"));
-  exports.Set("moduleIsTraining", Napi::Function::New(env, guarded<ModuleIsTraining>, "moduleIsTraining"));
-  exports.Set("moduleTo", Napi::Function::New(env, guarded<ModuleTo>, "moduleTo"));
-  exports.Set("moduleSave", Napi::Function::New(env, guarded<ModuleSave>, "moduleSave"));
-  exports.Set("moduleDispose", Napi::Function::New(env, guarded<ModuleDispose>, "moduleDispose"));
+  exportBinding<ModuleLoad>(env, exports, "moduleLoad");
+  exportBinding<ModuleCall>(env, exports, "moduleCall");
+  exportBinding<ModuleParameters>(env, exports, "moduleParameters");
+  exportBinding<ModuleBuffers>(env, exports, "moduleBuffers");
+  exportBinding<ModuleTrain>(env, exports, "moduleTrain");
+  exportBinding<ModuleIsTraining>(env, exports, "moduleIsTraining");
+  exportBinding<ModuleTo>(env, exports, "moduleTo");
+  exportBinding<ModuleSave>(env, exports, "moduleSave");
+  exportBinding<ModuleDispose>(env, exports, "moduleDispose");
 }
 
 }  // namespace lt

@@ -8,49 +8,29 @@ namespace lt {
 
 static Kind kindOf(const c10::TypePtr& type) {
   using c10::TypeKind;
-  switch (type->kind()) {
-    case TypeKind::TensorType:
-      return Kind::Tensor;
-    case TypeKind::IntType:
-    case TypeKind::SymIntType:
-    case TypeKind::ScalarTypeType:
-    case TypeKind::LayoutType:
-    case TypeKind::MemoryFormatType:
-      return Kind::Int;
-    case TypeKind::FloatType:
-      return Kind::Float;
-    case TypeKind::BoolType:
-      return Kind::Bool;
-    case TypeKind::StringType:
-      return Kind::Str;
-    case TypeKind::NumberType:
-      return Kind::Scalar;
-    case TypeKind::DeviceObjType:
-      return Kind::Device;
-    case TypeKind::GeneratorType:
-      return Kind::Generator;
-    case TypeKind::ListType: {
-      auto elem = type->expectRef<c10::ListType>().getElementType();
-      if (elem->kind() == TypeKind::OptionalType) {
-        auto inner = elem->expectRef<c10::OptionalType>().getElementType();
-        return inner->kind() == TypeKind::TensorType ? Kind::OptTensorList : Kind::Unsupported;
-      }
-      switch (kindOf(elem)) {
-        case Kind::Tensor:
-          return Kind::TensorList;
-        case Kind::Int:
-          return Kind::IntList;
-        case Kind::Float:
-          return Kind::FloatList;
-        case Kind::Bool:
-          return Kind::BoolList;
-        default:
-          return Kind::Unsupported;
-      }
+  // The schema's types that the binding converts (ScalarType, Layout and MemoryFormat are integers in JS).
+  static const std::unordered_map<TypeKind, Kind> kinds = {
+      {TypeKind::TensorType, Kind::Tensor},     {TypeKind::IntType, Kind::Int},
+      {TypeKind::SymIntType, Kind::Int},        {TypeKind::ScalarTypeType, Kind::Int},
+      {TypeKind::LayoutType, Kind::Int},        {TypeKind::MemoryFormatType, Kind::Int},
+      {TypeKind::FloatType, Kind::Float},       {TypeKind::BoolType, Kind::Bool},
+      {TypeKind::StringType, Kind::Str},        {TypeKind::NumberType, Kind::Scalar},
+      {TypeKind::DeviceObjType, Kind::Device},  {TypeKind::GeneratorType, Kind::Generator}};
+  // The lists of them that it converts (and Tensor?[], below).
+  static const std::unordered_map<Kind, Kind> lists = {
+      {Kind::Tensor, Kind::TensorList}, {Kind::Int, Kind::IntList},
+      {Kind::Float, Kind::FloatList},   {Kind::Bool, Kind::BoolList}};
+  if (type->kind() == TypeKind::ListType) {
+    auto elem = type->expectRef<c10::ListType>().getElementType();
+    if (elem->kind() == TypeKind::OptionalType) {
+      auto inner = elem->expectRef<c10::OptionalType>().getElementType();
+      return inner->kind() == TypeKind::TensorType ? Kind::OptTensorList : Kind::Unsupported;
     }
-    default:
-      return Kind::Unsupported;
+    auto list = lists.find(kindOf(elem));
+    return list == lists.end() ? Kind::Unsupported : list->second;
   }
+  auto kind = kinds.find(type->kind());
+  return kind == kinds.end() ? Kind::Unsupported : kind->second;
 }
 
 static napi_valuetype typeOf(napi_env env, napi_value v) {
@@ -65,20 +45,54 @@ static double numberArg(napi_env env, napi_value v, const ArgSpec& a) {
   return d;
 }
 
+static bool boolArg(napi_env env, napi_value v) {
+  bool b = false;
+  napi_get_value_bool(env, v, &b);
+  return b;
+}
+
+// A string argument; mustBe names what it must be in the error ("a string").
+static std::string stringArg(napi_env env, napi_value v, const ArgSpec& a, const char* mustBe) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok)
+    fail(env, "argument '" + a.name + "' must be " + mustBe);
+  std::string s(len, '\0');
+  napi_get_value_string_utf8(env, v, s.data(), len + 1, &len);
+  return s;
+}
+
+// A JS number or boolean as a Scalar. Integral JS numbers become integer scalars so that int tensors keep
+// their dtype (as in Python).
+static at::Scalar scalarArg(napi_env env, napi_value v, napi_valuetype t, const ArgSpec& a) {
+  if (t == napi_boolean) return at::Scalar(boolArg(env, v));
+  double d = numberArg(env, v, a);
+  if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9007199254740992.0)
+    return at::Scalar(static_cast<int64_t>(d));
+  return at::Scalar(d);
+}
+
+// The length of an array argument. Where the value is not an array it fails with "must be <mustBe>", or
+// counts as empty when mustBe is null.
+static uint32_t arrayLength(napi_env env, napi_value v, const ArgSpec& a, const char* mustBe) {
+  uint32_t n = 0;
+  if (napi_get_array_length(env, v, &n) != napi_ok && mustBe) fail(env, "argument '" + a.name + "' must be " + mustBe);
+  return n;
+}
+
+static napi_value elementAt(napi_env env, napi_value array, uint32_t i) {
+  napi_value e;
+  napi_get_element(env, array, i, &e);
+  return e;
+}
+
 static std::vector<int64_t> intListArg(napi_env env, napi_value v, const ArgSpec& a) {
   std::vector<int64_t> out;
   if (typeOf(env, v) == napi_number) {
     out.assign(a.fixedLength > 0 ? a.fixedLength : 1, static_cast<int64_t>(numberArg(env, v, a)));
     return out;
   }
-  uint32_t n = 0;
-  if (napi_get_array_length(env, v, &n) != napi_ok) fail(env, "argument '" + a.name + "' must be an array of integers");
-  out.resize(n);
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value e;
-    napi_get_element(env, v, i, &e);
-    out[i] = static_cast<int64_t>(numberArg(env, e, a));
-  }
+  out.resize(arrayLength(env, v, a, "an array of integers"));
+  for (uint32_t i = 0; i < out.size(); i++) out[i] = static_cast<int64_t>(numberArg(env, elementAt(env, v, i), a));
   return out;
 }
 
@@ -99,13 +113,11 @@ static c10::IValue toIValue(napi_env env, Instance& inst, const ArgSpec& a, napi
     case Kind::TensorList:
       return c10::List<at::Tensor>(tensorListArg(env, inst, v));
     case Kind::OptTensorList: {
-      uint32_t n = 0;
-      napi_get_array_length(env, v, &n);
+      uint32_t n = arrayLength(env, v, a, nullptr);
       c10::List<c10::optional<at::Tensor>> list;
       list.reserve(n);
       for (uint32_t i = 0; i < n; i++) {
-        napi_value e;
-        napi_get_element(env, v, i, &e);
+        napi_value e = elementAt(env, v, i);
         napi_valuetype et = typeOf(env, e);
         if (et == napi_null || et == napi_undefined)
           list.push_back(c10::nullopt);
@@ -115,25 +127,15 @@ static c10::IValue toIValue(napi_env env, Instance& inst, const ArgSpec& a, napi
       return list;
     }
     case Kind::Int:
-      if (t == napi_boolean) {
-        bool b;
-        napi_get_value_bool(env, v, &b);
-        return static_cast<int64_t>(b);
-      }
+      if (t == napi_boolean) return static_cast<int64_t>(boolArg(env, v));
       return static_cast<int64_t>(numberArg(env, v, a));
     case Kind::IntList:
       return intListArg(env, v, a);
     case Kind::Float:
       return numberArg(env, v, a);
     case Kind::FloatList: {
-      uint32_t n = 0;
-      if (napi_get_array_length(env, v, &n) != napi_ok) fail(env, "argument '" + a.name + "' must be an array");
-      std::vector<double> out(n);
-      for (uint32_t i = 0; i < n; i++) {
-        napi_value e;
-        napi_get_element(env, v, i, &e);
-        out[i] = numberArg(env, e, a);
-      }
+      std::vector<double> out(arrayLength(env, v, a, "an array"));
+      for (uint32_t i = 0; i < out.size(); i++) out[i] = numberArg(env, elementAt(env, v, i), a);
       return out;
     }
     case Kind::Bool: {
@@ -142,66 +144,25 @@ static c10::IValue toIValue(napi_env env, Instance& inst, const ArgSpec& a, napi
       return b;
     }
     case Kind::BoolList: {
-      uint32_t n = 0;
-      napi_get_array_length(env, v, &n);
+      uint32_t n = arrayLength(env, v, a, nullptr);
       c10::List<bool> out;
-      for (uint32_t i = 0; i < n; i++) {
-        napi_value e;
-        bool b = false;
-        napi_get_element(env, v, i, &e);
-        napi_get_value_bool(env, e, &b);
-        out.push_back(b);
-      }
+      for (uint32_t i = 0; i < n; i++) out.push_back(boolArg(env, elementAt(env, v, i)));
       return out;
     }
-    case Kind::Str: {
-      size_t len = 0;
-      if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok)
-        fail(env, "argument '" + a.name + "' must be a string");
-      std::string s(len, '\0');
-      napi_get_value_string_utf8(env, v, s.data(), len + 1, &len);
-      return s;
-    }
-    case Kind::Scalar: {
-      if (t == napi_boolean) {
-        bool b;
-        napi_get_value_bool(env, v, &b);
-        return at::Scalar(b);
-      }
-      double d = numberArg(env, v, a);
-      // Integral JS numbers become integer scalars so that int tensors keep their dtype (as in Python).
-      if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9007199254740992.0)
-        return at::Scalar(static_cast<int64_t>(d));
-      return at::Scalar(d);
-    }
+    case Kind::Str:
+      return stringArg(env, v, a, "a string");
+    case Kind::Scalar:
+      return scalarArg(env, v, t, a);
     case Kind::WrappedScalar: {
       // A JS number in a Tensor position: a 0-d "wrapped number" tensor, exactly what Python's argument
       // parser makes of `x.mul(2)` (one dispatch, scalar type promotion) instead of the slower .Scalar
       // overloads.
-      at::Scalar scalar;
-      if (t == napi_boolean) {
-        bool b;
-        napi_get_value_bool(env, v, &b);
-        scalar = b;
-      } else {
-        double d = numberArg(env, v, a);
-        if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9007199254740992.0)
-          scalar = static_cast<int64_t>(d);
-        else
-          scalar = d;
-      }
-      at::Tensor wrapped = c10::scalar_to_tensor(scalar);
+      at::Tensor wrapped = c10::scalar_to_tensor(scalarArg(env, v, t, a));
       wrapped.unsafeGetTensorImpl()->set_wrapped_number(true);
       return wrapped;
     }
-    case Kind::Device: {
-      size_t len = 0;
-      if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok)
-        fail(env, "argument '" + a.name + "' must be a device string");
-      std::string s(len, '\0');
-      napi_get_value_string_utf8(env, v, s.data(), len + 1, &len);
-      return c10::Device(s);
-    }
+    case Kind::Device:
+      return c10::Device(stringArg(env, v, a, "a device string"));
     case Kind::Generator:
       fail(env, "argument '" + a.name + "': generators are not supported (use manualSeed)");
     case Kind::Unsupported:
@@ -212,7 +173,6 @@ static c10::IValue toIValue(napi_env env, Instance& inst, const ArgSpec& a, napi
 
 static Napi::Value OpId(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   Instance& inst = instance(env);
   std::string name = info[0].As<Napi::String>();
   std::string overload = info.Length() > 1 ? info[1].As<Napi::String>().Utf8Value() : std::string();
@@ -250,25 +210,24 @@ static Napi::Value OpId(const Napi::CallbackInfo& info) {
   inst.ops.push_back(std::move(op));
   inst.opIndex.emplace(key, index);
   return Napi::Number::New(env, index);
-  LT_CATCH(env)
 }
 
-static Napi::Value OpReturnTypes(const Napi::CallbackInfo& info) {
+// The resolved operator whose index is argument 0.
+static const OpInfo& opAt(const Napi::CallbackInfo& info) {
   Instance& inst = instance(info.Env());
   uint32_t index = info[0].As<Napi::Number>().Uint32Value();
   if (index >= inst.ops.size()) throw Napi::Error::New(info.Env(), "unknown operator index");
-  const auto& types = inst.ops[index]->returnTypes;
+  return *inst.ops[index];
+}
+
+static Napi::Value OpReturnTypes(const Napi::CallbackInfo& info) {
+  const auto& types = opAt(info).returnTypes;
   Napi::Array out = Napi::Array::New(info.Env(), types.size());
   for (size_t i = 0; i < types.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::String::New(info.Env(), types[i]));
   return out;
 }
 
-static Napi::Value OpSchema(const Napi::CallbackInfo& info) {
-  Instance& inst = instance(info.Env());
-  uint32_t index = info[0].As<Napi::Number>().Uint32Value();
-  if (index >= inst.ops.size()) throw Napi::Error::New(info.Env(), "unknown operator index");
-  return Napi::String::New(info.Env(), inst.ops[index]->label);
-}
+static Napi::Value OpSchema(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), opAt(info).label); }
 
 // Raw napi callback: the hot path, with no per-call heap allocation for up to 16 arguments.
 static napi_value callOp(napi_env env, napi_callback_info cbinfo, bool keepResult) {

@@ -12,57 +12,71 @@
 
 namespace lt {
 
-struct NoGrad {
-  c10::AutoGradMode guard{false};
+// What every step binding reads: its arguments (info), with gradient recording off for the whole call,
+// and the parameters (argument 0).
+struct StepArgs {
+  const Napi::CallbackInfo& info;
+  Napi::Env env;
+  Instance& inst;
+  c10::AutoGradMode noGrad{false};
+  std::vector<at::Tensor> params;
+
+  explicit StepArgs(const Napi::CallbackInfo& info)
+      : info(info), env(info.Env()), inst(instance(env)), params(tensors(0)) {}
+  std::vector<at::Tensor> tensors(size_t i) { return tensorListArg(env, inst, info[i]); }
+  // An optional list (optimizer state that only some variants keep): empty for null.
+  std::vector<at::Tensor> optionalTensors(size_t i) { return optionalTensorListArg(env, inst, info[i]); }
+  double number(size_t i) const { return info[i].As<Napi::Number>().DoubleValue(); }
+  bool flag(size_t i) const { return info[i].ToBoolean().Value(); }
+
+  // Calls update(i, param, grad) for each parameter that has a gradient, in order. grad is negated first
+  // when maximize, then given weightDecay * param (the coupled L2 penalty) when weightDecay is not 0.
+  template <typename Update>
+  void forEachGrad(bool maximize, double weightDecay, Update update) {
+    for (size_t i = 0; i < params.size(); i++) {
+      at::Tensor& param = params[i];
+      at::Tensor grad = param.grad();
+      if (!grad.defined()) continue;
+      if (maximize) grad = grad.neg();
+      if (weightDecay != 0) grad = grad.add(param, weightDecay);
+      update(i, param, grad);
+    }
+  }
 };
 
-static double numArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().DoubleValue(); }
+// steps[i]: the step count of parameter i (bias corrections).
+static double stepOf(const Napi::Array& steps, size_t i) {
+  return steps.Get(static_cast<uint32_t>(i)).As<Napi::Number>().DoubleValue();
+}
 
 // adamStep(params, expAvgs, expAvgSqs, maxExpAvgSqs|null, steps[], lr, beta1, beta2, eps, weightDecay,
 //          decoupled, maximize)
 static Napi::Value AdamStep(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  LT_TRY
-  Instance& inst = instance(env);
-  NoGrad noGrad;
-  auto params = tensorListArg(env, inst, info[0]);
-  auto expAvgs = tensorListArg(env, inst, info[1]);
-  auto expAvgSqs = tensorListArg(env, inst, info[2]);
-  bool amsgrad = !info[3].IsNull() && !info[3].IsUndefined();
-  std::vector<at::Tensor> maxSqs;
-  if (amsgrad) maxSqs = tensorListArg(env, inst, info[3]);
+  StepArgs args(info);
+  auto expAvgs = args.tensors(1);
+  auto expAvgSqs = args.tensors(2);
+  bool amsgrad = !isNullish(info[3]);
+  auto maxSqs = args.optionalTensors(3);
   Napi::Array steps = info[4].As<Napi::Array>();
-  double lr = numArg(info, 5), beta1 = numArg(info, 6), beta2 = numArg(info, 7), eps = numArg(info, 8);
-  double weightDecay = numArg(info, 9);
-  bool decoupled = info[10].ToBoolean().Value();
-  bool maximize = info.Length() > 11 && info[11].ToBoolean().Value();
-  for (size_t i = 0; i < params.size(); i++) {
-    at::Tensor& param = params[i];
-    at::Tensor grad = param.grad();
-    if (!grad.defined()) continue;
-    if (maximize) grad = grad.neg();
-    double step = steps.Get(static_cast<uint32_t>(i)).As<Napi::Number>().DoubleValue();
-    if (decoupled)
-      param.mul_(1 - lr * weightDecay);
-    else if (weightDecay != 0)
-      grad = grad.add(param, weightDecay);
+  double lr = args.number(5), beta1 = args.number(6), beta2 = args.number(7), eps = args.number(8);
+  double weightDecay = args.number(9);
+  bool decoupled = args.flag(10);
+  bool maximize = args.flag(11);
+  // Decoupled weight decay (AdamW) scales the parameter instead of adding to the gradient.
+  args.forEachGrad(maximize, decoupled ? 0 : weightDecay, [&](size_t i, at::Tensor& param, const at::Tensor& grad) {
+    double step = stepOf(steps, i);
+    if (decoupled) param.mul_(1 - lr * weightDecay);
     expAvgs[i].mul_(beta1).add_(grad, 1 - beta1);
     expAvgSqs[i].mul_(beta2).addcmul_(grad, grad, 1 - beta2);
     double bias1 = 1 - std::pow(beta1, step);
     double bias2 = 1 - std::pow(beta2, step);
     double stepSize = lr / bias1;
     double bias2Sqrt = std::sqrt(bias2);
-    at::Tensor denom;
-    if (amsgrad) {
-      at::maximum_out(maxSqs[i], maxSqs[i], expAvgSqs[i]);
-      denom = (maxSqs[i].sqrt() / bias2Sqrt).add_(eps);
-    } else {
-      denom = (expAvgSqs[i].sqrt() / bias2Sqrt).add_(eps);
-    }
+    if (amsgrad) at::maximum_out(maxSqs[i], maxSqs[i], expAvgSqs[i]);
+    at::Tensor denom = ((amsgrad ? maxSqs[i] : expAvgSqs[i]).sqrt() / bias2Sqrt).add_(eps);
     param.addcdiv_(expAvgs[i], denom, -stepSize);
-  }
-  return env.Undefined();
-  LT_CATCH(env)
+  });
+  return info.Env().Undefined();
 }
 
 // One pass over contiguous float32 CPU tensors for Adamax: PyTorch's formulation (cat + amax + addcdiv)
@@ -110,30 +124,23 @@ static void adamaxOne(at::Tensor param, at::Tensor grad, at::Tensor expAvg, at::
 // activeSlices: for parameters that stack independent models along dim 0, the slices to update; the others
 // are left as they are (models that have stopped early). An active slice's arithmetic is unchanged.
 static Napi::Value AdamaxStep(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  LT_TRY
-  Instance& inst = instance(env);
-  NoGrad noGrad;
-  auto params = tensorListArg(env, inst, info[0]);
-  auto expAvgs = tensorListArg(env, inst, info[1]);
-  auto expInfs = tensorListArg(env, inst, info[2]);
+  StepArgs args(info);
+  auto expAvgs = args.tensors(1);
+  auto expInfs = args.tensors(2);
   Napi::Array steps = info[3].As<Napi::Array>();
-  double lr = numArg(info, 4), beta1 = numArg(info, 5), beta2 = numArg(info, 6), eps = numArg(info, 7);
-  double weightDecay = numArg(info, 8);
+  double lr = args.number(4), beta1 = args.number(5), beta2 = args.number(6), eps = args.number(7);
+  double weightDecay = args.number(8);
   std::vector<bool> active;
-  if (info.Length() > 9 && info[9].IsArray()) {
+  if (info[9].IsArray()) {
     Napi::Array a = info[9].As<Napi::Array>();
     for (uint32_t k = 0; k < a.Length(); k++) active.push_back(a.Get(k).ToBoolean().Value());
   }
-  for (size_t i = 0; i < params.size(); i++) {
-    at::Tensor& param = params[i];
-    at::Tensor grad = param.grad();
-    if (!grad.defined()) continue;
-    double step = steps.Get(static_cast<uint32_t>(i)).As<Napi::Number>().DoubleValue();
-    double clr = lr / (1 - std::pow(beta1, step));
+  // The weight decay is added per slice, inside adamaxOne.
+  args.forEachGrad(false, 0, [&](size_t i, at::Tensor& param, const at::Tensor& grad) {
+    double clr = lr / (1 - std::pow(beta1, stepOf(steps, i)));
     if (active.empty()) {
       adamaxOne(param, grad, expAvgs[i], expInfs[i], clr, beta1, beta2, eps, weightDecay);
-      continue;
+      return;
     }
     if (param.dim() < 1 || param.size(0) != static_cast<int64_t>(active.size()))
       throw std::invalid_argument("adamaxStep: activeSlices has " + std::to_string(active.size()) +
@@ -143,69 +150,49 @@ static Napi::Value AdamaxStep(const Napi::CallbackInfo& info) {
       if (active[static_cast<size_t>(k)])
         adamaxOne(param.select(0, k), grad.select(0, k), expAvgs[i].select(0, k), expInfs[i].select(0, k), clr,
                   beta1, beta2, eps, weightDecay);
-  }
-  return env.Undefined();
-  LT_CATCH(env)
+  });
+  return info.Env().Undefined();
 }
 
 // sgdStep(params, momentumBuffers (id|null)[], lr, momentum, dampening, weightDecay, nesterov, maximize)
 //   -> momentum buffers (a new id where one was created, else the id passed in)
 static Napi::Value SgdStep(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  LT_TRY
-  Instance& inst = instance(env);
-  NoGrad noGrad;
-  auto params = tensorListArg(env, inst, info[0]);
+  StepArgs args(info);
+  Napi::Env env = args.env;
   Napi::Array bufs = info[1].As<Napi::Array>();
-  double lr = numArg(info, 2), momentum = numArg(info, 3), dampening = numArg(info, 4), weightDecay = numArg(info, 5);
-  bool nesterov = info[6].ToBoolean().Value();
-  bool maximize = info.Length() > 7 && info[7].ToBoolean().Value();
-  Napi::Array out = Napi::Array::New(env, params.size());
-  for (size_t i = 0; i < params.size(); i++) {
-    at::Tensor& param = params[i];
-    Napi::Value bufId = bufs.Get(static_cast<uint32_t>(i));
-    out.Set(static_cast<uint32_t>(i), bufId);
-    at::Tensor grad = param.grad();
-    if (!grad.defined()) continue;
-    if (maximize) grad = grad.neg();
-    if (weightDecay != 0) grad = grad.add(param, weightDecay);
+  double lr = args.number(2), momentum = args.number(3), dampening = args.number(4), weightDecay = args.number(5);
+  bool nesterov = args.flag(6);
+  Napi::Array out = Napi::Array::New(env, args.params.size());
+  for (size_t i = 0; i < args.params.size(); i++) out.Set(static_cast<uint32_t>(i), bufs.Get(static_cast<uint32_t>(i)));
+  args.forEachGrad(args.flag(7), weightDecay, [&](size_t i, at::Tensor& param, at::Tensor grad) {
     if (momentum != 0) {
+      Napi::Value bufId = bufs.Get(static_cast<uint32_t>(i));
       at::Tensor buf;
-      if (bufId.IsNull() || bufId.IsUndefined()) {
+      if (isNullish(bufId)) {
         buf = grad.clone().detach();
-        out.Set(static_cast<uint32_t>(i), Napi::Value(env, wrapTensor(env, inst, buf)));
+        out.Set(static_cast<uint32_t>(i), Napi::Value(env, wrapTensor(env, args.inst, buf)));
       } else {
-        buf = tensorArg(env, inst, bufId);
+        buf = tensorArg(env, args.inst, bufId);
         buf.mul_(momentum).add_(grad, 1 - dampening);
       }
       grad = nesterov ? grad.add(buf, momentum) : buf;
     }
     param.add_(grad, -lr);
-  }
+  });
   return out;
-  LT_CATCH(env)
 }
 
 // rmspropStep(params, squareAvgs, gradAvgs|null, momentumBuffers|null, lr, alpha, eps, weightDecay, momentum)
 static Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  LT_TRY
-  Instance& inst = instance(env);
-  NoGrad noGrad;
-  auto params = tensorListArg(env, inst, info[0]);
-  auto squareAvgs = tensorListArg(env, inst, info[1]);
-  bool centered = !info[2].IsNull() && !info[2].IsUndefined();
-  bool withMomentum = !info[3].IsNull() && !info[3].IsUndefined();
-  std::vector<at::Tensor> gradAvgs, bufs;
-  if (centered) gradAvgs = tensorListArg(env, inst, info[2]);
-  if (withMomentum) bufs = tensorListArg(env, inst, info[3]);
-  double lr = numArg(info, 4), alpha = numArg(info, 5), eps = numArg(info, 6), weightDecay = numArg(info, 7);
-  double momentum = numArg(info, 8);
-  for (size_t i = 0; i < params.size(); i++) {
-    at::Tensor& param = params[i];
-    at::Tensor grad = param.grad();
-    if (!grad.defined()) continue;
-    if (weightDecay != 0) grad = grad.add(param, weightDecay);
+  StepArgs args(info);
+  auto squareAvgs = args.tensors(1);
+  bool centered = !isNullish(info[2]);
+  bool withMomentum = !isNullish(info[3]);
+  auto gradAvgs = args.optionalTensors(2);
+  auto bufs = args.optionalTensors(3);
+  double lr = args.number(4), alpha = args.number(5), eps = args.number(6), weightDecay = args.number(7);
+  double momentum = args.number(8);
+  args.forEachGrad(false, weightDecay, [&](size_t i, at::Tensor& param, const at::Tensor& grad) {
     squareAvgs[i].mul_(alpha).addcmul_(grad, grad, 1 - alpha);
     at::Tensor avg;
     if (centered) {
@@ -221,19 +208,16 @@ static Napi::Value RmspropStep(const Napi::CallbackInfo& info) {
     } else {
       param.addcdiv_(grad, avg, -lr);
     }
-  }
-  return env.Undefined();
-  LT_CATCH(env)
+  });
+  return info.Env().Undefined();
 }
 
 // clipGradNorm(params, maxNorm, normType) -> total norm before clipping (torch.nn.utils.clip_grad_norm_).
 static Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  LT_TRY
-  Instance& inst = instance(env);
-  NoGrad noGrad;
-  auto params = tensorListArg(env, inst, info[0]);
-  double maxNorm = numArg(info, 1), normType = numArg(info, 2);
+  StepArgs args(info);
+  Napi::Env env = args.env;
+  auto& params = args.params;
+  double maxNorm = args.number(1), normType = args.number(2);
   std::vector<at::Tensor> norms;
   for (auto& p : params)
     if (p.grad().defined()) norms.push_back(std::isinf(normType) ? p.grad().abs().max() : at::norm(p.grad(), normType));
@@ -243,7 +227,6 @@ static Napi::Value ClipGradNorm(const Napi::CallbackInfo& info) {
   for (auto& p : params)
     if (p.grad().defined()) p.mutable_grad().mul_(coef.to(p.grad().device()));
   return Napi::Number::New(env, total.item<double>());
-  LT_CATCH(env)
 }
 
 void initOptimizers(Napi::Env env, Napi::Object exports) {

@@ -18,7 +18,6 @@ static std::vector<int64_t> shapeArg(const Napi::Value& v) {
 // as long as the tensor's storage lives (views and autograd included).
 static Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
   Instance& inst = instance(env);
   drainPending(env, inst);
   Napi::TypedArray view = info[0].As<Napi::TypedArray>();
@@ -51,89 +50,41 @@ static Napi::Value FromTypedArray(const Napi::CallbackInfo& info) {
     if (bytes) std::memcpy(t.data_ptr(), data, bytes);
   }
   return Napi::Value(env, wrapTensor(env, inst, std::move(t)));
-  LT_CATCH(env)
 }
 
 // Copies a tensor's elements (any device, any layout) into a new ArrayBuffer, in row-major order.
 static Napi::Value ToArrayBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
-  Instance& inst = instance(env);
-  at::Tensor t = tensorArg(env, inst, info[0]).detach();
+  at::Tensor t = tensorAt(info, 0).detach();
   if (!t.device().is_cpu()) t = t.to(at::kCPU);
   t = t.contiguous();
   size_t bytes = t.nbytes();
   Napi::ArrayBuffer out = Napi::ArrayBuffer::New(env, bytes);
   if (bytes) std::memcpy(out.Data(), t.data_ptr(), bytes);
   return out;
-  LT_CATCH(env)
 }
 
 static Napi::Value Item(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  LT_TRY
-  Instance& inst = instance(env);
-  const at::Tensor& t = tensorArg(env, inst, info[0]);
-  at::Scalar s = t.item();
+  at::Scalar s = tensorAt(info, 0).item();
   if (s.isBoolean()) return Napi::Boolean::New(env, s.toBool());
   return Napi::Number::New(env, s.toDouble());
-  LT_CATCH(env)
 }
 
-static Napi::Value Shape(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const at::Tensor& t = tensorArg(env, instance(env), info[0]);
-  auto sizes = t.sizes();
-  Napi::Array out = Napi::Array::New(env, sizes.size());
-  for (size_t i = 0; i < sizes.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(sizes[i])));
-  return out;
-}
-
-static Napi::Value Strides(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const at::Tensor& t = tensorArg(env, instance(env), info[0]);
-  auto strides = t.strides();
-  Napi::Array out = Napi::Array::New(env, strides.size());
-  for (size_t i = 0; i < strides.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(strides[i])));
-  return out;
-}
-
-static Napi::Value Dtype(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Napi::Number::New(env, static_cast<int>(tensorArg(env, instance(env), info[0]).scalar_type()));
-}
-
-static Napi::Value DeviceOf(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Napi::String::New(env, tensorArg(env, instance(env), info[0]).device().str());
-}
-
-static Napi::Value Numel(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Napi::Number::New(env, static_cast<double>(tensorArg(env, instance(env), info[0]).numel()));
-}
-
-static Napi::Value Dim(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Napi::Number::New(env, static_cast<double>(tensorArg(env, instance(env), info[0]).dim()));
-}
-
-static Napi::Value IsContiguous(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Napi::Boolean::New(env, tensorArg(env, instance(env), info[0]).is_contiguous());
-}
+// Metadata (tensorProperty bindings).
+static bool isContiguous(const at::Tensor& t) { return t.is_contiguous(); }
 
 void initTensors(Napi::Env env, Napi::Object exports) {
   exportBinding<FromTypedArray>(env, exports, "fromTypedArray");
   exportBinding<ToArrayBuffer>(env, exports, "toArrayBuffer");
   exportBinding<Item>(env, exports, "item");
-  exportBinding<Shape>(env, exports, "shape");
-  exportBinding<Strides>(env, exports, "strides");
-  exportBinding<Dtype>(env, exports, "dtype");
-  exportBinding<DeviceOf>(env, exports, "device");
-  exportBinding<Numel>(env, exports, "numel");
-  exportBinding<Dim>(env, exports, "dim");
-  exportBinding<IsContiguous>(env, exports, "isContiguous");
+  exportBinding<tensorProperty<&at::TensorBase::sizes>>(env, exports, "shape");
+  exportBinding<tensorProperty<&at::TensorBase::strides>>(env, exports, "strides");
+  exportBinding<tensorProperty<&at::TensorBase::scalar_type>>(env, exports, "dtype");
+  exportBinding<tensorProperty<&at::TensorBase::device>>(env, exports, "device");
+  exportBinding<tensorProperty<&at::TensorBase::numel>>(env, exports, "numel");
+  exportBinding<tensorProperty<&at::TensorBase::dim>>(env, exports, "dim");
+  exportBinding<tensorProperty<isContiguous>>(env, exports, "isContiguous");
 }
 
 }  // namespace lt

@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
 import { projectPath } from "../core/paths.ts";
 
 /** A tensor as the addon sees it: an index into the thread's handle table (with a generation). */
@@ -131,7 +132,12 @@ export interface NativeBinding {
   distClose?(group: number): void;
 }
 
-const addonPath = projectPath("native", "build", "Release", "liverstiff_torch.node");
+// LIVERSTIFF_ADDON=/path/to/liverstiff_torch.node loads another build of the addon (the leaks bench's
+// AddressSanitizer build, native/build-asan) instead of native/build's; a relative path is taken from the
+// working directory.
+const addonPath = process.env.LIVERSTIFF_ADDON
+  ? resolve(process.env.LIVERSTIFF_ADDON)
+  : projectPath("native", "build", "Release", "liverstiff_torch.node");
 
 function load(): NativeBinding {
   // OpenMP threads that spin between parallel regions (libgomp's default) collapse when other processes
@@ -146,6 +152,7 @@ function load(): NativeBinding {
     throw new Error(`LIVERSTIFF_CPU_CACHE_MB must be a whole number of MiB (0 = no cache), not "${cacheMb}"`);
   }
   if (!existsSync(addonPath)) {
+    if (process.env.LIVERSTIFF_ADDON) throw new Error(`LIVERSTIFF_ADDON names no file: ${addonPath}`);
     throw new Error(
       `the libtorch addon is not built (${addonPath} is missing): run \`node scripts/build-native.mjs\` ` +
         "(needs libtorch: apt-get install libtorch-dev, or LIBTORCH=/path/to/libtorch)",
