@@ -3,10 +3,9 @@
 // downloaded weights: files are written here from seeded weights and the committed fixtures.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
   createBackboneEncoder,
@@ -25,11 +24,11 @@ import {
 import { saveTensors } from "../../src/nn/index.ts";
 import { loadBackboneWeights, resnet, SwinTransformer } from "../../src/nn/models/index.ts";
 import { manualSeed, noGrad, rand, randn, type Tensor, tensor, tidy } from "../../src/torch/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { fixture, loadSeeded, maxAbsDiff, readFixtures } from "./helpers.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/liverstiff.mjs", import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), "ls-bb-enc-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("ls-bb-enc-");
 const fx = readFixtures(fixture("backbones_fixtures.json"));
 
 function greySlices(n: number, seed: number): Float32Array {

@@ -2,17 +2,17 @@
 // another live process holds is refused, naming that process; a dead holder's lock is taken over.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { acquireLock, LOCK_FILE } from "../../src/core/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(ROOT, "bin", "liverstiff.mjs");
-const dir = mkdtempSync(join(tmpdir(), "ls-cli-edges-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = scratchDir("ls-cli-edges-");
 
 function cli(args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: ROOT, timeout: 120_000 });

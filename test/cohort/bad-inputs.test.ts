@@ -1,15 +1,14 @@
 // The bad-input corpus, end to end through the real dicom/ reader and classifier: each case leaves a
 // per-file, per-series, per-exam or per-row reason in the catalog's exclusions, and the run completes.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { type ExclusionRecord, type IngestSummary, ingest, openCatalog } from "../../src/cohort/index.ts";
 import { SAMPLES, writeBadFiles, writeExam } from "../fixtures/cohort/corpus.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-bad-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-bad-");
 const have = existsSync(SAMPLES);
 const root = join(tmp, "export");
 const workdir = join(tmp, "work");

@@ -1,17 +1,16 @@
 // liverstiff ingest / inspect / convert, end to end through the real CLI on real-format DICOM files.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { readNifti } from "../../src/volume/index.ts";
 import { SAMPLES, writeBadFiles, writeExam } from "../fixtures/cohort/corpus.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/liverstiff.mjs", import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-cli-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-cli-");
 const have = existsSync(SAMPLES);
 const root = join(tmp, "export");
 const work = join(tmp, "work");

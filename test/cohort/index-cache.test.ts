@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdtempSync, rmSync, utimesSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync, utimesSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ingest } from "../../src/cohort/index.ts";
 import { SAMPLES, writeExam } from "../fixtures/cohort/corpus.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-index-cache-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-index-cache-");
 
 describe("index reuse on re-run", {
   skip: existsSync(SAMPLES) ? false : `sample folder absent: ${SAMPLES}`,

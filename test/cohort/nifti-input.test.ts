@@ -1,16 +1,15 @@
 // NIfTI files with dcm2niix/BIDS sidecars as ingest input: the same exam through DICOM and through NIfTI
 // gives the same roles and the same prepared inputs.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ingest, loadPrepared, openCatalog } from "../../src/cohort/index.ts";
 import { convertToNifti } from "../../src/volume/index.ts";
 import { SAMPLES, writeExam } from "../fixtures/cohort/corpus.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-nifti-in-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-nifti-in-");
 const have = existsSync(SAMPLES);
 
 describe("NIfTI input", { skip: have ? false : `sample folder absent: ${SAMPLES}` }, () => {

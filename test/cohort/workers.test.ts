@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ingest } from "../../src/cohort/index.ts";
 import { SAMPLES, writeExam } from "../fixtures/cohort/corpus.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-workers-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-workers-");
 
 describe("ingest with worker threads", {
   skip: existsSync(SAMPLES) ? false : `sample folder absent: ${SAMPLES}`,
