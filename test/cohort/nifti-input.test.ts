@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ingest, loadPrepared, openCatalog } from "../../src/cohort/index.ts";
 import { convertToNifti } from "../../src/volume/index.ts";
-import { SAMPLES, writeExam } from "../fixtures/cohort/corpus.ts";
+import { numberedExam, SAMPLES, writeExam } from "../fixtures/cohort/corpus.ts";
 import { scratchDir } from "../fixtures/scratch.ts";
 
 const tmp = scratchDir("liverstiff-nifti-in-");
@@ -15,13 +15,7 @@ const have = existsSync(SAMPLES);
 describe("NIfTI input", { skip: have ? false : `sample folder absent: ${SAMPLES}` }, () => {
   it("a BIDS-style folder of dcm2niix-like NIfTI + JSON ingests like its DICOM", async () => {
     const dcm = join(tmp, "dicom");
-    writeExam(dcm, {
-      n: 1,
-      patientId: "P1",
-      accession: "A1",
-      date: "20240105",
-      series: ["t2", "t1_in", "t1_opp"],
-    });
+    writeExam(dcm, numberedExam(1, ["t2", "t1_in", "t1_opp"]));
     const bids = join(tmp, "bids", "sub-P1", "ses-20240105", "anat");
     const conv = await convertToNifti({ inputs: [dcm], outDir: bids });
     assert.equal(conv.converted.length, 3);

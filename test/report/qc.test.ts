@@ -4,12 +4,11 @@
 // alone: a warning), and one series description becomes `<script>alert(1)</script>` (it must be escaped).
 // LIVERSTIFF_QC_PAGE=path keeps the page.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join } from "node:path";
 import { before, describe, it } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { PNG } from "pngjs";
 import {
   type ExamRecord,
@@ -21,6 +20,7 @@ import {
 import { examWarnings, renderQcPage, sliceThumbnail } from "../../src/report/index.ts";
 import { synthesize } from "../../src/synth/index.ts";
 import { recipePreparation } from "../../src/validate/workdir.ts";
+import { runCli } from "../fixtures/cli.ts";
 import { scratchDir } from "../fixtures/scratch.ts";
 import { attr, CHROMIUM, chromiumSkip, type Element, findAll, parseHtml, text } from "./helpers.ts";
 
@@ -28,7 +28,6 @@ import { attr, CHROMIUM, chromiumSkip, type Element, findAll, parseHtml, text } 
 // biome-ignore lint/suspicious/noExplicitAny: untyped third-party module
 const dcmjs: any = createRequire(import.meta.url)("dcmjs");
 
-const BIN = fileURLToPath(new URL("../../bin/liverstiff.mjs", import.meta.url));
 const INJECTED = "<script>alert(1)</script>";
 const tmp = scratchDir("liverstiff-qc-");
 const cohort = join(tmp, "cohort");
@@ -318,7 +317,7 @@ describe("liverstiff qc: the page", () => {
 });
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
+  const r = runCli(args);
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
