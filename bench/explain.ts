@@ -7,26 +7,19 @@
 // encoder blocks 1-4, the choice of the default layer. Time: predict over the second cohort with
 // --cam-out and without it, in the same run; the difference per exam is what the maps add. Cohorts, work
 // folders and the bundle are cached under .cache/bench-explain/. Last line: one JSON object.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { PNG } from "pngjs";
-import {
-  ingest,
-  loadPrepared,
-  type MaskSource,
-  openCatalog,
-  recordedPreparedAffine,
-} from "../src/cohort/index.ts";
+import { loadPrepared, type MaskSource, openCatalog, recordedPreparedAffine } from "../src/cohort/index.ts";
 import { writeFileAtomic } from "../src/core/index.ts";
 import { loadBundle, predictExams, trainBundle } from "../src/deploy/index.ts";
 import type { SeriesRole } from "../src/dicom/index.ts";
 import { cnnOf, DEFAULT_CAM_LAYER, type ExamCam, GradCam } from "../src/explain/index.ts";
 import { computeFeatures } from "../src/features/index.ts";
-import { synthesize } from "../src/synth/index.ts";
-import { prepareRecipe } from "../src/validate/workdir.ts";
 import { readNifti, resampleToGrid } from "../src/volume/index.ts";
+import { cohortExamDirs, ensureCohort, ingestCohort, say } from "./lib/cohort.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -42,7 +35,6 @@ const { values: args } = parseArgs({
 });
 
 const cache = resolve(".cache", "bench-explain");
-const say = (s: string) => process.stderr.write(`${s}\n`);
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 const ROLES: readonly SeriesRole[] = ["t1_in", "t1_opp", "t2"];
 const LIVER = 4;
@@ -50,32 +42,11 @@ const SPLEEN = 5;
 const DILATION_MM = 10;
 const thresholdKpa = Number(args.threshold);
 
-async function ensureCohort(dir: string, exams: number, seed: number): Promise<void> {
-  const manifest = join(dir, "manifest.json");
-  if (existsSync(manifest)) {
-    const m = JSON.parse(readFileSync(manifest, "utf8")) as { seed?: unknown; exams?: unknown };
-    if (Number(m.seed) === seed && m.exams === exams) return;
-  }
-  say(`synthesizing ${exams} exams (seed ${seed}) into ${dir}`);
-  await synthesize({ out: dir, exams, seed, force: true });
-}
-
 const labelMasks = (cohort: string): MaskSource => ({
   kind: "files",
   dir: join(cohort, "labelmaps"),
   convention: "synthetic",
 });
-
-async function ensureWork(cohort: string, work: string, recipe: string): Promise<void> {
-  say(`ingesting ${cohort}`);
-  await ingest({
-    roots: [join(cohort, "dicom")],
-    labelsCsv: join(cohort, "labels.csv"),
-    workdir: work,
-    prep: prepareRecipe(recipe).prep,
-    masks: labelMasks(cohort),
-  });
-}
 
 /** In-plane dilation of a [n, n, slices] mask by a disk of `radiusPx`. */
 function dilate(mask: Uint8Array, n: number, slices: number, radiusPx: number): Uint8Array {
@@ -191,7 +162,7 @@ mkdirSync(cache, { recursive: true });
 const cohortA = join(cache, `cohort-${trainExams}-${args["train-seed"]}`);
 await ensureCohort(cohortA, trainExams, Number(args["train-seed"]));
 const workA = join(cache, `work-${trainExams}-${args["train-seed"]}`);
-await ensureWork(cohortA, workA, recipeName);
+await ingestCohort(cohortA, workA, recipeName, labelMasks(cohortA));
 const bundleDir = join(cache, `bundle-${recipeName.replace(/[^\w.-]/g, "_")}-${trainExams}`);
 say(`training the bundle ${bundleDir}`);
 let t = performance.now();
@@ -202,7 +173,7 @@ say(`  ${((performance.now() - t) / 1000).toFixed(0)} s`);
 const cohortB = join(cache, `cohort-${testExams}-${args["test-seed"]}`);
 await ensureCohort(cohortB, testExams, Number(args["test-seed"]));
 const workB = join(cache, `work-${testExams}-${args["test-seed"]}`);
-await ensureWork(cohortB, workB, recipeName);
+await ingestCohort(cohortB, workB, recipeName, labelMasks(cohortB));
 const bundle = loadBundle(bundleDir);
 const { prepName } = bundle.manifest;
 const features = await computeFeatures({ workdir: workB, prep: prepName, encoder: bundle.encoder });
@@ -280,13 +251,7 @@ if (args.picture && best) {
 }
 
 // 4. What the maps add to predict: the same exams with and without --cam-out, in this run.
-const examDirs = readdirSync(join(cohortB, "dicom"))
-  .sort()
-  .flatMap((site) =>
-    readdirSync(join(cohortB, "dicom", site))
-      .sort()
-      .map((e) => join(cohortB, "dicom", site, e)),
-  );
+const examDirs = cohortExamDirs(cohortB);
 const camDir = join(cache, "cams");
 rmSync(camDir, { recursive: true, force: true });
 const masks = labelMasks(cohortB);

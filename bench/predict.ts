@@ -6,17 +6,16 @@
 // and seconds per exam after start-up (bundle and encoder loaded). Cohorts, work folder and bundle are
 // cached under .cache/bench-predict/ (a re-run reuses them; training resumes finished folds).
 // Last line: one JSON object.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ingest, type MaskSource } from "../src/cohort/index.ts";
+import type { MaskSource } from "../src/cohort/index.ts";
 import { writeJsonAtomic } from "../src/core/index.ts";
 import { loadBundle, predictExams, trainBundle } from "../src/deploy/index.ts";
 import { THRESHOLD_SUFFIXES, THRESHOLDS_KPA } from "../src/features/index.ts";
 import { loadSegmenter } from "../src/segment/index.ts";
 import { auroc, delong } from "../src/stats/index.ts";
-import { synthesize } from "../src/synth/index.ts";
-import { prepareRecipe } from "../src/validate/workdir.ts";
+import { cohortExamDirs, ensureCohort, ingestCohort, say } from "./lib/cohort.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -34,18 +33,7 @@ const { values: args } = parseArgs({
 });
 
 const cache = resolve(".cache", "bench-predict");
-const say = (s: string) => process.stderr.write(`${s}\n`);
 const round = (x: number, d = 4) => Math.round(x * 10 ** d) / 10 ** d;
-
-async function ensureCohort(dir: string, exams: number, seed: number): Promise<void> {
-  const manifest = join(dir, "manifest.json");
-  if (existsSync(manifest)) {
-    const m = JSON.parse(readFileSync(manifest, "utf8")) as { seed?: unknown; exams?: unknown };
-    if (Number(m.seed) === seed && m.exams === exams) return;
-  }
-  say(`synthesizing ${exams} exams (seed ${seed}) into ${dir}`);
-  await synthesize({ out: dir, exams, seed, force: true });
-}
 
 function truthOf(cohort: string): Map<string, { kpa: number; oracle: number[] }> {
   const out = new Map<string, { kpa: number; oracle: number[] }>();
@@ -77,14 +65,7 @@ if (!bundleDir) {
     const cohortA = join(cache, `cohort-${trainExams}-${args["train-seed"]}`);
     await ensureCohort(cohortA, trainExams, Number(args["train-seed"]));
     work = join(cache, `work-${trainExams}-${args["train-seed"]}`);
-    say(`ingesting ${cohortA}`);
-    await ingest({
-      roots: [join(cohortA, "dicom")],
-      labelsCsv: join(cohortA, "labels.csv"),
-      workdir: work,
-      prep: prepareRecipe(recipeName).prep,
-      ...(masks ? { masks } : {}),
-    });
+    await ingestCohort(cohortA, work, recipeName, masks);
   }
   bundleDir = join(cache, `bundle-${recipeName.replace(/[^\w.-]/g, "_")}`);
   say(`training the bundle ${bundleDir} on ${work}`);
@@ -96,14 +77,7 @@ if (!bundleDir) {
 // 2. The second cohort.
 const cohortB = args["test-cohort"] ?? join(cache, `cohort-${testExams}-${args["test-seed"]}`);
 if (!args["test-cohort"]) await ensureCohort(cohortB, testExams, Number(args["test-seed"]));
-const examDirs = readdirSync(join(cohortB, "dicom"))
-  .sort()
-  .flatMap((site) =>
-    readdirSync(join(cohortB, "dicom", site))
-      .sort()
-      .map((e) => join(cohortB, "dicom", site, e)),
-  )
-  .slice(0, args.limit ? Number(args.limit) : undefined);
+const examDirs = cohortExamDirs(cohortB).slice(0, args.limit ? Number(args.limit) : undefined);
 
 // 3. Start-up, then one exam per call: DICOM -> JSON report + PNG.
 const t0 = performance.now();

@@ -11,6 +11,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { CLI, ingestCohortArgs, ROOT } from "../../test/fixtures/cli.ts";
 import { freePort } from "../../test/fixtures/net.ts";
 import { startSlurmCluster } from "../../test/fixtures/slurm-cluster.ts";
 import { smallRecipe } from "../../test/helpers/recipes.ts";
@@ -22,8 +23,6 @@ const { values: args } = parseArgs({
     "no-slurm": { type: "boolean", default: false },
   },
 });
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = join(ROOT, "bin", "liverstiff.mjs");
 const RANK = fileURLToPath(new URL("./rank.ts", import.meta.url));
 const say = (s: string) => process.stderr.write(`${s}\n`);
 const dir = mkdtempSync(join(tmpdir(), "ls-bench-scale-"));
@@ -87,15 +86,7 @@ async function slurmOverhead(): Promise<Record<string, unknown>> {
     const cohort = join(dir, "cohort");
     const work = join(dir, "work");
     cli(["synth", "--out", cohort, "--exams", "30", "--seed", "21"]);
-    cli([
-      "ingest",
-      join(cohort, "dicom"),
-      "--labels",
-      join(cohort, "labels.csv"),
-      "--out",
-      work,
-      "--no-organs",
-    ]);
+    cli(ingestCohortArgs(cohort, work, "--no-organs"));
     const recipe = smallRecipe(
       dir,
       "liverstiff",

@@ -2,12 +2,9 @@
 // pooled features), the weights cache and `liverstiff weights` through the real CLI. No network, no
 // downloaded weights: files are written here from seeded weights and the committed fixtures.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { test } from "node:test";
 import {
   createBackboneEncoder,
   installWeights,
@@ -25,11 +22,11 @@ import {
 import { saveTensors } from "../../src/nn/index.ts";
 import { loadBackboneWeights, resnet, SwinTransformer } from "../../src/nn/models/index.ts";
 import { manualSeed, noGrad, rand, randn, type Tensor, tensor, tidy } from "../../src/torch/index.ts";
+import { runCli } from "../fixtures/cli.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { fixture, loadSeeded, maxAbsDiff, readFixtures } from "./helpers.ts";
 
-const BIN = fileURLToPath(new URL("../../bin/liverstiff.mjs", import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), "ls-bb-enc-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("ls-bb-enc-");
 const fx = readFixtures(fixture("backbones_fixtures.json"));
 
 function greySlices(n: number, seed: number): Float32Array {
@@ -152,10 +149,7 @@ test("a TorchScript export of the torchvision Swin and the TypeScript Swin are t
 });
 
 function cli(env: Record<string, string>, ...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, ...env },
-  });
+  const r = runCli(args, { env: { ...process.env, ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -1,23 +1,18 @@
 // The CLI at its edges: usage errors exit 2 (help and version 0, a failed run 1), and a run folder that
 // another live process holds is refused, naming that process; a dead holder's lock is taken over.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
 import { acquireLock, LOCK_FILE } from "../../src/core/index.ts";
+import { ROOT, runCli } from "../fixtures/cli.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = join(ROOT, "bin", "liverstiff.mjs");
-const dir = mkdtempSync(join(tmpdir(), "ls-cli-edges-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = scratchDir("ls-cli-edges-");
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: ROOT, timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]) => runCli(args, { timeout: 120_000 });
 
 /** Runs the CLI in this process (no start-up cost), capturing what it writes. */
 async function inProcess(args: string[]): Promise<{ status: number; stderr: string }> {

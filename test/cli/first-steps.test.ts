@@ -3,18 +3,17 @@
 // `setup.sh --link`, `liverstiff` from npm's global prefix; the link step is idempotent.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { scratchDir } from "../fixtures/scratch.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 const run = promisify(execFile);
-const dir = mkdtempSync(join(tmpdir(), "ls-first-steps-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = scratchDir("ls-first-steps-");
 
 /** npm with its own empty cache and global prefix, offline: nothing of this machine's npm state helps. */
 function freshNpm(name: string): NodeJS.ProcessEnv {

@@ -2,18 +2,17 @@
 // (the preparation comes from the recipe, not from a copied number), so that `validate` after it prepares
 // nothing again and never needs the DICOM files a second time.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ingestPreparation } from "../../src/cli/commands/ingest.ts";
 import { prepName } from "../../src/cohort/index.ts";
 import { ensurePrepared, prepareRecipe } from "../../src/validate/workdir.ts";
 import { TEMPLATE } from "../fixtures/cohort/corpus.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { makeSeriesFromTemplate } from "../fixtures/volume/make-series.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "ls-ingest-defaults-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = scratchDir("ls-ingest-defaults-");
 
 type Opts = Parameters<typeof ingestPreparation>[0];
 const cliOptions = (o: Partial<Opts>) => o as Opts;

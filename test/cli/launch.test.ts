@@ -2,16 +2,15 @@
 // prefixed by rank, and a failing rank stopping the launch. Runs a tiny data-parallel pretraining.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { distributedAvailable } from "../../src/torch/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
 const CLI = fileURLToPath(new URL("../../bin/liverstiff.mjs", import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-launch-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-launch-");
 const skip = distributedAvailable() ? false : "the addon was built without Gloo (libgloo-dev)";
 
 const launch = (args: string[]) =>

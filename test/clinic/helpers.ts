@@ -2,28 +2,21 @@
 // 40 synthetic exams, about a minute), exams zipped as a site would upload them, and `liverstiff serve`
 // run as a real process on a free loopback port.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import { zipSync } from "fflate";
+import { assertCliOk, CLI, type CliResult, ingestCohortArgs, ROOT, runCli } from "../fixtures/cli.ts";
+import { smallRecipe } from "../helpers/recipes.ts";
 
-export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-export const CLI = join(ROOT, "bin", "liverstiff.mjs");
+export { CLI, ROOT };
 
-export function run(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, "-q", ...args], {
-    encoding: "utf8",
-    cwd: ROOT,
-    timeout: 600_000,
-  });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+export function run(args: string[]): CliResult {
+  return runCli(["-q", ...args]);
 }
 
-export function ok(r: ReturnType<typeof run>): void {
-  assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
-}
+export const ok = assertCliOk;
 
 export interface SmallBundle {
   bundle: string;
@@ -35,21 +28,8 @@ export interface SmallBundle {
 export function trainSmallBundle(dir: string): SmallBundle {
   const cohort = join(dir, "cohort");
   ok(run(["synth", "--out", cohort, "--exams", "40", "--seed", "11"]));
-  const recipe = JSON.parse(readFileSync(join(ROOT, "recipes", "liverstiff.json"), "utf8"));
-  recipe.name = "ours-small";
-  recipe.training = { ...recipe.training, maxEpochs: 30, patience: 8 };
-  recipe.head = { ...recipe.head, ensemble: 1 };
-  writeFileSync(join(dir, "ours-small.json"), JSON.stringify(recipe));
-  ok(
-    run([
-      "ingest",
-      join(cohort, "dicom"),
-      "--labels",
-      join(cohort, "labels.csv"),
-      "--out",
-      join(dir, "work"),
-    ]),
-  );
+  smallRecipe(dir, "liverstiff", "ours-small", { maxEpochs: 30, patience: 8 }, { ensemble: 1 });
+  ok(run(ingestCohortArgs(cohort, join(dir, "work"))));
   const bundle = join(dir, "bundle");
   ok(
     run([

@@ -1,15 +1,14 @@
 // The bad-input corpus, end to end through the real dicom/ reader and classifier: each case leaves a
 // per-file, per-series, per-exam or per-row reason in the catalog's exclusions, and the run completes.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { type ExclusionRecord, type IngestSummary, ingest, openCatalog } from "../../src/cohort/index.ts";
-import { SAMPLES, writeBadFiles, writeExam } from "../fixtures/cohort/corpus.ts";
+import { numberedExam, SAMPLES, writeBadFiles, writeExam } from "../fixtures/cohort/corpus.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-bad-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-bad-");
 const have = existsSync(SAMPLES);
 const root = join(tmp, "export");
 const workdir = join(tmp, "work");
@@ -19,23 +18,11 @@ let exclusions: ExclusionRecord[];
 
 before(async () => {
   if (!have) return;
-  writeExam(root, {
-    n: 1,
-    patientId: "P1",
-    accession: "A1",
-    date: "20240105",
-    series: ["t2", "t1_in", "t1_opp"],
-  });
-  writeExam(root, { n: 2, patientId: "P2", accession: "A2", date: "20240106", series: ["t1_in", "t1_opp"] });
-  writeExam(root, {
-    n: 3,
-    patientId: "P3",
-    accession: "A3",
-    date: "20240107",
-    series: ["t2_mixed", "t1_in"],
-  });
-  writeExam(root, { n: 4, patientId: "P4", accession: "A4", date: "20240108", series: ["t2", "t1_in"] });
-  writeExam(root, { n: 5, patientId: "P5", accession: "A5", date: "20240109", series: ["t2", "t1_opp"] });
+  writeExam(root, numberedExam(1, ["t2", "t1_in", "t1_opp"]));
+  writeExam(root, numberedExam(2, ["t1_in", "t1_opp"]));
+  writeExam(root, numberedExam(3, ["t2_mixed", "t1_in"]));
+  writeExam(root, numberedExam(4, ["t2", "t1_in"]));
+  writeExam(root, numberedExam(5, ["t2", "t1_opp"]));
   bad = writeBadFiles(root, join(root, "exam1", "s2", "IM0001.dcm"));
   const labels = join(tmp, "mre.csv");
   writeFileSync(

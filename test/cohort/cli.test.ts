@@ -1,54 +1,46 @@
 // liverstiff ingest / inspect / convert, end to end through the real CLI on real-format DICOM files.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { before, describe, it } from "node:test";
 import { readNifti } from "../../src/volume/index.ts";
-import { SAMPLES, writeBadFiles, writeExam } from "../fixtures/cohort/corpus.ts";
+import { runCli } from "../fixtures/cli.ts";
+import { numberedExam, SAMPLES, writeBadFiles, writeExam } from "../fixtures/cohort/corpus.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const BIN = fileURLToPath(new URL("../../bin/liverstiff.mjs", import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-cli-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-cli-");
 const have = existsSync(SAMPLES);
 const root = join(tmp, "export");
 const work = join(tmp, "work");
+const ingestArgs = [
+  "ingest",
+  root,
+  "--labels",
+  join(tmp, "mre.csv"),
+  "--out",
+  work,
+  "--slices",
+  "5",
+  "--size",
+  "48",
+];
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
+  const r = runCli(args);
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
 before(() => {
   if (!have) return;
-  writeExam(root, {
-    n: 1,
-    patientId: "P1",
-    accession: "A1",
-    date: "20240105",
-    series: ["t2", "t1_in", "t1_opp"],
-  });
-  writeExam(root, { n: 2, patientId: "P2", accession: "A2", date: "20240106", series: ["t1_in", "t1_opp"] });
+  writeExam(root, numberedExam(1, ["t2", "t1_in", "t1_opp"]));
+  writeExam(root, numberedExam(2, ["t1_in", "t1_opp"]));
   writeBadFiles(root, join(root, "exam1", "s2", "IM0001.dcm"));
   writeFileSync(join(tmp, "mre.csv"), "accession,kpa\nA1,3.1\nA2,2.2\n");
 });
 
 describe("CLI", { skip: have ? false : `sample folder absent: ${SAMPLES}` }, () => {
   it("ingest prints the summary table and writes the catalog", () => {
-    const r = cli(
-      "ingest",
-      root,
-      "--labels",
-      join(tmp, "mre.csv"),
-      "--out",
-      work,
-      "--slices",
-      "5",
-      "--size",
-      "48",
-    );
+    const r = cli(...ingestArgs);
     assert.equal(r.code, 0, r.err);
     // stderr is a pipe here, as under nohup or a batch scheduler: plain progress lines, not silence.
     assert.match(r.err, /^indexing DICOM headers: \d+\/\d+ \(\d+s\)$/m);
@@ -62,20 +54,7 @@ describe("CLI", { skip: have ? false : `sample folder absent: ${SAMPLES}` }, () 
     const summary = JSON.parse(readFileSync(join(work, "summary.json"), "utf8"));
     assert.equal(summary.prepName, "s5-48-mm400-zscore-f32");
     // run again: nothing to prepare
-    const again = cli(
-      "ingest",
-      root,
-      "--labels",
-      join(tmp, "mre.csv"),
-      "--out",
-      work,
-      "--slices",
-      "5",
-      "--size",
-      "48",
-      "--json",
-      "--quiet",
-    );
+    const again = cli(...ingestArgs, "--json", "--quiet");
     assert.equal(again.code, 0, again.err);
     assert.equal(again.err, "", "--quiet: no progress");
     const againSummary = JSON.parse(again.out.trim().split("\n").at(-1)!);

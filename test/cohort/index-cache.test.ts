@@ -1,20 +1,19 @@
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdtempSync, rmSync, utimesSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync, utimesSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ingest } from "../../src/cohort/index.ts";
-import { SAMPLES, writeExam } from "../fixtures/cohort/corpus.ts";
+import { numberedExam, SAMPLES, writeExam } from "../fixtures/cohort/corpus.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-index-cache-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-index-cache-");
 
 describe("index reuse on re-run", {
   skip: existsSync(SAMPLES) ? false : `sample folder absent: ${SAMPLES}`,
 }, () => {
   it("reuses the index while no file changes, and re-indexes when one is added or touched", async () => {
     const root = join(tmp, "export");
-    writeExam(root, { n: 1, patientId: "P1", accession: "A1", date: "20240105", series: ["t2", "t1_in"] });
+    writeExam(root, numberedExam(1, ["t2", "t1_in"]));
     const work = join(tmp, "work");
     const prep = { slices: 5, size: 16 };
     const a = await ingest({ roots: [root], workdir: work, prep });

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   Catalog,
   DEFAULT_DICOM_API,
@@ -14,9 +13,9 @@ import {
 } from "../../src/cohort/index.ts";
 import type { DicomIndex, SeriesInfo } from "../../src/dicom/types.ts";
 import { type FakeStudy, fakeSeries, readFakePixels } from "../fixtures/cohort/series.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-ingest-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-ingest-");
 
 const S = (n: number, extra: Partial<FakeStudy> = {}): FakeStudy => ({
   studyInstanceUid: `1.2.826.0.1.${n}`,

@@ -1,28 +1,21 @@
 // NIfTI files with dcm2niix/BIDS sidecars as ingest input: the same exam through DICOM and through NIfTI
 // gives the same roles and the same prepared inputs.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ingest, loadPrepared, openCatalog } from "../../src/cohort/index.ts";
 import { convertToNifti } from "../../src/volume/index.ts";
-import { SAMPLES, writeExam } from "../fixtures/cohort/corpus.ts";
+import { numberedExam, SAMPLES, writeExam } from "../fixtures/cohort/corpus.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-nifti-in-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-nifti-in-");
 const have = existsSync(SAMPLES);
 
 describe("NIfTI input", { skip: have ? false : `sample folder absent: ${SAMPLES}` }, () => {
   it("a BIDS-style folder of dcm2niix-like NIfTI + JSON ingests like its DICOM", async () => {
     const dcm = join(tmp, "dicom");
-    writeExam(dcm, {
-      n: 1,
-      patientId: "P1",
-      accession: "A1",
-      date: "20240105",
-      series: ["t2", "t1_in", "t1_opp"],
-    });
+    writeExam(dcm, numberedExam(1, ["t2", "t1_in", "t1_opp"]));
     const bids = join(tmp, "bids", "sub-P1", "ses-20240105", "anat");
     const conv = await convertToNifti({ inputs: [dcm], outDir: bids });
     assert.equal(conv.converted.length, 3);

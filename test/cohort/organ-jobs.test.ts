@@ -1,16 +1,15 @@
 // Organ measures on worker processes: the same cache files as in-process, for label-map files and for the
 // shipped segmentation network (whose workers load it from its weights file).
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ensureOrganMeasures, ingest, type MaskSource, openCatalog } from "../../src/cohort/index.ts";
 import { DEFAULT_SEGMENTER_PATH, loadSegmenter, type Segmenter } from "../../src/segment/index.ts";
 import { synthesize } from "../../src/synth/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-organ-jobs-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-organ-jobs-");
 
 const organFiles = (work: string) =>
   new Map(

@@ -1,10 +1,9 @@
 // Organ measures: volumetry against voxel counts, masks on another grid, and masks given as
 // TotalSegmentator-style NIfTI files used by ingest (with an exam whose mask is missing).
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { gzipSync } from "fflate";
 import {
   ensureOrganMeasures,
@@ -17,9 +16,9 @@ import {
 import { ORGAN_LABELS, type OrganMask } from "../../src/segment/index.ts";
 import { synthesize } from "../../src/synth/index.ts";
 import { makeVolume, readNifti } from "../../src/volume/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-organs-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-organs-");
 
 /** A 40 x 40 x 10 volume, 2 x 2 x 5 mm voxels, with a bright body and a liver box and spleen box. */
 function phantom() {

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   centralSlices,
   prepareVolume,
@@ -17,9 +16,9 @@ import {
 import { fromHalf, intensityStats, otsuBin, toHalf } from "../../src/cohort/prepare.ts";
 import { readSafetensors } from "../../src/nn/safetensors.ts";
 import { makeVolume } from "../../src/volume/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-prep-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-prep-");
 
 describe("central slices", () => {
   it("takes mid-2..mid+2 (5) and mid-5..mid+5 (11), as the published method", () => {

@@ -1,16 +1,14 @@
 // Records that dicom/ split from one SeriesInstanceUID (here by SeriesNumber) stay two rows in the catalog,
 // each with its own role decision and chosen flag, instead of one overwriting the other.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { DEFAULT_DICOM_API, ingest, openCatalog } from "../../src/cohort/index.ts";
 import type { SeriesInfo } from "../../src/dicom/types.ts";
 import { fakeSeries, readFakePixels } from "../fixtures/cohort/series.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-split-series-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-split-series-");
 
 test("two SeriesNumbers under one SeriesInstanceUID: two catalog rows, one chosen", async () => {
   const study = {

@@ -1,12 +1,12 @@
 // End to end on a small synthetic multi-vendor cohort written as DICOM by synth/: ingest picks no wrong
 // series (checked against synth's hidden truth), joins every label, and the chosen volumes match dcm2niix.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { type IngestSummary, ingest, openCatalog, readLabelsCsv } from "../../src/cohort/index.ts";
 import { synthesize } from "../../src/synth/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { assembleBoth, assertSame, DCM2NIIX } from "../fixtures/volume/parity.ts";
 
 interface TruthSeries {
@@ -20,8 +20,7 @@ interface TruthSeries {
   files: string[];
 }
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-synth-e2e-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-synth-e2e-");
 const cohort = join(tmp, "cohort");
 const work = join(tmp, "work");
 let summary: IngestSummary;

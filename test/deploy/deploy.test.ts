@@ -2,7 +2,6 @@
 // synthetic cohort: the bundle's layout and summary, predictions from DICOM that equal the validated fold
 // models' predictions for the same exams, the report and figure, and every kind of bad input.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import {
   cpSync,
@@ -18,23 +17,14 @@ import {
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { PNG } from "pngjs";
 import type { BundleManifest, PredictReport } from "../../src/deploy/index.ts";
 import { mrSlice, writeDicom } from "../dicom/write-dicom.ts";
+import { assertCliOk, ingestCohortArgs, runCli } from "../fixtures/cli.ts";
 import { smallRecipe } from "../helpers/recipes.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = join(ROOT, "bin", "liverstiff.mjs");
-
-function run(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: ROOT, timeout: 600_000 });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ok(r: ReturnType<typeof run>): void {
-  assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
-}
+const run = (args: string[]) => runCli(args);
+const ok = assertCliOk;
 
 function noStack(r: ReturnType<typeof run>): void {
   assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
@@ -89,18 +79,16 @@ describe("train a bundle and predict new exams from DICOM", () => {
       `accession,series_number,role\n${basename(overridden)},${overriddenT2},none\n`,
     );
     ok(
-      run([
-        "ingest",
-        join(cohort, "dicom"),
-        "--labels",
-        join(cohort, "labels.csv"),
-        "--out",
-        work,
-        "--rules",
-        join(dir, "rules.yaml"),
-        "--overrides",
-        join(dir, "overrides.csv"),
-      ]),
+      run(
+        ingestCohortArgs(
+          cohort,
+          work,
+          "--rules",
+          join(dir, "rules.yaml"),
+          "--overrides",
+          join(dir, "overrides.csv"),
+        ),
+      ),
     );
     const { privateKey, publicKey } = generateKeyPairSync("ed25519");
     writeFileSync(join(dir, "site.key"), privateKey.export({ type: "pkcs8", format: "pem" }));

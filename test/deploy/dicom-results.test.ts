@@ -9,7 +9,6 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { inflateSync } from "node:zlib";
 import dcmjs, { type NaturalDataset } from "dcmjs";
 import { PNG } from "pngjs";
@@ -28,9 +27,9 @@ import {
   readStudyAttributes,
   SECONDARY_CAPTURE,
 } from "../../src/deploy/index.ts";
+import { assertCliOk, ingestCohortArgs, ROOT, runCli } from "../fixtures/cli.ts";
+import { smallRecipe } from "../helpers/recipes.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = join(ROOT, "bin", "liverstiff.mjs");
 const SOURCE = join(ROOT, "test", "fixtures", "dicom-samples", "ge_mr750_brain_t1.dcm");
 const PATIENT_STUDY = [
   "PatientName",
@@ -51,14 +50,8 @@ function attribute(ds: NaturalDataset, keyword: string): unknown {
   return v === undefined || v === "" || (Array.isArray(v) && v.length === 0) ? "" : v;
 }
 
-function run(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: ROOT, timeout: 600_000 });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ok(r: ReturnType<typeof run>): void {
-  assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
-}
+const run = (args: string[]) => runCli(args);
+const ok = assertCliOk;
 
 /** dciodvfy's errors and warnings for a file; fails (never skips) when dicom3tools is missing. */
 function dciodvfy(file: string): { errors: string[]; warnings: string[] } {
@@ -431,12 +424,8 @@ describe("liverstiff predict --dicom-out", () => {
     const cohort = join(dir, "cohort");
     const work = join(dir, "work");
     ok(run(["synth", "--out", cohort, "--exams", "40", "--seed", "12"]));
-    const recipe = JSON.parse(readFileSync(join(ROOT, "recipes", "liverstiff.json"), "utf8"));
-    recipe.name = "ours-small";
-    recipe.training = { ...recipe.training, maxEpochs: 20, patience: 5 };
-    recipe.head = { ...recipe.head, ensemble: 1 };
-    writeFileSync(join(dir, "ours-small.json"), JSON.stringify(recipe));
-    ok(run(["ingest", join(cohort, "dicom"), "--labels", join(cohort, "labels.csv"), "--out", work]));
+    smallRecipe(dir, "liverstiff", "ours-small", { maxEpochs: 20, patience: 5 }, { ensemble: 1 });
+    ok(run(ingestCohortArgs(cohort, work)));
     ok(
       run([
         "train",

@@ -4,15 +4,14 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { type BundleContent, readBundleManifest, writeBundle } from "../../src/deploy/bundle.ts";
 import { canonicalJson } from "../../src/deploy/integrity.ts";
 import { DEFAULT_RULES, parseSeriesOverrides, seriesChoiceRecord } from "../../src/dicom/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "ls-integrity-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = scratchDir("ls-integrity-");
 
 function keyPair(name: string): { priv: string; pub: string } {
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");

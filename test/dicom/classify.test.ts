@@ -1,10 +1,9 @@
 // Series-role rules: a table over vendor conventions (built series), the decisions on the real samples,
 // the rules file, and the best-series picker.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { LiverstiffError } from "../../src/core/index.ts";
 import {
@@ -27,9 +26,9 @@ import {
   seriesChoiceFromRecord,
   seriesChoiceRecord,
 } from "../../src/dicom/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const work = mkdtempSync(join(tmpdir(), "liverstiff-rules-"));
-after(() => rmSync(work, { recursive: true, force: true }));
+const work = scratchDir("liverstiff-rules-");
 
 interface Spec {
   desc: string;

@@ -1,26 +1,17 @@
 // Indexing: enhanced multi-frame geometry, preamble-less files, and a corpus of bad inputs generated here,
 // each of which must yield a per-file reason while indexing completes.
 import assert from "node:assert/strict";
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  utimesSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { LiverstiffError, Rng } from "../../src/core/index.ts";
 import { classifySeries, indexDicom, readFramePixels } from "../../src/dicom/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { type El, mrSlice, writeDicom } from "./write-dicom.ts";
 
 const fixtures = fileURLToPath(new URL("../fixtures/dicom/", import.meta.url));
-const work = mkdtempSync(join(tmpdir(), "liverstiff-dicom-"));
-after(() => rmSync(work, { recursive: true, force: true }));
+const work = scratchDir("liverstiff-dicom-");
 
 function indexOf(buf: Buffer, bytes: number[]): number {
   const i = buf.indexOf(Buffer.from(bytes));

@@ -3,17 +3,16 @@
 // no role, when they do not. Counts are compared with the volumes dcm2niix writes when it is installed.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { classifySeries, type DicomIndex, indexDicom, pickSeriesForRoles } from "../../src/dicom/index.ts";
 import { planStack } from "../../src/volume/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { DCM2NIIX } from "../fixtures/volume/parity.ts";
 import { type El, mrSlice, writeDicom } from "./write-dicom.ts";
 
-const work = mkdtempSync(join(tmpdir(), "liverstiff-series-id-"));
-after(() => rmSync(work, { recursive: true, force: true }));
+const work = scratchDir("liverstiff-series-id-");
 
 const UID = "1.2.3.4.1";
 const SLICES = 6;

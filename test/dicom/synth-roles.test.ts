@@ -1,12 +1,12 @@
 // Series roles on the synthetic multi-vendor cohort (src/synth), whose truth file says what each series
 // and each echo is. A tiny cohort over every site profile is generated into a temporary folder.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { classifySeries, indexDicom, pickSeriesForRoles, selectFrames } from "../../src/dicom/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
 const synthUrl = new URL("../../src/synth/index.ts", import.meta.url);
 const haveSynth = existsSync(fileURLToPath(synthUrl));
@@ -23,8 +23,7 @@ interface TruthSeries {
   enhanced: boolean;
 }
 
-const work = mkdtempSync(join(tmpdir(), "liverstiff-synth-roles-"));
-after(() => rmSync(work, { recursive: true, force: true }));
+const work = scratchDir("liverstiff-synth-roles-");
 
 test("roles are right on every series of a synthetic cohort", {
   skip: haveSynth ? false : "src/synth absent",

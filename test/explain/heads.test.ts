@@ -4,17 +4,14 @@
 // refuses. Also: a map is zero only where the logit has no positive evidence, and a threshold other
 // than 3.0 kPa explains that threshold's probability.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { cnnOf, differentiableHead, GradCam, PREDICT_TOLERANCE } from "../../src/explain/index.ts";
 import type { ExamFeatures } from "../../src/features/index.ts";
 import { loadRecipe, parseRecipe, type TrainedModel, trainModel } from "../../src/train/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { type ExplainCohort, explainCohort } from "./cohort.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-cam-heads-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-cam-heads-");
 let cohort: ExplainCohort;
 let train: ExamFeatures[];
 let val: ExamFeatures[];

@@ -3,20 +3,19 @@
 // series resampled onto the map's grid is the prepared slices), and the exam's label map, which shares the
 // series' grid, overlays it: on the map's grid the body label covers the bright pixels of the slices.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { loadPrepared, openCatalog, preparedAffine, resolvePrep } from "../../src/cohort/index.ts";
 import { loadBundle, type PredictReport, predictExams, trainBundle } from "../../src/deploy/index.ts";
 import { readFramePixels, type SeriesRole } from "../../src/dicom/index.ts";
 import { assembleVolume, readNifti, resampleToGrid, type Volume } from "../../src/volume/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { type ExplainCohort, explainCohort } from "./cohort.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-cam-predict-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-cam-predict-");
 let cohort: ExplainCohort;
 let report: PredictReport;
 let firstExamDir = "";

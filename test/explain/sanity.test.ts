@@ -6,18 +6,15 @@
 // measure is the mean over exams of the Spearman rank correlation with the trained model's maps
 // (computed here, average ranks for ties; an all-zero map counts as 0).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { cnnOf, type ExamCam, GradCam, redrawParameters } from "../../src/explain/index.ts";
 import { type ExamFeatures, loadDefaultEncoder } from "../../src/features/index.ts";
 import { manualSeed } from "../../src/torch/index.ts";
 import { parseRecipe, type TrainedModel, trainModel } from "../../src/train/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { type ExplainCohort, explainCohort } from "./cohort.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-cam-sanity-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-cam-sanity-");
 const LIMIT = 0.5;
 let cohort: ExplainCohort;
 let train: ExamFeatures[];

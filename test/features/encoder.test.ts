@@ -2,10 +2,9 @@
 // test/fixtures/features/make_parity.py, replayed here without Python), the shipped weights and their
 // checksum, determinism, errors for missing/corrupt weights, the TorchScript adapter and the registry.
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { LiverstiffError } from "../../src/core/index.ts";
 import {
   CNN_V1_CONFIG,
@@ -24,10 +23,10 @@ import {
   sha256File,
 } from "../../src/features/index.ts";
 import { rawToTensor, readSafetensors } from "../../src/nn/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
 const fixture = (name: string) => new URL(`../fixtures/features/${name}`, import.meta.url).pathname;
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-features-enc-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-features-enc-");
 
 function f32(path: string, name: string): { values: Float32Array; shape: readonly number[] } {
   const raw = readSafetensors(path).tensors.get(name);

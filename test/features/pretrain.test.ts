@@ -1,19 +1,18 @@
 // Self-supervised pretraining: the NT-Xent loss against a hand computation, and a 2-step run of the
 // whole pipeline (synth -> ingest without labels -> train -> weights + manifest) on 6 exams.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { openCatalog } from "../../src/cohort/index.ts";
 import { Rng } from "../../src/core/index.ts";
 import { loadCnnEncoder, readEncoderManifest, sha256File } from "../../src/features/index.ts";
 import { ntXent, PRETRAIN_COHORT_SEED, pretrain } from "../../src/features/pretrain.ts";
 import { readSafetensors } from "../../src/nn/index.ts";
 import { getNumThreads, tensor } from "../../src/torch/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-features-pretrain-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-features-pretrain-");
 
 /** NT-Xent by the textbook formula, in float64. */
 function ntXentRef(z: number[][], tau: number): number {

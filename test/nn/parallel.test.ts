@@ -2,10 +2,9 @@
 // process with the same global batches, and the collectives must sum, broadcast and fail as stated.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
   distributedAvailable,
@@ -14,9 +13,9 @@ import {
   processGroupOptionsFromEnv,
 } from "../../src/torch/index.ts";
 import { freePort } from "../fixtures/net.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-dist-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-dist-");
 const WORKER = fileURLToPath(new URL("./parallel-worker.ts", import.meta.url));
 const skip = distributedAvailable() ? false : "the addon was built without Gloo (libgloo-dev)";
 

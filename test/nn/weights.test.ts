@@ -1,9 +1,8 @@
 // State dicts and optimizer state through safetensors files, and every class of loading misuse.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { LiverstiffError } from "../../src/core/index.ts";
 import {
   Adam,
@@ -23,10 +22,10 @@ import {
   saveTensors,
 } from "../../src/nn/index.ts";
 import { functional as F, manualSeed, randn, type Tensor, tensor, tidy } from "../../src/torch/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { SmallConvNet } from "./parity-models.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "ls-nn-weights-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = scratchDir("ls-nn-weights-");
 const fixture = (name: string) => new URL(`../fixtures/nn/${name}`, import.meta.url).pathname;
 
 function values(m: Module): Map<string, number[]> {

@@ -4,13 +4,11 @@
 // alone: a warning), and one series description becomes `<script>alert(1)</script>` (it must be escaped).
 // LIVERSTIFF_QC_PAGE=path keeps the page.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { after, before, describe, it } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { before, describe, it } from "node:test";
+import { pathToFileURL } from "node:url";
 import { PNG } from "pngjs";
 import {
   type ExamRecord,
@@ -22,16 +20,16 @@ import {
 import { examWarnings, renderQcPage, sliceThumbnail } from "../../src/report/index.ts";
 import { synthesize } from "../../src/synth/index.ts";
 import { recipePreparation } from "../../src/validate/workdir.ts";
+import { runCli } from "../fixtures/cli.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { attr, CHROMIUM, chromiumSkip, type Element, findAll, parseHtml, text } from "./helpers.ts";
 
 // dcmjs ships no type declarations; the few calls used here are typed loosely.
 // biome-ignore lint/suspicious/noExplicitAny: untyped third-party module
 const dcmjs: any = createRequire(import.meta.url)("dcmjs");
 
-const BIN = fileURLToPath(new URL("../../bin/liverstiff.mjs", import.meta.url));
 const INJECTED = "<script>alert(1)</script>";
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-qc-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-qc-");
 const cohort = join(tmp, "cohort");
 const work = join(tmp, "work");
 const { prepName, prep } = recipePreparation();
@@ -319,7 +317,7 @@ describe("liverstiff qc: the page", () => {
 });
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
+  const r = runCli(args);
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

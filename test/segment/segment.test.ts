@@ -2,10 +2,9 @@
 // hospital's), masks on the volume's own grid, deterministic training, the label-map readers (written here,
 // and TotalSegmentator's own example when the shared samples are present), and refused weights.
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { type LabelledSeries, readSyntheticExams } from "../../src/cli/commands/segment.ts";
 import { LiverstiffError } from "../../src/core/index.ts";
 import {
@@ -24,9 +23,9 @@ import {
 } from "../../src/segment/index.ts";
 import { synthesize } from "../../src/synth/index.ts";
 import { makeVolume, readNifti, writeNifti } from "../../src/volume/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-segment-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-segment-");
 
 /** Held-out exams: a synth seed that neither the training cohort (770001) nor any evaluation cohort uses. */
 const HELD_OUT_SEED = 770417;

@@ -1,16 +1,15 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { delongClustered, delongPairedClustered, evaluateBinary } from "../../src/stats/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { assertRel, procCases } from "./helpers.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), "liverstiff-evaluate-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = scratchDir("liverstiff-evaluate-");
 
 function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(root, "bin/liverstiff.mjs"), "evaluate", ...args], {

@@ -3,20 +3,19 @@
 // spreadsheet would run as formulas are neutralised while numbers stay numbers.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse } from "csv-parse/sync";
 import { csvCell, Rng } from "../../src/core/index.ts";
 import { evaluateBinary } from "../../src/stats/index.ts";
 import type { PredictionRow } from "../../src/validate/index.ts";
 import { predictionsCsv } from "../../src/validate/run.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), "ls-evaluate-where-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = scratchDir("ls-evaluate-where-");
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [join(root, "bin/liverstiff.mjs"), "evaluate", ...args], {

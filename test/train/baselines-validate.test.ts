@@ -3,10 +3,9 @@
 // splits, each fold's model saved, and the report written. Small on purpose (24 exams); the shipped
 // recipes unchanged.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { ingest } from "../../src/cohort/index.ts";
 import type { ExamFeatures } from "../../src/features/types.ts";
 import { writeReport } from "../../src/report/index.ts";
@@ -15,11 +14,11 @@ import { setNumThreads } from "../../src/torch/index.ts";
 import { loadTrainedModel } from "../../src/train/index.ts";
 import { foldFilePaths } from "../../src/validate/index.ts";
 import { prepareRecipe, validateWorkdir } from "../../src/validate/workdir.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
 setNumThreads(1);
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-baselines-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-baselines-");
 const RECIPES = ["baseline-ridge", "baseline-clinical"];
 let result: Awaited<ReturnType<typeof validateWorkdir>>;
 

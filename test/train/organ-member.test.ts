@@ -2,18 +2,16 @@
 // signal here, while the slice features are pure noise), it is saved and loaded exactly, and an exam
 // without organ measures is predicted by the other members with a note saying so.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { Rng } from "../../src/core/index.ts";
 import type { ExamFeatures } from "../../src/features/types.ts";
 import { loadRecipe, loadTrainedModel, parseRecipe, trainModel } from "../../src/train/index.ts";
 import { ORGAN_DESIGN_WIDTH, organDesign } from "../../src/train/organ-member.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { synthExams } from "./synthetic.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-organ-member-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-organ-member-");
 
 /** Exams whose slice features are noise (noise SD 50 on the signal feature) and whose spleen volume is not. */
 function exams(n: number, seed: number, prefix: string): ExamFeatures[] {

@@ -2,8 +2,7 @@
 // finish in, a failing fold named and the others kept, and the worker-process pool under a crash. The
 // byte identity of real recipes trained in worker processes is checked in e2e.test.ts.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { stageTable } from "../../src/cli/progress.ts";
@@ -18,6 +17,7 @@ import {
   trainFoldFile,
 } from "../../src/validate/index.ts";
 import { planParallelism } from "../../src/validate/jobs.ts";
+import { withScratchDir } from "../fixtures/scratch.ts";
 import { cohort, fakeRunner } from "./helpers.ts";
 
 test("planParallelism: one fold per core with one thread each by default, never more jobs than folds", () => {
@@ -61,8 +61,7 @@ function scrambledExecutor(
 
 test("folds trained by an executor, finished out of order, give the in-process run's files", async () => {
   const exams = cohort(120, 5);
-  const dir = mkdtempSync(join(tmpdir(), "ls-jobs-"));
-  try {
+  await withScratchDir("ls-jobs-", async (dir) => {
     const runners = () => [fakeRunner("good", 0), fakeRunner("noisy", 0.6)];
     const run = (outDir: string, executor?: (n: number) => FoldExecutor) =>
       runValidation({
@@ -99,15 +98,12 @@ test("folds trained by an executor, finished out of order, give the in-process r
           const rows = (d: string) => JSON.stringify((JSON.parse(read(d, rel)) as FoldFile).rows);
           assert.equal(rows("pool"), rows("here"), rel);
         }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a failing fold is named, the other folds keep their files, and a re-run trains only it", async () => {
   const exams = cohort(120, 6);
-  const dir = mkdtempSync(join(tmpdir(), "ls-jobs-"));
-  try {
+  await withScratchDir("ls-jobs-", async (dir) => {
     const runners = [fakeRunner("good", 0)];
     const options = {
       examsFor: () => exams,
@@ -135,9 +131,7 @@ test("a failing fold is named, the other folds keep their files, and a re-run tr
     const again = await runValidation(options);
     assert.equal(again.resumedFolds, written.length);
     assert.equal(again.trainedFolds, 4 - written.length);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("ProcessPool: jobs run in child processes; an error or a crash fails that job only", async () => {

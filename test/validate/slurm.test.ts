@@ -3,27 +3,22 @@
 // predictions.csv, byte for byte, as the local executor; a task cancelled with scancel is resubmitted and
 // the run completes. Skipped, with the reason printed, only where the daemons cannot start.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { CLI, ingestCohortArgs, ROOT, runCli } from "../fixtures/cli.ts";
 import { type SlurmCluster, startSlurmCluster, waitFor } from "../fixtures/slurm-cluster.ts";
 import { smallRecipe } from "../helpers/recipes.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = join(ROOT, "bin", "liverstiff.mjs");
 const dir = mkdtempSync(join(tmpdir(), "ls-slurm-"));
 let skipReason: string | false = false;
 let cluster: SlurmCluster | undefined;
 let env: NodeJS.ProcessEnv = process.env;
 const sh = (cmd: string, args: string[]) => cluster!.sh(cmd, args);
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, "--quiet", ...args], { encoding: "utf8", env, cwd: ROOT });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]) => runCli(["--quiet", ...args], { env, timeout: 0 });
 
 describe("validate --executor slurm", () => {
   let work = "";
@@ -60,15 +55,7 @@ describe("validate --executor slurm", () => {
     const cohort = join(dir, "cohort");
     work = join(dir, "work");
     assert.equal(cli(["synth", "--out", cohort, "--exams", "30", "--seed", "21"]).status, 0);
-    const ing = cli([
-      "ingest",
-      join(cohort, "dicom"),
-      "--labels",
-      join(cohort, "labels.csv"),
-      "--out",
-      work,
-      "--no-organs",
-    ]);
+    const ing = cli(ingestCohortArgs(cohort, work, "--no-organs"));
     assert.equal(ing.status, 0, ing.stderr);
     recipe = smallRecipe(dir, "liverstiff", "ours-small", { maxEpochs: 12, patience: 4 }, { ensemble: 1 });
     const local = cli(validate(join(dir, "local"), "--jobs", "1"));

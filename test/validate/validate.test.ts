@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { headlineTable } from "../../src/cli/headline.ts";
@@ -15,6 +14,7 @@ import {
   type SplitExam,
   temporalFold,
 } from "../../src/validate/index.ts";
+import { withScratchDir } from "../fixtures/scratch.ts";
 import { cohort, fakeRunner } from "./helpers.ts";
 
 function toSplit(exams: ExamFeatures[]): SplitExam[] {
@@ -78,8 +78,7 @@ test("assertPatientDisjoint catches a leak", () => {
 
 test("validation end to end: outputs, determinism, resume after an interruption", async () => {
   const exams = cohort(160, 2);
-  const dir = mkdtempSync(join(tmpdir(), "ls-validate-"));
-  try {
+  await withScratchDir("ls-validate-", async (dir) => {
     const run = (outDir: string, runners: RecipeRunner[]) =>
       runValidation({
         examsFor: () => exams,
@@ -138,15 +137,12 @@ test("validation end to end: outputs, determinism, resume after an interruption"
     const strip = (x: typeof first.metrics) =>
       JSON.parse(JSON.stringify({ ...x, createdAt: "" }, (k, v) => (k === "seconds" ? 0 : v)));
     assert.deepEqual(strip(resumed.metrics), strip(first.metrics));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("the oracle is reported on each scheme's own test exams (temporal tests a subset)", async () => {
   const exams = cohort(120, 3);
-  const dir = mkdtempSync(join(tmpdir(), "ls-validate-oracle-"));
-  try {
+  await withScratchDir("ls-validate-oracle-", async (dir) => {
     // A stand-in oracle whose value encodes how many exams it was asked about.
     const oracleOf = (ids: string[]) => [0, ids.length / 1000, 0, 0, 0];
     const result = await runValidation({
@@ -169,7 +165,5 @@ test("the oracle is reported on each scheme's own test exams (temporal tests a s
     const temporal = table.rows.find((r) => r.scheme === "temporal")!;
     assert.equal(temporal.oracle_auc, nTemporal / 1000);
     assert.equal(temporal.fraction_of_oracle, temporal.auc / (nTemporal / 1000));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

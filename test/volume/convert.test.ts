@@ -1,27 +1,20 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DicomFileError } from "../../src/dicom/errors.ts";
 import { asOutputWriteError, convertToNifti, OutputWriteError, readNifti } from "../../src/volume/index.ts";
-import { TEMPLATE, writeExam } from "../fixtures/cohort/corpus.ts";
+import { numberedExam, TEMPLATE, writeExam } from "../fixtures/cohort/corpus.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-convert-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-convert-");
 
 describe("convertToNifti", { skip: existsSync(TEMPLATE) ? false : `template absent: ${TEMPLATE}` }, () => {
   it("gives identical files in-process and with worker threads, and reports unstackable series", async () => {
     const root = join(tmp, "export");
-    writeExam(root, {
-      n: 1,
-      patientId: "P1",
-      accession: "A1",
-      date: "20240105",
-      series: ["t2", "t1_in", "t2_mixed"],
-    });
+    writeExam(root, numberedExam(1, ["t2", "t1_in", "t2_mixed"]));
     const a = await convertToNifti({ inputs: [root], outDir: join(tmp, "a"), workers: 0 });
     const b = await convertToNifti({ inputs: [root], outDir: join(tmp, "b"), workers: 2, gzip: false });
     assert.deepEqual(

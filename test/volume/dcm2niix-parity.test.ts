@@ -2,19 +2,18 @@
 // voxels after reorientation, affine within 1e-3 mm. Runs dcm2niix when present; skips with a reason if not.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { convertToNifti, orientationCode, readNifti, type Volume } from "../../src/volume/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { makeSeriesFromTemplate } from "../fixtures/volume/make-series.ts";
 import { assembleBoth, assertSame, DCM2NIIX } from "../fixtures/volume/parity.ts";
 
 // The permissively licensed real samples (test/fixtures/dicom-samples/README.md).
 const SAMPLES = fileURLToPath(new URL("../fixtures/dicom-samples/", import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-parity-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-parity-");
 
 function skipReason(): string | undefined {
   if (!DCM2NIIX) return "dcm2niix not installed (apt-get install dcm2niix)";

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import {
@@ -16,11 +15,11 @@ import {
   readNifti,
   writeNifti,
 } from "../../src/volume/index.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 import { syntheticSeries } from "../fixtures/volume/frames.ts";
 
 const SAMPLES = fileURLToPath(new URL("../../../shared/data/dicom-samples/", import.meta.url));
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-nifti-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-nifti-");
 
 describe("NIfTI round trip", () => {
   it("writes int16 when the data are integers, and reads back identical voxels and affine", async () => {

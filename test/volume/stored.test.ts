@@ -2,10 +2,9 @@
 // volume: the file must be byte-identical to the float path's, and the float path must take over when the
 // stored values or the rescale do not fit int16.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { indexDicom, readFramePixels, readFrameStoredValues } from "../../src/dicom/index.ts";
 import {
   Dataset,
@@ -16,9 +15,9 @@ import {
 import { planStack, stackStoredInt16 } from "../../src/volume/assemble.ts";
 import { assembleVolume, convertToNifti, readNifti } from "../../src/volume/index.ts";
 import { encodeNifti, niftiImage } from "../../src/volume/nifti.ts";
+import { scratchDir } from "../fixtures/scratch.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "liverstiff-stored-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = scratchDir("liverstiff-stored-");
 const MR = "1.2.840.10008.5.1.4.1.1.4";
 const SIZE = 24;
 
