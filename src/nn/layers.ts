@@ -470,44 +470,15 @@ export class AdaptiveAvgPool2d extends Lambda {
   }
 }
 
-/** A module applying one-input children in order; children are named "0", "1", ... as in PyTorch. */
-export class Sequential extends Module {
-  private readonly layers: Module[] = [];
+/** Child modules registered under "0", "1", ... as in PyTorch, in the order they were appended. */
+abstract class IndexedModules<M extends Module> extends Module {
+  protected readonly items: M[] = [];
 
-  constructor(...layers: Module[]) {
-    super();
-    for (const layer of layers) this.append(layer);
-  }
-
-  append(layer: Module): this {
-    this.registerModule(String(this.layers.length), layer);
-    this.layers.push(layer);
-    return this;
-  }
-
-  get length(): number {
-    return this.layers.length;
-  }
-
-  at(index: number): Module {
-    const m = this.layers.at(index);
-    if (m === undefined)
-      throw new Error(`Sequential index ${index} out of range (${this.layers.length} layers)`);
-    return m;
-  }
-
-  forward(x: Tensor): Tensor {
-    let y = x;
-    for (const layer of this.layers) y = (layer as unknown as { forward(x: Tensor): Tensor }).forward(y);
-    return y;
-  }
-}
-
-/** Holds child modules under "0", "1", ... (parameters registered) without a forward of its own. */
-export class ModuleList<M extends Module = Module> extends Module {
-  private readonly items: M[] = [];
-
-  constructor(modules: Iterable<M> = []) {
+  constructor(
+    private readonly kind: string,
+    private readonly unit: string,
+    modules: Iterable<M>,
+  ) {
     super();
     for (const m of modules) this.append(m);
   }
@@ -525,8 +496,28 @@ export class ModuleList<M extends Module = Module> extends Module {
   at(index: number): M {
     const m = this.items.at(index);
     if (m === undefined)
-      throw new Error(`ModuleList index ${index} out of range (${this.items.length} modules)`);
+      throw new Error(`${this.kind} index ${index} out of range (${this.items.length} ${this.unit})`);
     return m;
+  }
+}
+
+/** A module applying one-input children in order; children are named "0", "1", ... as in PyTorch. */
+export class Sequential extends IndexedModules<Module> {
+  constructor(...layers: Module[]) {
+    super("Sequential", "layers", layers);
+  }
+
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const layer of this.items) y = (layer as unknown as { forward(x: Tensor): Tensor }).forward(y);
+    return y;
+  }
+}
+
+/** Holds child modules under "0", "1", ... (parameters registered) without a forward of its own. */
+export class ModuleList<M extends Module = Module> extends IndexedModules<M> {
+  constructor(modules: Iterable<M> = []) {
+    super("ModuleList", "modules", modules);
   }
 
   [Symbol.iterator](): Iterator<M> {
