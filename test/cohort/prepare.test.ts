@@ -6,15 +6,18 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import {
   centralSlices,
+  fromHalf,
+  intensityStats,
+  otsuBin,
   prepareVolume,
   prepFingerprint,
   prepName,
   readPrepared,
   resolvePrep,
   sourceFingerprint,
+  toHalf,
   writePrepared,
-} from "../../src/cohort/index.ts";
-import { fromHalf, intensityStats, otsuBin, toHalf } from "../../src/cohort/prepare.ts";
+} from "../../src/cohort/prepare.ts";
 import { readSafetensors } from "../../src/nn/safetensors.ts";
 import { makeVolume } from "../../src/volume/index.ts";
 
