@@ -150,6 +150,32 @@ function identityLine(x: string, y: string, lo: number, hi: number) {
   };
 }
 
+interface Axis {
+  field: string;
+  scale: object;
+  title: string;
+}
+
+/** A small square plot of y against x (both quantitative): the identity line over [lo, hi], then `layers`. */
+function squareAgainstIdentity(
+  title: string,
+  x: Axis,
+  y: Axis,
+  [lo, hi]: [number, number],
+  layers: object[],
+): TopLevelSpec {
+  return {
+    width: 170,
+    height: 170,
+    title,
+    encoding: {
+      x: { field: x.field, type: "quantitative", scale: x.scale, title: x.title },
+      y: { field: y.field, type: "quantitative", scale: y.scale, title: y.title },
+    },
+    layer: [identityLine(x.field, y.field, lo, hi), ...layers],
+  } as TopLevelSpec;
+}
+
 /** ROC curves of several recipes on one threshold, the chance diagonal, and the operating points. */
 export function rocSpec(title: string, series: RocSeries[]): TopLevelSpec {
   const curve = series.flatMap((s) =>
@@ -162,16 +188,12 @@ export function rocSpec(title: string, series: RocSeries[]): TopLevelSpec {
   );
   const ops = series.flatMap((s) => (s.operating ? [{ ...s.operating, label: s.label }] : []));
   const color = seriesColor(series, legendBelow);
-  return {
-    width: 170,
-    height: 170,
+  return squareAgainstIdentity(
     title,
-    encoding: {
-      x: { field: "fpr", type: "quantitative", scale: unitScale, title: "1 \u2212 specificity" },
-      y: { field: "tpr", type: "quantitative", scale: unitScale, title: "Sensitivity" },
-    },
-    layer: [
-      identityLine("fpr", "tpr", 0, 1),
+    { field: "fpr", scale: unitScale, title: "1 \u2212 specificity" },
+    { field: "tpr", scale: unitScale, title: "Sensitivity" },
+    [0, 1],
+    [
       {
         data: { values: curve },
         mark: { type: "line", strokeWidth: 1.8, interpolate: "linear" },
@@ -183,7 +205,7 @@ export function rocSpec(title: string, series: RocSeries[]): TopLevelSpec {
         encoding: { color: { ...color, legend: null } },
       },
     ],
-  } as TopLevelSpec;
+  );
 }
 
 export interface CalibrationSeries extends Series {
@@ -346,23 +368,19 @@ export function kpaScatterSpec(title: string, series: ScatterSeries[]): TopLevel
   const lo = Math.floor(Math.min(1, ...values.flatMap((v) => [v.kpa, v.kpaPred])));
   const scale = { domain: [lo, hi], nice: false };
   const color = seriesColor(series, legendBelow);
-  return {
-    width: 170,
-    height: 170,
+  return squareAgainstIdentity(
     title,
-    encoding: {
-      x: { field: "kpa", type: "quantitative", scale, title: "Measured MRE stiffness (kPa)" },
-      y: { field: "kpaPred", type: "quantitative", scale, title: "Predicted stiffness (kPa)" },
-    },
-    layer: [
-      identityLine("kpa", "kpaPred", lo, hi),
+    { field: "kpa", scale, title: "Measured MRE stiffness (kPa)" },
+    { field: "kpaPred", scale, title: "Predicted stiffness (kPa)" },
+    [lo, hi],
+    [
       {
         data: { values },
         mark: { type: "circle", size: 14, opacity: 0.45 },
         encoding: { color },
       },
     ],
-  } as TopLevelSpec;
+  );
 }
 
 export interface DecisionSeries extends Series {
