@@ -41,37 +41,34 @@ function quantile(sorted: Float32Array, q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
-/** Box mean of a 2D plane (nx x ny) with radius r, by running sums along each axis. */
+/** Box mean of radius r along one line of `len` samples, `start` + p * `stride` (cut at the line's ends). */
+function boxMeanLine(
+  src: Float32Array,
+  dst: Float32Array,
+  start: number,
+  stride: number,
+  len: number,
+  r: number,
+) {
+  for (let p = 0; p < len; p++) {
+    let s = 0;
+    let n = 0;
+    for (let d = -r; d <= r; d++) {
+      const q = p + d;
+      if (q < 0 || q >= len) continue;
+      s += src[start + q * stride];
+      n++;
+    }
+    dst[start + p * stride] = s / n;
+  }
+}
+
+/** Box mean of a 2D plane (nx x ny) with radius r, along the rows and then along the columns. */
 function boxBlur2d(src: Float32Array, nx: number, ny: number, r: number): Float32Array {
   const tmp = new Float32Array(src.length);
   const out = new Float32Array(src.length);
-  for (let y = 0; y < ny; y++) {
-    const row = y * nx;
-    for (let x = 0; x < nx; x++) {
-      let s = 0;
-      let n = 0;
-      for (let d = -r; d <= r; d++) {
-        const xx = x + d;
-        if (xx < 0 || xx >= nx) continue;
-        s += src[row + xx];
-        n++;
-      }
-      tmp[row + x] = s / n;
-    }
-  }
-  for (let x = 0; x < nx; x++) {
-    for (let y = 0; y < ny; y++) {
-      let s = 0;
-      let n = 0;
-      for (let d = -r; d <= r; d++) {
-        const yy = y + d;
-        if (yy < 0 || yy >= ny) continue;
-        s += tmp[yy * nx + x];
-        n++;
-      }
-      out[y * nx + x] = s / n;
-    }
-  }
+  for (let y = 0; y < ny; y++) boxMeanLine(src, tmp, y * nx, 1, nx, r);
+  for (let x = 0; x < nx; x++) boxMeanLine(tmp, out, x, nx, ny, r);
   return out;
 }
 

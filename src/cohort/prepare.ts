@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { LiverstiffError, writeFileAtomic } from "../core/index.ts";
+import { floatToHalf, halfToFloat, LiverstiffError, writeFileAtomic } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
 import {
   affineColumn,
@@ -326,7 +326,7 @@ export function writePrepared(path: string, p: PreparedExam, dtype: "f32" | "f16
       Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(out, o);
       o += a.byteLength;
     } else {
-      for (let i = 0; i < a.length; i++, o += 2) out.writeUInt16LE(toHalf(a[i]), o);
+      for (let i = 0; i < a.length; i++, o += 2) out.writeUInt16LE(floatToHalf(a[i]), o);
     }
   }
   writeFileAtomic(path, out);
@@ -357,7 +357,7 @@ export function readPrepared(path: string): PreparedExam {
       const copy = buf.subarray(base + a, base + b);
       arr.set(new Float32Array(copy.buffer.slice(copy.byteOffset, copy.byteOffset + copy.byteLength)));
     } else if (t.dtype === "F16") {
-      for (let i = 0; i < n; i++) arr[i] = fromHalf(buf.readUInt16LE(base + a + 2 * i));
+      for (let i = 0; i < n; i++) arr[i] = halfToFloat(buf.readUInt16LE(base + a + 2 * i));
     } else {
       throw new LiverstiffError(`unsupported dtype ${t.dtype} in prepared file`, { file: path });
     }
@@ -388,42 +388,4 @@ export function cachedFingerprint(path: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE binary16 from a number, round to nearest even. */
-export function toHalf(x: number): number {
-  f32[0] = x;
-  const b = u32[0];
-  const sign = (b >>> 16) & 0x8000;
-  const exp = (b >>> 23) & 0xff;
-  let mant = b & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry into the exponent is still correct
-  return sign | h;
-}
-
-export function fromHalf(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 0x1f) return m ? Number.NaN : s * Number.POSITIVE_INFINITY;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }

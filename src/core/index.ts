@@ -4,6 +4,7 @@ export { writeAtomically, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
 export { processTreeCpuSeconds, StageClock, type StageTiming } from "./cpu.ts";
 export { csvCell } from "./csv.ts";
 export { describeError, LiverstiffError } from "./errors.ts";
+export { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from "./float16.ts";
 export { csvParse, lazyDependency, yaml, zod } from "./lazy.ts";
 export { acquireLock, type FolderLock, LOCK_FILE, type LockHolder } from "./lock.ts";
 export {

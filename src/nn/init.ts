@@ -51,28 +51,29 @@ export function ones_(t: Tensor): Tensor {
   return noGrad(() => t.fill_(1));
 }
 
-/** torch.nn.init.kaiming_uniform_ (default a = 0, fan_in, leaky_relu). */
-export function kaimingUniform_(
-  t: Tensor,
-  o: { a?: number; mode?: "fan_in" | "fan_out"; nonlinearity?: Nonlinearity } = {},
-): Tensor {
+interface KaimingOptions {
+  a?: number;
+  mode?: "fan_in" | "fan_out";
+  nonlinearity?: Nonlinearity;
+}
+
+/** The standard deviation He et al. prescribe: gain / sqrt(fan), fan_in and leaky_relu by default. */
+function kaimingStd(t: Tensor, o: KaimingOptions): number {
   const { fanIn, fanOut } = fanInAndOut(t.shape);
   const fan = (o.mode ?? "fan_in") === "fan_in" ? fanIn : fanOut;
   const gain = calculateGain(o.nonlinearity ?? "leaky_relu", o.a ?? 0);
-  const std = gain / Math.sqrt(fan);
-  const bound = Math.sqrt(3.0) * std;
+  return gain / Math.sqrt(fan);
+}
+
+/** torch.nn.init.kaiming_uniform_ (default a = 0, fan_in, leaky_relu). */
+export function kaimingUniform_(t: Tensor, o: KaimingOptions = {}): Tensor {
+  const bound = Math.sqrt(3.0) * kaimingStd(t, o);
   return uniform_(t, -bound, bound);
 }
 
 /** torch.nn.init.kaiming_normal_. */
-export function kaimingNormal_(
-  t: Tensor,
-  o: { a?: number; mode?: "fan_in" | "fan_out"; nonlinearity?: Nonlinearity } = {},
-): Tensor {
-  const { fanIn, fanOut } = fanInAndOut(t.shape);
-  const fan = (o.mode ?? "fan_in") === "fan_in" ? fanIn : fanOut;
-  const gain = calculateGain(o.nonlinearity ?? "leaky_relu", o.a ?? 0);
-  return normal_(t, 0, gain / Math.sqrt(fan));
+export function kaimingNormal_(t: Tensor, o: KaimingOptions = {}): Tensor {
+  return normal_(t, 0, kaimingStd(t, o));
 }
 
 /** torch.nn.init.xavier_uniform_. */

@@ -15,17 +15,15 @@ export interface FactoryOptions {
   dtype?: DType;
 }
 
-/** y = x W^T + b. weight [out, in], bias [out]. */
-export class Linear extends Module {
-  constructor(
-    readonly inFeatures: number,
-    readonly outFeatures: number,
-    o: FactoryOptions & { bias?: boolean } = {},
-  ) {
-    super();
+/**
+ * A layer with a weight [out, ...] and an optional bias [out], initialised as PyTorch's Linear and ConvNd
+ * (kaiming_uniform_ with a = sqrt(5), bias uniform in +-1/sqrt(fan_in)).
+ */
+abstract class WeightAndBias extends Module {
+  protected registerWeightAndBias(weightShape: number[], o: FactoryOptions & { bias?: boolean }): void {
     const dtype = o.dtype ?? "float32";
-    this.registerParameter("weight", empty([outFeatures, inFeatures], { dtype }));
-    this.registerParameter("bias", (o.bias ?? true) ? empty([outFeatures], { dtype }) : null);
+    this.registerParameter("weight", empty(weightShape, { dtype }));
+    this.registerParameter("bias", (o.bias ?? true) ? empty([weightShape[0]], { dtype }) : null);
     this.resetParameters();
   }
 
@@ -39,6 +37,18 @@ export class Linear extends Module {
 
   resetParameters(): void {
     resetLinearLike(this.weight, this.bias);
+  }
+}
+
+/** y = x W^T + b. weight [out, in], bias [out]. */
+export class Linear extends WeightAndBias {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    o: FactoryOptions & { bias?: boolean } = {},
+  ) {
+    super();
+    this.registerWeightAndBias([outFeatures, inFeatures], o);
   }
 
   forward(x: Tensor): Tensor {
@@ -72,7 +82,7 @@ export interface Conv3dOptions extends FactoryOptions {
  * What Conv2d and Conv3d share: per-dimension kernel, stride, padding and dilation, groups, and the
  * parameters weight [out, in / groups, ...kernel] and bias [out] with PyTorch's initialisation.
  */
-abstract class ConvNd<K extends number[]> extends Module {
+abstract class ConvNd<K extends number[]> extends WeightAndBias {
   readonly kernelSize: K;
   readonly stride: K;
   readonly padding: K;
@@ -104,25 +114,7 @@ abstract class ConvNd<K extends number[]> extends Module {
         `${kind}: channels ${inChannels} -> ${outChannels} are not divisible by groups ${this.groups}`,
       );
     }
-    const dtype = o.dtype ?? "float32";
-    this.registerParameter(
-      "weight",
-      empty([outChannels, inChannels / this.groups, ...this.kernelSize], { dtype }),
-    );
-    this.registerParameter("bias", (o.bias ?? true) ? empty([outChannels], { dtype }) : null);
-    this.resetParameters();
-  }
-
-  get weight(): Tensor {
-    return this.tensor("weight")!;
-  }
-
-  get bias(): Tensor | null {
-    return this.tensor("bias");
-  }
-
-  resetParameters(): void {
-    resetLinearLike(this.weight, this.bias);
+    this.registerWeightAndBias([outChannels, inChannels / this.groups, ...this.kernelSize], o);
   }
 
   protected convOptions(): { stride: K; padding: K; dilation: K; groups: number } {
@@ -470,44 +462,15 @@ export class AdaptiveAvgPool2d extends Lambda {
   }
 }
 
-/** A module applying one-input children in order; children are named "0", "1", ... as in PyTorch. */
-export class Sequential extends Module {
-  private readonly layers: Module[] = [];
+/** Child modules registered under "0", "1", ... as in PyTorch, in the order they were appended. */
+abstract class IndexedModules<M extends Module> extends Module {
+  protected readonly items: M[] = [];
 
-  constructor(...layers: Module[]) {
-    super();
-    for (const layer of layers) this.append(layer);
-  }
-
-  append(layer: Module): this {
-    this.registerModule(String(this.layers.length), layer);
-    this.layers.push(layer);
-    return this;
-  }
-
-  get length(): number {
-    return this.layers.length;
-  }
-
-  at(index: number): Module {
-    const m = this.layers.at(index);
-    if (m === undefined)
-      throw new Error(`Sequential index ${index} out of range (${this.layers.length} layers)`);
-    return m;
-  }
-
-  forward(x: Tensor): Tensor {
-    let y = x;
-    for (const layer of this.layers) y = (layer as unknown as { forward(x: Tensor): Tensor }).forward(y);
-    return y;
-  }
-}
-
-/** Holds child modules under "0", "1", ... (parameters registered) without a forward of its own. */
-export class ModuleList<M extends Module = Module> extends Module {
-  private readonly items: M[] = [];
-
-  constructor(modules: Iterable<M> = []) {
+  constructor(
+    private readonly kind: string,
+    private readonly unit: string,
+    modules: Iterable<M>,
+  ) {
     super();
     for (const m of modules) this.append(m);
   }
@@ -525,8 +488,28 @@ export class ModuleList<M extends Module = Module> extends Module {
   at(index: number): M {
     const m = this.items.at(index);
     if (m === undefined)
-      throw new Error(`ModuleList index ${index} out of range (${this.items.length} modules)`);
+      throw new Error(`${this.kind} index ${index} out of range (${this.items.length} ${this.unit})`);
     return m;
+  }
+}
+
+/** A module applying one-input children in order; children are named "0", "1", ... as in PyTorch. */
+export class Sequential extends IndexedModules<Module> {
+  constructor(...layers: Module[]) {
+    super("Sequential", "layers", layers);
+  }
+
+  forward(x: Tensor): Tensor {
+    let y = x;
+    for (const layer of this.items) y = (layer as unknown as { forward(x: Tensor): Tensor }).forward(y);
+    return y;
+  }
+}
+
+/** Holds child modules under "0", "1", ... (parameters registered) without a forward of its own. */
+export class ModuleList<M extends Module = Module> extends IndexedModules<M> {
+  constructor(modules: Iterable<M> = []) {
+    super("ModuleList", "modules", modules);
   }
 
   [Symbol.iterator](): Iterator<M> {

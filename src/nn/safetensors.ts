@@ -4,7 +4,7 @@
 // implementation: offsets must tile the buffer exactly (no gaps, no overlaps, nothing left over) and each
 // tensor's byte length must equal prod(shape) * itemsize.
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { LiverstiffError, writeFileAtomic } from "../core/index.ts";
+import { bfloat16ToFloat, halfToFloat, LiverstiffError, writeFileAtomic } from "../core/index.ts";
 
 export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "U8" | "BOOL";
 
@@ -320,65 +320,4 @@ export function rawTensorToFloat32(t: RawTensor): Float32Array {
   else if (t.dtype === "I64") for (let i = 0; i < v.length; i++) out[i] = Number((v as BigInt64Array)[i]);
   else for (let i = 0; i < v.length; i++) out[i] = Number((v as Float64Array | Int32Array | Uint8Array)[i]);
   return out;
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE binary16 bit pattern -> number. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-/** number -> IEEE binary16 bit pattern, rounding to nearest even (as torch's .half()). */
-export function floatToHalf(x: number): number {
-  f32[0] = x;
-  const bits = u32[0];
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  let mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    const rem = mant & ((1 << shift) - 1);
-    let r = mant >>> shift;
-    if (rem > half || (rem === half && r & 1)) r++;
-    return sign | r;
-  }
-  let r = mant >>> 13;
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) {
-    r++;
-    if (r === 0x400) {
-      r = 0;
-      e++;
-      if (e >= 0x1f) return sign | 0x7c00;
-    }
-  }
-  return sign | (e << 10) | r;
-}
-
-/** bfloat16 bit pattern -> number. */
-export function bfloat16ToFloat(b: number): number {
-  u32[0] = (b & 0xffff) << 16;
-  return f32[0];
-}
-
-/** number -> bfloat16 bit pattern, rounding to nearest even (as torch's .bfloat16()). */
-export function floatToBfloat16(x: number): number {
-  f32[0] = x;
-  const bits = u32[0];
-  if ((bits & 0x7f800000) === 0x7f800000 && bits & 0x7fffff) return 0x7fc0 | ((bits >>> 16) & 0x8000);
-  const rounded = bits + 0x7fff + ((bits >>> 16) & 1);
-  return (rounded >>> 16) & 0xffff;
 }

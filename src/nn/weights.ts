@@ -1,12 +1,10 @@
 // Tensors <-> safetensors: state dicts of modules (PyTorch's names, so files written by PyTorch load by
 // name) and optimizer state. Every file is written atomically; every read error names the file.
-import { LiverstiffError } from "../core/index.ts";
+import { bfloat16ToFloat, floatToBfloat16, LiverstiffError } from "../core/index.ts";
 import { type DType, type Tensor, tensor, tidy } from "../torch/index.ts";
 import type { Module, StateDict } from "./module.ts";
 import type { Optimizer, OptimizerStateDict, ParamState } from "./optim/optimizer.ts";
 import {
-  bfloat16ToFloat,
-  floatToBfloat16,
   type RawTensor,
   rawTensor,
   rawTensorValues,

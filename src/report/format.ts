@@ -13,6 +13,25 @@ export function esc(value: unknown): string {
   return String(value ?? "").replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
 }
 
+/**
+ * A self-contained page's opening up to <body>: no network access (the content security policy allows
+ * inline styles, data: images and whatever else `csp` adds), and its generator named.
+ */
+export function pageStart(o: { title: string; generator: string; style: string; csp?: string }): string {
+  const csp = `default-src 'none'; style-src 'unsafe-inline'; img-src data:${o.csp ? `; ${o.csp}` : ""}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="generator" content="${o.generator}">
+<title>${esc(o.title)}</title>
+<style>${o.style}</style>
+</head>
+<body>`;
+}
+
 const DASH = "\u2014";
 
 function finite(x: unknown): x is number {

@@ -121,6 +121,61 @@ function thin<T>(points: T[], max: number): T[] {
 
 const unitScale = { domain: [0, 1], nice: false, zero: true };
 
+const legendBelow = { title: null, orient: "bottom" as const, direction: "vertical" as const, offset: 6 };
+
+/** The colour channel that tells series apart by their label, each in its own colour. */
+function labelColor<L extends object>(domain: string[], range: unknown[], legend: L) {
+  return { field: "label", type: "nominal" as const, scale: { domain, range }, legend };
+}
+
+/** Each series' own colour, keyed by its label. */
+function seriesColor<L extends object>(series: Series[], legend: L) {
+  return labelColor(
+    series.map((s) => s.label),
+    series.map((s) => s.color),
+    legend,
+  );
+}
+
+/** The dashed grey reference line y = x, from lo to hi. */
+function identityLine(x: string, y: string, lo: number, hi: number) {
+  return {
+    data: {
+      values: [
+        { [x]: lo, [y]: lo },
+        { [x]: hi, [y]: hi },
+      ],
+    },
+    mark: { type: "line", color: "#9ca3af", strokeDash: [4, 4], strokeWidth: 1 },
+  };
+}
+
+interface Axis {
+  field: string;
+  scale: object;
+  title: string;
+}
+
+/** A small square plot of y against x (both quantitative): the identity line over [lo, hi], then `layers`. */
+function squareAgainstIdentity(
+  title: string,
+  x: Axis,
+  y: Axis,
+  [lo, hi]: [number, number],
+  layers: object[],
+): TopLevelSpec {
+  return {
+    width: 170,
+    height: 170,
+    title,
+    encoding: {
+      x: { field: x.field, type: "quantitative", scale: x.scale, title: x.title },
+      y: { field: y.field, type: "quantitative", scale: y.scale, title: y.title },
+    },
+    layer: [identityLine(x.field, y.field, lo, hi), ...layers],
+  } as TopLevelSpec;
+}
+
 /** ROC curves of several recipes on one threshold, the chance diagonal, and the operating points. */
 export function rocSpec(title: string, series: RocSeries[]): TopLevelSpec {
   const curve = series.flatMap((s) =>
@@ -132,30 +187,13 @@ export function rocSpec(title: string, series: RocSeries[]): TopLevelSpec {
     ).map((p, i) => ({ ...p, i, label: s.label })),
   );
   const ops = series.flatMap((s) => (s.operating ? [{ ...s.operating, label: s.label }] : []));
-  const color = {
-    field: "label",
-    type: "nominal" as const,
-    scale: { domain: series.map((s) => s.label), range: series.map((s) => s.color) },
-    legend: { title: null, orient: "bottom" as const, direction: "vertical" as const, offset: 6 },
-  };
-  return {
-    width: 170,
-    height: 170,
+  const color = seriesColor(series, legendBelow);
+  return squareAgainstIdentity(
     title,
-    encoding: {
-      x: { field: "fpr", type: "quantitative", scale: unitScale, title: "1 \u2212 specificity" },
-      y: { field: "tpr", type: "quantitative", scale: unitScale, title: "Sensitivity" },
-    },
-    layer: [
-      {
-        data: {
-          values: [
-            { fpr: 0, tpr: 0 },
-            { fpr: 1, tpr: 1 },
-          ],
-        },
-        mark: { type: "line", color: "#9ca3af", strokeDash: [4, 4], strokeWidth: 1 },
-      },
+    { field: "fpr", scale: unitScale, title: "1 \u2212 specificity" },
+    { field: "tpr", scale: unitScale, title: "Sensitivity" },
+    [0, 1],
+    [
       {
         data: { values: curve },
         mark: { type: "line", strokeWidth: 1.8, interpolate: "linear" },
@@ -167,7 +205,7 @@ export function rocSpec(title: string, series: RocSeries[]): TopLevelSpec {
         encoding: { color: { ...color, legend: null } },
       },
     ],
-  } as TopLevelSpec;
+  );
 }
 
 export interface CalibrationSeries extends Series {
@@ -177,12 +215,12 @@ export interface CalibrationSeries extends Series {
 /** Reliability diagram: observed frequency (Wilson 95% CI) against mean predicted probability per bin. */
 export function calibrationSpec(title: string, series: CalibrationSeries[]): TopLevelSpec {
   const pts = series.flatMap((s) => s.bins.map((b) => ({ ...b, label: s.label })));
-  const color = {
-    field: "label",
-    type: "nominal" as const,
-    scale: { domain: series.map((s) => s.label), range: series.map((s) => s.color) },
-    legend: { title: null, orient: "top-left" as const, fillColor: "rgba(255,255,255,0.85)", padding: 3 },
-  };
+  const color = seriesColor(series, {
+    title: null,
+    orient: "top-left" as const,
+    fillColor: "rgba(255,255,255,0.85)",
+    padding: 3,
+  });
   const x = {
     field: "predicted",
     type: "quantitative" as const,
@@ -195,13 +233,7 @@ export function calibrationSpec(title: string, series: CalibrationSeries[]): Top
     title,
     layer: [
       {
-        data: {
-          values: [
-            { predicted: 0, observed: 0 },
-            { predicted: 1, observed: 1 },
-          ],
-        },
-        mark: { type: "line", color: "#9ca3af", strokeDash: [4, 4], strokeWidth: 1 },
+        ...identityLine("predicted", "observed", 0, 1),
         encoding: {
           x,
           y: { field: "observed", type: "quantitative", scale: unitScale, title: "Observed frequency" },
@@ -252,12 +284,11 @@ export function forestSpec(title: string, rows: ForestRow[], groupOrder: string[
   const labels = [...new Map(rows.map((r) => [r.label, r.color])).entries()];
   const values = rows.map((r) => ({ ...r, lo: r.lo ?? r.auc, hi: r.hi ?? r.auc }));
   const lowest = Math.min(0.5, ...values.map((r) => r.lo));
-  const color = {
-    field: "label",
-    type: "nominal" as const,
-    scale: { domain: labels.map((l) => l[0]), range: labels.map((l) => l[1]) },
-    legend: { title: null, orient: "right" as const, labelLimit: 360 },
-  };
+  const color = labelColor(
+    labels.map((l) => l[0]),
+    labels.map((l) => l[1]),
+    { title: null, orient: "right" as const, labelLimit: 360 },
+  );
   const y = { field: "group", type: "nominal" as const, sort: groupOrder, title: null };
   return {
     width: 560,
@@ -297,12 +328,11 @@ export interface StripSeries extends Series {
 /** Per-fold (or per-site) AUROC as dots, one row per scheme, with each recipe's mean as a tick. */
 export function foldStripSpec(title: string, series: StripSeries[], groupOrder: string[]): TopLevelSpec {
   const values = series.flatMap((s) => s.values.map((v) => ({ ...v, label: s.label })));
-  const color = {
-    field: "label",
-    type: "nominal" as const,
-    scale: { domain: series.map((s) => s.label), range: series.map((s) => s.color) },
-    legend: { title: null, orient: "bottom" as const, direction: "horizontal" as const },
-  };
+  const color = seriesColor(series, {
+    title: null,
+    orient: "bottom" as const,
+    direction: "horizontal" as const,
+  });
   const lowest = Math.min(0.5, ...values.map((v) => v.auc));
   const x = {
     field: "auc",
@@ -337,37 +367,20 @@ export function kpaScatterSpec(title: string, series: ScatterSeries[]): TopLevel
   const hi = Math.ceil(Math.max(6, ...values.flatMap((v) => [v.kpa, v.kpaPred])));
   const lo = Math.floor(Math.min(1, ...values.flatMap((v) => [v.kpa, v.kpaPred])));
   const scale = { domain: [lo, hi], nice: false };
-  const color = {
-    field: "label",
-    type: "nominal" as const,
-    scale: { domain: series.map((s) => s.label), range: series.map((s) => s.color) },
-    legend: { title: null, orient: "bottom" as const, direction: "vertical" as const, offset: 6 },
-  };
-  return {
-    width: 170,
-    height: 170,
+  const color = seriesColor(series, legendBelow);
+  return squareAgainstIdentity(
     title,
-    encoding: {
-      x: { field: "kpa", type: "quantitative", scale, title: "Measured MRE stiffness (kPa)" },
-      y: { field: "kpaPred", type: "quantitative", scale, title: "Predicted stiffness (kPa)" },
-    },
-    layer: [
-      {
-        data: {
-          values: [
-            { kpa: lo, kpaPred: lo },
-            { kpa: hi, kpaPred: hi },
-          ],
-        },
-        mark: { type: "line", color: "#9ca3af", strokeDash: [4, 4], strokeWidth: 1 },
-      },
+    { field: "kpa", scale, title: "Measured MRE stiffness (kPa)" },
+    { field: "kpaPred", scale, title: "Predicted stiffness (kPa)" },
+    [lo, hi],
+    [
       {
         data: { values },
         mark: { type: "circle", size: 14, opacity: 0.45 },
         encoding: { color },
       },
     ],
-  } as TopLevelSpec;
+  );
 }
 
 export interface DecisionSeries extends Series {
@@ -396,12 +409,7 @@ export function decisionCurveSpec(
     ...treatAll.map((p) => ({ threshold: p.threshold, netBenefit: 0, label: refNone, part: `${refNone}/0` })),
   ];
   const domain = [...series.map((s) => s.label), refAll, refNone];
-  const color = {
-    field: "label",
-    type: "nominal" as const,
-    scale: { domain, range: [...series.map((s) => s.color), "#9ca3af", "#111827"] },
-    legend: { title: null, orient: "bottom" as const, direction: "vertical" as const, offset: 6 },
-  };
+  const color = labelColor(domain, [...series.map((s) => s.color), "#9ca3af", "#111827"], legendBelow);
   return {
     width: 300,
     height: 200,

@@ -17,7 +17,7 @@ import {
   type SeriesRecord,
 } from "../cohort/index.ts";
 import { describeError, LiverstiffError, writeFileAtomic } from "../core/index.ts";
-import { esc } from "./format.ts";
+import { esc, pageStart } from "./format.ts";
 import { QC_STYLE, STYLE } from "./style.ts";
 import { centralSliceIndex, pngDataUri, sliceThumbnail, THUMBNAIL_MAX_PX } from "./thumbnail.ts";
 
@@ -387,18 +387,12 @@ function pageHtml(parts: {
 }): string {
   const title = `liverstiff series QC: ${parts.workName}`;
   const created = parts.createdAt.toISOString().replace(/\.\d{3}Z$/, "Z");
-  const csp = `default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src '${scriptHash(QC_SCRIPT)}'`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="generator" content="liverstiff qc">
-<title>${esc(title)}</title>
-<style>${STYLE}${QC_STYLE}</style>
-</head>
-<body>
+  return `${pageStart({
+    title,
+    generator: "liverstiff qc",
+    style: STYLE + QC_STYLE,
+    csp: `script-src '${scriptHash(QC_SCRIPT)}'`,
+  })}
 <header class="top">
 <div class="wrap">
 <h1>${esc(title)}</h1>

@@ -1,7 +1,7 @@
 // renderReport: a ValidationMetrics object (+ the run manifest) to one self-contained HTML page. No
 // scripts, no external resources: inline CSS and inline SVG only, so that it opens offline and prints.
 import type { ValidationMetrics } from "../validate/types.ts";
-import { esc, kpa } from "./format.ts";
+import { esc, kpa, pageStart } from "./format.ts";
 import type { KpaPoint } from "./load.ts";
 import { aboutSection } from "./sections/about.ts";
 import { cohortSection } from "./sections/cohort.ts";
@@ -37,17 +37,7 @@ export async function renderReport(
     makeForest(metrics, L),
     ...L.schemes.map((s) => makeSchemePlots(s, L, opts.kpaPoints ?? [])),
   ]);
-  const page = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<meta name="generator" content="liverstiff report">
-<title>${esc(title)}</title>
-<style>${STYLE}</style>
-</head>
-<body>
+  const page = `${pageStart({ title, generator: "liverstiff report", style: STYLE })}
 ${pageHeader(metrics, manifest, L, title, opts.runDir)}
 <main class="wrap">
 ${headlineSection(metrics, L, forest)}

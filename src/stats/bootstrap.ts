@@ -1,6 +1,6 @@
 import { LiverstiffError, Rng } from "../core/index.ts";
 import { pnorm, qnorm } from "./distributions.ts";
-import { checkLevel, type Labels, type Scores, splitByClass } from "./input.ts";
+import { confidenceLevel, type Labels, type Scores, splitByClass } from "./input.ts";
 import { lowerBound } from "./roc.ts";
 
 /**
@@ -148,8 +148,7 @@ export function bootstrapCi(options: BootstrapOptions): BootstrapResult {
   const { n, statistic } = options;
   const method = options.method ?? "percentile";
   const resamples = options.resamples ?? 2000;
-  const level = options.level ?? 0.95;
-  checkLevel("bootstrapCi", level);
+  const level = confidenceLevel("bootstrapCi", options);
   if (!(Number.isInteger(n) && n > 0))
     throw new LiverstiffError("bootstrapCi: n must be a positive integer", { n });
   if (!(Number.isInteger(resamples) && resamples >= 2)) {

@@ -1,6 +1,6 @@
 import { LiverstiffError } from "../core/index.ts";
 import { ptLowerTail, qnorm, qt } from "./distributions.ts";
-import { checkFinite, checkLengths, checkLevel } from "./input.ts";
+import { checkFinite, checkLengths, confidenceLevel } from "./input.ts";
 
 /** Statistics for continuous predictions (e.g. predicted kPa against measured MRE kPa). */
 
@@ -25,9 +25,8 @@ export function correlation(
   options: { method?: "pearson" | "spearman"; level?: number } = {},
 ): CorrelationResult {
   const method = options.method ?? "pearson";
-  const level = options.level ?? 0.95;
   const what = `correlation (${method})`;
-  checkLevel(what, level);
+  const level = confidenceLevel(what, options);
   checkLengths(what, x, y, ["x", "y"]);
   checkFinite(what, x, "x");
   checkFinite(what, y, "y");
@@ -117,8 +116,7 @@ export function agreement(
   options: { level?: number } = {},
 ): AgreementResult {
   const what = "agreement";
-  const level = options.level ?? 0.95;
-  checkLevel(what, level);
+  const level = confidenceLevel(what, options);
   checkLengths(what, predicted, reference, ["predicted", "reference"]);
   checkFinite(what, predicted, "predicted");
   checkFinite(what, reference, "reference");

@@ -96,3 +96,10 @@ export function checkLevel(what: string, level: number): void {
   if (!(level > 0 && level < 1))
     throw new LiverstiffError(`${what}: the confidence level must lie in (0, 1)`, { level });
 }
+
+/** The confidence level a caller asked for (95% when none), checked. */
+export function confidenceLevel(what: string, options: { level?: number }): number {
+  const level = options.level ?? 0.95;
+  checkLevel(what, level);
+  return level;
+}

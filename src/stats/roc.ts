@@ -2,7 +2,7 @@ import { LiverstiffError } from "../core/index.ts";
 import { normalTails, ptLowerTail, qnorm } from "./distributions.ts";
 import {
   checkLengths,
-  checkLevel,
+  confidenceLevel,
   type Labels,
   type Scores,
   type SplitScores,
@@ -24,14 +24,16 @@ interface Placements {
   v01: Float64Array;
 }
 
-/** Placements aligned with the sorted positives and sorted negatives (order does not matter for variances). */
-function sortedPlacements(pos: Float64Array, neg: Float64Array): Placements {
+/** Both classes' scores sorted ascending, with room for their placement values. */
+function sortedClasses(pos: Float64Array, neg: Float64Array) {
   const p = pos.slice().sort();
   const q = neg.slice().sort();
-  const m = p.length;
-  const n = q.length;
-  const v10 = new Float64Array(m);
-  const v01 = new Float64Array(n);
+  return { p, q, m: p.length, n: q.length, v10: new Float64Array(p.length), v01: new Float64Array(q.length) };
+}
+
+/** Placements aligned with the sorted positives and sorted negatives (order does not matter for variances). */
+function sortedPlacements(pos: Float64Array, neg: Float64Array): Placements {
+  const { p, q, m, n, v10, v01 } = sortedClasses(pos, neg);
   let i = 0;
   let j = 0;
   let sum = 0;
@@ -53,12 +55,7 @@ function sortedPlacements(pos: Float64Array, neg: Float64Array): Placements {
 
 /** Placements in the cases' original order (needed to pair two scores on the same cases). */
 function orderedPlacements(pos: Float64Array, neg: Float64Array): Placements {
-  const p = pos.slice().sort();
-  const q = neg.slice().sort();
-  const m = p.length;
-  const n = q.length;
-  const v10 = new Float64Array(m);
-  const v01 = new Float64Array(n);
+  const { p, q, m, n, v10, v01 } = sortedClasses(pos, neg);
   let sum = 0;
   for (let i = 0; i < m; i++) {
     const x = pos[i];
@@ -77,28 +74,26 @@ function orderedPlacements(pos: Float64Array, neg: Float64Array): Placements {
   return { auc: sum / m, v10, v01 };
 }
 
-/** First index whose value is >= x (a sorted ascending). */
-export function lowerBound(a: Float64Array, x: number): number {
-  let lo = 0;
+/** First index from `from` whose value is above x (or, with `orEqual`, at least x); a sorted ascending. */
+function firstIndexPast(a: Float64Array, x: number, from: number, orEqual: boolean): number {
+  let lo = from;
   let hi = a.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (a[mid] < x) lo = mid + 1;
+    if (orEqual ? a[mid] < x : a[mid] <= x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
+/** First index whose value is >= x (a sorted ascending). */
+export function lowerBound(a: Float64Array, x: number): number {
+  return firstIndexPast(a, x, 0, true);
+}
+
 /** First index (from `from`) whose value is > x. */
 function upperBound(a: Float64Array, x: number, from = 0): number {
-  let lo = from;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return firstIndexPast(a, x, from, false);
 }
 
 function meanOf(a: Float64Array): number {
@@ -150,8 +145,7 @@ function clip01(x: number): number {
 
 /** AUROC with DeLong's variance and confidence interval (needs at least two cases of each class). */
 export function delong(labels: Labels, scores: Scores, options: { level?: number } = {}): DelongResult {
-  const level = options.level ?? 0.95;
-  checkLevel("delong", level);
+  const level = confidenceLevel("delong", options);
   const { pos, neg } = splitByClass("delong", labels, scores, 2);
   return delongFromPlacements(sortedPlacements(pos, neg), level);
 }
@@ -197,8 +191,7 @@ export function delongPaired(
   scores2: Scores,
   options: { level?: number } = {},
 ): DelongPairedResult {
-  const level = options.level ?? 0.95;
-  checkLevel("delongPaired", level);
+  const level = confidenceLevel("delongPaired", options);
   checkLengths("delongPaired", scores1, scores2, ["scores1", "scores2"]);
   const a = splitByClass("delongPaired (scores1)", labels, scores1, 2);
   const b = splitByClass("delongPaired (scores2)", labels, scores2, 2);
@@ -452,8 +445,7 @@ export function delongClustered(
   options: { level?: number } = {},
 ): DelongClusteredResult {
   const what = "delongClustered";
-  const level = options.level ?? 0.95;
-  checkLevel(what, level);
+  const level = confidenceLevel(what, options);
   const split = splitByClass(what, labels, scores, 2);
   checkLengths(what, split.labels, clusters, ["labels", "clusters"]);
   const { clusterOf, k } = clusterIds(what, clusters, split.labels.length);
@@ -492,8 +484,7 @@ export function delongPairedClustered(
   options: { level?: number } = {},
 ): DelongPairedClusteredResult {
   const what = "delongPairedClustered";
-  const level = options.level ?? 0.95;
-  checkLevel(what, level);
+  const level = confidenceLevel(what, options);
   checkLengths(what, scores1, scores2, ["scores1", "scores2"]);
   const s1 = splitByClass(`${what} (scores1)`, labels, scores1, 2);
   const s2 = splitByClass(`${what} (scores2)`, labels, scores2, 2);

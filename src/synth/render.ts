@@ -317,33 +317,22 @@ export function renderStack(
   }
   // Bias field: smooth, low order; the receive coil's, so shared by the series of an exam.
   const [a1, a2, a3, a4] = opts.bias;
-  const [cx, cy, cz] = ph.liverCentre;
   const [sr, sc] = g.pixelSpacing;
+  // A voxel's patient coordinate along one axis, from the liver centre, in units of 200 mm.
+  const fromLiver = (axis: 0 | 1 | 2, col: number, r: number, k: number): number =>
+    (g.origin[axis] +
+      col * sc * g.rowDir[axis] +
+      r * sr * g.colDir[axis] +
+      k * g.sliceSpacing * g.normal[axis] -
+      ph.liverCentre[axis]) /
+    200;
   let vi = 0;
   for (let k = 0; k < g.slices; k++) {
     for (let r = 0; r < g.rows; r++) {
       for (let col = 0; col < g.cols; col++, vi++) {
-        const x =
-          (g.origin[0] +
-            col * sc * g.rowDir[0] +
-            r * sr * g.colDir[0] +
-            k * g.sliceSpacing * g.normal[0] -
-            cx) /
-          200;
-        const y =
-          (g.origin[1] +
-            col * sc * g.rowDir[1] +
-            r * sr * g.colDir[1] +
-            k * g.sliceSpacing * g.normal[1] -
-            cy) /
-          200;
-        const z =
-          (g.origin[2] +
-            col * sc * g.rowDir[2] +
-            r * sr * g.colDir[2] +
-            k * g.sliceSpacing * g.normal[2] -
-            cz) /
-          200;
+        const x = fromLiver(0, col, r, k);
+        const y = fromLiver(1, col, r, k);
+        const z = fromLiver(2, col, r, k);
         out[vi] *= Math.exp(a1 * x + a2 * y + a3 * (x * x + y * y) + a4 * z);
       }
     }

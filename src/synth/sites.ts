@@ -123,6 +123,44 @@ function base(kind: SeriesKind, n: number, description: string, partial: Partial
   };
 }
 
+/** Series of one acquisition stored apart (two echoes, magnitude and phase): all but their echo shared. */
+function seriesSharing(
+  shared: Partial<SeriesSpec>,
+  ...series: [kind: SeriesKind, n: number, description: string, echo: EchoSpec][]
+): SeriesSpec[] {
+  return series.map(([kind, n, description, echo]) =>
+    base(kind, n, description, { echoes: [echo], ...shared }),
+  );
+}
+
+/** The diffusion series: fat-saturated, b = 50 and 800 s/mm². */
+function dwi(n: number, description: string, echo: EchoSpec, partial: Partial<SeriesSpec>): SeriesSpec {
+  return base("dwi", n, description, {
+    echoes: [echo],
+    flipDeg: 90,
+    fatSat: true,
+    ...partial,
+    bValues: [50, 800],
+  });
+}
+
+/** The delayed post-contrast series: a fat-saturated 3D gradient echo. */
+function postContrast(
+  n: number,
+  description: string,
+  echo: EchoSpec,
+  contrastAgent: string,
+  partial: Partial<SeriesSpec>,
+): SeriesSpec {
+  return base("post_contrast", n, description, {
+    echoes: [echo],
+    mrAcquisitionType: "3D",
+    fatSat: true,
+    ...partial,
+    contrastAgent,
+  });
+}
+
 const siemensA: SiteProfile = {
   id: "site-a",
   institution: "Northfield University Hospital",
@@ -174,24 +212,18 @@ const siemensA: SiteProfile = {
     } else {
       const dixon = (flavour: string) => ["ORIGINAL", "PRIMARY", "M", flavour, "DIS3D", "DIXON"];
       out.push(
-        base("t1_opp", 5, "t1_vibe_dixon_tra_bh_opp", {
-          echoes: [T1_OPP(2.39, dixon("OPP_PHASE"))],
-          protocolName: "t1_vibe_dixon_tra_bh",
-          sequenceName: "*fl3d2",
-          sequenceVariant: "SK\\SP\\SS",
-          mrAcquisitionType: "3D",
-          trMs: 6.7,
-          flipDeg: 10,
-        }),
-        base("t1_in", 6, "t1_vibe_dixon_tra_bh_in", {
-          echoes: [T1_IN(4.77, dixon("IN_PHASE"))],
-          protocolName: "t1_vibe_dixon_tra_bh",
-          sequenceName: "*fl3d2",
-          sequenceVariant: "SK\\SP\\SS",
-          mrAcquisitionType: "3D",
-          trMs: 6.7,
-          flipDeg: 10,
-        }),
+        ...seriesSharing(
+          {
+            protocolName: "t1_vibe_dixon_tra_bh",
+            sequenceName: "*fl3d2",
+            sequenceVariant: "SK\\SP\\SS",
+            mrAcquisitionType: "3D",
+            trMs: 6.7,
+            flipDeg: 10,
+          },
+          ["t1_opp", 5, "t1_vibe_dixon_tra_bh_opp", T1_OPP(2.39, dixon("OPP_PHASE"))],
+          ["t1_in", 6, "t1_vibe_dixon_tra_bh_in", T1_IN(4.77, dixon("IN_PHASE"))],
+        ),
       );
     }
     const fs = year >= 2015 || pick(0.3);
@@ -208,41 +240,32 @@ const siemensA: SiteProfile = {
         fatSat: fs,
         singleShot: true,
       }),
-      base("dwi", 10, "ep2d_diff_b50_800_tra", {
-        echoes: [NONE(60, ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE", "ND", "NORM"])],
+      dwi(10, "ep2d_diff_b50_800_tra", NONE(60, ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE", "ND", "NORM"]), {
         sequenceName: "*ep_b800t",
         scanningSequence: "EP",
         sequenceVariant: "SK\\SP",
         scanOptions: "PFP\\FS",
         trMs: 4800,
-        flipDeg: 90,
         echoTrainLength: 48,
-        fatSat: true,
-        bValues: [50, 800],
       }),
-      base("mre_magnitude", 14, "MRE_tra_Magnitude", {
-        echoes: [NONE(22, ["ORIGINAL", "PRIMARY", "M", "NORM", "DIS2D"])],
-        sequenceName: "*fl2d1_mre",
-        trMs: 50,
-        flipDeg: 25,
-      }),
-      base("mre_wave", 15, "MRE_tra_Wave_Images", {
-        echoes: [NONE(22, ["ORIGINAL", "PRIMARY", "P", "NORM", "DIS2D"])],
-        sequenceName: "*fl2d1_mre",
-        trMs: 50,
-        flipDeg: 25,
-      }),
-      base("post_contrast", 20, "t1_vibe_fs_tra_bh_post", {
-        echoes: [NONE(2.39, ["ORIGINAL", "PRIMARY", "M", "NORM", "DIS3D"])],
-        sequenceName: "*fl3d1",
-        sequenceVariant: "SK\\SP\\SS",
-        scanOptions: "FS",
-        mrAcquisitionType: "3D",
-        trMs: 4.9,
-        flipDeg: 10,
-        fatSat: true,
-        contrastAgent: "Gadovist",
-      }),
+      ...seriesSharing(
+        { sequenceName: "*fl2d1_mre", trMs: 50, flipDeg: 25 },
+        ["mre_magnitude", 14, "MRE_tra_Magnitude", NONE(22, ["ORIGINAL", "PRIMARY", "M", "NORM", "DIS2D"])],
+        ["mre_wave", 15, "MRE_tra_Wave_Images", NONE(22, ["ORIGINAL", "PRIMARY", "P", "NORM", "DIS2D"])],
+      ),
+      postContrast(
+        20,
+        "t1_vibe_fs_tra_bh_post",
+        NONE(2.39, ["ORIGINAL", "PRIMARY", "M", "NORM", "DIS3D"]),
+        "Gadovist",
+        {
+          sequenceName: "*fl3d1",
+          sequenceVariant: "SK\\SP\\SS",
+          scanOptions: "FS",
+          trMs: 4.9,
+          flipDeg: 10,
+        },
+      ),
     );
     return out;
   },
@@ -302,24 +325,18 @@ const geB: SiteProfile = {
       );
     } else {
       out.push(
-        base("t1_in", 4, "InPhase: AX LAVA-Flex", {
-          echoes: [T1_IN(2.3, ["DERIVED", "PRIMARY", "IN_PHASE"])],
-          protocolName: "ABD LIVER MRE",
-          sequenceVariant: "SS\\SK",
-          scanOptions: "FAST_GEMS\\EDR_GEMS\\SEQ_GEMS\\ACC_GEMS",
-          mrAcquisitionType: "3D",
-          trMs: 6.4,
-          flipDeg: 12,
-        }),
-        base("t1_opp", 5, "OutPhase: AX LAVA-Flex", {
-          echoes: [T1_OPP(1.15, ["DERIVED", "PRIMARY", "OUT_PHASE"])],
-          protocolName: "ABD LIVER MRE",
-          sequenceVariant: "SS\\SK",
-          scanOptions: "FAST_GEMS\\EDR_GEMS\\SEQ_GEMS\\ACC_GEMS",
-          mrAcquisitionType: "3D",
-          trMs: 6.4,
-          flipDeg: 12,
-        }),
+        ...seriesSharing(
+          {
+            protocolName: "ABD LIVER MRE",
+            sequenceVariant: "SS\\SK",
+            scanOptions: "FAST_GEMS\\EDR_GEMS\\SEQ_GEMS\\ACC_GEMS",
+            mrAcquisitionType: "3D",
+            trMs: 6.4,
+            flipDeg: 12,
+          },
+          ["t1_in", 4, "InPhase: AX LAVA-Flex", T1_IN(2.3, ["DERIVED", "PRIMARY", "IN_PHASE"])],
+          ["t1_opp", 5, "OutPhase: AX LAVA-Flex", T1_OPP(1.15, ["DERIVED", "PRIMARY", "OUT_PHASE"])],
+        ),
       );
     }
     const ss = year < 2018;
@@ -335,39 +352,22 @@ const geB: SiteProfile = {
         fatSat: !ss,
         singleShot: ss,
       }),
-      base("dwi", 9, "AX DWI B50-800", {
-        echoes: [NONE(64, ["ORIGINAL", "PRIMARY", "OTHER"])],
+      dwi(9, "AX DWI B50-800", NONE(64, ["ORIGINAL", "PRIMARY", "OTHER"]), {
         scanningSequence: "EP\\SE",
         sequenceVariant: "SK\\SS",
         scanOptions: "EPI_GEMS\\FS",
         trMs: 5000,
-        flipDeg: 90,
-        fatSat: true,
-        bValues: [50, 800],
       }),
-      base("mre_magnitude", 11, "AX MRE", {
-        echoes: [NONE(20, ["ORIGINAL", "PRIMARY", "OTHER"])],
-        scanningSequence: "GR",
-        sequenceVariant: "SP",
-        trMs: 50,
-        flipDeg: 30,
-      }),
-      base("mre_wave", 1100, "AX MRE PHASE", {
-        echoes: [NONE(20, ["ORIGINAL", "PRIMARY", "OTHER"])],
-        scanningSequence: "GR",
-        sequenceVariant: "SP",
-        trMs: 50,
-        flipDeg: 30,
-      }),
-      base("post_contrast", 13, "AX LAVA POST 20MIN", {
-        echoes: [NONE(1.6, ["ORIGINAL", "PRIMARY", "OTHER"])],
+      ...seriesSharing(
+        { scanningSequence: "GR", sequenceVariant: "SP", trMs: 50, flipDeg: 30 },
+        ["mre_magnitude", 11, "AX MRE", NONE(20, ["ORIGINAL", "PRIMARY", "OTHER"])],
+        ["mre_wave", 1100, "AX MRE PHASE", NONE(20, ["ORIGINAL", "PRIMARY", "OTHER"])],
+      ),
+      postContrast(13, "AX LAVA POST 20MIN", NONE(1.6, ["ORIGINAL", "PRIMARY", "OTHER"]), "EOVIST", {
         sequenceVariant: "SS\\SK",
         scanOptions: "FAST_GEMS\\EDR_GEMS\\ACC_GEMS\\FS",
-        mrAcquisitionType: "3D",
         trMs: 3.8,
         flipDeg: 12,
-        fatSat: true,
-        contrastAgent: "EOVIST",
       }),
     );
     return out;
@@ -435,42 +435,25 @@ const philipsC: SiteProfile = {
         singleShot: true,
         enhanced: true,
       }),
-      base("dwi", 701, "DWI_b50_800", {
-        echoes: [NONE(58, ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"])],
+      dwi(701, "DWI_b50_800", NONE(58, ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"]), {
         protocolName: "DWI",
         scanningSequence: "SE",
         sequenceVariant: "SK",
         scanOptions: "FS",
         trMs: 4000,
-        flipDeg: 90,
         echoTrainLength: 41,
-        fatSat: true,
-        bValues: [50, 800],
-        enhanced: false,
       }),
-      base("mre_magnitude", 901, "MRE_M", {
-        echoes: [NONE(20, se)],
-        protocolName: "MRE",
-        trMs: 50,
-        flipDeg: 20,
-      }),
-      base("mre_wave", 902, "MRE_P", {
-        echoes: [NONE(20, ["ORIGINAL", "PRIMARY", "PHASE MAP", "P", "FFE"])],
-        protocolName: "MRE",
-        trMs: 50,
-        flipDeg: 20,
-      }),
-      base("post_contrast", 1101, "T1 THRIVE +C", {
-        echoes: [NONE(1.8, ["ORIGINAL", "PRIMARY", "T1", "NONE"])],
+      ...seriesSharing(
+        { protocolName: "MRE", trMs: 50, flipDeg: 20 },
+        ["mre_magnitude", 901, "MRE_M", NONE(20, se)],
+        ["mre_wave", 902, "MRE_P", NONE(20, ["ORIGINAL", "PRIMARY", "PHASE MAP", "P", "FFE"])],
+      ),
+      postContrast(1101, "T1 THRIVE +C", NONE(1.8, ["ORIGINAL", "PRIMARY", "T1", "NONE"]), "Dotarem", {
         protocolName: "THRIVE_POST",
         sequenceVariant: "SK",
         scanOptions: "FS",
-        mrAcquisitionType: "3D",
         trMs: 3.9,
         flipDeg: 10,
-        fatSat: true,
-        contrastAgent: "Dotarem",
-        enhanced: false,
       }),
     ];
   },
@@ -512,18 +495,11 @@ const canonD: SiteProfile = {
         flipDeg: 45,
       }),
       // Two series with the same name: only the echo time tells them apart.
-      base("t1_opp", 3, "FFE2D DUAL ECHO", {
-        echoes: [T1_OPP(2.3, it)],
-        protocolName: "Liver FFE2D",
-        trMs: 165,
-        flipDeg: 75,
-      }),
-      base("t1_in", 4, "FFE2D DUAL ECHO", {
-        echoes: [T1_IN(4.6, it)],
-        protocolName: "Liver FFE2D",
-        trMs: 165,
-        flipDeg: 75,
-      }),
+      ...seriesSharing(
+        { protocolName: "Liver FFE2D", trMs: 165, flipDeg: 75 },
+        ["t1_opp", 3, "FFE2D DUAL ECHO", T1_OPP(2.3, it)],
+        ["t1_in", 4, "FFE2D DUAL ECHO", T1_IN(4.6, it)],
+      ),
       base("t2", 5, "FASE2D T2 FS BH", {
         echoes: [{ teMs: 80, role: "t2", imageType: it }],
         protocolName: "Liver FASE",
@@ -536,35 +512,22 @@ const canonD: SiteProfile = {
         fatSat: true,
         singleShot: true,
       }),
-      base("dwi", 7, "DWI b50 b800", {
-        echoes: [NONE(70, ["ORIGINAL", "PRIMARY", "OTHER"])],
+      dwi(7, "DWI b50 b800", NONE(70, ["ORIGINAL", "PRIMARY", "OTHER"]), {
         scanningSequence: "EP",
         sequenceVariant: "SK",
         scanOptions: "FS",
         trMs: 5500,
-        flipDeg: 90,
-        fatSat: true,
-        bValues: [50, 800],
       }),
-      base("mre_magnitude", 9, "MRE MAG", {
-        echoes: [NONE(21, it)],
-        trMs: 50,
-        flipDeg: 25,
-      }),
-      base("mre_wave", 10, "MRE PHASE", {
-        echoes: [NONE(21, ["ORIGINAL", "PRIMARY", "PHASE"])],
-        trMs: 50,
-        flipDeg: 25,
-      }),
-      base("post_contrast", 12, "QUICK3D FS POST", {
-        echoes: [NONE(1.9, it)],
+      ...seriesSharing(
+        { trMs: 50, flipDeg: 25 },
+        ["mre_magnitude", 9, "MRE MAG", NONE(21, it)],
+        ["mre_wave", 10, "MRE PHASE", NONE(21, ["ORIGINAL", "PRIMARY", "PHASE"])],
+      ),
+      postContrast(12, "QUICK3D FS POST", NONE(1.9, it), "MAGNEVIST", {
         sequenceVariant: "SK\\SP",
         scanOptions: "FS",
-        mrAcquisitionType: "3D",
         trMs: 4.2,
         flipDeg: 12,
-        fatSat: true,
-        contrastAgent: "MAGNEVIST",
       }),
     ];
   },

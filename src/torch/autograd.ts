@@ -2,9 +2,9 @@
 import { native } from "./native.ts";
 import { ids, Tensor } from "./tensor.ts";
 
-/** Runs fn with gradient recording off (torch.no_grad()); fn must be synchronous. */
-export function noGrad<T>(fn: () => T): T {
-  const previous = native.setGradEnabled(false);
+/** Runs fn with gradient recording set to `enabled`, then restores what it was. */
+function withGradEnabled<T>(enabled: boolean, fn: () => T): T {
+  const previous = native.setGradEnabled(enabled);
   try {
     return fn();
   } finally {
@@ -12,14 +12,14 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs fn with gradient recording off (torch.no_grad()); fn must be synchronous. */
+export function noGrad<T>(fn: () => T): T {
+  return withGradEnabled(false, fn);
+}
+
 /** Runs fn with gradient recording on (inside a noGrad block). */
 export function enableGrad<T>(fn: () => T): T {
-  const previous = native.setGradEnabled(true);
-  try {
-    return fn();
-  } finally {
-    native.setGradEnabled(previous);
-  }
+  return withGradEnabled(true, fn);
 }
 
 /**

@@ -34,6 +34,11 @@ function factoryArgs(
   return [dtype === undefined ? undefined : dtypeCode[dtype], undefined, deviceOf(options)];
 }
 
+/** A creation op's tensor: its own arguments, then the dtype (`fallback` when options name none) and device. */
+function create(op: number, args: unknown[], options: TensorOptions, fallback: DType | undefined): Tensor {
+  return finish(new Tensor(native.call(op, ...args, ...factoryArgs(options, fallback)) as TensorId), options);
+}
+
 function inferShape(data: NestedArray): number[] {
   const shape: number[] = [];
   let level: NestedArray = data;
@@ -111,33 +116,21 @@ export function fromBuffer(data: TypedArray, shape: readonly number[] = [data.le
 }
 
 export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
-  return finish(
-    new Tensor(native.call(OP.zeros, shape, ...factoryArgs(options, "float32")) as TensorId),
-    options,
-  );
+  return create(OP.zeros, [shape], options, "float32");
 }
 
 export function ones(shape: readonly number[], options: TensorOptions = {}): Tensor {
-  return finish(
-    new Tensor(native.call(OP.ones, shape, ...factoryArgs(options, "float32")) as TensorId),
-    options,
-  );
+  return create(OP.ones, [shape], options, "float32");
 }
 
 /** Uninitialised memory (fast; every element must be written before it is read). */
 export function empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
-  return finish(
-    new Tensor(native.call(OP.empty, shape, ...factoryArgs(options, "float32")) as TensorId),
-    options,
-  );
+  return create(OP.empty, [shape], options, "float32");
 }
 
 export function full(shape: readonly number[], value: number | boolean, options: TensorOptions = {}): Tensor {
   const fallback = typeof value === "boolean" ? "bool" : "float32";
-  return finish(
-    new Tensor(native.call(OP.full, shape, value, ...factoryArgs(options, fallback)) as TensorId),
-    options,
-  );
+  return create(OP.full, [shape, value], options, fallback);
 }
 
 /**
@@ -148,41 +141,21 @@ export function arange(startOrEnd: number, end?: number, step = 1, options: Tens
   const start = end === undefined ? 0 : startOrEnd;
   const stop = end === undefined ? startOrEnd : end;
   const integral = Number.isInteger(start) && Number.isInteger(stop) && Number.isInteger(step);
-  return finish(
-    new Tensor(
-      native.call(
-        OP.arange,
-        start,
-        stop,
-        step,
-        ...factoryArgs(options, integral ? "int64" : "float32"),
-      ) as TensorId,
-    ),
-    options,
-  );
+  return create(OP.arange, [start, stop, step], options, integral ? "int64" : "float32");
 }
 
 export function linspace(start: number, end: number, steps: number, options: TensorOptions = {}): Tensor {
-  return finish(
-    new Tensor(native.call(OP.linspace, start, end, steps, ...factoryArgs(options, "float32")) as TensorId),
-    options,
-  );
+  return create(OP.linspace, [start, end, steps], options, "float32");
 }
 
 /** U[0, 1) samples from the global generator (manualSeed). */
 export function rand(shape: readonly number[], options: TensorOptions = {}): Tensor {
-  return finish(
-    new Tensor(native.call(OP.rand, shape, ...factoryArgs(options, "float32")) as TensorId),
-    options,
-  );
+  return create(OP.rand, [shape], options, "float32");
 }
 
 /** N(0, 1) samples from the global generator (manualSeed). */
 export function randn(shape: readonly number[], options: TensorOptions = {}): Tensor {
-  return finish(
-    new Tensor(native.call(OP.randn, shape, ...factoryArgs(options, "float32")) as TensorId),
-    options,
-  );
+  return create(OP.randn, [shape], options, "float32");
 }
 
 /** Integers in [low, high) (int64 by default). */
@@ -192,43 +165,28 @@ export function randint(
   shape: readonly number[],
   options: TensorOptions = {},
 ): Tensor {
-  return finish(
-    new Tensor(native.call(OP.randint, low, high, shape, ...factoryArgs(options, "int64")) as TensorId),
-    options,
-  );
+  return create(OP.randint, [low, high, shape], options, "int64");
 }
 
 /** A random permutation of 0..n-1 (int64). */
 export function randperm(n: number, options: TensorOptions = {}): Tensor {
-  return finish(
-    new Tensor(native.call(OP.randperm, n, ...factoryArgs(options, "int64")) as TensorId),
-    options,
-  );
+  return create(OP.randperm, [n], options, "int64");
 }
 
 export function eye(n: number, options: TensorOptions = {}): Tensor {
-  return finish(new Tensor(native.call(OP.eye, n, ...factoryArgs(options, "float32")) as TensorId), options);
+  return create(OP.eye, [n], options, "float32");
 }
 
 export function zerosLike(t: Tensor, options: TensorOptions = {}): Tensor {
-  return finish(
-    new Tensor(native.call(OP.zerosLike, t.id, ...factoryArgs(options, undefined)) as TensorId),
-    options,
-  );
+  return create(OP.zerosLike, [t.id], options, undefined);
 }
 
 export function onesLike(t: Tensor, options: TensorOptions = {}): Tensor {
-  return finish(
-    new Tensor(native.call(OP.onesLike, t.id, ...factoryArgs(options, undefined)) as TensorId),
-    options,
-  );
+  return create(OP.onesLike, [t.id], options, undefined);
 }
 
 export function fullLike(t: Tensor, value: number, options: TensorOptions = {}): Tensor {
-  return finish(
-    new Tensor(native.call(OP.fullLike, t.id, value, ...factoryArgs(options, undefined)) as TensorId),
-    options,
-  );
+  return create(OP.fullLike, [t.id, value], options, undefined);
 }
 
 export function randLike(t: Tensor): Tensor {

@@ -94,33 +94,16 @@ type MaxPoolOptions = PoolOptions & { dilation?: Pair };
 type AvgPoolOptions = PoolOptions & { countIncludePad?: boolean };
 
 // The 2D and 3D pools share their ATen signatures; the stride defaults to the kernel size ([]).
+function pool(op: number, input: Tensor, kernelSize: Pair, o: PoolOptions, ...rest: unknown[]): Tensor {
+  return new Tensor(call(op, input.id, kernelSize, o.stride ?? [], o.padding ?? 0, ...rest) as TensorId);
+}
+
 function maxPool(op: number, input: Tensor, kernelSize: Pair, o: MaxPoolOptions): Tensor {
-  return new Tensor(
-    call(
-      op,
-      input.id,
-      kernelSize,
-      o.stride ?? [],
-      o.padding ?? 0,
-      o.dilation ?? 1,
-      o.ceilMode ?? false,
-    ) as TensorId,
-  );
+  return pool(op, input, kernelSize, o, o.dilation ?? 1, o.ceilMode ?? false);
 }
 
 function avgPool(op: number, input: Tensor, kernelSize: Pair, o: AvgPoolOptions): Tensor {
-  return new Tensor(
-    call(
-      op,
-      input.id,
-      kernelSize,
-      o.stride ?? [],
-      o.padding ?? 0,
-      o.ceilMode ?? false,
-      o.countIncludePad ?? true,
-      null,
-    ) as TensorId,
-  );
+  return pool(op, input, kernelSize, o, o.ceilMode ?? false, o.countIncludePad ?? true, null);
 }
 
 export function maxPool2d(input: Tensor, kernelSize: Pair, o: MaxPoolOptions = {}): Tensor {

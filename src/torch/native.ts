@@ -18,6 +18,16 @@ export interface CpuCacheStats {
   misses: number;
 }
 
+/** The per-parameter step counts and the hyperparameters the Adam-family kernels take, in their order. */
+export type AdamScalars = [
+  steps: number[],
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+];
+
 export interface NativeBinding {
   opId(name: string, overload: string, wrappedScalarMask?: number): number;
   opSchema(op: number): string;
@@ -66,30 +76,24 @@ export interface NativeBinding {
   cudaAvailable(): boolean;
   cudaDeviceCount(): number;
   adamStep(
-    params: TensorId[],
-    expAvgs: TensorId[],
-    expAvgSqs: TensorId[],
-    maxExpAvgSqs: TensorId[] | null,
-    steps: number[],
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    weightDecay: number,
-    decoupled: boolean,
-    maximize: boolean,
+    ...args: [
+      params: TensorId[],
+      expAvgs: TensorId[],
+      expAvgSqs: TensorId[],
+      maxExpAvgSqs: TensorId[] | null,
+      ...AdamScalars,
+      decoupled: boolean,
+      maximize: boolean,
+    ]
   ): void;
   adamaxStep(
-    params: TensorId[],
-    expAvgs: TensorId[],
-    expInfs: TensorId[],
-    steps: number[],
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    weightDecay: number,
-    activeSlices: boolean[] | null,
+    ...args: [
+      params: TensorId[],
+      expAvgs: TensorId[],
+      expInfs: TensorId[],
+      ...AdamScalars,
+      activeSlices: boolean[] | null,
+    ]
   ): void;
   sgdStep(
     params: TensorId[],

@@ -1,18 +1,26 @@
 // Fused optimizer steps: one native call updates every parameter, with the arithmetic of PyTorch 1.13's
 // torch.optim (single-tensor path). Parameters without a gradient are skipped. The optimizer classes with
 // parameter groups, state and schedules live in src/nn/; these are their kernels.
-import { native } from "./native.ts";
+import { type AdamScalars, native } from "./native.ts";
 import { ids, type Tensor } from "./tensor.ts";
 
-export interface AdamKernelOptions {
+/** The hyperparameters Adam, AdamW and Adamax share. */
+export interface AdamHyperparameters {
   lr: number;
   beta1: number;
   beta2: number;
   eps: number;
   weightDecay: number;
+}
+
+export interface AdamKernelOptions extends AdamHyperparameters {
   /** AdamW: decoupled weight decay (param *= 1 - lr * weightDecay). */
   decoupled: boolean;
   maximize?: boolean;
+}
+
+function adamScalars(steps: readonly number[], o: AdamHyperparameters): AdamScalars {
+  return [steps as number[], o.lr, o.beta1, o.beta2, o.eps, o.weightDecay];
 }
 
 /**
@@ -32,12 +40,7 @@ export function adamStep(
     ids(expAvgs),
     ids(expAvgSqs),
     maxExpAvgSqs ? ids(maxExpAvgSqs) : null,
-    steps as number[],
-    o.lr,
-    o.beta1,
-    o.beta2,
-    o.eps,
-    o.weightDecay,
+    ...adamScalars(steps, o),
     o.decoupled,
     o.maximize ?? false,
   );
@@ -53,19 +56,14 @@ export function adamaxStep(
   expAvgs: readonly Tensor[],
   expInfs: readonly Tensor[],
   steps: readonly number[],
-  o: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number },
+  o: AdamHyperparameters,
   activeSlices: readonly boolean[] | null = null,
 ): void {
   native.adamaxStep(
     ids(params),
     ids(expAvgs),
     ids(expInfs),
-    steps as number[],
-    o.lr,
-    o.beta1,
-    o.beta2,
-    o.eps,
-    o.weightDecay,
+    ...adamScalars(steps, o),
     activeSlices ? [...activeSlices] : null,
   );
 }

@@ -307,8 +307,7 @@ export class Tensor implements ScopedResource {
   }
 
   detach_(): this {
-    callVoid(OP.detach_, this.id);
-    return this;
+    return this.inPlace(OP.detach_);
   }
 
   contiguous(): Tensor {
@@ -762,6 +761,12 @@ export class Tensor implements ScopedResource {
 
   // ---- in-place (return this) ---------------------------------------------------------------------
 
+  /** Runs an in-place op on this tensor and returns the tensor, for chaining. */
+  private inPlace(op: number, ...args: unknown[]): this {
+    callVoid(op, this.id, ...args);
+    return this;
+  }
+
   add_(other: Tensor | number, alpha = 1): this {
     if (typeof other === "number") callVoid(OP.addScalar_, this.id, other, alpha);
     else callVoid(OP.add_, this.id, other.id, alpha);
@@ -788,75 +793,61 @@ export class Tensor implements ScopedResource {
 
   /** this += value * t1 * t2. */
   addcmul_(t1: Tensor, t2: Tensor, value = 1): this {
-    callVoid(OP.addcmul_, this.id, t1.id, t2.id, value);
-    return this;
+    return this.inPlace(OP.addcmul_, t1.id, t2.id, value);
   }
 
   /** this += value * t1 / t2. */
   addcdiv_(t1: Tensor, t2: Tensor, value = 1): this {
-    callVoid(OP.addcdiv_, this.id, t1.id, t2.id, value);
-    return this;
+    return this.inPlace(OP.addcdiv_, t1.id, t2.id, value);
   }
 
   copy_(src: Tensor): this {
-    callVoid(OP.copy_, this.id, src.id);
-    return this;
+    return this.inPlace(OP.copy_, src.id);
   }
 
   zero_(): this {
-    callVoid(OP.zero_, this.id);
-    return this;
+    return this.inPlace(OP.zero_);
   }
 
   fill_(value: number): this {
-    callVoid(OP.fill_, this.id, value);
-    return this;
+    return this.inPlace(OP.fill_, value);
   }
 
   clamp_(min?: number | null, max?: number | null): this {
-    callVoid(OP.clamp_, this.id, min ?? null, max ?? null);
-    return this;
+    return this.inPlace(OP.clamp_, min ?? null, max ?? null);
   }
 
   lerp_(end: Tensor, weight: number): this {
-    callVoid(OP.lerp_, this.id, end.id, weight);
-    return this;
+    return this.inPlace(OP.lerp_, end.id, weight);
   }
 
   sqrt_(): this {
-    callVoid(OP.sqrt_, this.id);
-    return this;
+    return this.inPlace(OP.sqrt_);
   }
 
   neg_(): this {
-    callVoid(OP.neg_, this.id);
-    return this;
+    return this.inPlace(OP.neg_);
   }
 
   exp_(): this {
-    callVoid(OP.exp_, this.id);
-    return this;
+    return this.inPlace(OP.exp_);
   }
 
   abs_(): this {
-    callVoid(OP.abs_, this.id);
-    return this;
+    return this.inPlace(OP.abs_);
   }
 
   relu_(): this {
-    callVoid(OP.relu_, this.id);
-    return this;
+    return this.inPlace(OP.relu_);
   }
 
   /** this = max(this, other) element-wise. */
   maximum_(other: Tensor): this {
-    callVoid(OP.maximumOut, this.id, other.id, this.id);
-    return this;
+    return this.inPlace(OP.maximumOut, other.id, this.id);
   }
 
   maskedFill_(mask: Tensor, value: number): this {
-    callVoid(OP.maskedFill_, this.id, mask.id, value);
-    return this;
+    return this.inPlace(OP.maskedFill_, mask.id, value);
   }
 
   indexPut_(indices: readonly (Tensor | null)[], values: Tensor, accumulate = false): this {
@@ -872,19 +863,16 @@ export class Tensor implements ScopedResource {
 
   /** Fills with N(mean, std) samples from the global generator (see manualSeed). */
   normal_(mean = 0, std = 1): this {
-    callVoid(OP.normal_, this.id, mean, std);
-    return this;
+    return this.inPlace(OP.normal_, mean, std);
   }
 
   /** Fills with U(from, to) samples from the global generator. */
   uniform_(from = 0, to = 1): this {
-    callVoid(OP.uniform_, this.id, from, to);
-    return this;
+    return this.inPlace(OP.uniform_, from, to);
   }
 
   bernoulli_(p = 0.5): this {
-    callVoid(OP.bernoulli_, this.id, p);
-    return this;
+    return this.inPlace(OP.bernoulli_, p);
   }
 
   // ---- autograd -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 // fits are independent: their probabilities need not fall with the threshold (as deepliver2's).
 import { LiverstiffError } from "../core/index.ts";
 import type { ExamFeatures } from "../features/types.ts";
+import { choleskyFactor, choleskySolve } from "./cholesky.ts";
 import {
   type AgeStats,
   ageStats,
@@ -48,26 +49,11 @@ function sigmoid(t: number): number {
 
 /** Solves the symmetric positive-definite system A d = g (size m) by Cholesky. */
 function solveSpd(A: Float64Array, g: Float64Array, m: number): Float64Array {
-  const L = new Float64Array(m * m);
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j <= i; j++) {
-      let s = A[i * m + j]!;
-      for (let k = 0; k < j; k++) s -= L[i * m + k]! * L[j * m + k]!;
-      L[i * m + j] = i === j ? Math.sqrt(Math.max(s, 1e-300)) : s / L[j * m + j]!;
-    }
-  const y = new Float64Array(m);
-  for (let i = 0; i < m; i++) {
-    let s = g[i]!;
-    for (let k = 0; k < i; k++) s -= L[i * m + k]! * y[k]!;
-    y[i] = s / L[i * m + i]!;
-  }
-  const d = new Float64Array(m);
-  for (let i = m - 1; i >= 0; i--) {
-    let s = y[i]!;
-    for (let k = i + 1; k < m; k++) s -= L[k * m + i]! * d[k]!;
-    d[i] = s / L[i * m + i]!;
-  }
-  return d;
+  return choleskySolve(
+    choleskyFactor(m, (i, j) => A[i * m + j]!, 1e-300),
+    g,
+    m,
+  );
 }
 
 /**

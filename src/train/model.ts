@@ -52,13 +52,25 @@ interface ShapeInfo {
   sites?: string[];
 }
 
-class Deepliver2Model implements TrainedModel {
+/** A head trained on frozen features: its state predicts, names its tensors and its shape, and saves. */
+abstract class HeadModel<S> implements TrainedModel {
   constructor(
     readonly recipe: Recipe,
     readonly summary: TrainSummary,
-    private readonly state: Deepliver2State,
+    protected readonly state: S,
   ) {}
 
+  abstract predict(exams: readonly ExamFeatures[]): ExamPrediction[];
+  abstract stateDict(): StateDict;
+  protected abstract shape(): ShapeInfo;
+  abstract dispose(): void;
+
+  save(path: string): void {
+    saveModel(path, this.recipe, this.summary, this.shape(), this.stateDict());
+  }
+}
+
+class Deepliver2Model extends HeadModel<Deepliver2State> {
   predict(exams: readonly ExamFeatures[]): ExamPrediction[] {
     return predictDeepliver2(this.state, exams);
   }
@@ -69,7 +81,7 @@ class Deepliver2Model implements TrainedModel {
     return out;
   }
 
-  shape(): ShapeInfo {
+  protected shape(): ShapeInfo {
     return {
       featureDim: this.state.featureDim,
       slices: this.state.slices,
@@ -77,22 +89,12 @@ class Deepliver2Model implements TrainedModel {
     };
   }
 
-  save(path: string): void {
-    saveModel(path, this.recipe, this.summary, this.shape(), this.stateDict());
-  }
-
   dispose(): void {
     this.state.net.dispose();
   }
 }
 
-class LiverstiffModel implements TrainedModel {
-  constructor(
-    readonly recipe: Recipe,
-    readonly summary: TrainSummary,
-    private readonly state: LiverstiffState,
-  ) {}
-
+class LiverstiffModel extends HeadModel<LiverstiffState> {
   predict(exams: readonly ExamFeatures[]): ExamPrediction[] {
     return predictLiverstiff(this.state, exams);
   }
@@ -122,14 +124,13 @@ class LiverstiffModel implements TrainedModel {
     return this.state.nets[0]?.sites ?? [];
   }
 
-  save(path: string): void {
-    const shape: ShapeInfo = {
+  protected shape(): ShapeInfo {
+    return {
       featureDim: this.state.featureDim,
       slices: this.state.slices,
       members: this.state.nets.length,
       sites: [...(this.state.nets[0]?.sites ?? [])],
     };
-    saveModel(path, this.recipe, this.summary, shape, this.stateDict());
   }
 
   dispose(): void {
@@ -181,15 +182,17 @@ interface ClosedFormFit<S> {
 }
 
 /** A baseline's fit as a TrainedModel: its tensors are made once, when first saved or asked for. */
-class ClosedFormModel<S> implements TrainedModel {
+class ClosedFormModel<S> extends HeadModel<S> {
   private tensors: StateDict | undefined;
 
   constructor(
-    readonly recipe: Recipe,
-    readonly summary: TrainSummary,
-    private readonly state: S,
+    recipe: Recipe,
+    summary: TrainSummary,
+    state: S,
     private readonly fit: ClosedFormFit<S>,
-  ) {}
+  ) {
+    super(recipe, summary, state);
+  }
 
   predict(exams: readonly ExamFeatures[]): ExamPrediction[] {
     return this.fit.predict(this.state, exams);
@@ -200,8 +203,8 @@ class ClosedFormModel<S> implements TrainedModel {
     return this.tensors;
   }
 
-  save(path: string): void {
-    saveModel(path, this.recipe, this.summary, this.fit.shape(this.state), this.stateDict());
+  protected shape(): ShapeInfo {
+    return this.fit.shape(this.state);
   }
 
   dispose(): void {

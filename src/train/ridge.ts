@@ -8,6 +8,7 @@
 // penalty chosen by GCV (gcvLambda) on the training part.
 import type { SeriesRole } from "../dicom/index.ts";
 import type { ExamFeatures } from "../features/types.ts";
+import { choleskyFactor, choleskySolve } from "./cholesky.ts";
 import { type AgeStats, CLINICAL_DIM, clinicalFeatures } from "./data.ts";
 
 export interface RidgeMember {
@@ -90,27 +91,8 @@ function applyStandard(x: Float64Array, n: number, width: number, mean: Float64A
 /** Solves (K[idx, idx] + ridge I) a = b by Cholesky (K symmetric positive semi-definite). */
 function solveSubsystem(K: Float64Array, n: number, idx: number[], ridge: number, b: number[]): Float64Array {
   const m = idx.length;
-  const L = new Float64Array(m * m);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = K[idx[i]! * n + idx[j]!]! + (i === j ? ridge : 0);
-      for (let k = 0; k < j; k++) s -= L[i * m + k]! * L[j * m + k]!;
-      L[i * m + j] = i === j ? Math.sqrt(Math.max(s, 1e-12)) : s / L[j * m + j]!;
-    }
-  }
-  const y = new Float64Array(m);
-  for (let i = 0; i < m; i++) {
-    let s = b[i]!;
-    for (let k = 0; k < i; k++) s -= L[i * m + k]! * y[k]!;
-    y[i] = s / L[i * m + i]!;
-  }
-  const a = new Float64Array(m);
-  for (let i = m - 1; i >= 0; i--) {
-    let s = y[i]!;
-    for (let k = i + 1; k < m; k++) s -= L[k * m + i]! * a[k]!;
-    a[i] = s / L[i * m + i]!;
-  }
-  return a;
+  const L = choleskyFactor(m, (i, j) => K[idx[i]! * n + idx[j]!]! + (i === j ? ridge : 0), 1e-12);
+  return choleskySolve(L, b, m);
 }
 
 /**

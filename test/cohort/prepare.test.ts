@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
   centralSlices,
+  intensityStats,
+  otsuBin,
   prepareVolume,
   prepFingerprint,
   prepName,
@@ -12,8 +14,8 @@ import {
   resolvePrep,
   sourceFingerprint,
   writePrepared,
-} from "../../src/cohort/index.ts";
-import { fromHalf, intensityStats, otsuBin, toHalf } from "../../src/cohort/prepare.ts";
+} from "../../src/cohort/prepare.ts";
+import { floatToHalf, halfToFloat } from "../../src/core/index.ts";
 import { readSafetensors } from "../../src/nn/safetensors.ts";
 import { makeVolume } from "../../src/volume/index.ts";
 import { scratchDir } from "../fixtures/scratch.ts";
@@ -123,9 +125,9 @@ describe("prepared cache format (safetensors layout)", () => {
     const h = readPrepared(join(tmp, "h.safetensors"));
     assert.deepEqual(Array.from(h.roles.t2!).slice(0, 3), [0.5, -1.25, 3]);
     assert.ok(Math.abs(h.roles.t2![3] - 1e-3) < 1e-6);
-    assert.equal(fromHalf(toHalf(65504)), 65504);
-    assert.equal(fromHalf(toHalf(1e6)), Number.POSITIVE_INFINITY);
-    assert.equal(fromHalf(toHalf(-2.5e-8)), -0);
+    assert.equal(halfToFloat(floatToHalf(65504)), 65504);
+    assert.equal(halfToFloat(floatToHalf(1e6)), Number.POSITIVE_INFINITY);
+    assert.equal(halfToFloat(floatToHalf(-2.5e-8)), -0);
   });
 
   it("passes src/nn's safetensors reader, which validates as the reference implementation does", () => {

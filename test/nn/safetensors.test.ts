@@ -3,12 +3,15 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { describeError, LiverstiffError } from "../../src/core/index.ts";
 import {
   bfloat16ToFloat,
+  describeError,
   floatToBfloat16,
   floatToHalf,
   halfToFloat,
+  LiverstiffError,
+} from "../../src/core/index.ts";
+import {
   parseSafetensors,
   type RawTensor,
   rawTensor,

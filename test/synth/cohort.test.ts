@@ -9,7 +9,7 @@ import { join, relative } from "node:path";
 import { after, before, test } from "node:test";
 import dicomParser from "dicom-parser";
 import { gunzipSync } from "fflate";
-import { SITE_PROFILES, synthesize, validateOptions } from "../../src/synth/index.ts";
+import { type SeriesTruth, SITE_PROFILES, synthesize, validateOptions } from "../../src/synth/index.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ls-synth-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -47,15 +47,7 @@ interface SeriesRow {
   echo_roles: { echo_time_ms: number; role: string }[];
   enhanced: boolean;
   files: string[];
-  geometry: {
-    rows: number;
-    cols: number;
-    slices: number;
-    pixelSpacing: [number, number];
-    sliceSpacing: number;
-    orientation: number[];
-    origin: [number, number, number];
-  };
+  geometry: SeriesTruth["geometry"];
 }
 
 function readJsonl<T>(path: string): T[] {

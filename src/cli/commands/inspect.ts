@@ -1,12 +1,6 @@
 import type { Command } from "commander";
 import { LiverstiffError } from "../../core/index.ts";
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-  return rows
-    .map((r) => r.map((x, c) => (c === r.length - 1 ? x : (x ?? "").padEnd(widths[c]))).join("  "))
-    .join("\n");
-}
+import { textTable } from "../table.ts";
 
 export function register(program: Command): void {
   program
@@ -46,7 +40,7 @@ export function register(program: Command): void {
               e.exclusionReason ? `excluded: ${e.exclusionReason}` : "usable",
             ]);
           }
-          process.stdout.write(`${table(rows)}\n`);
+          process.stdout.write(`${textTable(rows)}\n`);
           const usable = exams.filter((e) => !e.exclusionReason).length;
           const other = cat.exclusions().filter((x) => x.scope === "file" || x.scope === "label");
           process.stdout.write(
@@ -95,7 +89,7 @@ export function register(program: Command): void {
             [...s.reasons, ...(s.note ? [s.note] : [])].join("; "),
           ]);
         }
-        out.push(table(rows));
+        out.push(textTable(rows));
         const other = excl.filter((x) => x.scope !== "exam");
         if (other.length > 0) {
           out.push("", "problems:");

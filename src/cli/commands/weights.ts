@@ -1,11 +1,5 @@
 import type { Command } from "commander";
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-  return rows
-    .map((r) => r.map((x, c) => (c === r.length - 1 ? x : (x ?? "").padEnd(widths[c]))).join("  "))
-    .join("\n");
-}
+import { textTable } from "../table.ts";
 
 export function register(program: Command): void {
   const weights = program
@@ -44,7 +38,7 @@ export function register(program: Command): void {
           r.description,
         ]);
       }
-      process.stdout.write(`${table(out)}\n\nweights cache: ${dir}\n\npublished weights:\n`);
+      process.stdout.write(`${textTable(out)}\n\nweights cache: ${dir}\n\npublished weights:\n`);
       for (const r of rows) {
         for (const s of r.sources) {
           process.stdout.write(`  ${r.backbone}  ${s.id}  ${s.url}${s.note ? `  (${s.note})` : ""}\n`);

@@ -82,7 +82,13 @@ abstract class ResBlock extends Module {
     return this.folded.apply(this.downsample.at(0) as Conv2d, this.downsample.at(1) as BatchNorm2d, x);
   }
 
-  abstract foldInto(f: Folded): void;
+  /** The block's own conv -> BN pairs, in order. */
+  protected abstract convBnPairs(): [Conv2d, BatchNorm2d][];
+
+  foldInto(f: Folded): void {
+    for (const [c, b] of this.convBnPairs()) f.fold(c, b);
+    if (this.downsample) f.fold(this.downsample.at(0) as Conv2d, this.downsample.at(1) as BatchNorm2d);
+  }
 }
 
 /** conv3x3 -> BN -> ReLU -> conv3x3 -> BN, + shortcut, ReLU. */
@@ -110,10 +116,11 @@ export class BasicBlock extends ResBlock {
     return z.add_(this.shortcut(x)).relu_();
   }
 
-  foldInto(f: Folded): void {
-    f.fold(this.conv1, this.bn1);
-    f.fold(this.conv2, this.bn2);
-    if (this.downsample) f.fold(this.downsample.at(0) as Conv2d, this.downsample.at(1) as BatchNorm2d);
+  protected convBnPairs(): [Conv2d, BatchNorm2d][] {
+    return [
+      [this.conv1, this.bn1],
+      [this.conv2, this.bn2],
+    ];
   }
 }
 
@@ -147,11 +154,12 @@ export class Bottleneck extends ResBlock {
     return w.add_(this.shortcut(x)).relu_();
   }
 
-  foldInto(f: Folded): void {
-    f.fold(this.conv1, this.bn1);
-    f.fold(this.conv2, this.bn2);
-    f.fold(this.conv3, this.bn3);
-    if (this.downsample) f.fold(this.downsample.at(0) as Conv2d, this.downsample.at(1) as BatchNorm2d);
+  protected convBnPairs(): [Conv2d, BatchNorm2d][] {
+    return [
+      [this.conv1, this.bn1],
+      [this.conv2, this.bn2],
+      [this.conv3, this.bn3],
+    ];
   }
 }
 

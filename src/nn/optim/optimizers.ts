@@ -97,20 +97,17 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
   }
 }
 
+/** PyTorch's defaults for Adam and AdamW, which differ only in their weight decay. */
+function adamDefaults(weightDecay: number): AdamOptions {
+  return { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay, amsgrad: false, maximize: false };
+}
+
 /** torch.optim.Adam (L2 weight decay added to the gradient; AMSGrad optional). */
 export class Adam extends AdamBase {
   protected readonly decoupled = false;
 
   constructor(params: Params<AdamOptions>, o: Partial<AdamOptions> = {}) {
-    super(params, {
-      lr: 1e-3,
-      betas: [0.9, 0.999],
-      eps: 1e-8,
-      weightDecay: 0,
-      amsgrad: false,
-      maximize: false,
-      ...o,
-    });
+    super(params, { ...adamDefaults(0), ...o });
   }
 }
 
@@ -119,15 +116,7 @@ export class AdamW extends AdamBase {
   protected readonly decoupled = true;
 
   constructor(params: Params<AdamOptions>, o: Partial<AdamOptions> = {}) {
-    super(params, {
-      lr: 1e-3,
-      betas: [0.9, 0.999],
-      eps: 1e-8,
-      weightDecay: 1e-2,
-      amsgrad: false,
-      maximize: false,
-      ...o,
-    });
+    super(params, { ...adamDefaults(1e-2), ...o });
   }
 }
 
