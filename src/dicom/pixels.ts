@@ -1,5 +1,5 @@
 // Pixel decoding for every supported transfer syntax: native (little/big endian, deflated), RLE, and the
-// JPEG family through the cornerstone WASM codecs and jpeg-lossless-decoder-js.
+// JPEG family through the cornerstone WASM codecs, dcmjs-codecs (12-bit JPEG) and jpeg-lossless-decoder-js.
 import { statSync } from "node:fs";
 import dicomParser, { type DataSet, type Element } from "dicom-parser";
 import { DicomFileError, type ParsedHeader, PIXEL_DATA, readHeader } from "./header.ts";
@@ -235,6 +235,46 @@ export function decodeRle(data: Uint8Array, pm: PixelModule): StoredArray {
   return typedFromBytes(out, pm, false);
 }
 
+/** A JPEG or JPEG-LS frame header (SOFn): which process, sample precision, size and component count. */
+export interface JpegFrameHeader {
+  marker: number;
+  precision: number;
+  width: number;
+  height: number;
+  components: number;
+}
+
+/** The first frame header of a JPEG or JPEG-LS stream, or undefined where none precedes the first scan. */
+export function jpegFrameHeader(data: Uint8Array): JpegFrameHeader | undefined {
+  if (data.length < 4 || data[0] !== 0xff || data[1] !== 0xd8) return undefined;
+  const u16 = (at: number) => (data[at]! << 8) | data[at + 1]!;
+  let pos = 2;
+  while (pos + 9 <= data.length) {
+    if (data[pos] !== 0xff) return undefined;
+    const marker = data[pos + 1]!;
+    if (marker === 0xff) {
+      pos++;
+      continue;
+    }
+    const sof =
+      (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) ||
+      marker === 0xf7;
+    if (sof) {
+      return {
+        marker,
+        precision: data[pos + 4]!,
+        height: u16(pos + 5),
+        width: u16(pos + 7),
+        components: data[pos + 9] ?? 0,
+      };
+    }
+    if (marker === 0xda) return undefined; // start of scan before any frame header
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) pos += 2;
+    else pos += 2 + u16(pos + 2);
+  }
+  return undefined;
+}
+
 /**
  * The width and height a JPEG, JPEG-LS or JPEG 2000 stream declares (its SOF or SIZ marker), read before
  * decoding so that a stream claiming another size is refused instead of being decoded into a huge buffer.
@@ -248,24 +288,8 @@ export function streamDims(data: Uint8Array): { width: number; height: number } 
     const u32 = (at: number) => u16(at) * 65536 + u16(at + 2);
     return { width: u32(8) - u32(16), height: u32(12) - u32(20) };
   }
-  if (data[1] !== 0xd8) return undefined;
-  let pos = 2;
-  while (pos + 9 <= data.length) {
-    if (data[pos] !== 0xff) return undefined;
-    const marker = data[pos + 1]!;
-    if (marker === 0xff) {
-      pos++;
-      continue;
-    }
-    const sof =
-      (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) ||
-      marker === 0xf7;
-    if (sof) return { width: u16(pos + 7), height: u16(pos + 5) };
-    if (marker === 0xda) return undefined; // start of scan before any frame header
-    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) pos += 2;
-    else pos += 2 + u16(pos + 2);
-  }
-  return undefined;
+  const sof = jpegFrameHeader(data);
+  return sof && { width: sof.width, height: sof.height };
 }
 
 function checkStreamDims(data: Uint8Array, pm: PixelModule, what: string): void {
@@ -356,6 +380,126 @@ function fromDecodedBytes(bytes: Uint8Array, pm: PixelModule): StoredArray {
   );
 }
 
+// 12-bit JPEG (Extended, process 2 & 4) goes through dcmjs-codecs: dcmtk's IJG 12-bit library compiled to
+// WASM, the decoder dcmdjpeg itself runs. Loaded on the first such frame only.
+type Jpeg12Codec = typeof import("dcmjs-codecs");
+let jpeg12: Promise<Jpeg12Codec> | undefined;
+// The IJG library's warnings during the current decode (it carries on past corrupt data; we refuse).
+let jpeg12Messages: string[] = [];
+const JPEG_CORRUPT =
+  /premature end|bad huffman code|bad arithmetic code|instead of RST|inconsistent progression|invalid SOS/i;
+
+function loadJpeg12(): Promise<Jpeg12Codec> {
+  jpeg12 ??= (async () => {
+    const codec = (await import("dcmjs-codecs")).default;
+    // The library's messages reach its loglevel logger's info(); collect them instead of printing.
+    codec.log.info = (...args: unknown[]) => {
+      jpeg12Messages.push(args.map(String).join(" "));
+    };
+    await codec.NativeCodecs.initializeAsync({ logCodecsInfo: true });
+    return codec;
+  })();
+  jpeg12.catch(() => {
+    jpeg12 = undefined;
+  });
+  return jpeg12;
+}
+
+/** Where a JPEG stream ends, past the zero padding an encapsulated fragment may add. */
+function endsWithEoi(data: Uint8Array): boolean {
+  let end = data.length;
+  while (end > 0 && data[end - 1] === 0) end--;
+  return end >= 2 && data[end - 2] === 0xff && data[end - 1] === 0xd9;
+}
+
+async function decodeJpeg12(data: Uint8Array, pm: PixelModule, sof: JpegFrameHeader): Promise<StoredArray> {
+  if (pm.bitsAllocated !== 16) {
+    throw new DicomFileError(
+      "inconsistent-header",
+      `the JPEG stream has 12-bit samples, the header says BitsAllocated ${pm.bitsAllocated}`,
+      { field: "BitsAllocated (0028,0100)" },
+    );
+  }
+  if (sof.components !== 1) {
+    throw new DicomFileError(
+      "unsupported-pixel-format",
+      `the 12-bit JPEG stream has ${sof.components} components, expected 1 (greyscale)`,
+    );
+  }
+  if (!endsWithEoi(data)) {
+    throw new DicomFileError(
+      "decode-error",
+      "the 12-bit JPEG stream ends before its End Of Image marker: truncated or corrupt",
+      { field: "PixelData (7FE0,0010)" },
+    );
+  }
+  let codec = await loadJpeg12();
+  // Another frame's failure may have discarded the instance while this one waited.
+  while (!codec.NativeCodecs.isInitialized()) codec = await loadJpeg12();
+  const { Context, NativeCodecs } = codec;
+  const context = new Context({
+    width: pm.columns,
+    height: pm.rows,
+    bitsAllocated: 16,
+    bitsStored: Math.min(pm.bitsStored, 12),
+    samplesPerPixel: 1,
+    pixelRepresentation: 0,
+    planarConfiguration: 0,
+    photometricInterpretation: "MONOCHROME2",
+    encodedBuffer: data,
+  });
+  jpeg12Messages = [];
+  let decoded: Uint8Array | undefined;
+  try {
+    decoded = NativeCodecs.decodeJpeg(context).getDecodedBuffer();
+  } catch (e) {
+    // A fatal IJG error unwinds through the WASM stack and leaves the instance unusable: start a new one.
+    NativeCodecs.release();
+    jpeg12 = undefined;
+    throw new DicomFileError(
+      "decode-error",
+      `JPEG 12-bit decoder failed: ${e instanceof Error ? e.message.replace(/^JpegDecoder12::ErrorExit::/, "") : "corrupt or unsupported stream"}`,
+      {},
+      { cause: e },
+    );
+  }
+  const corrupt = jpeg12Messages.find((m) => JPEG_CORRUPT.test(m));
+  if (corrupt) {
+    throw new DicomFileError("decode-error", `JPEG 12-bit decoder: ${corrupt.replace(/^.*::/, "")}`, {
+      field: "PixelData (7FE0,0010)",
+    });
+  }
+  if (!decoded) throw new DicomFileError("decode-error", "JPEG 12-bit decoder returned no pixels");
+  return fromDecodedBytes(decoded, pm);
+}
+
+async function decodeJpegExtended(data: Uint8Array, pm: PixelModule): Promise<StoredArray> {
+  const sof = jpegFrameHeader(data);
+  if (!sof) {
+    throw new DicomFileError(
+      "decode-error",
+      "the JPEG Extended pixel data is not a JPEG stream with a frame header (SOF) before its first scan",
+      { field: "PixelData (7FE0,0010)" },
+    );
+  }
+  // Process 2 & 4 streams are DCT sequential (SOF0, SOF1); progressive ones (SOF2) are accepted as well.
+  if (sof.marker < 0xc0 || sof.marker > 0xc2) {
+    throw new DicomFileError(
+      "unsupported-pixel-format",
+      `the JPEG Extended pixel data holds a SOF 0x${sof.marker.toString(16)} stream, not DCT (SOF0-SOF2)`,
+      { field: "PixelData (7FE0,0010)" },
+    );
+  }
+  checkStreamDims(data, pm, "JPEG Extended");
+  if (sof.precision === 8) return wasmDecode((await loadCodecs()).jpegBaseline, data, pm, "JPEG");
+  if (sof.precision === 12) return decodeJpeg12(data, pm, sof);
+  throw new DicomFileError(
+    "unsupported-pixel-format",
+    `the JPEG Extended stream has ${sof.precision}-bit samples; process 2 & 4 allow 8 or 12`,
+    { field: "PixelData (7FE0,0010)" },
+  );
+}
+
 /**
  * Decodes one frame with BitsStored applied. `shared` values are a view into the cached file bytes and
  * must be copied before they leave this module or are modified.
@@ -431,6 +575,9 @@ async function decodeFrame(
         pm,
         "JPEG",
       );
+      break;
+    case "jpeg-extended":
+      values = await decodeJpegExtended(encapsulatedFrame(h, pd, pm, frameIndex), pm);
       break;
     case "jpeg2000":
       values = wasmDecode(

@@ -5,6 +5,7 @@ export type PixelEncoding =
   | "deflate"
   | "rle"
   | "jpeg-baseline"
+  | "jpeg-extended"
   | "jpeg-lossless"
   | "jpeg-ls"
   | "jpeg2000";
@@ -48,6 +49,12 @@ const SUPPORTED: Record<string, SyntaxInfo> = {
     explicitVr: true,
     bigEndian: false,
   },
+  "1.2.840.10008.1.2.4.51": {
+    name: "JPEG Extended (Process 2 & 4, 12-bit lossy)",
+    encoding: "jpeg-extended",
+    explicitVr: true,
+    bigEndian: false,
+  },
   "1.2.840.10008.1.2.4.57": {
     name: "JPEG Lossless, Non-Hierarchical (Process 14)",
     encoding: "jpeg-lossless",
@@ -83,7 +90,7 @@ const SUPPORTED: Record<string, SyntaxInfo> = {
 
 // Named only so that an unsupported syntax can be reported by name rather than by a bare UID.
 const KNOWN_UNSUPPORTED: Record<string, string> = {
-  "1.2.840.10008.1.2.4.51": "JPEG Extended (Process 2 & 4, 12-bit lossy)",
+  "1.2.840.10008.1.2.4.52": "JPEG Extended (Process 3 & 5, retired)",
   "1.2.840.10008.1.2.4.100": "MPEG2 Main Profile",
   "1.2.840.10008.1.2.4.101": "MPEG2 High Profile",
   "1.2.840.10008.1.2.4.102": "MPEG-4 AVC/H.264",
