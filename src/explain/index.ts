@@ -12,7 +12,6 @@ export {
   layerGradCam,
   thresholdIndex,
 } from "./gradcam.ts";
-export { type CamEncoder, camEncoderOf, cnnCamEncoder, DEFAULT_CAM_LAYER } from "./targets.ts";
 export {
   type DifferentiableHead,
   differentiableHead,
@@ -28,3 +27,4 @@ export {
   type OcclusionOptions,
   occlusionMaps,
 } from "./occlusion.ts";
+export { type CamEncoder, camEncoderOf, cnnCamEncoder, DEFAULT_CAM_LAYER } from "./targets.ts";
