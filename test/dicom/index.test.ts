@@ -93,11 +93,12 @@ test("bad inputs: each file gets a reason, good files still index", async () => 
   writeFileSync(join(dir, "no-pixels.dcm"), good.subarray(0, pixelTag));
   // Meta header but no 128-byte preamble / DICM prefix: accepted.
   writeFileSync(join(dir, "no-preamble.dcm"), good.subarray(132));
-  // Unsupported transfer syntax: JPEG-LS file relabelled JPEG Extended (same UID length).
+  // Unsupported transfer syntax: JPEG-LS file relabelled JPEG Extended process 3 & 5 (retired; same UID
+  // length).
   const ext = Buffer.from(jpegls);
   const tsAt = ext.indexOf("1.2.840.10008.1.2.4.80");
-  ext.write("1.2.840.10008.1.2.4.51", tsAt, "latin1");
-  writeFileSync(join(dir, "jpeg-extended.dcm"), ext);
+  ext.write("1.2.840.10008.1.2.4.52", tsAt, "latin1");
+  writeFileSync(join(dir, "jpeg-extended-35.dcm"), ext);
   // Another modality: (0008,0060) CS "MR" -> "CT", and a different SOP instance so it is not a duplicate.
   const ct = Buffer.from(good);
   const modAt = indexOf(ct, [0x08, 0x00, 0x60, 0x00, 0x43, 0x53, 0x02, 0x00, 0x4d, 0x52]);
@@ -129,8 +130,8 @@ test("bad inputs: each file gets a reason, good files still index", async () => 
   assert.equal(code("truncated-jpegls.dcm").code, "truncated");
   assert.match(code("truncated-jpegls.dcm").reason, /sequence delimiter/);
   assert.equal(code("no-pixels.dcm").code, "no-pixel-data");
-  assert.equal(code("jpeg-extended.dcm").code, "unsupported-transfer-syntax");
-  assert.match(code("jpeg-extended.dcm").reason, /1\.2\.840\.10008\.1\.2\.4\.51 \(JPEG Extended/);
+  assert.equal(code("jpeg-extended-35.dcm").code, "unsupported-transfer-syntax");
+  assert.match(code("jpeg-extended-35.dcm").reason, /1\.2\.840\.10008\.1\.2\.4\.52 \(JPEG Extended \(Process 3 & 5/);
   assert.equal(code("ct.dcm").code, "not-mr");
   assert.match(code("ct.dcm").reason, /modality CT is not MR/);
   assert.equal(code("garbage.bin").code, "not-dicom");
