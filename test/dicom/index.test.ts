@@ -131,7 +131,10 @@ test("bad inputs: each file gets a reason, good files still index", async () => 
   assert.match(code("truncated-jpegls.dcm").reason, /sequence delimiter/);
   assert.equal(code("no-pixels.dcm").code, "no-pixel-data");
   assert.equal(code("jpeg-extended-35.dcm").code, "unsupported-transfer-syntax");
-  assert.match(code("jpeg-extended-35.dcm").reason, /1\.2\.840\.10008\.1\.2\.4\.52 \(JPEG Extended \(Process 3 & 5/);
+  assert.match(
+    code("jpeg-extended-35.dcm").reason,
+    /1\.2\.840\.10008\.1\.2\.4\.52 \(JPEG Extended \(Process 3 & 5/,
+  );
   assert.equal(code("ct.dcm").code, "not-mr");
   assert.match(code("ct.dcm").reason, /modality CT is not MR/);
   assert.equal(code("garbage.bin").code, "not-dicom");
