@@ -9,15 +9,9 @@ import type { SeriesRole } from "../dicom/index.ts";
 import type { ExamCam, ExamOcclusion } from "../explain/index.ts";
 import { makeVolume, writeNifti } from "../volume/index.ts";
 
-export interface CamFiles {
-  thresholdKpa: number;
-  /** The explained P(kPa >= threshold) (the fold members' mean) and its logit. */
-  probability: number;
-  logit: number;
-  /** The encoder layer the maps come from (0-based, and by the encoder's own name), and its map size in pixels. */
-  layer: number;
-  layerName: string;
-  layerSize: number;
+/** What the maps explain (threshold, probability, logit, layer), as the explanation reported it. */
+export interface CamFiles
+  extends Pick<ExamCam, "thresholdKpa" | "probability" | "logit" | "layer" | "layerName" | "layerSize"> {
   files: Partial<Record<SeriesRole, string>>;
 }
 

@@ -6,7 +6,7 @@ import type { MrFrame, RoleDecision, SeriesInfo, SeriesRole } from "./types.ts";
 type Phase = "in" | "opp";
 
 interface Compiled {
-  kw: Record<keyof RoleRules["keywords"], RegExp[]>;
+  keywords: Record<keyof RoleRules["keywords"], RegExp[]>;
   force: { re: RegExp; role: SeriesRole | null; echoTimeMs?: number; pattern: string }[];
 }
 
@@ -15,12 +15,12 @@ const compiledCache = new WeakMap<RoleRules, Compiled>();
 function compile(rules: RoleRules): Compiled {
   let c = compiledCache.get(rules);
   if (c) return c;
-  const kw = {} as Compiled["kw"];
+  const keywords = {} as Compiled["keywords"];
   for (const [k, list] of Object.entries(rules.keywords) as [string, string[]][]) {
-    kw[k as keyof Compiled["kw"]] = list.map((p) => new RegExp(p, "i"));
+    keywords[k as keyof Compiled["keywords"]] = list.map((p) => new RegExp(p, "i"));
   }
   c = {
-    kw,
+    keywords,
     force: rules.force.map((f) => ({
       re: new RegExp(f.pattern, "i"),
       role: f.role === "none" ? null : f.role,
@@ -347,7 +347,7 @@ function splitGroups(s: SeriesInfo): FrameGroup[] {
 interface SeriesContext {
   series: SeriesInfo;
   rules: RoleRules;
-  kw: Compiled["kw"];
+  keywords: Compiled["keywords"];
   desc: string;
   descRaw: string | undefined;
   descName: string;
@@ -364,7 +364,7 @@ export function classifySeries(series: SeriesInfo, rules: RoleRules = DEFAULT_RU
   const ctx: SeriesContext = {
     series,
     rules,
-    kw: c.kw,
+    keywords: c.keywords,
     desc: normaliseDescription(descRaw),
     descRaw,
     descName: descRaw ? `description "${descRaw}"` : "no description",
@@ -386,7 +386,13 @@ export function classifySeries(series: SeriesInfo, rules: RoleRules = DEFAULT_RU
   const acquisition = acquisitionExclusion(ctx, family);
   if (acquisition) return [{ role: null, reasons: [...ctx.base, acquisition] }];
   const groups = splitGroups(series);
-  const seriesFacts = { kw: ctx.kw, desc: ctx.desc, descName: ctx.descName, family, base: ctx.base };
+  const seriesFacts = {
+    keywords: ctx.keywords,
+    desc: ctx.desc,
+    descName: ctx.descName,
+    family,
+    base: ctx.base,
+  };
   return groups.map((g) => classifyGroup(groupContext(series, g, groups.length, rules, seriesFacts)));
 }
 
@@ -429,7 +435,7 @@ function geometryExclusion(ctx: SeriesContext): string | undefined {
   }
   const types = series.imageType;
   if (types.includes("LOCALIZER") || types.includes("SCOUT")) return "ImageType LOCALIZER: a localizer";
-  const loc = firstMatch(ctx.kw.localizer, ctx.desc);
+  const loc = firstMatch(ctx.keywords.localizer, ctx.desc);
   if (loc) return `localizer (${ctx.descName} contains "${loc}")`;
   if (planes.size >= 2) {
     const list = [...planes.keys()].join(", ");
@@ -449,7 +455,7 @@ function derivedExclusion(ctx: SeriesContext): string | undefined {
   const types = series.imageType;
   const projection = series.frames.map((f) => typeHas(f.imageType, PROJECTION_TYPES)).find(Boolean);
   if (projection) return `ImageType ${projection}: a projection, reformat or subtraction (derived)`;
-  const derivedWord = firstMatch(ctx.kw.derived, ctx.desc);
+  const derivedWord = firstMatch(ctx.keywords.derived, ctx.desc);
   if (derivedWord) return `derived series (${ctx.descName} contains "${derivedWord}")`;
   const derived = types[0] === "DERIVED" || types[1] === "SECONDARY";
   const derivedOk = series.frames.some((f) => typeHas(f.imageType, DERIVED_OK_TYPES));
@@ -463,13 +469,13 @@ function derivedExclusion(ctx: SeriesContext): string | undefined {
   return undefined;
 }
 
-function contrastExclusion({ series, kw, desc, descName }: SeriesContext): string | undefined {
+function contrastExclusion({ series, keywords, desc, descName }: SeriesContext): string | undefined {
   const agent = series.contrastBolusAgent?.trim();
-  const pre = firstMatch(kw.preContrast, desc);
+  const pre = firstMatch(keywords.preContrast, desc);
   if (agent && !/^(none|no|n\/?a|-+|0|nil)$/i.test(agent)) {
     return `post-contrast: ContrastBolusAgent "${agent}" is set`;
   }
-  const post = firstMatch(kw.postContrast, desc);
+  const post = firstMatch(keywords.postContrast, desc);
   if (post && !pre) return `post-contrast (${descName} contains "${post}")`;
   if (series.temporalPositions && !pre) {
     return `dynamic series with ${series.temporalPositions} temporal positions (contrast phases)`;
@@ -477,28 +483,28 @@ function contrastExclusion({ series, kw, desc, descName }: SeriesContext): strin
   return undefined;
 }
 
-function diffusionExclusion({ series, kw, desc, descName }: SeriesContext): string | undefined {
+function diffusionExclusion({ series, keywords, desc, descName }: SeriesContext): string | undefined {
   const b = (series.diffusionBValues ?? []).filter((v) => v > 0);
   if (b.length) return `diffusion-weighted (b-values ${series.diffusionBValues!.join(", ")} s/mm²)`;
   const dtype = series.frames.map((f) => typeHas(f.imageType, DIFFUSION_TYPES)).find(Boolean);
   if (dtype) return `diffusion-weighted (ImageType ${dtype})`;
   if (series.acquisitionContrast === "DIFFUSION") return "diffusion-weighted (AcquisitionContrast DIFFUSION)";
-  const dw = firstMatch(kw.diffusion, desc);
+  const dw = firstMatch(keywords.diffusion, desc);
   if (dw) return `diffusion-weighted (${descName} contains "${dw}")`;
   return undefined;
 }
 
-function elastographyExclusion({ series, kw, desc, descName }: SeriesContext): string | undefined {
+function elastographyExclusion({ series, keywords, desc, descName }: SeriesContext): string | undefined {
   const mtype = series.frames.map((f) => typeHas(f.imageType, MRE_TYPES)).find(Boolean);
   if (mtype) return `MR elastography (ImageType ${mtype})`;
   // Description only: GE and others put the exam protocol ("LIVER MRE") in ProtocolName of every series.
-  const mre = firstMatch(kw.elastography, desc);
+  const mre = firstMatch(keywords.elastography, desc);
   if (mre) return `MR elastography (${descName} contains "${mre}")`;
   return undefined;
 }
 
 /** Phase, real and imaginary images, and descriptions the rules exclude outright. */
-function componentExclusion({ series, kw, desc, descName }: SeriesContext): string | undefined {
+function componentExclusion({ series, keywords, desc, descName }: SeriesContext): string | undefined {
   if (
     series.complexComponent &&
     series.complexComponent !== "MAGNITUDE" &&
@@ -508,7 +514,7 @@ function componentExclusion({ series, kw, desc, descName }: SeriesContext): stri
   }
   const ptype = series.frames.map((f) => typeHas(f.imageType, PHASE_TYPES)).find(Boolean);
   if (ptype) return `phase or complex-component image (ImageType ${ptype})`;
-  const excl = firstMatch(kw.exclude, desc);
+  const excl = firstMatch(keywords.exclude, desc);
   if (excl) return `not a T1w in/opposed-phase or T2w series (${descName} contains "${excl}")`;
   return undefined;
 }
@@ -531,7 +537,7 @@ interface GroupContext {
   series: SeriesInfo;
   group: FrameGroup;
   rules: RoleRules;
-  kw: Compiled["kw"];
+  keywords: Compiled["keywords"];
   desc: string;
   descName: string;
   family: Family;
@@ -560,7 +566,13 @@ function groupContext(
   group: FrameGroup,
   nGroups: number,
   rules: RoleRules,
-  seriesFacts: { kw: Compiled["kw"]; desc: string; descName: string; family: Family; base: string[] },
+  seriesFacts: {
+    keywords: Compiled["keywords"];
+    desc: string;
+    descName: string;
+    family: Family;
+    base: string[];
+  },
 ): GroupContext {
   const reasons = [...seriesFacts.base];
   if (nGroups > 1) reasons.push(`${group.label} of a series split into ${nGroups}`);
@@ -576,7 +588,7 @@ function groupContext(
     series,
     group,
     rules,
-    kw: seriesFacts.kw,
+    keywords: seriesFacts.keywords,
     desc: seriesFacts.desc,
     descName: seriesFacts.descName,
     family,
@@ -622,16 +634,16 @@ function groupExclusion(ctx: GroupContext): RoleDecision | undefined {
   const wf = typeHas(groupTypes, WATER_FAT_TYPES);
   if (wf)
     return decide(null, [`Dixon ${wf} image (ImageType ${groupTypes.join("\\")}), not in/opposed phase`], 0);
-  const wfWord = firstMatch(ctx.kw.waterFat, ctx.desc);
+  const wfWord = firstMatch(ctx.keywords.waterFat, ctx.desc);
   if (wfWord && !typePhase(groupTypes))
     return decide(null, [`Dixon water/fat image (${ctx.descName} contains "${wfWord}")`], 0);
   return undefined;
 }
 
 function phaseEvidence(ctx: GroupContext): PhaseEvidence {
-  const inWord = firstMatch(ctx.kw.inPhase, ctx.desc);
-  const oppWord = firstMatch(ctx.kw.opposedPhase, ctx.desc);
-  const dualWord = firstMatch(ctx.kw.dualEcho, ctx.desc);
+  const inWord = firstMatch(ctx.keywords.inPhase, ctx.desc);
+  const oppWord = firstMatch(ctx.keywords.opposedPhase, ctx.desc);
+  const dualWord = firstMatch(ctx.keywords.dualEcho, ctx.desc);
   const wordPhase: Phase | undefined =
     dualWord || (inWord && oppWord) ? undefined : inWord ? "in" : oppWord ? "opp" : undefined;
   return { typePhase: typePhase(ctx.groupTypes), inWord, oppWord, dualWord, wordPhase };
@@ -678,7 +690,7 @@ function t1Exclusion(ctx: GroupContext, ev: PhaseEvidence, why: string[]): RoleD
   const fsType = (s.scanOptions ?? []).find((o) =>
     /^(FS|SFS|FAT|FATSAT|FAT_SAT|SAT_FAT|CHESS|SPAIR|SPIR|WE)$/.test(o),
   );
-  const fsWord = firstMatch(ctx.kw.fatSuppression, ctx.desc);
+  const fsWord = firstMatch(ctx.keywords.fatSuppression, ctx.desc);
   if ((fsType || fsWord) && !ev.typePhase) {
     return decide(
       null,
@@ -788,7 +800,7 @@ function classifyT2(ctx: GroupContext): RoleDecision {
       0,
     );
   }
-  const t2Word = firstMatch(ctx.kw.t2, ctx.desc);
+  const t2Word = firstMatch(ctx.keywords.t2, ctx.desc);
   const why: string[] = [];
   const familyDecision = t2Family(ctx, t2Word, why);
   if (familyDecision) return familyDecision;

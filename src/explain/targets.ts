@@ -65,50 +65,65 @@ export function cnnCamEncoder(cnn: LiverCnn, name = "liverstiff-cnn"): CamEncode
   };
 }
 
-/** A ResNet encoder (torchvision layout), cut after stage layer1..layer4; features are the pooled last stage. */
-function resnetCamEncoder(encoder: ModuleEncoder, net: ResNet): CamEncoder {
-  const stages = [...net.stages];
+/** How a staged backbone reaches its first stage, lays its stage output out as a map, and ends. */
+interface StagedParts {
+  layerName(layer: number): string;
+  /** Encoder input -> the first stage's input. */
+  stem(x: Tensor): Tensor;
+  /** A stage's output -> the map [N, C, h, w] Grad-CAM weighs, and back. */
+  toMap(h: Tensor): Tensor;
+  fromMap(activations: Tensor): Tensor;
+  /** The last stage's output -> the encoder's features [N, D]. */
+  head(h: Tensor): Tensor;
+}
+
+/** A backbone of sequential stages, cut after one; the default is the last stage (7 x 7 at 224 pixels). */
+function stagedCamEncoder(
+  encoder: ModuleEncoder,
+  stages: readonly { forward(x: Tensor): Tensor }[],
+  parts: StagedParts,
+): CamEncoder {
   return {
     name: encoder.identity.name,
     inputSize: encoder.identity.inputSize,
     layers: stages.length,
-    // The last stage, as Selvaraju et al. and common practice for ResNets (7 x 7 at 224 pixels).
     defaultLayer: stages.length - 1,
-    layerName: (k) => `layer${k + 1}`,
+    layerName: parts.layerName,
     toLayer(x, layer) {
-      let h = net.forwardStem(encoder.inputOf(x));
+      let h = parts.stem(encoder.inputOf(x));
       for (let i = 0; i <= layer; i++) h = stages[i]!.forward(h);
-      return { activations: h, carry: [] };
+      return { activations: parts.toMap(h), carry: [] };
     },
     fromLayer(activations, layer) {
-      let h = activations;
+      let h = parts.fromMap(activations);
       for (let i = layer + 1; i < stages.length; i++) h = stages[i]!.forward(h);
-      return h.mean([2, 3]);
+      return parts.head(h);
     },
   };
 }
 
+/** A ResNet encoder (torchvision layout), cut after stage layer1..layer4; features are the pooled last stage. */
+function resnetCamEncoder(encoder: ModuleEncoder, net: ResNet): CamEncoder {
+  // The last stage by default, as Selvaraju et al. and common practice for ResNets.
+  return stagedCamEncoder(encoder, [...net.stages], {
+    layerName: (k) => `layer${k + 1}`,
+    stem: (x) => net.forwardStem(x),
+    toMap: (h) => h,
+    fromMap: (activations) => activations,
+    head: (h) => h.mean([2, 3]),
+  });
+}
+
 /** A Swin transformer encoder, cut after a stage; its tokens [N, H, W, C] are the map's grid. */
 function swinCamEncoder(encoder: ModuleEncoder, net: SwinTransformer): CamEncoder {
-  const stages = [...net.layers];
-  return {
-    name: encoder.identity.name,
-    inputSize: encoder.identity.inputSize,
-    layers: stages.length,
-    // The last stage's tokens (7 x 7 at 224 pixels for Swin-T/S/B), as is common practice.
-    defaultLayer: stages.length - 1,
+  // The last stage's tokens by default (Swin-T/S/B), as is common practice.
+  return stagedCamEncoder(encoder, [...net.layers], {
     layerName: (k) => `stage ${k + 1}`,
-    toLayer(x, layer) {
-      let h = net.patchEmbed.forward(encoder.inputOf(x));
-      for (let i = 0; i <= layer; i++) h = stages[i]!.forward(h);
-      return { activations: h.permute([0, 3, 1, 2]), carry: [] };
-    },
-    fromLayer(activations, layer) {
-      let h = activations.permute([0, 2, 3, 1]).contiguous();
-      for (let i = layer + 1; i < stages.length; i++) h = stages[i]!.forward(h);
-      return net.norm.forward(h).mean([1, 2]);
-    },
-  };
+    stem: (x) => net.patchEmbed.forward(x),
+    toMap: (h) => h.permute([0, 3, 1, 2]),
+    fromMap: (activations) => activations.permute([0, 2, 3, 1]).contiguous(),
+    head: (h) => net.norm.forward(h).mean([1, 2]),
+  });
 }
 
 /** The encoder as Grad-CAM cuts it: the project's CNN, a ResNet or a Swin transformer; otherwise an error. */

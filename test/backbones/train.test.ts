@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Linear } from "../../src/nn/index.ts";
-import { DnnLinear } from "../../src/nn/models/dnn-linear.ts";
+import { ChannelsLastLinear } from "../../src/nn/models/channels-last-linear.ts";
 import { resnet, SwinTransformer } from "../../src/nn/models/index.ts";
 import { manualSeed, noGrad, randn, type Tensor, tidy } from "../../src/torch/index.ts";
 
@@ -83,9 +83,9 @@ test("DropPath acts only in training; a ResNet trains with batch statistics", ()
   }
 });
 
-test("DnnLinear (oneDNN) equals Linear in value and gradients, for 2-d to 4-d inputs", () => {
+test("ChannelsLastLinear (oneDNN) equals Linear in value and gradients, for 2-d to 4-d inputs", () => {
   manualSeed(5);
-  const fast = new DnnLinear(24, 40);
+  const fast = new ChannelsLastLinear(24, 40);
   const plain = new Linear(24, 40);
   try {
     plain.loadStateDict(fast.stateDict());

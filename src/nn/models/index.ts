@@ -2,6 +2,7 @@
 // files (timm and torchvision names, checked before use) and the catalog of supported backbones.
 // See docs/backbones.md.
 export { BACKBONES, type BackboneSpec, backboneSpec, type WeightsSource } from "./catalog.ts";
+export { ChannelsLastLinear } from "./channels-last-linear.ts";
 export {
   type BackboneFamily,
   describeWeightsCheck,
@@ -15,7 +16,6 @@ export {
   type WeightsCheck,
   WeightsMismatchError,
 } from "./checkpoint.ts";
-export { DnnLinear } from "./dnn-linear.ts";
 export {
   BasicBlock,
   Bottleneck,

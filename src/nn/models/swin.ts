@@ -12,7 +12,7 @@ import { functional as F, isGradEnabled, type Tensor, tensor, zeros } from "../.
 import { normal_ } from "../init.ts";
 import { Conv2d, DropPath, LayerNorm, type Linear, ModuleList } from "../layers.ts";
 import { Module } from "../module.ts";
-import { DnnLinear } from "./dnn-linear.ts";
+import { ChannelsLastLinear } from "./channels-last-linear.ts";
 
 export interface SwinConfig {
   /** Channels of the first stage (doubled by every patch merging). */
@@ -129,8 +129,8 @@ export class WindowAttention extends Module {
       tensor(relativePositionIndex(windowSize), { shape: [windowSize ** 2 * windowSize ** 2] }).to("int64"),
       false,
     );
-    this.qkv = this.registerModule("qkv", new DnnLinear(dim, 3 * dim));
-    this.proj = this.registerModule("proj", new DnnLinear(dim, dim));
+    this.qkv = this.registerModule("qkv", new ChannelsLastLinear(dim, 3 * dim));
+    this.proj = this.registerModule("proj", new ChannelsLastLinear(dim, dim));
   }
 
   /** The bias [nH, N, N] gathered from the table by the index. */
@@ -171,8 +171,8 @@ export class SwinMlp extends Module {
 
   constructor(dim: number, hidden: number) {
     super();
-    this.fc1 = this.registerModule("fc1", new DnnLinear(dim, hidden));
-    this.fc2 = this.registerModule("fc2", new DnnLinear(hidden, dim));
+    this.fc1 = this.registerModule("fc1", new ChannelsLastLinear(dim, hidden));
+    this.fc2 = this.registerModule("fc2", new ChannelsLastLinear(hidden, dim));
   }
 
   forward(x: Tensor): Tensor {
@@ -282,7 +282,10 @@ export class PatchMerging extends Module {
   ) {
     super();
     this.norm = this.registerModule("norm", new LayerNorm(4 * dim, { eps }));
-    this.reduction = this.registerModule("reduction", new DnnLinear(4 * dim, 2 * dim, { bias: false }));
+    this.reduction = this.registerModule(
+      "reduction",
+      new ChannelsLastLinear(4 * dim, 2 * dim, { bias: false }),
+    );
   }
 
   /** x [B, H, W, C] -> [B, ceil(H/2), ceil(W/2), 2C]. */
@@ -356,7 +359,7 @@ class ClassifierHead extends Module {
 
   constructor(inFeatures: number, numClasses: number) {
     super();
-    this.fc = this.registerModule("fc", new DnnLinear(inFeatures, numClasses));
+    this.fc = this.registerModule("fc", new ChannelsLastLinear(inFeatures, numClasses));
   }
 
   forward(x: Tensor): Tensor {
