@@ -1,8 +1,9 @@
 // Grad-CAM (Selvaraju et al., ICCV 2017) for the project's CNN, ResNet and Swin encoders (targets.ts
-// says where each is cut): the gradient of one threshold's logit with respect to a chosen layer's activations A (the engine's autograd.grad on an intermediate
-// tensor), averaged over each map's pixels to a weight per channel, gives the map relu(sum_c alpha_c A_c)
-// per slice, upsampled to the prepared slices' grid. The logit is the one a reader of predict() sees:
-// logit(P) with P the mean over the models (a bundle's fold members) of each model's P(kPa >= t).
+// says where each is cut): the gradient of one threshold's logit with respect to a chosen layer's
+// activations A (the engine's autograd.grad on an intermediate tensor), averaged over each map's pixels
+// to a weight per channel, gives the map relu(sum_c alpha_c A_c) per slice, upsampled to the prepared
+// slices' grid. The logit is the one a reader of predict() sees: logit(P) with P the mean over the models
+// (a bundle's fold members) of each model's P(kPa >= t).
 import { LiverstiffError } from "../core/index.ts";
 import type { SeriesRole } from "../dicom/index.ts";
 import {

@@ -1,6 +1,6 @@
 // explain/: why a model gave its probability, as maps on the prepared slices. Grad-CAM from a threshold's
-// logit back to a layer of the encoder (the project's CNN, ResNet, Swin), through every head (liverstiff's attention and ridge
-// members, deepliver2's MLPs), for deploy's `predict --cam-out`; occlusion sensitivity (any encoder, any
+// logit back to a layer of the encoder (the project's CNN, ResNet, Swin), through every head (liverstiff's
+// attention and ridge members, deepliver2's MLPs), for deploy's `predict --cam-out`; occlusion sensitivity (any encoder, any
 // head) as a second opinion, `predict --occlusion`. See docs/explain.md.
 export {
   cnnOf,

@@ -132,7 +132,7 @@ export function register(program: Command): void {
     .option("--cam-threshold <kPa>", "the threshold whose logit the maps explain", Number, 3.0);
   for (const o of maskOptions()) command.addOption(o);
   command.action(async (opts: ServeCliOptions) => {
-    const { loadBundle } = await import("../../deploy/index.ts");
+    const { checkExplainable, loadBundle } = await import("../../deploy/index.ts");
     const { checkAeTitle, checkToken, dimseAttachment, pacsAttachment, parseDicomNode, startService } =
       await import("../../clinic/index.ts");
     if (opts.pacsFromDate !== undefined && !/^\d{8}$/.test(opts.pacsFromDate))
@@ -144,10 +144,7 @@ export function register(program: Command): void {
     if (sendTo && opts.dimsePort === undefined)
       throw new LiverstiffError("--send-to sends the results of pushed studies: give --dimse-port too");
     const bundle = loadBundle(opts.model, { trust: opts.trust });
-    if (opts.cam) {
-      const { checkExplainable } = await import("../../deploy/index.ts");
-      checkExplainable(bundle, opts.camThreshold);
-    }
+    if (opts.cam) checkExplainable(bundle, opts.camThreshold);
     const log = (line: string) => process.stderr.write(`liverstiff serve: ${line}\n`);
     try {
       const service = await startService({
