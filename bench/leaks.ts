@@ -104,7 +104,8 @@ const run = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-re
 writeFileSync(join(logs, "tests.tap"), run.stdout);
 writeFileSync(join(logs, "tests.stderr"), run.stderr);
 const tap = (key: string) => Number(new RegExp(`^# ${key} (\\d+)$`, "m").exec(run.stdout)?.[1] ?? Number.NaN);
-const failedFiles = [...run.stdout.matchAll(/^not ok \d+ - (.+)$/gm)].map((m) => relative(ROOT, m[1]!));
+// The top-level entries of the TAP stream: with several files, node --test names the tests, not the files.
+const failedTests = [...run.stdout.matchAll(/^not ok \d+ - (.+)$/gm)].map((m) => m[1]!);
 
 // One ASan error or one leak record: its kind, size and every frame of its stacks.
 interface Finding {
@@ -113,7 +114,9 @@ interface Finding {
   objects: number;
   frames: string[];
 }
-const inAddon = (f: Finding) => f.frames.some((l) => /liverstiff_torch\.node|native\/src\//.test(l));
+// The addon's own frames: its module, its sources, and node-addon-api's inline wrappers compiled into it.
+const ADDON_FRAME = /liverstiff_torch\.node|native\/src\/|node-addon-api\//;
+const inAddon = (f: Finding) => f.frames.some((l) => ADDON_FRAME.test(l));
 const inTorch = (f: Finding) => f.frames.some((l) => /libtorch|libc10/.test(l));
 const errors: Finding[] = [];
 const leaks: Finding[] = [];
@@ -160,7 +163,7 @@ const otherLeaks = leaks.filter((f) => !inAddon(f) && !inTorch(f));
 
 // The first frame of a finding's stack in the addon (else its first frame): where to look.
 const site = (f: Finding) =>
-  (f.frames.find((l) => /liverstiff_torch\.node|native\/src\//.test(l)) ?? f.frames[1] ?? f.frames[0] ?? "?")
+  (f.frames.find((l) => ADDON_FRAME.test(l)) ?? f.frames[1] ?? f.frames[0] ?? "?")
     .replace(/^#\d+ 0x[0-9a-f]+ (in )?/, "")
     .replace(/\s+\(\/.*\)$/, "");
 for (const [label, list] of [
@@ -176,7 +179,7 @@ for (const [label, list] of [
 }
 const seconds = Math.round((performance.now() - started) / 100) / 10;
 process.stdout.write(
-  `tests ${tap("tests")}: ${tap("pass")} pass, ${tap("fail")} fail${failedFiles.length ? ` (${failedFiles.join(", ")})` : ""}; ` +
+  `tests ${tap("tests")}: ${tap("pass")} pass, ${tap("fail")} fail${failedTests.length ? ` (${failedTests.join(", ")})` : ""}; ` +
     `${processes} processes; ASan errors ${errors.length} (${errors.filter(inAddon).length} in the addon); ` +
     `leaked ${sum(leaks, "bytes")} B in ${sum(leaks, "objects")} allocations, the addon's ${sum(addonLeaks, "bytes")} B in ` +
     `${sum(addonLeaks, "objects")}, libtorch's ${sum(torchLeaks, "bytes")} B in ${sum(torchLeaks, "objects")}; ` +
@@ -189,7 +192,7 @@ console.log(
     tests: tap("tests"),
     pass: tap("pass"),
     fail: tap("fail"),
-    failedFiles,
+    failedTests,
     processes,
     asanErrors: errors.length,
     asanErrorsInAddon: errors.filter(inAddon).length,
